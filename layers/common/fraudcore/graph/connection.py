@@ -1,0 +1,427 @@
+"""The one way graph requests leave the process: a reused connection with retries.
+
+Every graph operation goes through :class:`GraphConnection`. It holds one gremlinpython
+``RemoteConnection`` per execution environment (a Lambda container keeps it between
+invocations), binds traversals to it with a per-request evaluation timeout, and retries
+what is worth retrying:
+
+- a lost connection (closed socket, abnormal WebSocket close, refused connect): close,
+  reconnect (re-signing the handshake for Neptune IAM auth), back off, retry;
+- ``ConcurrentModificationException`` (Neptune's lock conflict between concurrent
+  writers): back off and retry on the same connection.
+
+Anything else (a malformed traversal, an evaluation timeout, a refused signature) is
+raised at once as a :class:`GraphError` naming the request and the reason. Writes sent
+through :meth:`GraphConnection.run` must be idempotent (``mergeV``/``mergeE`` with fixed
+ids), since a request cut off mid-flight may have been applied before it is sent again.
+
+The connection itself comes from a factory, so the same class drives Neptune, a TinkerPop
+Gremlin Server and the embedded engine (which supplies its own ``RemoteConnection``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import random
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any, Literal
+
+from gremlin_python.driver.protocol import GremlinServerError
+from gremlin_python.driver.remote_connection import RemoteConnection, RemoteTraversal
+from gremlin_python.process.anonymous_traversal import traversal
+from gremlin_python.process.graph_traversal import GraphTraversalSource
+from gremlin_python.process.traversal import Bytecode, Traversal
+
+from ..settings import ConfigurationError, Settings
+
+log = logging.getLogger(__name__)
+
+Terminal = Literal["toList", "iterate", "next"]
+RemoteConnectionFactory = Callable[[], RemoteConnection]
+
+#: Gremlin Server's status code for a request that exceeded its evaluation timeout
+_STATUS_TIMEOUT = 598
+#: texts that mark a lock conflict: Neptune's exception code and TinkerPop's Java exception
+_CONFLICT_MARKERS = ("ConcurrentModificationException", "ConcurrentModification")
+#: Neptune's code for a write that reached a reader after a failover: a reconnect resolves
+#: the cluster endpoint to the new writer
+_FAILOVER_MARKERS = ("ReadOnlyViolationException",)
+_TIMEOUT_MARKERS = ("TimeLimitExceededException", "evaluation exceeded", "timeout occurred")
+#: gremlinpython's words for a socket that is gone (aiohttp transport, protocol, client)
+_CONNECTION_LOST_MARKERS = (
+    "Connection was closed by server",
+    "Connection was already closed",
+    "Received error on read",
+    "Server disconnected",
+    "Event loop is closed",
+    "Client is closed",
+    "Cannot write to closing transport",
+)
+
+
+class GraphError(Exception):
+    """A graph request failed; the message names the request, the endpoint and the reason."""
+
+
+class GraphTimeoutError(GraphError):
+    """The request exceeded its evaluation timeout: bound the traversal or raise the timeout."""
+
+
+class GraphUnavailableError(GraphError):
+    """The graph could not be reached, or kept failing with retryable errors, after every retry."""
+
+
+def _error_text(error: BaseException) -> str:
+    if isinstance(error, GremlinServerError):
+        return f"{error} {error.status_attributes}"
+    return f"{type(error).__name__}: {error}"
+
+
+def _is_connection_lost(error: BaseException) -> bool:
+    if isinstance(error, GremlinServerError):
+        return any(marker in str(error) for marker in _CONNECTION_LOST_MARKERS)
+    # Refused or reset sockets, DNS failures while an endpoint moves, read timeouts.
+    if isinstance(error, (ConnectionError, TimeoutError, socket.gaierror, EOFError)):
+        return True
+    if _is_aiohttp_connection_error(error):
+        return True
+    return any(marker in str(error) for marker in _CONNECTION_LOST_MARKERS)
+
+
+def _is_aiohttp_connection_error(error: BaseException) -> bool:
+    try:
+        import aiohttp
+    except ImportError:  # a RemoteConnection that does not use aiohttp
+        return False
+    if isinstance(error, aiohttp.ClientResponseError):
+        # A refused handshake (403: bad or expired signature, missing IAM permission) is
+        # not cured by retrying; other statuses (502/503 while Neptune restarts) are.
+        return error.status >= 500
+    return isinstance(error, aiohttp.ClientError)
+
+
+def _is_conflict(error: BaseException) -> bool:
+    text = _error_text(error)
+    return any(marker in text for marker in _CONFLICT_MARKERS + _FAILOVER_MARKERS)
+
+
+def _is_timeout(error: BaseException) -> bool:
+    if isinstance(error, GremlinServerError) and error.status_code == _STATUS_TIMEOUT:
+        return True
+    text = _error_text(error)
+    return any(marker in text for marker in _TIMEOUT_MARKERS)
+
+
+def describe(bytecode: Bytecode) -> str:
+    """A short, readable name of a request: its steps, without the (possibly large) arguments."""
+    steps = [instruction[0] for instruction in bytecode.step_instructions]
+    text = ".".join(steps)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+class _CountingConnection(RemoteConnection):
+    """Counts every traversal submitted to the wrapped connection, retries included."""
+
+    def __init__(self, inner: RemoteConnection, on_submit: Callable[[], None]) -> None:
+        super().__init__(getattr(inner, "url", None), getattr(inner, "traversal_source", None))
+        self.inner = inner
+        self._on_submit = on_submit
+
+    def submit(self, bytecode: Bytecode) -> RemoteTraversal:
+        self._on_submit()
+        return self.inner.submit(bytecode)
+
+    def submit_async(self, bytecode: Bytecode) -> Any:
+        self._on_submit()
+        return self.inner.submit_async(bytecode)
+
+    def is_closed(self) -> bool:
+        return self.inner.is_closed()
+
+    def is_session_bound(self) -> bool:
+        return self.inner.is_session_bound()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+_live: weakref.WeakSet[GraphConnection] = weakref.WeakSet()
+_shared: dict[tuple[str, str, str], GraphConnection] = {}
+_shared_lock = threading.Lock()
+
+
+class GraphConnection:
+    """One reused graph connection with per-request timeouts, retries and a request counter.
+
+    ``requests`` counts every traversal submitted (each retry counts again), whether it was
+    sent through :meth:`run` or through a traversal built on :meth:`g` directly.
+    """
+
+    def __init__(
+        self,
+        factory: RemoteConnectionFactory,
+        *,
+        name: str,
+        eval_timeout_ms: int = 30_000,
+        max_retries: int = 5,
+        backoff_base_s: float = 0.05,
+        backoff_cap_s: float = 2.0,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        if eval_timeout_ms < 1:
+            raise ConfigurationError(f"evaluation timeout {eval_timeout_ms} ms: must be at least 1")
+        if max_retries < 0:
+            raise ConfigurationError(f"max_retries {max_retries}: must be 0 or more")
+        self._factory = factory
+        self.name = name
+        self.eval_timeout_ms = eval_timeout_ms
+        self.max_retries = max_retries
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._remote: _CountingConnection | None = None
+        self._lock = threading.RLock()
+        self.requests = 0
+        #: connections opened so far (1 + reconnects), for tests and metrics
+        self.connects = 0
+        self.retries = 0
+        _live.add(self)
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, traversal_source: str = "g", **options: Any
+    ) -> GraphConnection:
+        """A connection to Neptune or a Gremlin Server, as the settings describe it."""
+        if settings.graph_backend not in ("neptune", "gremlin-server"):
+            raise ConfigurationError(
+                f"GRAPH_BACKEND={settings.graph_backend!r} has no network endpoint: "
+                "use GraphConnection.from_factory with the embedded engine's RemoteConnection"
+            )
+        factory = driver_factory(
+            settings.graph_endpoint,
+            traversal_source,
+            iam_auth=settings.neptune_iam_auth,
+            region=settings.aws_region,
+        )
+        options.setdefault("eval_timeout_ms", settings.graph_eval_timeout_ms)
+        options.setdefault("max_retries", settings.graph_max_retries)
+        return cls(factory, name=f"{settings.graph_endpoint} ({traversal_source})", **options)
+
+    @classmethod
+    def from_factory(
+        cls,
+        factory: RemoteConnectionFactory,
+        settings: Settings | None = None,
+        name: str = "embedded graph",
+        **options: Any,
+    ) -> GraphConnection:
+        """A connection whose ``RemoteConnection`` comes from ``factory`` (e.g. the embedded engine)."""
+        if settings is not None:
+            options.setdefault("eval_timeout_ms", settings.graph_eval_timeout_ms)
+            options.setdefault("max_retries", settings.graph_max_retries)
+        return cls(factory, name=name, **options)
+
+    # -- the connection -----------------------------------------------------------------
+
+    def remote(self) -> RemoteConnection:
+        """The live connection, opened on first use."""
+        with self._lock:
+            if self._remote is None:
+                self._remote = _CountingConnection(self._factory(), self._count_request)
+                self.connects += 1
+            return self._remote
+
+    def _count_request(self) -> None:
+        with self._lock:
+            self.requests += 1
+
+    def g(self, eval_timeout_ms: int | None = None) -> GraphTraversalSource:
+        """A traversal source bound to the connection, with the per-request evaluation timeout."""
+        timeout = self.eval_timeout_ms if eval_timeout_ms is None else eval_timeout_ms
+        return traversal().with_remote(self.remote()).with_("evaluationTimeout", timeout)
+
+    def close(self) -> None:
+        """Close the connection; the next request opens a new one."""
+        with self._lock:
+            remote, self._remote = self._remote, None
+        if remote is not None:
+            try:
+                remote.close()
+            except Exception as error:  # a dead socket may fail to close; it is dropped anyway
+                log.debug("closing %s: %s", self.name, error)
+
+    reconnect = close
+
+    # -- requests -----------------------------------------------------------------------
+
+    def run(
+        self,
+        build: Callable[[GraphTraversalSource], Traversal],
+        terminal: Terminal = "toList",
+        *,
+        what: str | None = None,
+        eval_timeout_ms: int | None = None,
+    ) -> Any:
+        """Build a traversal on a fresh source and execute it, retrying transient failures.
+
+        ``build`` is called again for each attempt (a traversal runs once). ``what`` names
+        the request in errors; by default its step names are used.
+        """
+        if terminal not in ("toList", "iterate", "next"):
+            raise ValueError(f"terminal={terminal!r}: expected 'toList', 'iterate' or 'next'")
+        attempt = 0
+        while True:
+            label = what or "graph request"
+            try:
+                # Opening the connection is inside the retry: a refused connect is transient too.
+                request = build(self.g(eval_timeout_ms))
+                label = what or describe(request.bytecode)
+                return self._execute(request, terminal, label)
+            except (GraphError, ConfigurationError):
+                raise
+            except Exception as error:
+                retryable, lost = self._classify(error)
+                if not retryable:
+                    raise self._fatal(error, label, eval_timeout_ms) from error
+                if lost:
+                    self.close()
+                if attempt >= self.max_retries:
+                    raise GraphUnavailableError(
+                        f"graph request {label!r} on {self.name} still failing after "
+                        f"{attempt + 1} attempts: {_error_text(error)}"
+                    ) from error
+                delay = self.backoff_delay(attempt)
+                log.warning(
+                    "graph request %r on %s failed (%s); retry %d/%d in %.3fs",
+                    label,
+                    self.name,
+                    _error_text(error),
+                    attempt + 1,
+                    self.max_retries,
+                    delay,
+                )
+                self.retries += 1
+                self._sleep(delay)
+                attempt += 1
+
+    def backoff_delay(self, attempt: int) -> float:
+        """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+        ceiling = min(self.backoff_cap_s, self.backoff_base_s * (2**attempt))
+        return self._rng.uniform(0.0, ceiling)
+
+    @staticmethod
+    def _execute(request: Traversal, terminal: Terminal, label: str) -> Any:
+        if terminal == "toList":
+            return request.toList()
+        if terminal == "iterate":
+            request.iterate()
+            return None
+        try:
+            return request.next()
+        except StopIteration:
+            raise GraphError(f"graph request {label!r} returned no result") from None
+
+    @staticmethod
+    def _classify(error: BaseException) -> tuple[bool, bool]:
+        """(retryable, connection lost)."""
+        if _is_timeout(error):
+            return False, False
+        if _is_conflict(error):
+            # A failover needs a new socket to reach the new writer; a lock conflict does not.
+            return True, any(marker in _error_text(error) for marker in _FAILOVER_MARKERS)
+        if _is_connection_lost(error):
+            return True, True
+        return False, False
+
+    def _fatal(self, error: BaseException, label: str, eval_timeout_ms: int | None) -> GraphError:
+        if _is_timeout(error):
+            timeout = self.eval_timeout_ms if eval_timeout_ms is None else eval_timeout_ms
+            return GraphTimeoutError(
+                f"graph request {label!r} on {self.name} exceeded its evaluation timeout of {timeout} ms: "
+                f"{_error_text(error)}"
+            )
+        return GraphError(f"graph request {label!r} on {self.name} failed: {_error_text(error)}")
+
+
+# -- RemoteConnection factories ---------------------------------------------------------
+
+
+def driver_factory(
+    endpoint: str,
+    traversal_source: str = "g",
+    *,
+    iam_auth: bool = False,
+    region: str = "",
+    pool_size: int = 1,
+    **driver_options: Any,
+) -> RemoteConnectionFactory:
+    """A factory of gremlinpython ``DriverRemoteConnection`` s; with ``iam_auth`` each new
+    connection carries a freshly SigV4-signed handshake (signatures expire within minutes).
+
+    ``pool_size`` defaults to 1: a Lambda invocation sends one request at a time, and each
+    pooled socket would otherwise need its own handshake.
+    """
+    if not endpoint.startswith(("ws://", "wss://")):
+        raise ConfigurationError(f"GRAPH_ENDPOINT={endpoint!r}: expected ws://host:port/gremlin or wss://...")
+
+    def open_connection() -> RemoteConnection:
+        from gremlin_python.driver.driver_remote_connection import DriverRemoteConnection
+
+        headers = None
+        if iam_auth:
+            from .sigv4 import signed_handshake_headers
+
+            headers = signed_handshake_headers(endpoint, region)
+        return DriverRemoteConnection(
+            endpoint, traversal_source, headers=headers, pool_size=pool_size, **driver_options
+        )
+
+    return open_connection
+
+
+# -- one connection per execution environment ------------------------------------------
+
+
+def shared_connection(
+    settings: Settings,
+    traversal_source: str = "g",
+    factory: RemoteConnectionFactory | None = None,
+) -> GraphConnection:
+    """The connection of this execution environment for the settings' endpoint, created once.
+
+    With ``factory`` (the embedded engine), the key is the state directory instead of the
+    endpoint.
+    """
+    if factory is None:
+        key = (settings.graph_backend, settings.graph_endpoint, traversal_source)
+    else:
+        key = (settings.graph_backend, str(settings.state_dir.resolve()), traversal_source)
+    with _shared_lock:
+        connection = _shared.get(key)
+        if connection is None:
+            if factory is None:
+                connection = GraphConnection.from_settings(settings, traversal_source)
+            else:
+                connection = GraphConnection.from_factory(factory, settings, name=f"embedded graph {key[1]}")
+            _shared[key] = connection
+        return connection
+
+
+def close_all() -> None:
+    """Close every graph connection of the process (tests; interpreter exit)."""
+    with _shared_lock:
+        _shared.clear()
+    for connection in list(_live):
+        connection.close()
+
+
+atexit.register(close_all)

@@ -1,0 +1,77 @@
+"""The graph store: one implementation over gremlinpython bytecode for every backend.
+
+Neptune, the TinkerPop Gremlin Server and the embedded engine differ only in the
+connection (see :mod:`fraudcore.graph.connection`); the traversals are the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from gremlin_python.process.traversal import T
+
+from ..model import Transaction
+from ..ports import WriteOutcome
+from .upserts import GraphBatch, merge_edges, merge_vertices, read_edges
+
+
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _plain(element_map: dict[Any, Any]) -> dict[str, Any]:
+    """An elementMap with its T.id/T.label keys as 'id'/'label'."""
+    out: dict[str, Any] = {}
+    for key, value in element_map.items():
+        if key == T.id:
+            out["id"] = value
+        elif key == T.label:
+            out["label"] = value
+        elif isinstance(key, str):
+            out[key] = value
+    return out
+
+
+class GraphStore:
+    def __init__(self, connection: Any, write_batch: int = 150):
+        self.connection = connection
+        self.write_batch = write_batch
+
+    # -- ingest -------------------------------------------------------------------------
+    def upsert_transactions(self, transactions: Sequence[Transaction]) -> WriteOutcome:
+        """Upsert the entities and relations of a batch; a failed chunk fails only its records."""
+        outcome = WriteOutcome()
+        for chunk in _chunks(list(transactions), self.write_batch):
+            ids = {tx.transaction_id for tx in chunk}
+            before = self.connection.requests
+            try:
+                self._upsert_chunk(chunk)
+            except Exception as error:  # the connection already retried what is retryable
+                outcome.failed.update({tx_id: f"graph write failed: {error}" for tx_id in ids})
+            else:
+                outcome.stored |= ids
+            outcome.requests += self.connection.requests - before
+        return outcome
+
+    def _upsert_chunk(self, chunk: Sequence[Transaction]) -> None:
+        batch = GraphBatch.from_transactions(chunk)
+        existing: dict[str, dict[str, Any]] = {}
+        if batch.edges:
+            rows = self.connection.run(lambda g: read_edges(g, list(batch.edges)), "toList")
+            existing = {str(row["id"]): row for row in map(_plain, rows)}
+        if batch.vertices:
+            vertex_maps = [v.as_map() for v in batch.vertices.values()]
+            self.connection.run(lambda g: merge_vertices(g, vertex_maps), "toList")
+        if batch.edges:
+            edge_maps = [e.as_map(existing.get(eid)) for eid, e in batch.edges.items()]
+            self.connection.run(lambda g: merge_edges(g, edge_maps), "toList")
+
+    # -- inspection ---------------------------------------------------------------------
+    def counts(self) -> dict[str, dict[str, int]]:
+        vertices = self.connection.run(lambda g: g.V().group_count().by(T.label), "next") or {}
+        edges = self.connection.run(lambda g: g.E().group_count().by(T.label), "next") or {}
+        return {
+            "vertices": {str(k): int(v) for k, v in sorted(vertices.items())},
+            "edges": {str(k): int(v) for k, v in sorted(edges.items())},
+        }

@@ -1,0 +1,171 @@
+"""The canonical transaction event and its validation.
+
+Every producer's payload becomes a :class:`Transaction` (through a field mapping when it is
+not canonical). Validation errors name the field and the problem, so a rejected record
+says what to fix.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+IDENTIFIER_FIELDS = ("merchant_id", "card_id", "device_id", "ip", "email", "phone", "counterparty_account_id")
+DIMENSION_FIELDS = (
+    "account_id",
+    "transaction_id",
+    "card_id",
+    "device_id",
+    "ip",
+    "email",
+    "phone",
+    "merchant_id",
+    "counterparty_account_id",
+    "channel",
+    "country",
+    "currency",
+)
+
+
+class InvalidRecord(ValueError):
+    """A record that can never be stored as it is: it goes to the rejected-record sink."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _parse_timestamp(value: Any) -> datetime:
+    if isinstance(value, bool):
+        raise ValueError("expected ISO 8601 text or epoch milliseconds, got a boolean")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError("epoch milliseconds must be a finite number")
+        return datetime.fromtimestamp(value / 1000.0, tz=UTC)
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return datetime.fromtimestamp(int(text) / 1000.0, tz=UTC)
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not ISO 8601 (e.g. 2026-11-29T12:00:00Z) nor epoch milliseconds"
+            ) from None
+    else:
+        raise ValueError(f"expected ISO 8601 text or epoch milliseconds, got {type(value).__name__}")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+class Transaction(BaseModel):
+    """One payment or transfer, as every part of the system sees it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+
+    transaction_id: str = Field(min_length=1, max_length=256)
+    timestamp: datetime
+    account_id: str = Field(min_length=1, max_length=256)
+    amount: float = Field(ge=0)
+    currency: str = Field(default="USD", min_length=3, max_length=3)
+    merchant_id: str | None = None
+    card_id: str | None = None
+    device_id: str | None = None
+    ip: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    counterparty_account_id: str | None = None
+    channel: str | None = None
+    country: str | None = None
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _timestamp(cls, value: Any) -> datetime:
+        return _parse_timestamp(value)
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _amount(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("expected a number, got a boolean")
+        if isinstance(value, str):
+            try:
+                value = float(value.strip())
+            except ValueError:
+                raise ValueError(f"{value!r} is not a number") from None
+        if isinstance(value, int | float) and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _currency(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator(
+        "merchant_id",
+        "card_id",
+        "device_id",
+        "ip",
+        "email",
+        "phone",
+        "counterparty_account_id",
+        "channel",
+        "country",
+        mode="before",
+    )
+    @classmethod
+    def _optional_text(cls, value: Any) -> Any:
+        # Producers send numbers for phone numbers and ids; empty strings mean "absent".
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @property
+    def epoch_ms(self) -> int:
+        return int(self.timestamp.timestamp() * 1000)
+
+    def dimensions(self) -> dict[str, str]:
+        """The identifiers of this transaction that are present, as strings."""
+        values = self.model_dump(include=set(DIMENSION_FIELDS))
+        return {k: str(v) for k, v in values.items() if v is not None}
+
+    def to_json_dict(self) -> dict[str, Any]:
+        data = self.model_dump(exclude_none=True)
+        data["timestamp"] = self.timestamp.isoformat().replace("+00:00", "Z")
+        return data
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One sentence per problem, each naming the field: 'amount: must be >= 0 (got -5)'."""
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "record"
+        if item["type"] == "missing":
+            problems.append(f"{where}: required field is missing")
+            continue
+        message = item["msg"].removeprefix("Value error, ")
+        message = message.replace("Input should be greater than or equal to 0", "must be >= 0")
+        got = item.get("input")
+        if got is not None and not isinstance(got, dict | list) and repr(got) not in message:
+            message = f"{message} (got {got!r})"
+        problems.append(f"{where}: {message}")
+    return "; ".join(problems)
+
+
+def parse_transaction(payload: Any) -> Transaction:
+    """Validate a canonical payload; raise :class:`InvalidRecord` naming each problem."""
+    if not isinstance(payload, dict):
+        raise InvalidRecord(f"record must be a JSON object, got {type(payload).__name__}")
+    try:
+        return Transaction.model_validate(payload)
+    except ValidationError as error:
+        raise InvalidRecord(describe_validation_error(error)) from None

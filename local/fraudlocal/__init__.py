@@ -1,0 +1,1 @@
+"""fraudlocal: the local stack (embedded stores, Kinesis emulation, ASL executor) and its CLI."""

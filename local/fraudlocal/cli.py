@@ -1,0 +1,54 @@
+"""``fraudlocal``: run the fraud-detection system on a laptop, on embedded stores.
+
+Global options come before the subcommand: ``fraudlocal --state-dir DIR <command> ...``.
+Every module of :mod:`fraudlocal.commands` with a ``register(subparsers)`` function adds
+one subcommand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from pathlib import Path
+
+from . import commands
+from .errors import UserError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fraudlocal",
+        description="Run the fraud-detection functions, rules and investigations locally.",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(".fraudlocal"),
+        help="where the local stores keep their files (default: .fraudlocal)",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="<command>")
+    subparsers.required = True
+    for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{module_info.name}")
+        register = getattr(module, "register", None)
+        if callable(register):
+            register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except UserError as error:
+        print(f"fraudlocal {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""Run a function's real handler in-process, as Lambda would, against the local stores.
+
+The function's environment is the one ``template.yaml`` gives it (Globals merged with the
+function's own variables); values that only exist on AWS (``!Ref``, ``!GetAtt``, ...)
+are left out, and the backend selectors point at the local stores under the state dir.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from fraudcore import backends
+from fraudcore.settings import reset_settings_cache
+
+from .errors import UserError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
+
+#: what every locally invoked function gets, whatever the template says
+LOCAL_OVERRIDES = {
+    "TIMESERIES_BACKEND": "duckdb",
+    "GRAPH_BACKEND": "embedded",
+    "REJECTED_SINK": "jsonl",
+    "EVENT_PUBLISHER": "jsonl",
+    "INVESTIGATION_STARTER": "local",
+    "NEPTUNE_IAM_AUTH": "false",
+    "FRAUD_LOCAL_RUN": "1",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_DEV": "false",
+}
+
+
+@dataclass
+class LocalLambdaContext:
+    """The attributes of Lambda's context object that handlers and Powertools read."""
+
+    function_name: str
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = "/aws/lambda/local"
+    log_stream_name: str = "local"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+@dataclass(frozen=True)
+class LocalTarget:
+    """Where the local stores are, and which graph backend to use."""
+
+    state_dir: Path
+    graph_backend: str = "embedded"
+    graph_endpoint: str | None = None
+    template: Path = DEFAULT_TEMPLATE
+    extra_env: tuple[tuple[str, str], ...] = ()
+
+    def environment(self, function_env: dict[str, str]) -> dict[str, str]:
+        env = dict(function_env)
+        env.update(LOCAL_OVERRIDES)
+        env["FRAUD_STATE_DIR"] = str(self.state_dir)
+        env["GRAPH_BACKEND"] = self.graph_backend
+        if self.graph_endpoint:
+            env["GRAPH_ENDPOINT"] = self.graph_endpoint
+        env.update(dict(self.extra_env))
+        return env
+
+
+_modules: dict[Path, ModuleType] = {}
+
+
+def load_handler(code_dir: Path, handler: str) -> Any:
+    """Import ``app.lambda_handler`` from a function folder (each under its own module name)."""
+    module_name, _, attribute = handler.rpartition(".")
+    path = (code_dir / f"{module_name.replace('.', '/')}.py").resolve()
+    module = _modules.get(path)
+    if module is None:
+        if not path.exists():
+            raise UserError(f"handler file {path} does not exist")
+        unique = "fn_" + "_".join(path.relative_to(REPO_ROOT).with_suffix("").parts) if path.is_relative_to(
+            REPO_ROOT
+        ) else f"fn_{abs(hash(path))}"
+        spec = importlib.util.spec_from_file_location(unique, path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[unique] = module
+        spec.loader.exec_module(module)
+        _modules[path] = module
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise UserError(f"{path} has no function {attribute!r}") from None
+
+
+@contextlib.contextmanager
+def patched_environment(env: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(env)
+    reset_settings_cache()
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        reset_settings_cache()
+
+
+def invoke_function(
+    logical_id: str,
+    event: Any,
+    state_dir: Path | LocalTarget,
+    *,
+    quiet_stdout: bool = True,
+) -> Any:
+    """Invoke the real handler of ``logical_id`` in-process and return its response.
+
+    Exceptions propagate unchanged, as Lambda reports them (``errorType`` is the class name).
+    """
+    from .template import load_template
+
+    target = state_dir if isinstance(state_dir, LocalTarget) else LocalTarget(Path(state_dir))
+    template = load_template(target.template)
+    function = template.function(logical_id)
+    env = target.environment(function.literal_environment())
+    context = LocalLambdaContext(function_name=logical_id)
+    with patched_environment(env):
+        handler = load_handler(function.code_dir, function.handler)
+        # Powertools prints metrics (EMF) on stdout; keep stdout for the response alone.
+        redirect = contextlib.redirect_stdout(sys.stderr) if quiet_stdout else contextlib.nullcontext()
+        with redirect:
+            return handler(event, context)
+
+
+def close_local_backends() -> None:
+    """Close every adapter the local invocations opened (files, connections)."""
+    backends.reset()

@@ -1,0 +1,149 @@
+"""Timestream SQL, read by sqlglot, written as DuckDB SQL.
+
+Timestream for LiveAnalytics speaks a Trino-like SQL with a few additions this module
+teaches sqlglot: duration literals (``5m``, ``1h``, ``250ms``), ``bin(time, 5m)``,
+``ago(1h)``, ``now()``, ``from_milliseconds(ms)`` and ``from_iso8601_timestamp(text)``.
+The Timestream text is the only SQL anyone writes; the DuckDB text is derived from it.
+
+Times in the DuckDB store are naive ``TIMESTAMP`` values in UTC, so every derived time
+expression is made naive UTC too (DuckDB's ``now()`` is a ``TIMESTAMPTZ`` that would
+otherwise be compared in the session's time zone). ``bin()`` becomes ``time_bucket`` with
+an explicit Unix-epoch origin: DuckDB's default origin (2000-01-03) would shift bins
+wider than a day away from Timestream's.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.dialects.trino import Trino
+from sqlglot.errors import ParseError
+from sqlglot.tokens import TokenType
+
+#: Timestream duration units -> SQL interval units (and the size of one, for checks)
+DURATION_UNITS = {
+    "ns": ("NANOSECOND", 1e-9),
+    "us": ("MICROSECOND", 1e-6),
+    "ms": ("MILLISECOND", 1e-3),
+    "s": ("SECOND", 1),
+    "m": ("MINUTE", 60),
+    "h": ("HOUR", 3600),
+    "d": ("DAY", 86400),
+}
+
+_EPOCH = exp.cast(exp.Literal.string("1970-01-01 00:00:00"), exp.DataType.build("TIMESTAMP"))
+
+
+class TimestreamSQLError(ValueError):
+    """The text is not Timestream SQL this dialect can read or translate."""
+
+
+def _parse_number_or_duration(parser, token):
+    """A number, or a duration literal when a unit follows with no space (``5m``)."""
+    following = parser._curr
+    if (
+        following is not None
+        and following.token_type in (TokenType.VAR, TokenType.IDENTIFIER)
+        and following.start == token.end + 1
+        and following.text.lower() in DURATION_UNITS
+        and token.text.isdigit()
+    ):
+        parser._advance()
+        unit = DURATION_UNITS[following.text.lower()][0]
+        return exp.Interval(this=exp.Literal.string(token.text), unit=exp.var(unit))
+    return exp.Literal.number(token.text)
+
+
+class Timestream(Trino):
+    """sqlglot dialect for Amazon Timestream for LiveAnalytics (read side)."""
+
+    class Parser(Trino.Parser):
+        PRIMARY_PARSERS = {
+            **Trino.Parser.PRIMARY_PARSERS,
+            TokenType.NUMBER: _parse_number_or_duration,
+        }
+
+
+def parse(timestream_sql: str) -> exp.Expression:
+    """Parse Timestream SQL; a :class:`TimestreamSQLError` names what could not be read."""
+    try:
+        tree = sqlglot.parse_one(timestream_sql, read=Timestream)
+    except ParseError as error:
+        raise TimestreamSQLError(f"not valid Timestream SQL: {error}") from None
+    if tree is None:
+        raise TimestreamSQLError("empty Timestream SQL")
+    return tree
+
+
+def _naive_utc(moment: exp.Expression) -> exp.Expression:
+    return exp.func("timezone", exp.Literal.string("UTC"), moment)
+
+
+def _iso_literal_to_timestamp(text: str) -> exp.Expression:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise TimestreamSQLError(f"from_iso8601_timestamp({text!r}): not an ISO 8601 timestamp") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return exp.cast(exp.Literal.string(moment.isoformat(sep=" ")), exp.DataType.build("TIMESTAMP"))
+
+
+def _function_name(node: exp.Expression) -> str:
+    if isinstance(node, exp.Anonymous):
+        return str(node.this).lower()
+    return ""
+
+
+def _translate(node: exp.Expression) -> exp.Expression:
+    name = _function_name(node)
+    args = list(node.expressions) if isinstance(node, exp.Anonymous) else []
+    if name == "bin":
+        if len(args) != 2:
+            raise TimestreamSQLError(f"bin() takes (time, duration), got {len(args)} arguments")
+        return exp.func("time_bucket", args[1], args[0], _EPOCH.copy())
+    if name == "ago":
+        if len(args) != 1:
+            raise TimestreamSQLError("ago() takes one duration")
+        return exp.Sub(this=_naive_utc(exp.CurrentTimestamp()), expression=args[0])
+    if name == "from_milliseconds":
+        return exp.func("epoch_ms", *args)
+    if name == "from_iso8601_timestamp":
+        (text,) = args
+        if isinstance(text, exp.Literal) and text.is_string:
+            return _iso_literal_to_timestamp(text.this)
+        return _naive_utc(exp.cast(text, exp.DataType.build("TIMESTAMPTZ")))
+    if isinstance(node, exp.CurrentTimestamp) and not isinstance(node.parent, exp.Anonymous):
+        return _naive_utc(exp.CurrentTimestamp())
+    return node
+
+
+def _normalise_known_functions(tree: exp.Expression) -> exp.Expression:
+    """Turn the functions sqlglot already knows (from Trino) back into their Timestream names.
+
+    Trino's parser reads some of them into typed nodes whose DuckDB rendering does not keep
+    the UTC-naive convention; handling all of them as named calls keeps one translation path.
+    """
+
+    def rename(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.UnixToTime) and node.args.get("scale") is not None:
+            scale = node.args["scale"]
+            if isinstance(scale, exp.Literal) and scale.this == "3":
+                return exp.Anonymous(this="from_milliseconds", expressions=[node.this])
+        if isinstance(node, exp.Func) and not isinstance(node, exp.Anonymous):
+            sql_name = node.sql_name().lower() if hasattr(node, "sql_name") else ""
+            if sql_name == "from_iso8601_timestamp":
+                return exp.Anonymous(this="from_iso8601_timestamp", expressions=[node.this])
+        return node
+
+    return tree.transform(rename)
+
+
+def to_duckdb(timestream_sql: str) -> str:
+    """The DuckDB query that means the same as this Timestream query, on the same schema."""
+    tree = _normalise_known_functions(parse(timestream_sql))
+    # Function calls first (bin/ago/...), so now() inside them is translated exactly once.
+    translated = tree.transform(_translate)
+    return translated.sql(dialect="duckdb")
