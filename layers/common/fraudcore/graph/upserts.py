@@ -26,6 +26,7 @@ from typing import Any
 
 from gremlin_python.process.graph_traversal import GraphTraversal, GraphTraversalSource, __
 from gremlin_python.process.traversal import Direction, Merge, T
+from gremlin_python.statics import long
 
 from ..model import Transaction
 from . import schema
@@ -42,7 +43,7 @@ class VertexUpsert:
         return {
             "match": {T.id: self.vid, T.label: self.label},
             # onCreate inherits the id and label of the search map
-            "create": {"value": self.value, "first_seen": self.first_seen},
+            "create": {"value": self.value, "first_seen": long(self.first_seen)},
         }
 
 
@@ -81,6 +82,8 @@ class EdgeUpsert:
 
     def as_map(self, existing: dict[str, Any] | None) -> dict[Any, Any]:
         props = self.merged_properties(existing)
+        # epoch milliseconds do not fit a Gremlin int: send them as long
+        props.update({k: long(props[k]) for k in ("first_seen", "last_seen", "tx_count")})
         match = {T.id: self.eid, T.label: self.label, Direction.OUT: self.out_id, Direction.IN: self.in_id}
         return {"match": match, "create": props, "update": props}
 

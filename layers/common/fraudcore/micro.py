@@ -1,0 +1,207 @@
+"""Micro-analysis: evaluate the window rules, turn hits into flags, start investigations.
+
+Each flag starts one investigation whose execution name is derived from (rule, entity,
+cooldown period of the window), so however many scheduled runs see a hit, and however
+often a run is retried or replayed, the entity is investigated once per period.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .ports import InvestigationStarter, TimeseriesStore
+from .rule_sql import compile_rule, floor_to, iso
+from .rules import Rule, format_duration
+
+#: Step Functions execution names: 1-80 characters; these are safe everywhere (logs, ARNs).
+MAX_EXECUTION_NAME = 80
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+_SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One rule hit on one entity in one window: the input of its investigation."""
+
+    rule: str
+    entity_type: str
+    entity_id: str
+    window_start: str
+    window_end: str
+    observed: float
+    threshold: float
+    severity: str
+    description: str
+    execution_name: str
+    evaluation_time: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class MicroResult:
+    evaluation_time: datetime
+    flags: list[Flag] = field(default_factory=list)
+    started: int = 0
+    duplicates: int = 0
+    capped: int = 0
+    rule_errors: dict[str, str] = field(default_factory=dict)
+
+    def to_response(self) -> dict[str, Any]:
+        response: dict[str, Any] = {
+            "evaluation_time": iso(self.evaluation_time),
+            "flags": [flag.to_dict() for flag in self.flags],
+            "started": self.started,
+            "duplicates": self.duplicates,
+            "capped": self.capped,
+        }
+        if self.rule_errors:
+            response["rule_errors"] = self.rule_errors
+        return response
+
+
+def execution_name(rule_id: str, entity_type: str, entity_id: str, period_start: datetime) -> str:
+    """``<rule>-<entity_type>-<entity>-<YYYYmmddTHHMMSSZ>``, within Step Functions' rules.
+
+    An entity id with characters outside ``[A-Za-z0-9_-]``, or too long to fit, is shortened
+    and followed by a hash of the original id, so distinct ids never share a name.
+    """
+    stamp = period_start.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    prefix = f"{rule_id}-{entity_type}-"
+    room = MAX_EXECUTION_NAME - len(prefix) - len(stamp) - 1
+    safe = _UNSAFE.sub("-", entity_id).strip("-")
+    if safe != entity_id or len(safe) > room:
+        digest = hashlib.sha256(entity_id.encode()).hexdigest()[:12]
+        safe = f"{safe[: max(0, room - len(digest) - 1)]}-{digest}".lstrip("-")
+    return f"{prefix}{safe}-{stamp}"
+
+
+def parse_time(value: Any) -> datetime:
+    """A time from an event or a query row (datetime, ISO text, Timestream text, epoch ms)."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value / 1000.0, tz=UTC)
+    if isinstance(value, str):
+        text = value.strip().replace(" ", "T").replace("Z", "+00:00")
+        # Timestream returns nanoseconds (2026-11-29 12:00:00.000000000): keep microseconds.
+        match = re.match(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$", text)
+        if match and match.group(2):
+            text = f"{match.group(1)}{match.group(2)[:7]}{match.group(3)}"
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a time (ISO 8601, e.g. 2026-11-29T12:00:00Z)") from None
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    raise ValueError(f"{value!r} is not a time")
+
+
+def flags_from_rows(rule: Rule, rows: Iterable[Mapping[str, Any]], evaluation_time: datetime) -> list[Flag]:
+    """The flags of one rule's query result (rows of entity_id, window_start, observed)."""
+    flags = []
+    for row in rows:
+        window_start = parse_time(row["window_start"])
+        window_end = window_start + rule.window
+        observed = float(row["observed"])
+        if not rule.hits(observed):  # the query already filtered; this guards other adapters
+            continue
+        entity_id = str(row["entity_id"])
+        period = floor_to(window_start, rule.cooldown)
+        flags.append(
+            Flag(
+                rule=rule.id,
+                entity_type=rule.entity,
+                entity_id=entity_id,
+                window_start=iso(window_start),
+                window_end=iso(window_end),
+                observed=round(observed, 6),
+                threshold=rule.threshold,
+                severity=rule.severity,
+                description=rule.describe(
+                    entity_type=rule.entity,
+                    entity_id=entity_id,
+                    observed=observed,
+                    threshold=rule.threshold,
+                    window=format_duration(rule.window),
+                    window_start=iso(window_start),
+                    window_end=iso(window_end),
+                ),
+                execution_name=execution_name(rule.id, rule.entity, entity_id, period),
+                evaluation_time=iso(evaluation_time),
+            )
+        )
+    return flags
+
+
+def dedupe_flags(flags: Iterable[Flag]) -> list[Flag]:
+    """One flag per execution name: the earliest window, then the strongest observation.
+
+    Overlapping windows (hop < window) and successive windows in one cooldown period
+    name the same investigation; the earliest window says when the activity began.
+    """
+    best: dict[str, Flag] = {}
+    for flag in flags:
+        current = best.get(flag.execution_name)
+        if current is None or (flag.window_start, -flag.observed) < (current.window_start, -current.observed):
+            best[flag.execution_name] = flag
+    return sorted(best.values(), key=priority)
+
+
+def priority(flag: Flag) -> tuple[Any, ...]:
+    """Most severe first, then the furthest over its threshold: the order the cap keeps."""
+    ratio = flag.observed / flag.threshold if flag.threshold else float("inf")
+    return (_SEVERITY_ORDER.get(flag.severity, 9), -ratio, flag.execution_name)
+
+
+def evaluate_rules(
+    store: TimeseriesStore, rules: Sequence[Rule], evaluation_time: datetime
+) -> tuple[list[Flag], dict[str, str]]:
+    """Run every enabled rule once at ``evaluation_time``; a failing rule does not stop the others."""
+    flags: list[Flag] = []
+    errors: dict[str, str] = {}
+    for rule in rules:
+        if not rule.enabled:
+            continue
+        sql = compile_rule(rule, store.database, store.table, evaluation_time)
+        try:
+            rows = store.query(sql)
+        except Exception as error:  # one broken rule must not hide the hits of the others
+            errors[rule.id] = f"{type(error).__name__}: {error}"
+            continue
+        flags.extend(flags_from_rows(rule, rows, evaluation_time))
+    return dedupe_flags(flags), errors
+
+
+def start_investigations(
+    starter: InvestigationStarter, flags: Sequence[Flag], max_investigations: int, result: MicroResult
+) -> None:
+    """Start one investigation per flag, up to ``max_investigations`` new ones."""
+    for flag in flags:
+        if result.started >= max_investigations:
+            result.capped += 1
+            continue
+        if starter.start(flag.execution_name, flag.to_dict()):
+            result.started += 1
+        else:
+            result.duplicates += 1
+
+
+def run_micro_analysis(
+    store: TimeseriesStore,
+    starter: InvestigationStarter,
+    rules: Sequence[Rule],
+    evaluation_time: datetime,
+    max_investigations: int = 200,
+) -> MicroResult:
+    """One scheduled run: evaluate, flag, and start at most ``max_investigations`` investigations."""
+    evaluation_time = parse_time(evaluation_time)
+    flags, errors = evaluate_rules(store, rules, evaluation_time)
+    result = MicroResult(evaluation_time=evaluation_time, flags=flags, rule_errors=errors)
+    start_investigations(starter, flags, max_investigations, result)
+    return result

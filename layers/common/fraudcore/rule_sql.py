@@ -1,0 +1,168 @@
+"""Compile a window rule to the Timestream SQL that evaluates it.
+
+Windows are ``[start, start + window)`` with ``start`` on a grid of ``hop`` aligned to the
+Unix epoch (``bin(time, window)`` when hop = window; shifted bins otherwise). Time bounds
+are explicit (``from_iso8601_timestamp``), never ``ago()``: the same evaluation time gives
+the same query, so replays and backtests are deterministic.
+
+An evaluation at time T looks at every window that ends after ``T - lateness`` and starts
+before T, over the events with ``time < T``. A window in progress is evaluated too (all
+aggregates only grow as events arrive, so a partial window over the threshold is a real
+hit), and a window stays under evaluation for ``lateness`` after its end, to catch events
+that arrive late.
+
+Every query returns ``entity_id``, ``window_start`` and ``observed``, one row per hit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from .rules import Rule, format_duration, parse_duration
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def floor_to(moment: datetime, step: timedelta) -> datetime:
+    """The start of the epoch-aligned ``step`` interval containing ``moment``."""
+    offset = (moment - EPOCH) % step
+    return moment - offset
+
+
+def iso(moment: datetime) -> str:
+    """UTC ISO 8601 with a Z, milliseconds only when present."""
+    moment = moment.astimezone(UTC)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond // 1000:03d}"
+    return text + "Z"
+
+
+@dataclass(frozen=True)
+class EvaluationRange:
+    """Windows starting in [first_window_start, end) over events with time < end."""
+
+    first_window_start: datetime
+    end: datetime
+
+
+def evaluation_range(rule: Rule, evaluation_time: datetime) -> EvaluationRange:
+    """The windows an evaluation at ``evaluation_time`` looks at (see the module docstring)."""
+    # The earliest grid start s with s + window > T - lateness.
+    earliest = floor_to(evaluation_time - rule.lateness - rule.window, rule.hop) + rule.hop
+    return EvaluationRange(earliest, evaluation_time)
+
+
+def span_range(rule: Rule, first_tick: datetime, last_tick: datetime) -> EvaluationRange:
+    """One range covering every evaluation from ``first_tick`` to ``last_tick`` (backtests)."""
+    return EvaluationRange(evaluation_range(rule, first_tick).first_window_start, last_tick)
+
+
+def _ts(moment: datetime) -> str:
+    return f"from_iso8601_timestamp('{iso(moment)}')"
+
+
+def _table(database: str, table: str) -> str:
+    return f'"{database.replace(chr(34), "")}"."{table.replace(chr(34), "")}"'
+
+
+def _aggregate_sql(rule: Rule) -> str:
+    if rule.distinct_column:
+        return f"count(DISTINCT {rule.distinct_column})"
+    return rule.aggregate
+
+
+def _row_conditions(rule: Rule, start: datetime, end: datetime) -> list[str]:
+    conditions = [
+        "measure_name = 'transaction'",
+        f"time >= {_ts(start)}",
+        f"time < {_ts(end)}",
+        f"{rule.entity_column} IS NOT NULL",
+    ]
+    if rule.distinct_column:
+        conditions.append(f"{rule.distinct_column} IS NOT NULL")
+    if rule.filter:
+        conditions.append(f"({rule.filter})")
+    return conditions
+
+
+def _window_start_sql(rule: Rule, phase: int) -> str:
+    window = format_duration(rule.window)
+    if phase == 0:
+        return f"bin(time, {window})"
+    shift = format_duration(rule.hop * phase)
+    return f"bin(time - {shift}, {window}) + {shift}"
+
+
+def _number_sql(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _threshold_sql(rule: Rule) -> str:
+    return f"{rule.op} {_number_sql(rule.threshold)}"
+
+
+def _grouped_sql(rule: Rule, database: str, table: str, span: EvaluationRange) -> str:
+    aggregate = _aggregate_sql(rule)
+    where = "\n  AND ".join(_row_conditions(rule, span.first_window_start, span.end))
+    phases = round(rule.window / rule.hop)
+    selects = []
+    for phase in range(phases):
+        window_start = _window_start_sql(rule, phase)
+        selects.append(
+            f"SELECT {rule.entity_column} AS entity_id, {window_start} AS window_start, "
+            f"{aggregate} AS observed\n"
+            f"FROM {_table(database, table)}\n"
+            f"WHERE {where}\n"
+            f"GROUP BY {rule.entity_column}, {window_start}\n"
+            f"HAVING {aggregate} {_threshold_sql(rule)}"
+        )
+    if phases == 1:
+        return selects[0]
+    # Shifted phases also produce windows that started before the range: they would be
+    # partial (their early events are outside the range), so they are left out.
+    union = "\nUNION ALL\n".join(selects)
+    return (
+        f"SELECT entity_id, window_start, observed FROM (\n{union}\n) AS hits\n"
+        f"WHERE window_start >= {_ts(span.first_window_start)}"
+    )
+
+
+def _spike_sql(rule: Rule, database: str, table: str, span: EvaluationRange) -> str:
+    params = rule.params
+    history_start = span.first_window_start - parse_duration(params["history"], rule.id)
+    baseline = int(params["baseline_transactions"])
+    column = rule.entity_column
+    where = "\n    AND ".join(_row_conditions(rule, history_start, span.end))
+    frame = f"PARTITION BY {column} ORDER BY time, transaction_id ROWS BETWEEN {baseline} PRECEDING AND 1 PRECEDING"
+    window = format_duration(rule.window)
+    return (
+        "WITH scored AS (\n"
+        f"  SELECT {column} AS entity_id, time, amount,\n"
+        f"    avg(amount) OVER ({frame}) AS baseline,\n"
+        f"    count(*) OVER ({frame}) AS history\n"
+        f"  FROM {_table(database, table)}\n"
+        f"  WHERE {where}\n"
+        ")\n"
+        f"SELECT entity_id, bin(time, {window}) AS window_start, max(amount / baseline) AS observed\n"
+        "FROM scored\n"
+        f"WHERE time >= {_ts(span.first_window_start)}\n"
+        f"  AND history >= {int(params['min_history'])}\n"
+        f"  AND amount >= {_number_sql(params['min_amount'])}\n"
+        "  AND baseline > 0\n"
+        f"GROUP BY entity_id, bin(time, {window})\n"
+        f"HAVING max(amount / baseline) {_threshold_sql(rule)}"
+    )
+
+
+def compile_range(rule: Rule, database: str, table: str, span: EvaluationRange) -> str:
+    """The Timestream SQL returning the hits of ``rule`` in the windows of ``span``."""
+    if rule.aggregate == "spike":
+        return _spike_sql(rule, database, table, span)
+    return _grouped_sql(rule, database, table, span)
+
+
+def compile_rule(rule: Rule, database: str, table: str, evaluation_time: datetime) -> str:
+    """The Timestream SQL of one scheduled evaluation of ``rule`` at ``evaluation_time``."""
+    return compile_range(rule, database, table, evaluation_range(rule, evaluation_time))

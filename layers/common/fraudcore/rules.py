@@ -1,0 +1,379 @@
+"""Window rules as data: the model, the shipped file, and threshold overrides.
+
+The rules live in ``rules.yaml`` next to this module (the format is documented there).
+``RULES_OVERRIDE`` changes thresholds without code: a YAML/JSON file path, inline JSON,
+or ``ssm:/parameter/name`` (read once per execution environment), each holding
+``{rule_id: {threshold: N, enabled: false, window: 10m, ...}}``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .model import DIMENSION_FIELDS
+
+SHIPPED_RULES = Path(__file__).parent / "rules.yaml"
+
+#: entity type -> the time-series column that identifies it
+ENTITY_COLUMNS = {
+    "account": "account_id",
+    "card": "card_id",
+    "device": "device_id",
+    "ip": "ip",
+    "email": "email",
+    "phone": "phone",
+    "merchant": "merchant_id",
+}
+SEVERITIES = ("low", "medium", "high", "critical")
+OPERATORS = (">", ">=")
+OVERRIDABLE = ("threshold", "enabled", "window", "hop", "severity", "cooldown", "lateness")
+RULE_KEYS = {
+    "id",
+    "rationale",
+    "entity",
+    "window",
+    "hop",
+    "filter",
+    "aggregate",
+    "op",
+    "threshold",
+    "severity",
+    "cooldown",
+    "lateness",
+    "enabled",
+    "description",
+    "params",
+}
+SPIKE_PARAMS = {"baseline_transactions": 20, "min_history": 5, "min_amount": 1000.0, "history": "7d"}
+FILTER_COLUMNS = {"amount", *DIMENSION_FIELDS}
+MAX_HOPS_PER_WINDOW = 4
+
+_DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_AGGREGATE = re.compile(r"^(sum|max)\(amount\)$|^count\(\*\)$|^count\(distinct ([a-z_]+)\)$|^spike$")
+_RULE_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+# A filter may use columns, numbers, quoted strings and comparison/boolean operators: it is
+# pasted into SQL, so anything else (semicolons, comments, subqueries) is refused.
+_FILTER_TOKEN = re.compile(
+    r"\s+|'[^']*'|\d+(?:\.\d+)?|<=|>=|<>|!=|[<>=(),]|[A-Za-z_][A-Za-z0-9_]*",
+)
+_FILTER_WORDS = {"and", "or", "not", "in", "is", "null", "between", "like", "true", "false"}
+
+
+class RuleError(ValueError):
+    """A rule definition or an override is wrong: the message names the rule and the field."""
+
+
+def parse_duration(text: Any, where: str) -> timedelta:
+    """A Timestream duration (``150s``, ``5m``, ``1h``, ``1d``) as a timedelta."""
+    match = _DURATION.match(str(text).strip())
+    if not match or int(match.group(1)) == 0:
+        raise RuleError(f"{where}: {text!r} is not a duration (a positive whole number + ms, s, m, h or d)")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def format_duration(span: timedelta) -> str:
+    """The shortest Timestream duration literal for this span (``300s`` -> ``5m``)."""
+    millis = round(span.total_seconds() * 1000)
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if millis % size == 0:
+            return f"{millis // size}{unit}"
+    return f"{millis}ms"
+
+
+def _check_filter(text: str, where: str) -> str:
+    position = 0
+    for match in _FILTER_TOKEN.finditer(text):
+        if match.start() != position:
+            break
+        token = match.group(0)
+        position = match.end()
+        if token[0].isalpha() or token[0] == "_":
+            if token.lower() not in _FILTER_WORDS and token not in FILTER_COLUMNS:
+                raise RuleError(
+                    f"{where}: filter uses {token!r}, which is not a column "
+                    f"({', '.join(sorted(FILTER_COLUMNS))})"
+                )
+    if position != len(text):
+        raise RuleError(
+            f"{where}: filter {text!r} has something other than columns, numbers, 'strings' and "
+            f"comparisons at character {position}"
+        )
+    return text
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    rationale: str
+    entity: str
+    window: timedelta
+    aggregate: str
+    threshold: float
+    severity: str
+    cooldown: timedelta
+    lateness: timedelta
+    hop: timedelta
+    description: str
+    op: str = ">="
+    filter: str | None = None
+    enabled: bool = True
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def entity_column(self) -> str:
+        return ENTITY_COLUMNS[self.entity]
+
+    @property
+    def distinct_column(self) -> str | None:
+        match = re.match(r"^count\(distinct ([a-z_]+)\)$", self.aggregate)
+        return match.group(1) if match else None
+
+    def hits(self, observed: float) -> bool:
+        return observed > self.threshold if self.op == ">" else observed >= self.threshold
+
+    def describe(self, **values: Any) -> str:
+        return " ".join(self.description.format(**values).split())
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.id,
+            "rationale": self.rationale,
+            "entity": self.entity,
+            "window": format_duration(self.window),
+            "hop": format_duration(self.hop),
+            "aggregate": self.aggregate,
+            "op": self.op,
+            "threshold": self.threshold,
+            "severity": self.severity,
+            "cooldown": format_duration(self.cooldown),
+            "lateness": format_duration(self.lateness),
+            "enabled": self.enabled,
+            "description": self.description,
+        }
+        if self.filter:
+            data["filter"] = self.filter
+        if self.params:
+            data["params"] = dict(self.params)
+        return data
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RuleError(f"{where}: expected a number, got {value!r}")
+    return float(value)
+
+
+def _rule_from_dict(doc: Any, default_lateness: timedelta, origin: str) -> Rule:
+    if not isinstance(doc, dict):
+        raise RuleError(f"{origin}: every rule must be a mapping, got {doc!r}")
+    rule_id = str(doc.get("id", ""))
+    where = f"{origin}: rule {rule_id or '?'}"
+    if not _RULE_ID.match(rule_id):
+        raise RuleError(f"{where}: id must be lower_snake_case, 1-32 characters")
+    unknown = set(doc) - RULE_KEYS
+    if unknown:
+        raise RuleError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(RULE_KEYS)}")
+    for required in ("rationale", "entity", "window", "aggregate", "threshold", "severity", "description"):
+        if doc.get(required) in (None, ""):
+            raise RuleError(f"{where}: {required} is required")
+    entity = str(doc["entity"])
+    if entity not in ENTITY_COLUMNS:
+        raise RuleError(f"{where}: entity {entity!r} is not one of {', '.join(ENTITY_COLUMNS)}")
+    aggregate = " ".join(str(doc["aggregate"]).split()).lower()
+    match = _AGGREGATE.match(aggregate)
+    if not match:
+        raise RuleError(
+            f"{where}: aggregate {doc['aggregate']!r} is not one of sum(amount), max(amount), count(*), "
+            "count(distinct <dimension>), spike"
+        )
+    if match.group(2) and match.group(2) not in DIMENSION_FIELDS:
+        raise RuleError(f"{where}: count(distinct {match.group(2)}): not a dimension ({', '.join(DIMENSION_FIELDS)})")
+    window = parse_duration(doc["window"], f"{where}: window")
+    hop = parse_duration(doc.get("hop") or doc["window"], f"{where}: hop")
+    hops = window / hop
+    if hops != int(hops) or hops > MAX_HOPS_PER_WINDOW:
+        raise RuleError(
+            f"{where}: window {doc['window']} must be 1 to {MAX_HOPS_PER_WINDOW} times hop {doc.get('hop')}"
+        )
+    severity = str(doc["severity"])
+    if severity not in SEVERITIES:
+        raise RuleError(f"{where}: severity {severity!r} is not one of {', '.join(SEVERITIES)}")
+    op = str(doc.get("op", ">="))
+    if op not in OPERATORS:
+        raise RuleError(f"{where}: op {op!r} is not one of {', '.join(OPERATORS)}")
+    params: dict[str, Any] = {}
+    if aggregate == "spike":
+        if hop != window:
+            raise RuleError(f"{where}: aggregate spike evaluates tumbling windows: leave hop out")
+        given = dict(doc.get("params") or {})
+        unknown_params = set(given) - set(SPIKE_PARAMS)
+        if unknown_params:
+            raise RuleError(f"{where}: unknown params {sorted(unknown_params)}; allowed: {sorted(SPIKE_PARAMS)}")
+        params = {**SPIKE_PARAMS, **given}
+        parse_duration(params["history"], f"{where}: params.history")
+        for name in ("baseline_transactions", "min_history"):
+            if not isinstance(params[name], int) or params[name] < 1:
+                raise RuleError(f"{where}: params.{name} must be a whole number >= 1")
+        params["min_amount"] = _number(params["min_amount"], f"{where}: params.min_amount")
+    elif doc.get("params"):
+        raise RuleError(f"{where}: params are only for aggregate spike")
+    rule = Rule(
+        id=rule_id,
+        rationale=" ".join(str(doc["rationale"]).split()),
+        entity=entity,
+        window=window,
+        hop=hop,
+        aggregate=aggregate,
+        op=op,
+        threshold=_number(doc["threshold"], f"{where}: threshold"),
+        severity=severity,
+        cooldown=parse_duration(doc.get("cooldown") or doc["window"], f"{where}: cooldown"),
+        lateness=(
+            parse_duration(doc["lateness"], f"{where}: lateness") if doc.get("lateness") else default_lateness
+        ),
+        description=" ".join(str(doc["description"]).split()),
+        filter=_check_filter(str(doc["filter"]), where) if doc.get("filter") else None,
+        enabled=bool(doc.get("enabled", True)),
+        params=params,
+    )
+    _check_description(rule, where)
+    return rule
+
+
+def _check_description(rule: Rule, where: str) -> None:
+    try:
+        rule.describe(
+            entity_type=rule.entity,
+            entity_id="x",
+            observed=1.0,
+            threshold=rule.threshold,
+            window=format_duration(rule.window),
+            window_start="2026-01-01T00:00:00Z",
+            window_end="2026-01-01T00:05:00Z",
+        )
+    except (KeyError, ValueError, IndexError) as error:
+        raise RuleError(f"{where}: description cannot be formatted: {error!r}") from None
+
+
+def rules_from_document(doc: Any, origin: str = "rules") -> list[Rule]:
+    """Rules from a parsed rules document (``{lateness: 10m, rules: [...]}``)."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("rules"), list):
+        raise RuleError(f"{origin}: expected a mapping with a 'rules' list")
+    lateness = parse_duration(doc.get("lateness", "10m"), f"{origin}: lateness")
+    rules = [_rule_from_dict(item, lateness, origin) for item in doc["rules"]]
+    seen: set[str] = set()
+    for rule in rules:
+        if rule.id in seen:
+            raise RuleError(f"{origin}: rule id {rule.id!r} appears twice")
+        seen.add(rule.id)
+    return rules
+
+
+def _read_document(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise RuleError(f"{path}: cannot read: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise RuleError(f"{path}: not valid YAML/JSON: {error}") from None
+
+
+def apply_overrides(rules: list[Rule], overrides: Any, origin: str = "override") -> list[Rule]:
+    """The rules with ``{rule_id: {threshold, enabled, window, ...}}`` applied."""
+    if overrides in (None, {}):
+        return list(rules)
+    if not isinstance(overrides, dict):
+        raise RuleError(f"{origin}: expected a mapping of rule id -> changes, got {type(overrides).__name__}")
+    by_id = {rule.id: rule for rule in rules}
+    unknown = set(overrides) - set(by_id)
+    if unknown:
+        raise RuleError(f"{origin}: unknown rule ids {sorted(unknown)}; known: {', '.join(by_id)}")
+    changed = dict(by_id)
+    for rule_id, changes in overrides.items():
+        if not isinstance(changes, dict):
+            raise RuleError(f"{origin}: {rule_id}: expected a mapping like {{threshold: 10}}, got {changes!r}")
+        bad = set(changes) - set(OVERRIDABLE)
+        if bad:
+            raise RuleError(f"{origin}: {rule_id}: cannot override {sorted(bad)}; allowed: {', '.join(OVERRIDABLE)}")
+        doc = _rule_document(by_id[rule_id])
+        if "window" in changes and "hop" not in changes:
+            doc["hop"] = changes["window"]  # a new window keeps tumbling unless a hop is given
+        doc.update(changes)
+        changed[rule_id] = _rule_from_dict(doc, by_id[rule_id].lateness, origin)
+    return [changed[rule.id] for rule in rules]
+
+
+def _rule_document(rule: Rule) -> dict[str, Any]:
+    return rule.to_dict()
+
+
+def _override_text_from_ssm(name: str) -> str:
+    import boto3  # only on AWS: boto3 comes with the Lambda runtime
+
+    try:
+        response = boto3.client("ssm").get_parameter(Name=name, WithDecryption=True)
+    except Exception as error:
+        raise RuleError(f"RULES_OVERRIDE=ssm:{name}: cannot read the SSM parameter: {error}") from None
+    return response["Parameter"]["Value"]
+
+
+@lru_cache(maxsize=8)
+def load_override(spec: str) -> Any:
+    """The override document named by ``RULES_OVERRIDE`` (cached: read once per environment)."""
+    spec = spec.strip()
+    if not spec:
+        return {}
+    if spec.startswith("ssm:"):
+        text, origin = _override_text_from_ssm(spec[4:]), spec
+    elif spec.startswith("{"):
+        text, origin = spec, "RULES_OVERRIDE"
+    else:
+        path = Path(spec)
+        if not path.is_file():
+            raise RuleError(f"RULES_OVERRIDE={spec!r}: no such file (give a file, inline JSON or ssm:/name)")
+        text, origin = path.read_text(), str(path)
+    try:
+        doc = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as error:
+        raise RuleError(f"{origin}: not valid YAML/JSON: {error}") from None
+    return doc or {}
+
+
+def load_rules(path: str | Path | None = None, override: str = "") -> list[Rule]:
+    """The shipped rules (or those of ``path``), with the ``RULES_OVERRIDE`` spec applied.
+
+    ``path`` may also hold only overrides (``{rule_id: {threshold: N}}``): they are applied
+    to the shipped rules, which is how a backtest tries new thresholds.
+    """
+    rules = rules_from_document(_read_document(SHIPPED_RULES), str(SHIPPED_RULES))
+    if path is not None:
+        doc = _read_document(Path(path))
+        if isinstance(doc, dict) and "rules" in doc:
+            rules = rules_from_document(doc, str(path))
+        else:
+            rules = apply_overrides(rules, doc, str(path))
+    if override:
+        rules = apply_overrides(rules, load_override(override), _origin(override))
+    return rules
+
+
+def _origin(spec: str) -> str:
+    return spec if not spec.strip().startswith("{") else "RULES_OVERRIDE"
+
+
+def enabled_rules(rules: list[Rule]) -> list[Rule]:
+    return [rule for rule in rules if rule.enabled]
+
+
+def rule_with(rule: Rule, **changes: Any) -> Rule:
+    """A copy of a rule with some fields changed (tests and tuning)."""
+    return replace(rule, **changes)
+

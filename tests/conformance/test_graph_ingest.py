@@ -1,0 +1,104 @@
+"""Batched, idempotent graph ingest: the same assertions on every graph backend."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from gremlin_python.process.traversal import T
+
+from fraudcore.graph.connection import GraphConnection
+from fraudcore.graph.store import GraphStore
+from fraudcore.model import Transaction
+
+START = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+def connection_for(g) -> GraphConnection:
+    remote = g.remote_connection
+    return GraphConnection(lambda: remote, name="conformance", max_retries=0)
+
+
+def tx(i: int, account: str, minutes: int, amount: float = 10.0, **extra) -> Transaction:
+    fields = {
+        "transaction_id": f"t{i}",
+        "timestamp": START + timedelta(minutes=minutes),
+        "account_id": account,
+        "amount": amount,
+        "card_id": f"c-{account}",
+        "device_id": "d-shared" if account in ("a1", "a2") else f"d-{account}",
+        "ip": "10.0.0.1",
+        "email": f"{account}@example.com",
+        "phone": f"+1{len(account)}",
+        "merchant_id": f"m{i % 2}",
+    }
+    fields.update(extra)
+    return Transaction(**fields)
+
+
+def hundred_records() -> list[Transaction]:
+    return [
+        tx(i, f"acct{i % 40}", i, amount=5.0 + i, counterparty_account_id=f"acct{(i + 1) % 40}" if i % 10 == 0 else None)
+        for i in range(100)
+    ]
+
+
+def test_a_hundred_record_batch_takes_at_most_three_requests(graph_backend):
+    connection = connection_for(graph_backend)
+    store = GraphStore(connection, write_batch=150)
+    outcome = store.upsert_transactions(hundred_records())
+    assert outcome.failed == {}
+    assert len(outcome.stored) == 100
+    assert outcome.requests <= 3
+    assert connection.requests == outcome.requests
+    counts = store.counts()
+    assert counts["vertices"]["account"] == 40
+    assert counts["vertices"]["merchant"] == 2
+    assert counts["edges"]["transfers_to"] == 10
+
+
+def test_ingest_is_idempotent_and_keeps_aggregates(graph_backend):
+    store = GraphStore(connection_for(graph_backend))
+    batch = [tx(1, "a1", 0, 100.0), tx(2, "a1", 5, 50.0), tx(3, "a2", 7, 20.0)]
+    store.upsert_transactions(batch)
+    first = store.counts()
+    store.upsert_transactions(batch)  # a Kinesis retry delivers the same records again
+    assert store.counts() == first
+    assert first["vertices"] == {"account": 2, "card": 2, "device": 1, "email": 2, "ip": 1, "merchant": 2, "phone": 1}
+    edge = graph_backend.E("account:a1|uses|device:d-shared").element_map().next()
+    assert edge["tx_count"] == 2
+    assert edge["amount_total"] == 150.0
+    assert edge["first_seen"] == int(START.timestamp() * 1000)
+    assert edge["last_seen"] == int((START + timedelta(minutes=5)).timestamp() * 1000)
+    # the shared device links both accounts
+    sharing = graph_backend.V("device:d-shared").in_("uses").has_label("account").id_().to_list()
+    assert sorted(sharing) == ["account:a1", "account:a2"]
+
+
+def test_newer_events_add_to_edges_and_late_events_move_first_seen(graph_backend):
+    store = GraphStore(connection_for(graph_backend))
+    store.upsert_transactions([tx(1, "a1", 10, 100.0)])
+    store.upsert_transactions([tx(2, "a1", 20, 30.0), tx(3, "a1", 2, 7.0)])  # one newer, one late
+    edge = graph_backend.E("account:a1|uses|card:c-a1").element_map().next()
+    assert edge["tx_count"] == 2
+    assert edge["amount_total"] == 130.0
+    assert edge["first_seen"] == int((START + timedelta(minutes=2)).timestamp() * 1000)
+    assert edge["last_seen"] == int((START + timedelta(minutes=20)).timestamp() * 1000)
+
+
+def test_vertices_carry_value_and_first_seen(graph_backend):
+    store = GraphStore(connection_for(graph_backend))
+    store.upsert_transactions([tx(1, "a9", 3, ip="198.51.100.7")])
+    vertex = graph_backend.V("ip:198.51.100.7").element_map().next()
+    assert vertex[T.label] == "ip"
+    assert vertex["value"] == "198.51.100.7"
+    assert vertex["first_seen"] == int((START + timedelta(minutes=3)).timestamp() * 1000)
+
+
+def test_transfers_link_accounts_and_duplicates_in_a_batch_count_once(graph_backend):
+    store = GraphStore(connection_for(graph_backend))
+    transfer = tx(1, "a1", 0, 500.0, counterparty_account_id="a2", merchant_id=None)
+    outcome = store.upsert_transactions([transfer, transfer])
+    assert outcome.stored == {"t1"}
+    edge = graph_backend.E("account:a1|transfers_to|account:a2").element_map().next()
+    assert edge["tx_count"] == 1
+    assert edge["amount_total"] == 500.0
