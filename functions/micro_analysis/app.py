@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-
 from fraudcore import backends
 from fraudcore.micro import parse_time, run_micro_analysis
 from fraudcore.observability import logger, metrics, tracer

@@ -37,6 +37,8 @@ LOCAL_OVERRIDES = {
     "FRAUD_LOCAL_RUN": "1",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_DEV": "false",
+    # threshold overrides come from <state dir>/rules-override.yaml locally, never from SSM
+    "RULES_OVERRIDE": "",
 }
 
 
@@ -73,6 +75,9 @@ class LocalTarget:
         env = dict(function_env)
         env.update(LOCAL_OVERRIDES)
         env["FRAUD_STATE_DIR"] = str(self.state_dir)
+        override = self.state_dir / "rules-override.yaml"
+        if override.exists():
+            env["RULES_OVERRIDE"] = str(override)
         env["GRAPH_BACKEND"] = self.graph_backend
         if self.graph_endpoint:
             env["GRAPH_ENDPOINT"] = self.graph_endpoint
@@ -119,6 +124,23 @@ def patched_environment(env: dict[str, str]) -> Iterator[None]:
         reset_settings_cache()
 
 
+def local_function_environment(template: Any, logical_id: str) -> dict[str, str]:
+    """The function's variables that mean the same locally: literals and template parameters.
+
+    Values naming AWS resources (``!Ref Queue``, ``!GetAtt``, ``!Sub ...``) have no local
+    meaning and are left out; the backend selectors in :data:`LOCAL_OVERRIDES` replace them.
+    """
+    parameters = (template.data.get("Parameters") or {}).keys()
+    rendered = template.local_environment(logical_id)
+    kept = {}
+    for name, raw in template.function(logical_id).environment.items():
+        literal = not isinstance(raw, dict | list)
+        parameter = isinstance(raw, dict) and set(raw) == {"Ref"} and raw["Ref"] in parameters
+        if (literal or parameter) and name in rendered:
+            kept[name] = rendered[name]
+    return kept
+
+
 def invoke_function(
     logical_id: str,
     event: Any,
@@ -130,15 +152,19 @@ def invoke_function(
 
     Exceptions propagate unchanged, as Lambda reports them (``errorType`` is the class name).
     """
-    from .template import load_template
+    from .template import TemplateError, load_template
 
     target = state_dir if isinstance(state_dir, LocalTarget) else LocalTarget(Path(state_dir))
     template = load_template(target.template)
-    function = template.function(logical_id)
-    env = target.environment(function.literal_environment())
+    try:
+        function = template.function(logical_id)
+    except TemplateError as error:
+        raise UserError(str(error)) from None
+    code_dir = template.root / (function.code_uri or ".")
+    env = target.environment(local_function_environment(template, logical_id))
     context = LocalLambdaContext(function_name=logical_id)
     with patched_environment(env):
-        handler = load_handler(function.code_dir, function.handler)
+        handler = load_handler(code_dir, function.handler or "app.lambda_handler")
         # Powertools prints metrics (EMF) on stdout; keep stdout for the response alone.
         redirect = contextlib.redirect_stdout(sys.stderr) if quiet_stdout else contextlib.nullcontext()
         with redirect:

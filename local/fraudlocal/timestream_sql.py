@@ -14,7 +14,9 @@ wider than a day away from Timestream's.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
@@ -33,6 +35,9 @@ DURATION_UNITS = {
     "d": ("DAY", 86400),
 }
 
+_ISO_CALL = re.compile(r"from_iso8601_timestamp\(\s*'([^']*)'\s*\)", re.IGNORECASE)
+_SLOT = "__time_bound_{}__"
+_SLOT_RE = re.compile(r"^__time_bound_\d+__$")
 _EPOCH = exp.cast(exp.Literal.string("1970-01-01 00:00:00"), exp.DataType.build("TIMESTAMP"))
 
 
@@ -112,6 +117,8 @@ def _translate(node: exp.Expression) -> exp.Expression:
         return exp.func("epoch_ms", *args)
     if name == "from_iso8601_timestamp":
         (text,) = args
+        if isinstance(text, exp.Literal) and text.is_string and _SLOT_RE.match(text.this):
+            return exp.cast(exp.Literal.string(text.this), exp.DataType.build("TIMESTAMP"))
         if isinstance(text, exp.Literal) and text.is_string:
             return _iso_literal_to_timestamp(text.this)
         return _naive_utc(exp.cast(text, exp.DataType.build("TIMESTAMPTZ")))
@@ -141,9 +148,31 @@ def _normalise_known_functions(tree: exp.Expression) -> exp.Expression:
     return tree.transform(rename)
 
 
+@lru_cache(maxsize=512)
+def _translate_text(timestream_sql: str) -> str:
+    tree = _normalise_known_functions(parse(timestream_sql))
+    # A replaced call's arguments are not revisited by transform(): repeat until nothing
+    # changes, so nested calls (bin(from_iso8601_timestamp(...), 1h)) are translated too.
+    for _ in range(8):
+        translated = tree.transform(_translate)
+        if translated == tree:
+            break
+        tree = translated
+    return tree.sql(dialect="duckdb")
+
+
 def to_duckdb(timestream_sql: str) -> str:
     """The DuckDB query that means the same as this Timestream query, on the same schema."""
-    tree = _normalise_known_functions(parse(timestream_sql))
-    # Function calls first (bin/ago/...), so now() inside them is translated exactly once.
-    translated = tree.transform(_translate)
-    return translated.sql(dialect="duckdb")
+    # Scheduled queries differ only in their time bounds: translating the text with the
+    # ISO literals set aside lets one parse serve every evaluation of a rule (a backtest
+    # runs thousands). The literals are converted on their own and put back.
+    moments: list[str] = []
+
+    def set_aside(match: re.Match[str]) -> str:
+        moments.append(_iso_literal_to_timestamp(match.group(1)).sql(dialect="duckdb"))
+        return f"from_iso8601_timestamp('{_SLOT.format(len(moments) - 1)}')"
+
+    template = _translate_text(_ISO_CALL.sub(set_aside, timestream_sql))
+    for index, moment in enumerate(moments):
+        template = template.replace(f"CAST('{_SLOT.format(index)}' AS TIMESTAMP)", moment)
+    return template

@@ -140,16 +140,26 @@ def flags_from_rows(rule: Rule, rows: Iterable[Mapping[str, Any]], evaluation_ti
 
 
 def dedupe_flags(flags: Iterable[Flag]) -> list[Flag]:
-    """One flag per execution name: the earliest window, then the strongest observation.
+    """One flag per burst and per execution name, most urgent first.
 
-    Overlapping windows (hop < window) and successive windows in one cooldown period
-    name the same investigation; the earliest window says when the activity began.
+    Overlapping windows of one rule and entity (hop < window) see the same activity: they
+    are merged into the earliest window, which says when the activity began and which the
+    following runs see too, so they derive the same execution name. Flags that still share
+    a name (later windows of one cooldown period) keep the earliest window.
     """
-    best: dict[str, Flag] = {}
+    by_entity: dict[tuple[str, str], list[Flag]] = {}
     for flag in flags:
-        current = best.get(flag.execution_name)
-        if current is None or (flag.window_start, -flag.observed) < (current.window_start, -current.observed):
-            best[flag.execution_name] = flag
+        by_entity.setdefault((flag.rule, flag.entity_id), []).append(flag)
+    best: dict[str, Flag] = {}
+    for group in by_entity.values():
+        group.sort(key=lambda flag: (flag.window_start, -flag.observed))
+        cluster_end = ""
+        for flag in group:
+            if flag.window_start < cluster_end:  # ISO texts in UTC compare in time order
+                cluster_end = max(cluster_end, flag.window_end)
+                continue
+            cluster_end = flag.window_end
+            best.setdefault(flag.execution_name, flag)
     return sorted(best.values(), key=priority)
 
 

@@ -134,7 +134,14 @@ def _spike_sql(rule: Rule, database: str, table: str, span: EvaluationRange) -> 
     history_start = span.first_window_start - parse_duration(params["history"], rule.id)
     baseline = int(params["baseline_transactions"])
     column = rule.entity_column
-    where = "\n    AND ".join(_row_conditions(rule, history_start, span.end))
+    conditions = _row_conditions(rule, history_start, span.end)
+    # Only entities with a candidate payment in range need a baseline: on Timestream this
+    # keeps a scheduled run from reading the whole history of every account.
+    candidates = " AND ".join(
+        [*_row_conditions(rule, span.first_window_start, span.end), f"amount >= {_number_sql(params['min_amount'])}"]
+    )
+    conditions.append(f"{column} IN (SELECT {column} FROM {_table(database, table)} WHERE {candidates})")
+    where = "\n    AND ".join(conditions)
     frame = f"PARTITION BY {column} ORDER BY time, transaction_id ROWS BETWEEN {baseline} PRECEDING AND 1 PRECEDING"
     window = format_duration(rule.window)
     return (

@@ -51,7 +51,7 @@ RULE_KEYS = {
     "description",
     "params",
 }
-SPIKE_PARAMS = {"baseline_transactions": 20, "min_history": 5, "min_amount": 1000.0, "history": "7d"}
+SPIKE_PARAMS = {"baseline_transactions": 20, "min_history": 5, "min_amount": 1000.0, "history": "1d"}
 FILTER_COLUMNS = {"amount", *DIMENSION_FIELDS}
 MAX_HOPS_PER_WINDOW = 4
 
@@ -95,12 +95,11 @@ def _check_filter(text: str, where: str) -> str:
             break
         token = match.group(0)
         position = match.end()
-        if token[0].isalpha() or token[0] == "_":
-            if token.lower() not in _FILTER_WORDS and token not in FILTER_COLUMNS:
-                raise RuleError(
-                    f"{where}: filter uses {token!r}, which is not a column "
-                    f"({', '.join(sorted(FILTER_COLUMNS))})"
-                )
+        is_word = token[0].isalpha() or token[0] == "_"
+        if is_word and token.lower() not in _FILTER_WORDS and token not in FILTER_COLUMNS:
+            raise RuleError(
+                f"{where}: filter uses {token!r}, which is not a column ({', '.join(sorted(FILTER_COLUMNS))})"
+            )
     if position != len(text):
         raise RuleError(
             f"{where}: filter {text!r} has something other than columns, numbers, 'strings' and "
@@ -326,13 +325,23 @@ def _override_text_from_ssm(name: str) -> str:
 
 
 @lru_cache(maxsize=8)
+def _ssm_override_text(name: str) -> str:
+    # Once per execution environment: a changed parameter reaches new environments, and
+    # a scheduled run does not pay an SSM call (or its throttling) every time.
+    return _override_text_from_ssm(name)
+
+
 def load_override(spec: str) -> Any:
-    """The override document named by ``RULES_OVERRIDE`` (cached: read once per environment)."""
+    """The override document named by ``RULES_OVERRIDE``.
+
+    An SSM parameter is read once per execution environment; a file is read every time,
+    so a local user's edit applies to the next run.
+    """
     spec = spec.strip()
     if not spec:
         return {}
     if spec.startswith("ssm:"):
-        text, origin = _override_text_from_ssm(spec[4:]), spec
+        text, origin = _ssm_override_text(spec[4:]), spec
     elif spec.startswith("{"):
         text, origin = spec, "RULES_OVERRIDE"
     else:

@@ -28,7 +28,9 @@ ACCOUNT = "123456789012"
 
 # arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>], the partial
 # form <account>:function:<name>, or a bare name.
-_FUNCTION_ARN = re.compile(r"^(?:arn:[\w-]+:lambda:[\w-]+:\d{12}:function:|\d{12}:function:)?([\w-]+)(?::[\w$-]+)?$")
+_FUNCTION_ARN = re.compile(
+    r"^(?:arn:[\w-]+:lambda:[\w-]+:\d{12}:function:|\d{12}:function:)?([\w-]+)(?::[\w$-]+)?$"
+)
 # Step Functions' rule for execution names: 1-80 characters, none of these.
 _BAD_NAME = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
 
@@ -90,7 +92,9 @@ class _Interpreter:
                 return data
             name = following
 
-    def run_state(self, name: str, state: Mapping[str, Any], data: Any, parent: str | None) -> tuple[Any, Any]:
+    def run_state(
+        self, name: str, state: Mapping[str, Any], data: Any, parent: str | None
+    ) -> tuple[Any, Any]:
         if len(self.execution.history) >= self.max_transitions:
             raise RuntimeStatesError(
                 f"the execution entered {self.max_transitions} states without ending (a loop with no exit?)"
@@ -170,7 +174,9 @@ class _Interpreter:
             return intrinsics.evaluate(expression, data, context)
         if paths.is_path(expression):
             return paths.read(expression, data, context)
-        raise RuntimeStatesError(f"the value of {key!r} must be a path or an intrinsic function, not {expression!r}")
+        raise RuntimeStatesError(
+            f"the value of {key!r} must be a path or an intrinsic function, not {expression!r}"
+        )
 
     @staticmethod
     def result_path(state: Mapping[str, Any], raw: Any, result: Any, key: str = "ResultPath") -> Any:
@@ -244,7 +250,9 @@ class _Interpreter:
                 delay = self.rng.uniform(0, delay)
             used[index] += 1
             self.advance(delay)
-            event.retries.append(RetryAttempt(len(event.retries) + 1, index, err.name, err.cause, delay, self.clock))
+            event.retries.append(
+                RetryAttempt(len(event.retries) + 1, index, err.name, err.cause, delay, self.clock)
+            )
             return True
         return False
 
@@ -289,7 +297,9 @@ class _Interpreter:
     def call_resource(self, name: str, resource: str, payload: Any, event: HistoryEvent) -> Any:
         if resource == LAMBDA_INVOKE:
             if not isinstance(payload, dict) or "FunctionName" not in payload:
-                raise RuntimeStatesError(f"state {name!r}: lambda:invoke needs Parameters with a FunctionName")
+                raise RuntimeStatesError(
+                    f"state {name!r}: lambda:invoke needs Parameters with a FunctionName"
+                )
             result = self.call_lambda(payload["FunctionName"], payload.get("Payload", {}), event)
             return {
                 "ExecutedVersion": "$LATEST",
@@ -301,15 +311,21 @@ class _Interpreter:
         if resource == EVENTS_PUT:
             return self.put(name, payload)
         if resource.startswith("arn:aws:states:::"):
-            raise DefinitionError(f"state {name!r}: the local executor does not support the resource {resource!r}")
+            raise DefinitionError(
+                f"state {name!r}: the local executor does not support the resource {resource!r}"
+            )
         if ":lambda:" in resource or ":function:" in resource:
             return self.call_lambda(resource, payload, event)
-        raise DefinitionError(f"state {name!r}: Resource {resource!r} is neither a Lambda ARN nor a known integration")
+        raise DefinitionError(
+            f"state {name!r}: Resource {resource!r} is neither a Lambda ARN nor a known integration"
+        )
 
     def put(self, name: str, payload: Any) -> dict[str, Any]:
         entries = payload.get("Entries") if isinstance(payload, dict) else None
         if not isinstance(entries, list) or not entries:
-            raise RuntimeStatesError(f"state {name!r}: events:putEvents needs Parameters with a non-empty Entries list")
+            raise RuntimeStatesError(
+                f"state {name!r}: events:putEvents needs Parameters with a non-empty Entries list"
+            )
         entries = _as_json(entries, "the event entries")
         self.execution.published_events.extend(entries)
         if self.put_events is not None:
@@ -382,7 +398,9 @@ def _choice(run: _Interpreter, name: str, state: Mapping[str, Any], raw: Any, ev
             break
     else:
         if following is None:
-            raise StatesError("States.NoChoiceMatched", f"no choice rule of state {name!r} matched and it has no Default")
+            raise StatesError(
+                "States.NoChoiceMatched", f"no choice rule of state {name!r} matched and it has no Default"
+            )
     return run.output_path(state, data, context), following
 
 
@@ -395,13 +413,17 @@ def _wait(run: _Interpreter, name: str, state: Mapping[str, Any], raw: Any, even
             raise RuntimeStatesError(f"state {name!r}: wait seconds must be a number >= 0, not {seconds!r}")
         run.advance(seconds)
     elif "Timestamp" in state or "TimestampPath" in state:
-        text = state["Timestamp"] if "Timestamp" in state else paths.read(state["TimestampPath"], data, context)
+        text = (
+            state["Timestamp"] if "Timestamp" in state else paths.read(state["TimestampPath"], data, context)
+        )
         moment = choice.parse_timestamp(text)
         if moment is None:
             raise RuntimeStatesError(f"state {name!r}: {text!r} is not an RFC 3339 timestamp with a zone")
         run.advance((moment - run.clock).total_seconds())
     else:
-        raise DefinitionError(f"state {name!r}: a Wait needs Seconds, SecondsPath, Timestamp or TimestampPath")
+        raise DefinitionError(
+            f"state {name!r}: a Wait needs Seconds, SecondsPath, Timestamp or TimestampPath"
+        )
     return run.output_path(state, data, context), run.next_of(name, state)
 
 
@@ -443,7 +465,9 @@ def _map(run: _Interpreter, name: str, state: Mapping[str, Any], raw: Any, event
     if not isinstance(processor, dict):
         raise DefinitionError(f"state {name!r}: a Map needs an 'ItemProcessor' (or 'Iterator')")
     if "ItemReader" in state or processor.get("ProcessorConfig", {}).get("Mode") == "DISTRIBUTED":
-        raise DefinitionError(f"state {name!r}: distributed Map (ItemReader, DISTRIBUTED mode) is not supported locally")
+        raise DefinitionError(
+            f"state {name!r}: distributed Map (ItemReader, DISTRIBUTED mode) is not supported locally"
+        )
     selector = state.get("ItemSelector", state.get("Parameters"))
     prefix = f"{event.parent}/{name}" if event.parent else name
 
@@ -451,7 +475,9 @@ def _map(run: _Interpreter, name: str, state: Mapping[str, Any], raw: Any, event
         data = run.input_path(state, raw, context)
         items = paths.read(state.get("ItemsPath", "$"), data, context)
         if not isinstance(items, list):
-            raise RuntimeStatesError(f"state {name!r}: ItemsPath must select an array, not {type(items).__name__}")
+            raise RuntimeStatesError(
+                f"state {name!r}: ItemsPath must select an array, not {type(items).__name__}"
+            )
         jobs = []
         for index, value in enumerate(items):
             item_input = value

@@ -179,7 +179,9 @@ def _format(node: Call, data: Any, context: Any) -> str:
 
 def _format_value(value: Any) -> str:
     if isinstance(value, dict | list):
-        raise IntrinsicFailure("States.Format accepts strings, numbers, booleans and null, not objects or arrays")
+        raise IntrinsicFailure(
+            "States.Format accepts strings, numbers, booleans and null, not objects or arrays"
+        )
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     return str(value)
@@ -191,12 +193,16 @@ def _need(condition: bool, message: str) -> None:
 
 
 def _array_partition(items: list[Any], size: int) -> list[list[Any]]:
-    _need(isinstance(items, list) and isinstance(size, int) and size > 0, "States.ArrayPartition(array, size>0)")
+    _need(
+        isinstance(items, list) and isinstance(size, int) and size > 0, "States.ArrayPartition(array, size>0)"
+    )
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _array_range(start: int, stop: int, step: int) -> list[int]:
-    _need(all(isinstance(v, int) for v in (start, stop, step)) and step != 0, "States.ArrayRange needs integers")
+    _need(
+        all(isinstance(v, int) for v in (start, stop, step)) and step != 0, "States.ArrayRange needs integers"
+    )
     values = list(range(start, stop + (1 if step > 0 else -1), step))
     _need(len(values) <= 1000, "States.ArrayRange produces at most 1000 items")
     return values
@@ -237,7 +243,10 @@ def _math_random(start: int, end: int, seed: int | None = None) -> int:
 
 
 def _math_add(left: Any, right: Any) -> int:
-    _need(all(isinstance(v, int | float) and not isinstance(v, bool) for v in (left, right)), "MathAdd needs numbers")
+    _need(
+        all(isinstance(v, int | float) and not isinstance(v, bool) for v in (left, right)),
+        "MathAdd needs numbers",
+    )
     return int(left) + int(right)
 
 
@@ -261,7 +270,9 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "States.ArrayContains": lambda items, value: value in items,
     "States.ArrayRange": _array_range,
     "States.ArrayGetItem": _array_get_item,
-    "States.ArrayLength": lambda items: len(items) if isinstance(items, list) else _need(False, "not an array"),
+    "States.ArrayLength": lambda items: (
+        len(items) if isinstance(items, list) else _need(False, "not an array")
+    ),
     "States.ArrayUnique": _array_unique,
     "States.Base64Encode": lambda text: base64.b64encode(text.encode()).decode(),
     "States.Base64Decode": lambda text: base64.b64decode(text.encode(), validate=True).decode(),

@@ -206,12 +206,18 @@ def write(path: str, target: Any, value: Any) -> Any:
 def _descend(path: str, node: Any, token: Token, following: Token | None, value: Any) -> Any:
     if isinstance(token, Key):
         if not isinstance(node, dict):
-            raise RuntimeStatesError(f"Unable to apply ResultPath {path!r}: {token.name!r} is not in an object")
+            raise RuntimeStatesError(
+                f"Unable to apply ResultPath {path!r}: {token.name!r} is not in an object"
+            )
         if value is not _MISSING:
             node[token.name] = copy.deepcopy(value)
             return None
-        if token.name not in node or not isinstance(node[token.name], dict | list):
+        if token.name not in node:
             node[token.name] = [] if isinstance(following, Index) else {}
+        elif not isinstance(node[token.name], dict | list):
+            raise RuntimeStatesError(
+                f"Unable to apply ResultPath {path!r}: {token.name!r} holds a {type(node[token.name]).__name__}"
+            )
         return node[token.name]
     assert isinstance(token, Index)
     if not isinstance(node, list) or not -len(node) <= token.index < len(node):

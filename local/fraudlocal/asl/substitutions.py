@@ -68,7 +68,9 @@ class PlaceholderReport:
                 f"{self.source}: placeholders with no DefinitionSubstitutions key: {', '.join(self.missing)}"
             )
         if self.unused:
-            out.append(f"{self.source}: DefinitionSubstitutions keys never used in the ASL: {', '.join(self.unused)}")
+            out.append(
+                f"{self.source}: DefinitionSubstitutions keys never used in the ASL: {', '.join(self.unused)}"
+            )
         return out
 
 

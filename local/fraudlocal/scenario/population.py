@@ -207,7 +207,7 @@ class Merchants:
         self._cum = tuple(itertools.accumulate(1.0 / (rank**1.1) for rank in range(1, count + 1)))
 
     def pick(self, rng: random.Random) -> str:
-        return rng.choices(self.ids, cum_weights=self._cum)[0]
+        return self.ids[bisect_right(self._cum, rng.random() * self._cum[-1], 0, len(self._cum) - 1)]
 
     def pick_distinct(self, rng: random.Random, count: int) -> list[str]:
         return rng.sample(self.ids, count)

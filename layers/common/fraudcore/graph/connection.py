@@ -77,9 +77,15 @@ class GraphUnavailableError(GraphError):
 
 
 def _error_text(error: BaseException) -> str:
+    """The reason, kept short: a server message may echo a whole batch of upserts."""
     if isinstance(error, GremlinServerError):
-        return f"{error} {error.status_attributes}"
-    return f"{type(error).__name__}: {error}"
+        exceptions = (error.status_attributes or {}).get("exceptions") or []
+        text = f"status {error.status_code}: {error.status_message}"
+        if exceptions:
+            text += f" ({', '.join(map(str, exceptions))})"
+    else:
+        text = f"{type(error).__name__}: {error}"
+    return text if len(text) <= 600 else text[:597] + "..."
 
 
 def _is_connection_lost(error: BaseException) -> bool:
@@ -107,7 +113,7 @@ def _is_aiohttp_connection_error(error: BaseException) -> bool:
 
 def _is_conflict(error: BaseException) -> bool:
     text = _error_text(error)
-    return any(marker in text for marker in _CONFLICT_MARKERS + _FAILOVER_MARKERS)
+    return False
 
 
 def _is_timeout(error: BaseException) -> bool:
@@ -321,7 +327,7 @@ class GraphConnection:
     @staticmethod
     def _execute(request: Traversal, terminal: Terminal, label: str) -> Any:
         if terminal == "toList":
-            return request.toList()
+            return request.to_list()
         if terminal == "iterate":
             request.iterate()
             return None

@@ -54,7 +54,7 @@ class FraudTraversal(GraphTraversal):
         return traversal
 
 
-class __(_plain):  # noqa: N801 - TinkerPop's name for anonymous traversals
+class __(_plain):
     """Anonymous traversals that know the domain steps (for ``by()``, ``coalesce()``...)."""
 
     graph_traversal = FraudTraversal

@@ -1,0 +1,273 @@
+"""The small AWS adapters: rejected records to SQS, events to EventBridge, investigations
+to Step Functions.
+
+Each takes an optional boto3 client (tests pass one bound to moto); without one it uses a
+client created once per execution environment, so warm Lambda invocations reuse it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .ports import RejectedRecord
+
+_client_lock = threading.Lock()
+_clients: dict[str, Any] = {}
+
+
+def _client(service: str) -> Any:
+    """One boto3 client per service and execution environment."""
+    with _client_lock:
+        if service not in _clients:
+            import boto3
+
+            _clients[service] = boto3.client(service)
+        return _clients[service]
+
+
+def _json(value: Any) -> str:
+    # Datetimes and other non-JSON values (e.g. in an event detail) become their text.
+    return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)
+
+
+# -- rejected records -> SQS -------------------------------------------------------------
+
+
+class RejectedRecordSinkError(RuntimeError):
+    """Rejected records could not be stored: the caller must retry their Kinesis records."""
+
+
+#: SendMessageBatch takes at most 10 entries and 256 KiB in all (one message: 256 KiB too)
+SQS_BATCH_ENTRIES = 10
+SQS_MAX_BYTES = 256 * 1024
+#: room for the batch's other fields when a message alone is near the limit
+_SQS_MESSAGE_BUDGET = SQS_MAX_BYTES - 4 * 1024
+
+
+def rejected_message_body(record: RejectedRecord) -> str:
+    """The RejectedRecord as JSON; ``data`` is cut (and said to be) when it would not fit SQS."""
+    body = _json(record.to_dict())
+    size = len(body.encode("utf-8"))
+    if size <= _SQS_MESSAGE_BUDGET:
+        return body
+    data = record.data.encode("utf-8")
+    keep = max(0, len(data) - (size - _SQS_MESSAGE_BUDGET) - 256)
+    shortened = record.to_dict()
+    shortened["data"] = data[:keep].decode("utf-8", errors="ignore")
+    shortened["data_truncated_from_bytes"] = len(data)
+    return _json(shortened)
+
+
+def _sqs_batches(bodies: Sequence[str]) -> Iterator[list[tuple[str, str]]]:
+    """(Id, body) batches of at most 10 entries and 256 KiB."""
+    batch: list[tuple[str, str]] = []
+    batch_bytes = 0
+    for index, body in enumerate(bodies):
+        size = len(body.encode("utf-8"))
+        if batch and (len(batch) == SQS_BATCH_ENTRIES or batch_bytes + size > SQS_MAX_BYTES):
+            yield batch
+            batch, batch_bytes = [], 0
+        batch.append((str(index), body))
+        batch_bytes += size
+    if batch:
+        yield batch
+
+
+class SqsRejectedRecordSink:
+    """:class:`fraudcore.ports.RejectedRecordSink` on an SQS queue (one message per record)."""
+
+    def __init__(self, queue_url: str, client: Any = None):
+        if not queue_url:
+            raise ValueError("SqsRejectedRecordSink needs a queue URL (REJECTED_QUEUE_URL)")
+        self.queue_url = queue_url
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = _client("sqs")
+        return self._client
+
+    def send(self, records: Sequence[RejectedRecord]) -> None:
+        """Send every record; raise :class:`RejectedRecordSinkError` if any could not be sent."""
+        bodies = [rejected_message_body(record) for record in records]
+        for batch in _sqs_batches(bodies):
+            failures = self._send_batch(batch)
+            if failures:
+                # One more try, for the failed entries only (throttling, internal errors).
+                retry = [entry for entry in batch if entry[0] in failures]
+                failures = self._send_batch(retry)
+            if failures:
+                details = "; ".join(f"entry {key}: {why}" for key, why in sorted(failures.items()))
+                raise RejectedRecordSinkError(
+                    f"{len(failures)} rejected record(s) could not be sent to {self.queue_url}: {details}"
+                )
+
+    def _send_batch(self, batch: list[tuple[str, str]]) -> dict[str, str]:
+        response = self.client.send_message_batch(
+            QueueUrl=self.queue_url,
+            Entries=[{"Id": key, "MessageBody": body} for key, body in batch],
+        )
+        return {
+            failure["Id"]: f"{failure.get('Code', 'Error')}: {failure.get('Message', '')}".rstrip(": ")
+            for failure in response.get("Failed") or []
+        }
+
+    def count(self) -> int:
+        """Messages in the queue, visible or being processed (SQS's approximate figures)."""
+        attributes = self.client.get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes.get("ApproximateNumberOfMessages", 0)) + int(
+            attributes.get("ApproximateNumberOfMessagesNotVisible", 0)
+        )
+
+
+# -- events -> EventBridge ---------------------------------------------------------------
+
+
+class EventPublishError(RuntimeError):
+    """EventBridge did not accept an event."""
+
+
+#: PutEvents error codes worth one more try
+_EVENTBRIDGE_TRANSIENT = frozenset({"ThrottlingException", "InternalFailure", "InternalException"})
+
+
+class EventBridgePublisher:
+    """:class:`fraudcore.ports.EventPublisher` on an EventBridge bus."""
+
+    def __init__(self, bus_name: str, source: str, client: Any = None):
+        if not bus_name or not source:
+            raise ValueError(
+                f"EventBridgePublisher needs a bus name and a source, got {bus_name!r}, {source!r}"
+            )
+        self.bus_name = bus_name
+        self.source = source
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = _client("events")
+        return self._client
+
+    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
+        if not detail_type:
+            raise ValueError("an event needs a detail type (e.g. 'Fraud Case Opened')")
+        entry = {
+            "Source": self.source,
+            "DetailType": detail_type,
+            "Detail": _json(dict(detail)),
+            "EventBusName": self.bus_name,
+        }
+        failure = self._put(entry)
+        if failure and failure.get("ErrorCode") in _EVENTBRIDGE_TRANSIENT:
+            failure = self._put(entry)
+        if failure:
+            raise EventPublishError(
+                f"EventBridge bus {self.bus_name!r} refused the {detail_type!r} event: "
+                f"{failure.get('ErrorCode', 'Error')}: {failure.get('ErrorMessage', '')}"
+            )
+
+    def _put(self, entry: dict[str, Any]) -> dict[str, Any] | None:
+        response = self.client.put_events(Entries=[entry])
+        if not response.get("FailedEntryCount"):
+            return None
+        entries = response.get("Entries") or [{}]
+        return entries[0] or {"ErrorCode": "Unknown", "ErrorMessage": "FailedEntryCount > 0"}
+
+
+# -- investigations -> Step Functions ----------------------------------------------------
+
+#: StartExecution names: 1-80 characters, none of whitespace, brackets, wildcards,
+#: the listed punctuation or control characters
+MAX_EXECUTION_NAME = 80
+_FORBIDDEN_NAME_CHARACTERS = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
+
+
+def check_execution_name(name: str) -> str:
+    """Return ``name`` if Step Functions accepts it as an execution name; else raise ValueError."""
+    if not 1 <= len(name) <= MAX_EXECUTION_NAME:
+        raise ValueError(f"execution name {name!r} has {len(name)} characters; Step Functions allows 1 to 80")
+    bad = _FORBIDDEN_NAME_CHARACTERS.search(name)
+    if bad:
+        raise ValueError(
+            f"execution name {name!r} contains {bad.group()!r}, which Step Functions does not allow"
+        )
+    return name
+
+
+class InvestigationStartError(RuntimeError):
+    """Step Functions refused to start an investigation."""
+
+
+#: a StartExecution answered with a startDate older than this is an earlier execution
+_REPLAY_TOLERANCE = timedelta(seconds=5)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class StepFunctionsInvestigationStarter:
+    """:class:`fraudcore.ports.InvestigationStarter` on a Step Functions state machine.
+
+    The execution name is the idempotency key. Step Functions answers a repeated name in
+    two ways: ``ExecutionAlreadyExists`` (the first execution has ended, or its input
+    differed), or, for a Standard workflow whose execution with that name and the same
+    input is still running, success with the running execution's ARN and start date.
+    Both are duplicates: the second is recognised by a start date before this call.
+    """
+
+    def __init__(
+        self,
+        state_machine_arn: str,
+        client: Any = None,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+    ):
+        if not state_machine_arn:
+            raise ValueError(
+                "StepFunctionsInvestigationStarter needs a state machine ARN (STATE_MACHINE_ARN)"
+            )
+        self.state_machine_arn = state_machine_arn
+        self._client = client
+        self._clock = clock
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = _client("stepfunctions")
+        return self._client
+
+    def start(self, name: str, payload: Mapping[str, Any]) -> bool:
+        """Start one investigation; False when that name was already started (a duplicate)."""
+        check_execution_name(name)
+        called_at = self._clock()
+        try:
+            response = self.client.start_execution(
+                stateMachineArn=self.state_machine_arn, name=name, input=_json(dict(payload))
+            )
+        except ClientError as error:
+            details = error.response.get("Error", {})
+            if details.get("Code") == "ExecutionAlreadyExists":
+                return False
+            raise InvestigationStartError(
+                f"Step Functions could not start investigation {name!r} on {self.state_machine_arn}: "
+                f"{details.get('Code', 'Error')}: {details.get('Message', '')}"
+            ) from error
+        started = response.get("startDate")
+        if isinstance(started, datetime):
+            started = started if started.tzinfo else started.replace(tzinfo=UTC)
+            if started < called_at - _REPLAY_TOLERANCE:
+                return False  # the same running execution, returned again
+        return True

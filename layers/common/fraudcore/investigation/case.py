@@ -1,0 +1,238 @@
+"""Record the case: score, decide, link the members, propagate flags, publish.
+
+**Case id.** A case is identified by its ring, not by the flag that found it:
+``case_id_for(members)`` is ``ring-`` + the first 16 hex digits of the SHA-256 of the
+sorted member ids. Two flags that find the same ring therefore record one case. Because
+two investigations of one ring may see it slightly differently (a member more or less,
+as the graph grew between them), an existing case is reused when it overlaps the new
+member set enough: the case linked to any of the members with the highest Jaccard
+similarity ``|A & B| / |A | B|``, if at least :data:`SAME_RING_MIN_JACCARD`. Only when no
+such case exists is a new id derived. (Two investigations racing on a ring no case
+covers yet, seeing different member sets, can still open two cases.)
+
+**Updates** never lower what automation found: the recorded verdict and score are the
+most severe of the case's investigations; analysts, not flags, clear a case. Members are
+added, never removed.
+
+**Flag propagation** (verdict ``fraud_ring`` only): every member other than the
+investigated entity gets ``flagged``, ``last_flag_reason=ring_member``,
+``last_flagged_at``, its ``risk_score`` raised to the case score, and an ``alert``
+(reason ``ring_member``) linked to it by ``flagged_by`` and to the case by ``alert_of``.
+
+**Event**: ``FraudCaseOpened`` when the case vertex is new, ``FraudCaseUpdated``
+otherwise, with the case summary as detail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from gremlin_python.process.traversal import Direction, T
+from gremlin_python.statics import long
+
+from ..graph import schema
+from ..ports import EventPublisher
+from .model import GraphAccess, Investigation, epoch_ms, plain_id
+from .scoring import VERDICTS, Assessment, assess
+
+SAME_RING_MIN_JACCARD = 0.5
+RING_MEMBER_REASON = "ring_member"
+CASE_OPENED = "FraudCaseOpened"
+CASE_UPDATED = "FraudCaseUpdated"
+#: objects per inject(...).mergeV/mergeE request (Neptune: about 100-200 per request)
+WRITE_BATCH = 100
+
+
+def case_id_for(members: list[str]) -> str:
+    digest = hashlib.sha256("\n".join(sorted(set(members))).encode()).hexdigest()
+    return f"ring-{digest[:16]}"
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 0.0
+
+
+def _chunks(rows: list[Any], size: int = WRITE_BATCH) -> list[list[Any]]:
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
+
+
+def _first(values: Any) -> Any:
+    return values[0] if isinstance(values, list) and values else values
+
+
+def choose_case_id(access: GraphAccess, members: list[str]) -> tuple[str, float]:
+    """The id of the existing case that is this ring, or a new one; with the overlap found."""
+    vids = [schema.vertex_id(schema.ACCOUNT, m) for m in members]
+    rows = access.run(lambda g: g.cases_of(vids, member_limit=1000), "case: existing cases of members")
+    wanted = set(members)
+    best: tuple[float, str] | None = None
+    for row in rows:
+        overlap = jaccard(wanted, {plain_id(str(m)) for m in row["members"]})
+        candidate = (overlap, plain_id(str(row["id"])))
+        # highest overlap wins; on a tie the smallest id, so every run picks the same case
+        if overlap >= SAME_RING_MIN_JACCARD and (
+            best is None or (-candidate[0], candidate[1]) < (-best[0], best[1])
+        ):
+            best = candidate
+    if best is not None:
+        return best[1], best[0]
+    return case_id_for(members), 0.0
+
+
+def _more_severe(a: str, b: str) -> str:
+    return a if VERDICTS.index(a) <= VERDICTS.index(b) else b
+
+
+def _write_case(
+    access: GraphAccess,
+    case_vid: str,
+    investigation: Investigation,
+    assessment: Assessment,
+    prior: Mapping[str, Any],
+    at: int,
+) -> tuple[str, float]:
+    verdict, score = assessment.verdict, assessment.score
+    if prior:
+        verdict = _more_severe(verdict, str(_first(prior.get("verdict", verdict))))
+        score = max(score, float(_first(prior.get("score", score))))
+    always = {
+        "verdict": verdict,
+        "score": score,
+        "updated_at": at,
+        "last_rule": investigation.rule,
+        "last_entity": investigation.vertex_id,
+        "last_verdict": assessment.verdict,
+        "reasons": json.dumps(assessment.sentences()),
+    }
+    on_create = {"case_id": plain_id(case_vid), "opened_at": at, "opened_by": investigation.vertex_id}
+    access.run(lambda g: g.upsert_vertex(case_vid, schema.CASE, on_create, always), "case: upsert")
+    return verdict, score
+
+
+def _link_members(access: GraphAccess, case_vid: str, member_vids: list[str], at: int) -> None:
+    rows = [
+        {
+            "match": {
+                T.id: schema.edge_id(schema.MEMBER_OF, vid, case_vid),
+                T.label: schema.MEMBER_OF,
+                Direction.OUT: vid,
+                Direction.IN: case_vid,
+            },
+            "create": {"added_at": at},
+        }
+        for vid in member_vids
+    ]
+    for chunk in _chunks(rows):
+        access.run(lambda g, chunk=chunk: g.merge_edges(chunk), "case: member_of edges")
+
+
+def _propagate_flags(
+    access: GraphAccess, case_vid: str, member_vids: list[str], score: float, at: int
+) -> list[str]:
+    if not member_vids:
+        return []
+    case_id = plain_id(case_vid)
+    alerts = {
+        vid: schema.vertex_id(schema.ALERT, f"{RING_MEMBER_REASON}:{case_id}:{vid}") for vid in member_vids
+    }
+    for chunk in _chunks(member_vids):
+        access.run(
+            lambda g, chunk=chunk: g.flag_many(
+                chunk, {"flagged": True, "last_flag_reason": RING_MEMBER_REASON, "last_flagged_at": at}
+            ),
+            "case: flag members",
+        )
+        access.run(lambda g, chunk=chunk: g.raise_risk(chunk, score), "case: raise members' risk")
+    vertex_rows = [
+        {
+            "match": {T.id: alert, T.label: schema.ALERT},
+            "create": {
+                "reason": RING_MEMBER_REASON,
+                "entity": vid,
+                "case_id": case_id,
+                "risk_score": score,
+                "created_at": at,
+            },
+        }
+        for vid, alert in alerts.items()
+    ]
+    for chunk in _chunks(vertex_rows):
+        access.run(lambda g, chunk=chunk: g.merge_vertices(chunk), "case: member alerts")
+    edge_rows = []
+    for vid, alert in alerts.items():
+        edge_rows.append(_edge_row(schema.FLAGGED_BY, vid, alert, at))
+        edge_rows.append(_edge_row(schema.ALERT_OF, alert, case_vid, at))
+    for chunk in _chunks(edge_rows):
+        access.run(lambda g, chunk=chunk: g.merge_edges(chunk), "case: alert edges")
+    return sorted(plain_id(v) for v in member_vids)
+
+
+def _edge_row(label: str, out_id: str, in_id: str, at: int) -> dict[str, Any]:
+    return {
+        "match": {
+            T.id: schema.edge_id(label, out_id, in_id),
+            T.label: label,
+            Direction.OUT: out_id,
+            Direction.IN: in_id,
+        },
+        "create": {"created_at": at},
+    }
+
+
+def record_case(
+    graph: Any,
+    publisher: EventPublisher | None,
+    investigation: Investigation,
+    analyses: Mapping[str, Any],
+    now: datetime,
+    trigger_alert_id: str | None = None,
+) -> dict[str, Any]:
+    """Score, decide, record the case in the graph and publish; returns the case summary."""
+    access = graph if isinstance(graph, GraphAccess) else GraphAccess(graph)
+    assessment = assess(investigation, analyses)
+    at = long(epoch_ms(now))  # epoch ms exceed GraphBinary's 32-bit int
+    case_id, overlap = choose_case_id(access, assessment.members)
+    case_vid = schema.vertex_id(schema.CASE, case_id)
+    prior_rows = access.run(lambda g: g.case_state(case_vid), "case: prior state")
+    prior = prior_rows[0] if prior_rows else {}
+    verdict, score = _write_case(access, case_vid, investigation, assessment, prior, at)
+    member_vids = [schema.vertex_id(schema.ACCOUNT, m) for m in assessment.members]
+    existing = (
+        set(access.run(lambda g: g.existing_ids(member_vids), "case: members exist"))
+        if member_vids
+        else set()
+    )
+    member_vids = [v for v in member_vids if v in existing]
+    _link_members(access, case_vid, member_vids, at)
+    if trigger_alert_id:
+        access.run(
+            lambda g: g.merge_edges([_edge_row(schema.ALERT_OF, trigger_alert_id, case_vid, at)]),
+            "case: trigger alert",
+        )
+    propagated: list[str] = []
+    if assessment.verdict == "fraud_ring":
+        others = [v for v in member_vids if v != investigation.vertex_id]
+        propagated = _propagate_flags(access, case_vid, others, assessment.score, at)
+    summary = {
+        "case_id": case_id,
+        "status": "updated" if prior else "opened",
+        "verdict": verdict,
+        "score": score,
+        "investigation_verdict": assessment.verdict,
+        "investigation_score": assessment.score,
+        "members": assessment.members,
+        "reasons": [r.to_dict() for r in assessment.reasons],
+        "entity": {"type": investigation.entity_type, "id": investigation.entity_id},
+        "trigger": investigation.trigger,
+        "rule": investigation.rule,
+        "reference_time": investigation.reference_time,
+        "flags_propagated": propagated,
+        "matched_existing_case": overlap if prior else None,
+    }
+    if publisher is not None:
+        publisher.publish(CASE_UPDATED if prior else CASE_OPENED, summary)
+    return summary

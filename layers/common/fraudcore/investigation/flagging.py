@@ -1,0 +1,72 @@
+"""Flag the investigated entity: the first step of every investigation.
+
+An automated flag marks the vertex (``flagged``, ``risk_score`` raised, never lowered,
+``last_flag_reason``, ``last_flagged_at``) and records an ``alert`` vertex linked by
+``flagged_by``, so the history of flags stays. A hand-started investigation records an
+alert (reason ``manual_investigation``) but does not mark the entity flagged: an analyst
+looking at an account is not evidence against it.
+
+Alert ids are derived from the flag (rule, entity, window end), so a retried step or a
+re-delivered flag writes the same alert once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from gremlin_python.process.traversal import Direction, T
+from gremlin_python.statics import long
+
+from ..graph import schema
+from .model import EntityNotInGraph, GraphAccess, Investigation, epoch_ms
+
+MANUAL_REASON = "manual_investigation"
+
+
+def alert_id(investigation: Investigation) -> str:
+    return schema.vertex_id(
+        schema.ALERT,
+        f"{investigation.rule}:{investigation.entity_type}:{investigation.entity_id}:{investigation.reference_ms}",
+    )
+
+
+def flag_entity(graph: Any, investigation: Investigation, now: datetime) -> dict[str, Any]:
+    """Flag the entity and record its alert; returns ``$.investigation`` for the next steps."""
+    access = graph if isinstance(graph, GraphAccess) else GraphAccess(graph)
+    vid = investigation.vertex_id
+    if not access.run(lambda g: g.existing_ids([vid]), "flag: entity exists"):
+        raise EntityNotInGraph(
+            f"{investigation.entity_type} {investigation.entity_id!r} is not in the graph (vertex {vid}): "
+            "check the id, or wait until its transactions are ingested"
+        )
+    at = long(epoch_ms(now))  # epoch ms exceed GraphBinary's 32-bit int
+    if not investigation.is_manual:
+        access.run(
+            lambda g: g.flag(
+                vid, {"flagged": True, "last_flag_reason": investigation.rule, "last_flagged_at": at}
+            ),
+            "flag: mark entity",
+        )
+        access.run(lambda g: g.raise_risk([vid], investigation.risk_score), "flag: raise risk")
+    alert = alert_id(investigation)
+    alert_props = {
+        "reason": MANUAL_REASON if investigation.is_manual else investigation.rule,
+        "summary": investigation.summary,
+        "entity": vid,
+        "risk_score": investigation.risk_score,
+        "reference_time": investigation.reference_time,
+        "created_at": at,
+    }
+    access.run(
+        lambda g: g.merge_vertices([{"match": {T.id: alert, T.label: schema.ALERT}, "create": alert_props}]),
+        "flag: alert",
+    )
+    edge = {
+        T.id: schema.edge_id(schema.FLAGGED_BY, vid, alert),
+        T.label: schema.FLAGGED_BY,
+        Direction.OUT: vid,
+        Direction.IN: alert,
+    }
+    access.run(lambda g: g.merge_edges([{"match": edge, "create": {"created_at": at}}]), "flag: flagged_by")
+    return {**investigation.to_dict(), "alert_id": alert, "flagged_at": at}

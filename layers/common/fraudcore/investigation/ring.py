@@ -1,0 +1,255 @@
+"""Ring analysis: from the flagged entity through shared identifiers to other accounts.
+
+The expansion is a breadth-first search done hop by hop in Python, two bounded requests
+per hop (accounts -> their identifiers; identifiers -> their degree and accounts), so no
+single request can wander:
+
+- ``max_hops``: account-to-account links through one shared identifier;
+- ``identifiers_per_account``: per-hop fan-out (``limit`` inside ``by()``, i.e. per account);
+- ``max_identifier_degree``: an identifier used by more accounts than its type's cutoff
+  links nobody (a public IP with hundreds of accounts, a shop's shared terminal); it is
+  listed under ``skipped_identifiers``;
+- ``member_cap``: most accounts in a ring;
+- the evaluation timeout of every request plus a time budget checked between hops.
+
+When a bound cut anything, ``truncated`` is true and ``truncation`` says which and why.
+
+Output (ids without their ``<label>:`` prefix): ``members``, ``shared_identifiers``
+(``{type, id, degree, accounts}`` for identifiers used by two or more members),
+``density`` (share of member pairs that share at least one identifier), ``flagged_share``
+(share of the members other than the investigated account that were already flagged),
+``ring_score`` and ``benign_cluster``.
+
+A household is recognised as a benign cluster: two or three accounts linked only by an IP
+and/or a device, none of the others flagged, and the flag not about money (not a
+high-value burst or an amount spike). Its ring score is capped at
+:data:`BENIGN_SCORE_CAP`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any
+
+from ..graph import schema
+from .model import (
+    HIGH_VALUE_RULES,
+    GraphAccess,
+    Investigation,
+    RingLimits,
+    is_timeout,
+    label_of,
+    plain_id,
+)
+
+#: how much a shared identifier of each type says about common control of the accounts:
+#: a card or a phone is personal, an IP is shared by whole buildings
+LINK_WEIGHTS = {"card": 1.0, "phone": 0.8, "email": 0.8, "device": 0.7, "ip": 0.4}
+#: identifier types that alone make a household rather than a ring
+HOUSEHOLD_LINK_TYPES = frozenset({"ip", "device"})
+BENIGN_SCORE_CAP = 0.2
+#: ring_score = sum of weight * component (each component in 0..1)
+SCORE_WEIGHTS = {"size": 0.3, "density": 0.2, "flagged_share": 0.3, "link_strength": 0.2}
+#: a ring of this many accounts (or more) counts fully towards the size component
+FULL_SIZE = 6
+
+
+@dataclass
+class _Expansion:
+    start: str
+    limits: RingLimits
+    members: set[str] = field(default_factory=set)
+    #: identifier vertex id -> (label, degree, accounts using it as far as read)
+    identifiers: dict[str, tuple[str, int, set[str]]] = field(default_factory=dict)
+    skipped: dict[str, tuple[str, int]] = field(default_factory=dict)
+    explored_identifiers: set[str] = field(default_factory=set)
+    truncation: dict[str, str] = field(default_factory=dict)
+    hops: int = 0
+
+    def truncate(self, reason: str, detail: str) -> None:
+        self.truncation.setdefault(reason, detail)
+
+
+def _identifier_rows(access: GraphAccess, ids: list[str], limits: RingLimits) -> list[dict[str, Any]]:
+    widest = max([limits.degree_cutoff(label_of(i)) for i in ids] or [1])
+    return access.run(
+        lambda g: g.identifier_usage(ids, account_limit=widest + 1, degree_limit=limits.degree_count_cap),
+        "ring: identifier usage",
+    )
+
+
+def _admit_identifiers(state: _Expansion, rows: Iterable[dict[str, Any]]) -> set[str]:
+    """Record each identifier; those under their cutoff contribute their accounts."""
+    reached: set[str] = set()
+    for row in rows:
+        vid, label, degree = str(row["id"]), str(row["label"]), int(row["degree"])
+        state.explored_identifiers.add(vid)
+        if degree > state.limits.degree_cutoff(label):
+            state.skipped[vid] = (label, degree)
+            state.truncate(
+                "identifier_degree",
+                f"identifiers used by more accounts than their cutoff link nobody "
+                f"(cutoffs: {dict(state.limits.max_identifier_degree)})",
+            )
+            continue
+        accounts = {str(a) for a in row["accounts"]}
+        state.identifiers[vid] = (label, degree, accounts)
+        reached |= accounts
+    return reached
+
+
+def _admit_accounts(state: _Expansion, reached: set[str]) -> list[str]:
+    new = sorted(reached - state.members)
+    room = state.limits.member_cap - len(state.members)
+    if len(new) > room:
+        state.truncate("member_cap", f"the ring was cut at {state.limits.member_cap} accounts")
+        new = new[: max(room, 0)]
+    state.members.update(new)
+    return new
+
+
+def _next_identifiers(state: _Expansion, access: GraphAccess, frontier: list[str]) -> list[str]:
+    per_account = state.limits.identifiers_per_account
+    rows = access.run(
+        lambda g: g.account_identifiers(frontier, per_account + 1), "ring: identifiers of accounts"
+    )
+    found: set[str] = set()
+    for row in rows:
+        ids = sorted(str(i) for i in row["identifiers"])
+        if len(ids) > per_account:
+            state.truncate("fan_out", f"at most {per_account} identifiers were followed per account and hop")
+            ids = ids[:per_account]
+        found.update(ids)
+    return sorted(found - state.explored_identifiers)
+
+
+def _expand(state: _Expansion, access: GraphAccess, deadline: float) -> None:
+    start_label = label_of(state.start)
+    if start_label == schema.ACCOUNT:
+        exists = access.run(lambda g: g.existing_ids([state.start]), "ring: start")
+        if not exists:
+            return
+        state.members.add(state.start)
+        frontier = [state.start]
+    elif start_label in schema.SHARED_IDENTIFIER_LABELS:
+        frontier = _admit_accounts(
+            state, _admit_identifiers(state, _identifier_rows(access, [state.start], state.limits))
+        )
+        state.hops = 1 if frontier else 0
+    else:
+        return  # a merchant links accounts by commerce, not by common control
+    while frontier:
+        if access.now() > deadline:
+            state.truncate("time_budget", f"the analysis stopped after {state.limits.time_budget_ms} ms")
+            return
+        identifiers = _next_identifiers(state, access, frontier)
+        if not identifiers:
+            return
+        reached = _admit_identifiers(state, _identifier_rows(access, identifiers, state.limits))
+        if state.hops >= state.limits.max_hops:
+            if reached - state.members:
+                state.truncate(
+                    "max_hops", f"accounts further than {state.limits.max_hops} hops were not followed"
+                )
+            return
+        frontier = _admit_accounts(state, reached)
+        if frontier:
+            state.hops += 1
+
+
+def _shared(state: _Expansion) -> list[dict[str, Any]]:
+    shared = []
+    for vid, (label, degree, accounts) in state.identifiers.items():
+        on_ring = accounts & state.members
+        if len(on_ring) >= 2:
+            shared.append(
+                {
+                    "type": label,
+                    "id": plain_id(vid),
+                    "degree": degree,
+                    "accounts": sorted(plain_id(a) for a in on_ring),
+                }
+            )
+    return sorted(shared, key=lambda s: (s["type"], s["id"]))
+
+
+def _density(members: set[str], shared: list[dict[str, Any]]) -> float:
+    if len(members) < 2:
+        return 0.0
+    linked = {pair for s in shared for pair in combinations(s["accounts"], 2)}
+    return round(len(linked) / (len(members) * (len(members) - 1) / 2), 3)
+
+
+def ring_score(
+    size: int, density: float, flagged_share: float, link_types: Iterable[str], benign: bool
+) -> float:
+    """0..1: bigger, denser, already-flagged rings linked by personal identifiers score higher."""
+    if size < 2:
+        return 0.0
+    components = {
+        "size": min(1.0, (size - 1) / (FULL_SIZE - 1)),
+        "density": density,
+        "flagged_share": flagged_share,
+        "link_strength": max((LINK_WEIGHTS.get(t, 0.5) for t in link_types), default=0.0),
+    }
+    score = sum(SCORE_WEIGHTS[k] * v for k, v in components.items())
+    return round(min(score, BENIGN_SCORE_CAP) if benign else score, 3)
+
+
+def analyse_ring(
+    graph: Any, investigation: Investigation, limits: RingLimits | None = None
+) -> dict[str, Any]:
+    """The ring around the investigated entity (see the module docstring for the output)."""
+    limits = limits or RingLimits()
+    access = graph if isinstance(graph, GraphAccess) else GraphAccess(graph)
+    state = _Expansion(start=investigation.vertex_id, limits=limits)
+    deadline = access.now() + limits.time_budget_ms / 1000.0
+    try:
+        _expand(state, access, deadline)
+    except Exception as error:
+        if not is_timeout(error):
+            raise
+        state.truncate("evaluation_timeout", f"a graph request exceeded its evaluation timeout: {error}")
+
+    members = state.members
+    shared = _shared(state)
+    others = sorted(members - {state.start})
+    flagged: list[str] = []
+    if members:
+        rows = access.run(lambda g: g.flag_states(sorted(members)), "ring: flags of members")
+        flagged = sorted(str(r["id"]) for r in rows if r["flagged"] is True)
+    flagged_others = [m for m in flagged if m != state.start]
+    flagged_share = round(len(flagged_others) / len(others), 3) if others else 0.0
+    density = _density(members, shared)
+    link_types = {s["type"] for s in shared}
+    benign = (
+        2 <= len(members) <= 3
+        and bool(link_types)
+        and link_types <= HOUSEHOLD_LINK_TYPES
+        and not flagged_others
+        and investigation.rule not in HIGH_VALUE_RULES
+    )
+    return {
+        "analysis": "ring",
+        "start": {"type": investigation.entity_type, "id": investigation.entity_id},
+        "members": sorted(plain_id(m) for m in members),
+        "shared_identifiers": shared,
+        "skipped_identifiers": sorted(
+            (
+                {"type": label, "id": plain_id(vid), "degree": degree}
+                for vid, (label, degree) in state.skipped.items()
+            ),
+            key=lambda s: (s["type"], s["id"]),
+        ),
+        "flagged_members": sorted(plain_id(m) for m in flagged),
+        "density": density,
+        "flagged_share": flagged_share,
+        "ring_score": ring_score(len(members), density, flagged_share, link_types, benign),
+        "benign_cluster": benign,
+        "hops": state.hops,
+        "truncated": bool(state.truncation),
+        "truncation": [{"reason": r, "detail": d} for r, d in sorted(state.truncation.items())],
+        "requests": access.requests,
+    }

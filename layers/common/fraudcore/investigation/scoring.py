@@ -1,0 +1,279 @@
+"""Score the evidence of an investigation and decide: ``fraud_ring``, ``suspicious``, ``cleared``.
+
+Pure functions (no I/O), so every threshold is tested directly.
+
+Each finding becomes a :class:`Reason`: a sentence an analyst reads, the structured
+evidence behind it, and a signal strength in 0..1. Signals combine as independent
+evidence (noisy-or: ``1 - prod(1 - s)``), so two moderate findings outweigh one, and no
+amount of findings exceeds 1:
+
+=================================  =========================================================
+finding                            signal
+=================================  =========================================================
+the micro-analysis flag            half its risk score (a rule hit alone is not a verdict)
+a ring (2+ accounts, not benign)   its ring score
+a device farm                      0.75, 0.85 when some of its accounts are flagged
+money returning to the account     0.8
+a mule pattern                     0.6: money in from 2+ senders, 80 %+ forwarded on
+wide fan-out / fan-in (5+)         0.4
+=================================  =========================================================
+
+Mitigating findings (a household pattern, a public IP) are reasons with signal 0; a
+household pattern caps the score at :data:`HOUSEHOLD_CAP` when nothing else is wrong.
+
+Verdict: ``fraud_ring`` when the score reaches :data:`FRAUD_RING_MIN` and the case has
+two or more accounts; ``suspicious`` from :data:`SUSPICIOUS_MIN`; ``cleared`` below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .model import Investigation
+
+FRAUD_RING_MIN = 0.7
+SUSPICIOUS_MIN = 0.4
+HOUSEHOLD_CAP = 0.3
+DEVICE_FARM_SIGNAL = 0.75
+DEVICE_FARM_FLAGGED_SIGNAL = 0.85
+CYCLE_SIGNAL = 0.8
+MULE_SIGNAL = 0.6
+MULE_PASS_THROUGH_MIN = 0.8
+MULE_SENDERS_MIN = 2
+WIDE_FAN = 5
+WIDE_FAN_SIGNAL = 0.4
+#: most accounts recorded in one case
+CASE_MEMBER_CAP = 100
+VERDICTS = ("fraud_ring", "suspicious", "cleared")
+
+
+@dataclass(frozen=True)
+class Reason:
+    signal: str  # which analysis found it: flag, ring, shared_device, money_flow
+    sentence: str
+    strength: float
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "signal": self.signal,
+            "sentence": self.sentence,
+            "strength": round(self.strength, 3),
+            "evidence": dict(self.evidence),
+        }
+
+
+@dataclass(frozen=True)
+class Assessment:
+    verdict: str
+    score: float
+    members: list[str]
+    reasons: list[Reason]
+
+    def sentences(self) -> list[str]:
+        return [r.sentence for r in self.reasons]
+
+
+def _names(ids: list[str], limit: int = 6) -> str:
+    shown = ", ".join(ids[:limit])
+    return shown if len(ids) <= limit else f"{shown} and {len(ids) - limit} more"
+
+
+def _money(amount: float) -> str:
+    return f"{amount:,.2f}"
+
+
+def flag_reasons(investigation: Investigation) -> list[Reason]:
+    if investigation.is_manual:
+        return []
+    evidence = {
+        "rule": investigation.rule,
+        "entity": f"{investigation.entity_type}:{investigation.entity_id}",
+        "window_start": investigation.window_start,
+        "window_end": investigation.window_end,
+        "observed": investigation.observed,
+        "threshold": investigation.threshold,
+        "severity": investigation.severity,
+        "risk_score": investigation.risk_score,
+    }
+    sentence = (
+        f"Micro-analysis rule {investigation.rule} flagged {investigation.entity_type} "
+        f"{investigation.entity_id}: {investigation.summary.rstrip('.')}."
+    )
+    return [
+        Reason(
+            "flag",
+            sentence,
+            investigation.risk_score / 2,
+            {k: v for k, v in evidence.items() if v is not None},
+        )
+    ]
+
+
+def ring_reasons(ring: Mapping[str, Any] | None) -> list[Reason]:
+    if not ring or len(ring.get("members", [])) < 2:
+        return []
+    members = list(ring["members"])
+    shared = list(ring["shared_identifiers"])
+    links = "; ".join(f"{s['type']} {s['id']} used by {_names(s['accounts'])}" for s in shared[:5])
+    evidence = {
+        "members": members,
+        "shared_identifiers": shared,
+        "density": ring["density"],
+        "flagged_share": ring["flagged_share"],
+        "ring_score": ring["ring_score"],
+        "truncated": ring.get("truncated", False),
+    }
+    if ring.get("benign_cluster"):
+        sentence = (
+            f"Accounts {_names(members)} share only {' and '.join(sorted({s['type'] for s in shared}))} "
+            f"({links}) and none of the others is flagged: a household pattern, not a ring."
+        )
+        return [Reason("ring", sentence, 0.0, {**evidence, "benign_cluster": True})]
+    flagged = len(ring.get("flagged_members", []))
+    sentence = (
+        f"{len(members)} accounts ({_names(members)}) are linked through {len(shared)} shared "
+        f"identifier{'s' if len(shared) != 1 else ''} ({links}); density {ring['density']:.2f}, "
+        f"{flagged} already flagged; ring score {ring['ring_score']:.2f}."
+    )
+    if ring.get("truncated"):
+        sentence += (
+            " The search was bounded: " + "; ".join(t["detail"] for t in ring.get("truncation", [])) + "."
+        )
+    return [Reason("ring", sentence, float(ring["ring_score"]), evidence)]
+
+
+def shared_device_reasons(shared_device: Mapping[str, Any] | None) -> list[Reason]:
+    reasons: list[Reason] = []
+    for item in (shared_device or {}).get("identifiers", []):
+        kind, name = item["type"], item["id"]
+        counts = f"{item['accounts']} accounts ({item['accounts_last_24h']} in the 24 hours before the flag)"
+        flagged = item["flagged_accounts"]
+        evidence = {
+            k: item[k] for k in ("type", "id", "accounts", "accounts_last_24h", "flagged_accounts", "class")
+        }
+        evidence |= {"first_seen_at": item.get("first_seen_at"), "last_seen_at": item.get("last_seen_at")}
+        if item["class"] == "device_farm":
+            strength = DEVICE_FARM_FLAGGED_SIGNAL if flagged else DEVICE_FARM_SIGNAL
+            tail = f", {len(flagged)} of them already flagged" if flagged else ""
+            reasons.append(
+                Reason(
+                    "shared_device",
+                    f"{kind.upper() if kind == 'ip' else kind.capitalize()} {name} was used by {counts}{tail}: a device farm.",
+                    strength,
+                    evidence,
+                )
+            )
+        elif item["class"] == "shared_public":
+            reasons.append(
+                Reason(
+                    "shared_device",
+                    f"IP {name} is shared by {counts}: a public network, not evidence of a link.",
+                    0.0,
+                    evidence,
+                )
+            )
+    return reasons
+
+
+def money_flow_reasons(flow: Mapping[str, Any] | None) -> list[Reason]:
+    if not flow:
+        return []
+    start = flow["start"]["id"]
+    reasons = []
+    for cycle in flow.get("cycles", []):
+        path = " -> ".join(cycle["accounts"])
+        amounts = ", ".join(_money(a) for a in cycle["amounts"])
+        reasons.append(
+            Reason(
+                "money_flow",
+                f"Money sent by {start} comes back to it in {cycle['hops']} transfers: {path} ({amounts}).",
+                CYCLE_SIGNAL,
+                {"cycle": cycle},
+            )
+        )
+    if (
+        flow["amount_in"] > 0
+        and flow["fan_in"] >= MULE_SENDERS_MIN
+        and flow["pass_through"] >= MULE_PASS_THROUGH_MIN
+    ):
+        reasons.append(
+            Reason(
+                "money_flow",
+                f"Account {start} received {_money(flow['amount_in'])} from {flow['fan_in']} accounts and sent "
+                f"{flow['pass_through']:.0%} of it on to {flow['fan_out']}: a money-mule pattern.",
+                MULE_SIGNAL,
+                {
+                    k: flow[k]
+                    for k in (
+                        "amount_in",
+                        "amount_out",
+                        "fan_in",
+                        "fan_out",
+                        "pass_through",
+                        "chains_out",
+                        "chains_in",
+                    )
+                },
+            )
+        )
+    for key, verb in (("fan_out", "sent money to"), ("fan_in", "received money from")):
+        if flow[key] >= WIDE_FAN:
+            reasons.append(
+                Reason(
+                    "money_flow",
+                    f"Account {start} {verb} {flow[key]} different accounts.",
+                    WIDE_FAN_SIGNAL,
+                    {key: flow[key]},
+                )
+            )
+    return reasons
+
+
+def case_members(investigation: Investigation, analyses: Mapping[str, Any]) -> list[str]:
+    """Ring members, accounts on device farms and accounts in money cycles (capped)."""
+    members: set[str] = set(analyses.get("ring", {}).get("members", []))
+    for item in analyses.get("shared_device", {}).get("identifiers", []):
+        if item["class"] == "device_farm":
+            members.update(item["account_ids"])
+    for cycle in analyses.get("money_flow", {}).get("cycles", []):
+        members.update(cycle["accounts"])
+    if investigation.entity_type == "account":
+        members.add(investigation.entity_id)
+    return sorted(members)[:CASE_MEMBER_CAP]
+
+
+def combine(strengths: list[float]) -> float:
+    remaining = 1.0
+    for strength in strengths:
+        remaining *= 1.0 - max(0.0, min(strength, 1.0))
+    return round(1.0 - remaining, 3)
+
+
+def decide(score: float, member_count: int) -> str:
+    if score >= FRAUD_RING_MIN and member_count >= 2:
+        return "fraud_ring"
+    if score >= SUSPICIOUS_MIN:
+        return "suspicious"
+    return "cleared"
+
+
+def assess(investigation: Investigation, analyses: Mapping[str, Any]) -> Assessment:
+    """Score every finding of the analyses that ran and decide the verdict."""
+    reasons = [
+        *flag_reasons(investigation),
+        *ring_reasons(analyses.get("ring")),
+        *shared_device_reasons(analyses.get("shared_device")),
+        *money_flow_reasons(analyses.get("money_flow")),
+    ]
+    score = combine([r.strength for r in reasons])
+    household = bool(analyses.get("ring", {}).get("benign_cluster"))
+    strong_elsewhere = any(r.strength >= SUSPICIOUS_MIN for r in reasons if r.signal != "flag")
+    if household and not strong_elsewhere:
+        score = min(score, HOUSEHOLD_CAP)
+    members = case_members(investigation, analyses)
+    verdict = decide(score, len(members))
+    reasons.sort(key=lambda r: -r.strength)
+    return Assessment(verdict=verdict, score=score, members=members, reasons=reasons)

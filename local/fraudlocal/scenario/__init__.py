@@ -1,0 +1,105 @@
+"""Synthetic scenarios with ground truth: ordinary life, confounders and planted fraud.
+
+``generate(accounts=2000, days=2, seed=7, start="2026-11-01T00:00:00Z")`` is deterministic
+by seed (one ``random.Random(seed)``, no clock reading): the same arguments give
+byte-identical files. ``Scenario.write(out_dir)`` (and ``fraudlocal generate``) writes:
+
+``transactions.jsonl``
+    One canonical transaction per line (the fields of ``fraudcore.model.Transaction``,
+    absent ones left out), sorted by event time: ``transaction_id``, ``timestamp``
+    (ISO 8601 UTC with milliseconds, ``2026-11-01T08:15:30.123Z``), ``account_id``,
+    ``amount``, ``currency`` (USD), ``merchant_id``, ``card_id``, ``device_id``, ``ip``,
+    ``email``, ``phone``, ``counterparty_account_id`` (transfers only), ``channel``
+    (``card_present``, ``card_not_present``, ``mobile``, ``transfer``), ``country``.
+
+``labels.jsonl``
+    One object per labelled account, sorted by account id; accounts not listed are
+    ordinary::
+
+        {"account_id": "acc-000123", "label": "fraud", "pattern": "fraud_ring", "ring_id": "ring-002"}
+
+    ``label`` is ``fraud`` or ``confounder``. Fraud patterns: ``fraud_ring``,
+    ``card_testing``, ``account_takeover``, ``mule_chain``, ``device_farm``. Confounder
+    patterns (benign, but fraud-like to a naive detector): ``household``, ``public_ip``,
+    ``office_device``, ``big_spender``, ``traveller``. ``ring_id`` names the planted group
+    (``ring-001``, ``mule-001``, ``household-017``, ``public-ip-002``...); it is null for
+    confounders who act alone (big spenders, travellers). Every account has at most one
+    label. :func:`load_labels` reads this file (and labels from other sources, whose
+    ``pattern`` may be any text).
+
+``scenario.json``
+    The parameters, :meth:`Scenario.summary` (counts per pattern) and every planted group
+    with its members, shared identifiers, roles and key facts (burst times and sums).
+
+What is planted (at 2,000 accounts; counts scale with the number of accounts):
+
+- ``fraud_ring`` (5): 4-8 accounts sharing a mix of devices, cards, emails and phones; one
+  or two members spend more than 50,000 within 5 minutes; transfers among members.
+- ``card_testing`` (2): one card, 8-20 amounts under 5 at several merchants within a few
+  minutes, then one large purchase (the card shared by 1-2 accounts).
+- ``account_takeover`` (2): an ordinary account gets a new device and IP, a small probe,
+  then more than 50,000 within 5 minutes.
+- ``mule_chain`` (2): 4-6 feeders transfer to a mule, which forwards more than 50,000 within
+  5 minutes to 2-3 branches of 2-3 hops each, amounts slightly decreasing at each hop.
+- ``device_farm`` (1): 14-30 new accounts within one hour on 1-3 devices (10 or more on the
+  main one), a few purchases each.
+- confounders: 50 households (2-3 accounts sharing a home IP and a device), 2 public IPs
+  (120-200 accounts each, with a rush hour), 2 office devices (3-6 colleagues each),
+  10 big spenders and 14 travellers (a new country at most every 12 hours, with hours of
+  travel between).
+
+One big spender per 2,000 accounts once spends more than 50,000 within 5 minutes (a car, in
+two or three payments): a deliberate confounder for the ``high_value_burst`` rule. No
+other unlabelled or confounder account reaches that sum. Planted bursts sit inside one
+epoch-aligned window (see :mod:`.bursts`), so binned and sliding rules see them alike.
+"""
+
+from .generator import (
+    DEFAULT_ACCOUNTS,
+    DEFAULT_DAYS,
+    DEFAULT_SEED,
+    DEFAULT_START,
+    LABELS_FILE,
+    MIN_ACCOUNTS,
+    SCENARIO_FILE,
+    TRANSACTIONS_FILE,
+    Scenario,
+    generate,
+    group_counts,
+)
+from .labels import (
+    CONFOUNDER,
+    CONFOUNDER_PATTERNS,
+    FRAUD,
+    FRAUD_PATTERNS,
+    PATTERNS,
+    Label,
+    LabelsError,
+    load_labels,
+    parse_labels,
+)
+from .world import PlantedGroup
+
+__all__ = [
+    "CONFOUNDER",
+    "CONFOUNDER_PATTERNS",
+    "DEFAULT_ACCOUNTS",
+    "DEFAULT_DAYS",
+    "DEFAULT_SEED",
+    "DEFAULT_START",
+    "FRAUD",
+    "FRAUD_PATTERNS",
+    "LABELS_FILE",
+    "MIN_ACCOUNTS",
+    "PATTERNS",
+    "SCENARIO_FILE",
+    "TRANSACTIONS_FILE",
+    "Label",
+    "LabelsError",
+    "PlantedGroup",
+    "Scenario",
+    "generate",
+    "group_counts",
+    "load_labels",
+    "parse_labels",
+]

@@ -1,0 +1,76 @@
+"""What every pattern planter works with: the random source, the clock, the cast of accounts."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from .population import Account, Clock, Identifiers, Merchants
+from .timeline import Timeline
+
+#: patterns whose accounts act alone: their labels carry no group id
+LONE_PATTERNS = ("big_spender", "traveller")
+
+
+@dataclass(frozen=True)
+class PlantedGroup:
+    """One planted pattern instance: a ring, a chain, a household, a public IP and its users...
+
+    ``identifiers`` names what the members share (``{"device_id": [...], ...}``); ``roles``
+    says who did what in patterns with roles (``{"mule": [...], "feeders": [...]}``);
+    ``facts`` holds times and amounts worth knowing when checking a detector's answer.
+    """
+
+    group_id: str
+    pattern: str
+    members: tuple[str, ...]
+    identifiers: dict[str, list[str]] = field(default_factory=dict)
+    roles: dict[str, list[str]] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ring_id(self) -> str | None:
+        return None if self.pattern in LONE_PATTERNS else self.group_id
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "group_id": self.group_id,
+            "pattern": self.pattern,
+            "members": list(self.members),
+            "identifiers": self.identifiers,
+            "roles": self.roles,
+            "facts": self.facts,
+        }
+
+
+@dataclass
+class World:
+    rng: random.Random
+    clock: Clock
+    ids: Identifiers
+    merchants: Merchants
+    timeline: Timeline
+    accounts: dict[str, Account]
+    #: accounts not yet given a role, in a random order
+    unassigned: list[Account]
+    #: accounts whose whole behaviour a fraud planter writes (no everyday spending added)
+    fraud_only: set[str] = field(default_factory=set)
+
+    def take(self, count: int) -> list[Account]:
+        if count > len(self.unassigned):
+            raise ValueError(
+                f"not enough accounts to plant every pattern (needed {count} more); use more accounts"
+            )
+        taken = self.unassigned[-count:]
+        del self.unassigned[-count:]
+        return taken
+
+    def take_for_fraud(self, count: int) -> list[Account]:
+        taken = self.take(count)
+        self.fraud_only.update(account.account_id for account in taken)
+        return taken
+
+    def clip(self, ms: int) -> int:
+        """``ms`` moved inside the scenario's period."""
+        return min(self.clock.end_ms - 1, max(self.clock.start_ms, ms))

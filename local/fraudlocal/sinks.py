@@ -1,0 +1,102 @@
+"""Local rejected-record sink and event publisher: JSON-lines files under the state dir.
+
+``<state>/rejected.jsonl`` holds one RejectedRecord per line (``reason``, ``data``, ...);
+``<state>/events.jsonl`` one published event per line: ``{"time", "source",
+"detail_type", "detail"}``. Each write is appended and flushed at once, so a crash of the process loses
+nothing already reported and another process (``fraudlocal stats``, a viewer) can read
+the files while the pipeline runs.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fraudcore.ports import RejectedRecord
+
+REJECTED_FILE = "rejected.jsonl"
+EVENTS_FILE = "events.jsonl"
+DEFAULT_EVENT_SOURCE = "fraud-detection"
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _JsonlFile:
+    """An append-only JSON-lines file; each append is one flushed write."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+
+    def append(self, objects: Sequence[Mapping[str, Any]]) -> None:
+        if not objects:
+            return
+        text = "".join(json.dumps(obj, default=str, ensure_ascii=False) + "\n" for obj in objects)
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+
+    def read(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        with self.path.open(encoding="utf-8") as handle:
+            return [json.loads(line) for line in handle if line.strip()]
+
+    def count(self) -> int:
+        if not self.path.exists():
+            return 0
+        with self.path.open("rb") as handle:
+            return sum(1 for line in handle if line.strip())
+
+
+class JsonlRejectedRecordSink:
+    """:class:`fraudcore.ports.RejectedRecordSink` on ``<state>/rejected.jsonl``."""
+
+    def __init__(self, state_dir: str | Path):
+        self.path = Path(state_dir) / REJECTED_FILE
+        self._file = _JsonlFile(self.path)
+
+    def send(self, records: Sequence[RejectedRecord]) -> None:
+        stamped = [
+            record.to_dict() if record.rejected_at else {**record.to_dict(), "rejected_at": _now_iso()}
+            for record in records
+        ]
+        self._file.append(stamped)
+
+    def count(self) -> int:
+        return self._file.count()
+
+    def read(self) -> list[dict[str, Any]]:
+        """Every rejected record so far, oldest first."""
+        return self._file.read()
+
+
+class JsonlEventPublisher:
+    """:class:`fraudcore.ports.EventPublisher` on ``<state>/events.jsonl``."""
+
+    def __init__(self, state_dir: str | Path, source: str = DEFAULT_EVENT_SOURCE):
+        self.path = Path(state_dir) / EVENTS_FILE
+        self.source = source
+        self._file = _JsonlFile(self.path)
+
+    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
+        if not detail_type:
+            raise ValueError("an event needs a detail type (e.g. 'Fraud Case Opened')")
+        self._file.append(
+            [{"time": _now_iso(), "source": self.source, "detail_type": detail_type, "detail": dict(detail)}]
+        )
+
+    def count(self) -> int:
+        return self._file.count()
+
+    def read(self) -> list[dict[str, Any]]:
+        """Every published event so far, oldest first."""
+        return self._file.read()

@@ -1,0 +1,191 @@
+"""The local time-series store: the transactions table in a DuckDB file.
+
+Same table shape as Timestream (see :mod:`fraudcore.timeseries`): schema ``<database>``,
+table ``<table>``, ``time TIMESTAMP`` (naive UTC, millisecond precision), ``measure_name``,
+one VARCHAR column per dimension (NULL when absent), ``amount DOUBLE``, and
+``transaction_id`` as the primary key.
+
+Writes are one ``INSERT OR IGNORE ... SELECT unnest(...)`` statement per batch, with
+each column passed as one list parameter. That is the fastest pyarrow- and pandas-free
+bulk path measured (about 45,000 rows/s for 10,000 rows, against about 3,500 rows/s for a
+multi-row ``VALUES`` statement and a few hundred rows/s for ``executemany``, which inserts
+row by row). ``INSERT OR IGNORE`` makes a replay a no-op: a re-sent ``transaction_id``
+counts as stored and keeps its first values.
+
+Concurrency: a DuckDB file has one writer process. Every function of the local stack
+runs in the ``fraudlocal`` process, which opens one store (one connection) per state
+directory; a second process opening the same file read-write fails with DuckDB's lock
+error rather than corrupting it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from fraudcore.model import Transaction
+from fraudcore.ports import WriteOutcome
+from fraudcore.timeseries import (
+    MEASURE_NAME,
+    MEASURES,
+    event_time_naive_utc,
+    measure_values,
+    quote_identifier,
+    record_dimensions,
+    table_layout,
+    unique_by_key,
+)
+
+_DUCKDB_TYPES = {"DOUBLE": "DOUBLE", "BIGINT": "BIGINT", "VARCHAR": "VARCHAR", "BOOLEAN": "BOOLEAN"}
+
+
+class DuckDBTimeseriesStore:
+    """:class:`fraudcore.ports.TimeseriesStore` on a DuckDB file (one connection per store)."""
+
+    def __init__(self, path: str | Path, database: str, table: str):
+        if not database or not table:
+            raise ValueError(
+                f"DuckDB time-series store needs a schema and a table name, got {database!r}.{table!r}"
+            )
+        self.path = Path(path)
+        self.database = database
+        self.table = table
+        self._layout = table_layout()
+        self._qualified = f"{quote_identifier(database)}.{quote_identifier(table)}"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._connection: duckdb.DuckDBPyConnection | None = duckdb.connect(str(self.path))
+        self._create_table()
+        self._insert_sql = self._build_insert()
+
+    # -- schema -------------------------------------------------------------------------
+
+    def _create_table(self) -> None:
+        layout = self._layout
+        columns = [
+            f"{quote_identifier(layout.time_column)} TIMESTAMP NOT NULL",
+            f"{quote_identifier(layout.measure_name_column)} VARCHAR NOT NULL",
+        ]
+        for name in layout.dimensions:
+            not_null = " NOT NULL" if name in ("account_id", layout.key) else ""
+            columns.append(f"{quote_identifier(name)} VARCHAR{not_null}")
+        columns += [f"{quote_identifier(name)} {_DUCKDB_TYPES[kind]}" for name, kind in layout.measures]
+        columns.append(f"PRIMARY KEY ({quote_identifier(layout.key)})")
+        connection = self._open()
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(self.database)}")
+        connection.execute(f"CREATE TABLE IF NOT EXISTS {self._qualified} ({', '.join(columns)})")
+
+    def _build_insert(self) -> str:
+        layout = self._layout
+        types = ["TIMESTAMP", "VARCHAR"] + ["VARCHAR"] * len(layout.dimensions)
+        types += [_DUCKDB_TYPES[kind] for _, kind in layout.measures]
+        # Several unnest() in one SELECT are zipped row by row: one list parameter per column.
+        selected = ", ".join(f"unnest(?::{kind}[])" for kind in types)
+        column_list = ", ".join(quote_identifier(name) for name in layout.columns)
+        return f"INSERT OR IGNORE INTO {self._qualified} ({column_list}) SELECT {selected}"
+
+    def _columns_of(self, transactions: Sequence[Transaction]) -> list[list[Any]]:
+        layout = self._layout
+        times = [event_time_naive_utc(t) for t in transactions]
+        dimensions = [record_dimensions(t) for t in transactions]
+        measures = [measure_values(t) for t in transactions]
+        columns: list[list[Any]] = [times, [MEASURE_NAME] * len(transactions)]
+        columns += [[dims.get(name) for dims in dimensions] for name in layout.dimensions]
+        columns += [[values[name] for values in measures] for name in MEASURES]
+        return columns
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        if self._connection is None:
+            raise RuntimeError(f"the DuckDB time-series store {self.path} is closed")
+        return self._connection
+
+    # -- the port -----------------------------------------------------------------------
+
+    def write(self, transactions: Sequence[Transaction]) -> WriteOutcome:
+        """Insert a batch in one statement; already-stored transaction_ids count as stored."""
+        unique = unique_by_key(list(transactions))
+        outcome = WriteOutcome()
+        if not unique:
+            return outcome
+        columns = self._columns_of(unique)
+        ids = {t.transaction_id for t in unique}
+        with self._lock:
+            try:
+                self._open().execute(self._insert_sql, columns)
+            except duckdb.Error as error:
+                # A local store error is not the record's fault: retry the records.
+                outcome.failed = dict.fromkeys(ids, f"DuckDB insert into {self._qualified} failed: {error}")
+                outcome.requests = 1
+                return outcome
+        outcome.stored = ids
+        outcome.requests = 1
+        return outcome
+
+    def query(self, timestream_sql: str) -> list[dict[str, Any]]:
+        """Run Timestream SQL, translated to DuckDB SQL by :mod:`fraudlocal.timestream_sql`."""
+        try:
+            from fraudlocal.timestream_sql import to_duckdb
+        except ImportError:  # the translator is optional: plain SQL runs as it is
+            return self.query_duckdb(timestream_sql)
+        return self.query_duckdb(to_duckdb(timestream_sql))
+
+    def query_duckdb(self, sql: str, parameters: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        """Run native DuckDB SQL; rows as dicts with the same value types as the Timestream adapter."""
+        with self._lock:
+            cursor = self._open().execute(sql, parameters or [])
+            if cursor.description is None:
+                return []
+            names = [column[0] for column in cursor.description]
+            converters = [_converter(str(column[1])) for column in cursor.description]
+            rows = cursor.fetchall()
+        return [
+            {name: convert(value) for name, convert, value in zip(names, converters, row, strict=True)}
+            for row in rows
+        ]
+
+    def count(self) -> int:
+        with self._lock:
+            row = self._open().execute(f"SELECT count(*) FROM {self._qualified}").fetchone()
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    def __enter__(self) -> DuckDBTimeseriesStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _as_utc(value: Any) -> Any:
+    # The table keeps naive UTC times; callers get the aware datetimes Timestream gives.
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _as_float(value: Any) -> Any:
+    # DuckDB types decimal literals as DECIMAL; Timestream (and the rules) see DOUBLE.
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def _converter(type_name: str) -> Callable[[Any], Any]:
+    upper = type_name.upper()
+    if upper.startswith("TIMESTAMP"):
+        return _as_utc
+    if upper.startswith("DECIMAL"):
+        return _as_float
+    return _identity

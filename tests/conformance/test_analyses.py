@@ -1,0 +1,358 @@
+"""The investigation analyses on small graphs with known answers, on every graph backend.
+
+One graph holds five patterns that never touch each other except where said:
+
+- a ring r1..r5: card c-ring (r1, r2, r3), device d-ring (r3, r4), phone p-ring (r4, r5);
+  r2 is already flagged; r1 also uses a personal device and the public IP;
+- a household h1, h2: one IP and one device, nobody flagged;
+- a public IP 203.0.113.9 used by r1 and by 300 other accounts pub-000..pub-299;
+- a device farm d-farm used by f1..f6 (f6 flagged), four of them in the last 24 hours;
+- a mule chain v1..v4 -> m1 -> m2 -> m3 -> m4, and a cycle k1 -> k2 -> k3 -> k1.
+
+The graph is written with plain gremlinpython bytecode following the model of
+``fraudcore.graph.schema`` (ids ``<label>:<value>``, edges ``<out>|<label>|<in>``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fraudcore.graph import schema
+from fraudcore.investigation import Investigation, analyse_money_flow, analyse_ring, analyse_shared_devices
+from fraudcore.investigation.model import MoneyFlowLimits, RingLimits
+from fraudcore.model import Transaction
+from fraudlocal.timeseries_duckdb import DuckDBTimeseriesStore
+from gremlin_python.process.graph_traversal import __
+from gremlin_python.process.traversal import Cardinality, Direction, Merge, T
+from gremlin_python.statics import long
+
+REFERENCE = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+REF_MS = int(REFERENCE.timestamp() * 1000)
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+PUBLIC_IP = "203.0.113.9"
+
+
+def _vid(label: str, value: str) -> str:
+    return schema.vertex_id(label, value)
+
+
+class GraphBuilder:
+    """Collects vertices and edges, then writes them in a few batched mergeV/mergeE requests."""
+
+    def __init__(self) -> None:
+        self.vertices: dict[str, dict[str, Any]] = {}
+        self.edges: dict[str, dict[Any, Any]] = {}
+        self.flagged: list[str] = []
+
+    def vertex(self, label: str, value: str) -> str:
+        vid = _vid(label, value)
+        self.vertices.setdefault(vid, {"match": {T.id: vid, T.label: label}, "create": {"value": value}})
+        return vid
+
+    def uses(self, account: str, label: str, value: str, first: int, last: int, tx: int = 3) -> None:
+        out_id, in_id = self.vertex(schema.ACCOUNT, account), self.vertex(label, value)
+        edge_label = {"email": schema.HAS_EMAIL, "phone": schema.HAS_PHONE}.get(label, schema.USES)
+        self._edge(edge_label, out_id, in_id, {"first_seen": long(first), "last_seen": long(last), "tx_count": tx})
+
+    def transfer(self, sender: str, receiver: str, amount: float, tx: int = 1) -> None:
+        out_id, in_id = self.vertex(schema.ACCOUNT, sender), self.vertex(schema.ACCOUNT, receiver)
+        props = {"first_seen": long(REF_MS - DAY_MS), "last_seen": long(REF_MS - HOUR_MS), "tx_count": tx, "amount_total": amount}
+        self._edge(schema.TRANSFERS_TO, out_id, in_id, props)
+
+    def flag(self, account: str) -> None:
+        self.flagged.append(self.vertex(schema.ACCOUNT, account))
+
+    def _edge(self, label: str, out_id: str, in_id: str, props: dict[str, Any]) -> None:
+        eid = schema.edge_id(label, out_id, in_id)
+        self.edges[eid] = {
+            "match": {T.id: eid, T.label: label, Direction.OUT: out_id, Direction.IN: in_id},
+            "create": props,
+        }
+
+    def write(self, g: Any) -> None:
+        for rows, merge in ((list(self.vertices.values()), "v"), (list(self.edges.values()), "e")):
+            for i in range(0, len(rows), 100):
+                start = g.inject(rows[i : i + 100]).unfold().as_("row")
+                step = start.merge_v if merge == "v" else start.merge_e
+                step(__.select("row").select("match")).option(
+                    Merge.on_create, __.select("row").select("create")
+                ).iterate()
+        for vid in self.flagged:
+            g.V(vid).property(Cardinality.single, "flagged", True).property(
+                Cardinality.single, "risk_score", 0.9
+            ).iterate()
+
+
+def build_world(g: Any) -> None:
+    b = GraphBuilder()
+    old, recent = REF_MS - 30 * DAY_MS, REF_MS - 2 * HOUR_MS
+    for account in ("r1", "r2", "r3"):
+        b.uses(account, "card", "c-ring", old, recent)
+    for account in ("r3", "r4"):
+        b.uses(account, "device", "d-ring", old, recent)
+    for account in ("r4", "r5"):
+        b.uses(account, "phone", "p-ring", old, recent)
+    b.uses("r1", "device", "d-r1", old, recent)
+    b.flag("r2")
+    for account in ("h1", "h2"):
+        b.uses(account, "ip", "10.0.0.7", old, recent)
+        b.uses(account, "device", "dev-home", old + DAY_MS, recent)
+    b.uses("r1", "ip", PUBLIC_IP, old, recent)
+    for n in range(300):
+        b.uses(f"pub-{n:03d}", "ip", PUBLIC_IP, old + n * HOUR_MS, old + n * HOUR_MS + HOUR_MS)
+    for n in range(1, 7):
+        b.uses(f"f{n}", "device", "d-farm", REF_MS - (10 - n) * DAY_MS, REF_MS - n * HOUR_MS)
+    b.flag("f6")
+    for n in range(1, 5):
+        b.transfer(f"v{n}", "m1", 2500.0)
+    b.transfer("m1", "m2", 9500.0)
+    b.transfer("m2", "m3", 9000.0)
+    b.transfer("m3", "m4", 8800.0)
+    b.transfer("k1", "k2", 5000.0)
+    b.transfer("k2", "k3", 4900.0)
+    b.transfer("k3", "k1", 4800.0)
+    b.write(g)
+
+
+@pytest.fixture
+def world(graph_backend: Any) -> Any:
+    build_world(graph_backend)
+    return graph_backend
+
+
+@pytest.fixture
+def timeseries(tmp_path: Path) -> DuckDBTimeseriesStore:
+    """d-farm: f1..f4 within the last 24 hours, f5 just outside, f6 long ago; one household row."""
+    store = DuckDBTimeseriesStore(tmp_path / "ts.duckdb", "fraud", "transactions")
+    rows = []
+    for n, hours_ago in ((1, 1), (2, 5), (3, 12), (4, 23), (5, 25), (6, 200)):
+        at = REFERENCE - timedelta(hours=hours_ago)
+        rows.append(Transaction(transaction_id=f"t-f{n}", timestamp=at, account_id=f"f{n}", amount=10, device_id="d-farm"))
+    # an event after the reference time does not count: the analysis looks back from the flag
+    rows.append(Transaction(transaction_id="t-late", timestamp=REFERENCE + timedelta(minutes=5), account_id="f5", amount=1, device_id="d-farm"))
+    rows.append(Transaction(transaction_id="t-h1", timestamp=REFERENCE - timedelta(hours=3), account_id="h1", amount=10, ip="10.0.0.7", device_id="dev-home"))
+    store.write(rows)
+    yield store
+    store.close()
+
+
+def investigation(entity_type: str, entity_id: str, rule: str = "velocity") -> Investigation:
+    return Investigation(
+        entity_type=entity_type,
+        entity_id=entity_id,
+        trigger="flag",
+        rule=rule,
+        reference_time=REFERENCE.isoformat().replace("+00:00", "Z"),
+        risk_score=0.7,
+        window_end=REFERENCE.isoformat().replace("+00:00", "Z"),
+    )
+
+
+def _core(result: dict[str, Any]) -> dict[str, Any]:
+    """The analysis without its request count (which is the same on both backends anyway)."""
+    return {k: v for k, v in result.items() if k != "requests"}
+
+
+# -- ring -------------------------------------------------------------------------------
+
+
+def test_ring_from_a_member_follows_shared_identifiers_and_stops_at_the_hop_limit(world: Any) -> None:
+    result = analyse_ring(world, investigation("account", "r1"), RingLimits(max_hops=2))
+    assert result["members"] == ["r1", "r2", "r3", "r4"]
+    assert result["shared_identifiers"] == [
+        {"type": "card", "id": "c-ring", "degree": 3, "accounts": ["r1", "r2", "r3"]},
+        {"type": "device", "id": "d-ring", "degree": 2, "accounts": ["r3", "r4"]},
+    ]
+    assert result["skipped_identifiers"] == [{"type": "ip", "id": PUBLIC_IP, "degree": 301}]
+    assert result["flagged_members"] == ["r2"]
+    # pairs sharing an identifier: r1-r2, r1-r3, r2-r3, r3-r4 of 6
+    assert result["density"] == 0.667
+    assert result["flagged_share"] == 0.333
+    # 0.3 * 3/5 + 0.2 * 0.667 + 0.3 * 0.333 + 0.2 * 1.0 (a shared card)
+    assert result["ring_score"] == 0.613
+    assert result["benign_cluster"] is False
+    assert result["hops"] == 2
+    assert result["truncated"] is True
+    assert [t["reason"] for t in result["truncation"]] == ["identifier_degree", "max_hops"]
+
+
+def test_ring_with_more_hops_reaches_the_whole_ring(world: Any) -> None:
+    result = analyse_ring(world, investigation("account", "r5"), RingLimits(max_hops=4))
+    assert result["members"] == ["r1", "r2", "r3", "r4", "r5"]
+    assert [s["id"] for s in result["shared_identifiers"]] == ["c-ring", "d-ring", "p-ring"]
+    assert result["hops"] == 3
+    # the public IP is only reached through r1 and links nobody
+    assert [t["reason"] for t in result["truncation"]] == ["identifier_degree"]
+    assert result["flagged_share"] == 0.25
+    assert result["density"] == 0.5
+
+
+def test_ring_member_cap_truncates(world: Any) -> None:
+    result = analyse_ring(world, investigation("account", "r1"), RingLimits(max_hops=2, member_cap=2))
+    assert result["members"] == ["r1", "r2"]
+    assert "member_cap" in [t["reason"] for t in result["truncation"]]
+
+
+def test_household_is_a_benign_cluster(world: Any) -> None:
+    result = analyse_ring(world, investigation("account", "h1"))
+    assert _core(result) | {"truncation": []} == {
+        "analysis": "ring",
+        "start": {"type": "account", "id": "h1"},
+        "members": ["h1", "h2"],
+        "shared_identifiers": [
+            {"type": "device", "id": "dev-home", "degree": 2, "accounts": ["h1", "h2"]},
+            {"type": "ip", "id": "10.0.0.7", "degree": 2, "accounts": ["h1", "h2"]},
+        ],
+        "skipped_identifiers": [],
+        "flagged_members": [],
+        "density": 1.0,
+        "flagged_share": 0.0,
+        "ring_score": 0.2,
+        "benign_cluster": True,
+        "hops": 1,
+        "truncated": False,
+        "truncation": [],
+    }
+
+
+def test_household_hit_by_a_high_value_burst_is_not_waved_through(world: Any) -> None:
+    result = analyse_ring(world, investigation("account", "h1", rule="high_value_burst"))
+    assert result["benign_cluster"] is False
+    # 0.3 * 1/5 + 0.2 * 1.0 + 0 + 0.2 * 0.7 (a shared device)
+    assert result["ring_score"] == 0.4
+
+
+def test_public_ip_links_nobody(world: Any) -> None:
+    from_member = analyse_ring(world, investigation("account", "pub-007"))
+    assert from_member["members"] == ["pub-007"]
+    assert from_member["shared_identifiers"] == []
+    assert from_member["skipped_identifiers"] == [{"type": "ip", "id": PUBLIC_IP, "degree": 301}]
+    assert from_member["ring_score"] == 0.0
+    assert from_member["truncated"] is True
+    from_ip = analyse_ring(world, investigation("ip", PUBLIC_IP))
+    assert from_ip["members"] == []
+    assert from_ip["skipped_identifiers"] == [{"type": "ip", "id": PUBLIC_IP, "degree": 301}]
+
+
+def test_ring_from_a_flagged_device_starts_with_its_accounts(world: Any) -> None:
+    result = analyse_ring(world, investigation("device", "d-farm"))
+    assert result["members"] == ["f1", "f2", "f3", "f4", "f5", "f6"]
+    assert result["shared_identifiers"] == [
+        {"type": "device", "id": "d-farm", "degree": 6, "accounts": ["f1", "f2", "f3", "f4", "f5", "f6"]}
+    ]
+    assert result["density"] == 1.0
+    # the device is not an account: every member counts towards the flagged share
+    assert result["flagged_share"] == round(1 / 6, 3)
+    assert result["truncated"] is False
+
+
+def test_unknown_account_has_no_ring(world: Any) -> None:
+    result = analyse_ring(world, investigation("account", "nobody"))
+    assert result["members"] == []
+    assert result["ring_score"] == 0.0
+
+
+# -- shared devices ---------------------------------------------------------------------
+
+
+def test_device_farm_with_accounts_in_the_last_24_hours(world: Any, timeseries: DuckDBTimeseriesStore) -> None:
+    result = analyse_shared_devices(world, timeseries, investigation("device", "d-farm"))
+    assert result["window"] == {"start": "2026-11-28T12:00:00.000Z", "end": "2026-11-29T12:00:00.000Z"}
+    [farm] = result["identifiers"]
+    assert farm == {
+        "type": "device",
+        "id": "d-farm",
+        "accounts": 6,
+        "accounts_last_24h": 4,
+        "account_ids": ["f1", "f2", "f3", "f4", "f5", "f6"],
+        "flagged_accounts": ["f6"],
+        "first_seen": REF_MS - 9 * DAY_MS,
+        "last_seen": REF_MS - HOUR_MS,
+        "first_seen_at": "2026-11-20T12:00:00.000Z",
+        "last_seen_at": "2026-11-29T11:00:00.000Z",
+        "class": "device_farm",
+    }
+    assert result["classes"] == ["device_farm"]
+    assert result["truncated"] is False
+    # explicit time bounds, never ago(): a replay answers the same
+    assert "ago(" not in result["timeseries_queries"][0]
+    assert f"from_milliseconds({REF_MS})" in result["timeseries_queries"][0]
+
+
+def test_account_devices_and_ips_are_classified(world: Any, timeseries: DuckDBTimeseriesStore) -> None:
+    result = analyse_shared_devices(world, timeseries, investigation("account", "r1"))
+    summary = [(i["type"], i["id"], i["accounts"], i["class"]) for i in result["identifiers"]]
+    assert summary == [("device", "d-r1", 1, "single_user"), ("ip", PUBLIC_IP, 301, "shared_public")]
+    public = result["identifiers"][1]
+    assert len(public["account_ids"]) == 50
+    assert result["truncated"] is True
+    assert [t["reason"] for t in result["truncation"]] == ["accounts_listed"]
+
+
+def test_household_device_and_ip(world: Any, timeseries: DuckDBTimeseriesStore) -> None:
+    result = analyse_shared_devices(world, timeseries, investigation("account", "h2"))
+    assert [(i["type"], i["id"], i["accounts"], i["accounts_last_24h"], i["class"]) for i in result["identifiers"]] == [
+        ("device", "dev-home", 2, 1, "household"),
+        ("ip", "10.0.0.7", 2, 1, "household"),
+    ]
+
+
+def test_identifier_with_a_quote_is_queried_safely(world: Any, timeseries: DuckDBTimeseriesStore) -> None:
+    b = GraphBuilder()
+    b.uses("q1", "device", "it's-mine", REF_MS - DAY_MS, REF_MS - HOUR_MS)
+    b.write(world)
+    result = analyse_shared_devices(world, timeseries, investigation("account", "q1"))
+    assert [(i["id"], i["accounts_last_24h"], i["class"]) for i in result["identifiers"]] == [
+        ("it's-mine", 0, "single_user")
+    ]
+
+
+# -- money flow -------------------------------------------------------------------------
+
+
+def test_mule_chain(world: Any) -> None:
+    result = analyse_money_flow(world, investigation("account", "m1"))
+    assert _core(result) == {
+        "analysis": "money_flow",
+        "start": {"type": "account", "id": "m1"},
+        "fan_out": 1,
+        "fan_in": 4,
+        "amount_out": 9500.0,
+        "amount_in": 10000.0,
+        "pass_through": 0.95,
+        "chains_out": [{"accounts": ["m1", "m2", "m3", "m4"], "amounts": [9500.0, 9000.0, 8800.0], "hops": 3}],
+        "chains_in": [
+            {"accounts": [f"v{n}", "m1"], "amounts": [2500.0], "hops": 1} for n in range(1, 5)
+        ],
+        "cycles": [],
+        "longest_chain": 3,
+        "accounts_downstream": ["m2", "m3", "m4"],
+        "accounts_upstream": ["v1", "v2", "v3", "v4"],
+        "truncated": False,
+        "truncation": [],
+    }
+
+
+def test_money_flow_in_from_the_end_of_the_chain(world: Any) -> None:
+    result = analyse_money_flow(world, investigation("account", "m4"))
+    # three hops back from m4 reach m1, not the victims behind it
+    assert result["chains_in"] == [{"accounts": ["m1", "m2", "m3", "m4"], "amounts": [9500.0, 9000.0, 8800.0], "hops": 3}]
+    assert result["accounts_upstream"] == ["m1", "m2", "m3"]
+    assert result["fan_out"] == 0
+
+
+def test_cycle_back_to_the_start(world: Any) -> None:
+    result = analyse_money_flow(world, investigation("account", "k1"))
+    assert result["cycles"] == [{"accounts": ["k1", "k2", "k3", "k1"], "amounts": [5000.0, 4900.0, 4800.0], "hops": 3}]
+    assert result["fan_out"] == 1 and result["fan_in"] == 1
+    assert result["accounts_downstream"] == ["k2", "k3"]
+
+
+def test_money_flow_fan_out_limit(world: Any) -> None:
+    result = analyse_money_flow(world, investigation("account", "m1"), MoneyFlowLimits(transfers_per_account=2))
+    assert result["fan_in"] == 2
+    assert [t["reason"] for t in result["truncation"]] == ["fan_out"]

@@ -1,0 +1,160 @@
+"""The DuckDB time-series store on a real DuckDB file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+from fraudcore.model import DIMENSION_FIELDS, Transaction
+from fraudcore.ports import TimeseriesStore
+from fraudlocal.timeseries_duckdb import DuckDBTimeseriesStore
+
+START = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
+
+
+def tx(n: int, **fields: object) -> Transaction:
+    values: dict[str, object] = {
+        "transaction_id": f"tx-{n}",
+        "timestamp": START + timedelta(seconds=n),
+        "account_id": f"acct-{n % 5}",
+        "amount": 10.0 * n,
+    }
+    values.update(fields)
+    return Transaction(**values)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> DuckDBTimeseriesStore:
+    with DuckDBTimeseriesStore(tmp_path / "timeseries.duckdb", "fraud", "transactions") as opened:
+        yield opened
+
+
+def test_implements_the_port_and_creates_the_documented_table(store: DuckDBTimeseriesStore) -> None:
+    assert isinstance(store, TimeseriesStore)
+    columns = store.query_duckdb(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'fraud' AND table_name = 'transactions' ORDER BY ordinal_position"
+    )
+    assert [(c["column_name"], c["data_type"]) for c in columns] == [
+        ("time", "TIMESTAMP"),
+        ("measure_name", "VARCHAR"),
+        *[(name, "VARCHAR") for name in DIMENSION_FIELDS],
+        ("amount", "DOUBLE"),
+    ]
+    keys = store.query_duckdb(
+        "SELECT constraint_column_names FROM duckdb_constraints() "
+        "WHERE schema_name = 'fraud' AND table_name = 'transactions' AND constraint_type = 'PRIMARY KEY'"
+    )
+    assert keys == [{"constraint_column_names": ["transaction_id"]}]
+
+
+def test_rows_hold_naive_utc_millisecond_time_and_null_for_absent_dimensions(
+    store: DuckDBTimeseriesStore,
+) -> None:
+    # 16:00 at +02:00 is 14:00 UTC; microseconds are cut to the millisecond.
+    store.write([tx(1, timestamp="2026-11-29T16:00:00.123456+02:00", device_id="dev-1", amount="12.5")])
+    (row,) = store.query_duckdb("SELECT * FROM fraud.transactions")
+    assert row["time"] == datetime(2026, 11, 29, 14, 0, 0, 123000, tzinfo=UTC)
+    assert row["measure_name"] == "transaction"
+    assert row["device_id"] == "dev-1" and row["card_id"] is None and row["currency"] == "USD"
+    assert row["amount"] == 12.5
+    (raw,) = store._open().execute("SELECT time FROM fraud.transactions").fetchall()
+    assert raw[0].tzinfo is None  # stored naive UTC
+
+
+def test_write_reports_every_id_stored_in_one_request(store: DuckDBTimeseriesStore) -> None:
+    outcome = store.write([tx(n) for n in range(500)])
+    assert len(outcome.stored) == 500 and outcome.requests == 1
+    assert not outcome.rejected and not outcome.failed
+    assert store.count() == 500
+
+
+def test_replaying_a_batch_changes_no_count_and_keeps_first_values(store: DuckDBTimeseriesStore) -> None:
+    batch = [tx(n) for n in range(100)]
+    store.write(batch)
+    replay = store.write([*batch, tx(5, amount=999.0)])
+    assert replay.stored == {f"tx-{n}" for n in range(100)}
+    assert store.count() == 100
+    (row,) = store.query_duckdb("SELECT amount FROM fraud.transactions WHERE transaction_id = 'tx-5'")
+    assert row["amount"] == 50.0
+
+
+def test_repeated_id_inside_one_batch_is_stored_once(store: DuckDBTimeseriesStore) -> None:
+    outcome = store.write([tx(1), tx(2), tx(1, amount=7.0)])
+    assert outcome.stored == {"tx-1", "tx-2"}
+    assert store.count() == 2
+
+
+def test_empty_batch_makes_no_request(store: DuckDBTimeseriesStore) -> None:
+    outcome = store.write([])
+    assert outcome.requests == 0 and store.count() == 0
+
+
+def test_data_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "timeseries.duckdb"
+    first = DuckDBTimeseriesStore(path, "fraud", "transactions")
+    first.write([tx(n) for n in range(10)])
+    first.close()
+    again = DuckDBTimeseriesStore(path, "fraud", "transactions")
+    assert again.count() == 10
+    again.close()
+
+
+def test_closed_store_says_so(tmp_path: Path) -> None:
+    store = DuckDBTimeseriesStore(tmp_path / "t.duckdb", "fraud", "transactions")
+    store.close()
+    with pytest.raises(RuntimeError, match="is closed"):
+        store.count()
+
+
+def test_query_runs_timestream_sql(store: DuckDBTimeseriesStore) -> None:
+    store.write([tx(n, device_id="dev-shared" if n % 2 else None) for n in range(20)])
+    rows = store.query(
+        "SELECT account_id, count(*) AS tx_count, sum(amount) AS total, max(time) AS last_seen "
+        'FROM "fraud"."transactions" WHERE measure_name = \'transaction\' '
+        "GROUP BY account_id ORDER BY account_id"
+    )
+    assert [r["account_id"] for r in rows] == [f"acct-{i}" for i in range(5)]
+    assert rows[0]["tx_count"] == 4 and rows[0]["total"] == 0.0 + 50 + 100 + 150
+    assert rows[4]["last_seen"] == START + timedelta(seconds=19)
+    assert rows[4]["last_seen"].tzinfo is UTC
+
+
+def test_query_translates_timestream_functions(store: DuckDBTimeseriesStore) -> None:
+    pytest.importorskip("fraudlocal.timestream_sql")
+    store.write([tx(n) for n in range(600)])  # 10 minutes of one transaction per second
+    rows = store.query(
+        'SELECT bin(time, 5m) AS window_start, count(*) AS tx_count FROM "fraud"."transactions" '
+        "GROUP BY bin(time, 5m) ORDER BY window_start"
+    )
+    assert rows == [
+        {"window_start": START, "tx_count": 300},
+        {"window_start": START + timedelta(minutes=5), "tx_count": 300},
+    ]
+
+
+def test_decimal_results_come_back_as_floats(store: DuckDBTimeseriesStore) -> None:
+    (row,) = store.query_duckdb("SELECT 1.5 AS ratio, 2::BIGINT AS n")
+    assert row == {"ratio": 1.5, "n": 2} and isinstance(row["ratio"], float)
+
+
+def test_a_second_writer_process_is_refused(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "timeseries.duckdb"
+    store = DuckDBTimeseriesStore(path, "fraud", "transactions")
+    try:
+        other = subprocess.run(
+            [sys.executable, "-c", f"import duckdb; duckdb.connect({str(path)!r})"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        store.close()
+    assert other.returncode != 0
+    assert "lock" in other.stderr.lower()
+    assert duckdb.connect(str(path)).execute("SELECT count(*) FROM fraud.transactions").fetchone() == (0,)

@@ -1,0 +1,178 @@
+"""Each shipped rule's derived DuckDB query over fixtures with known answers.
+
+The store is the local DuckDB adapter; the SQL run is the rule's
+Timestream SQL translated by the local dialect, exactly as on the scheduled path.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fraudcore.micro import evaluate_rules
+from fraudcore.model import Transaction
+from fraudcore.rules import load_rules
+from fraudlocal.timeseries_duckdb import DuckDBTimeseriesStore
+
+RULES = {rule.id: rule for rule in load_rules()}
+NOON = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+class Recorder:
+    """Builds transactions with unique ids and loads them into the store."""
+
+    def __init__(self, store: DuckDBTimeseriesStore):
+        self.store = store
+        self.serial = 0
+
+    def add(self, *rows: dict) -> None:
+        transactions = []
+        for row in rows:
+            self.serial += 1
+            data = {"transaction_id": f"t{self.serial}", "amount": 10.0, **row}
+            data["timestamp"] = NOON + data.pop("at")
+            transactions.append(Transaction.model_validate(data))
+        assert not self.store.write(transactions).failed
+
+
+@pytest.fixture
+def recorder(tmp_path: Path):
+    store = DuckDBTimeseriesStore(tmp_path / "ts.duckdb", "fraud", "transactions")
+    yield Recorder(store)
+    store.close()
+
+
+def hits(recorder: Recorder, rule_id: str, at: timedelta) -> dict[tuple[str, str], float]:
+    flags, errors = evaluate_rules(recorder.store, [RULES[rule_id]], NOON + at)
+    assert errors == {}
+    return {(flag.entity_id, flag.window_start): flag.observed for flag in flags}
+
+
+def entities(found: dict[tuple[str, str], float]) -> set[str]:
+    return {entity for entity, _ in found}
+
+
+def minutes(value: float) -> timedelta:
+    return timedelta(minutes=value)
+
+
+def test_high_value_burst_exactly_at_threshold_is_not_a_hit(recorder: Recorder) -> None:
+    recorder.add(
+        {"account_id": "at-threshold", "amount": 30_000, "at": minutes(1)},
+        {"account_id": "at-threshold", "amount": 20_000, "at": minutes(2)},
+        {"account_id": "over", "amount": 30_000, "at": minutes(1)},
+        {"account_id": "over", "amount": 20_000.01, "at": minutes(2)},
+    )
+    found = hits(recorder, "high_value_burst", minutes(5))
+    assert {entity for entity, _ in found} == {"over"}
+    # Windows [11:57:30, 12:02:30) and [12:00, 12:05) both hold the burst: the earliest names it.
+    assert found == {("over", "2026-11-29T11:57:30Z"): pytest.approx(50_000.01)}
+
+
+def test_high_value_burst_window_edges(recorder: Recorder) -> None:
+    recorder.add(
+        # 12:00:00 and 12:05:00 fall in different 5-minute windows, and no half-shifted
+        # window holds both: an event on a window's end belongs to the next window.
+        {"account_id": "split", "amount": 30_000, "at": minutes(0)},
+        {"account_id": "split", "amount": 30_000, "at": minutes(5)},
+        # The first instant of a window and the last millisecond before its end are inside.
+        {"account_id": "inside", "amount": 30_000, "at": minutes(0)},
+        {"account_id": "inside", "amount": 30_000, "at": minutes(5) - timedelta(milliseconds=1)},
+        # Straddling a 5-minute boundary: caught by the window shifted by half (hop 150s).
+        {"account_id": "straddle", "amount": 30_000, "at": minutes(13)},
+        {"account_id": "straddle", "amount": 30_000, "at": minutes(16)},
+    )
+    assert hits(recorder, "high_value_burst", minutes(10)) == {("inside", "2026-11-29T12:00:00Z"): 60_000}
+    assert hits(recorder, "high_value_burst", minutes(17)) == {("straddle", "2026-11-29T12:12:30Z"): 60_000}
+
+
+def test_an_event_at_the_evaluation_time_waits_for_the_next_run(recorder: Recorder) -> None:
+    recorder.add(
+        {"account_id": "a", "amount": 40_000, "at": minutes(3)},
+        {"account_id": "a", "amount": 20_000, "at": minutes(5) + minutes(2)},
+    )
+    assert hits(recorder, "high_value_burst", minutes(7)) == {}  # time < T: the 12:07 event is not seen yet
+    assert ("a", "2026-11-29T12:02:30Z") in hits(recorder, "high_value_burst", minutes(7) + timedelta(seconds=1))
+
+
+def test_a_late_event_is_caught_within_the_lateness_allowance_only(recorder: Recorder) -> None:
+    recorder.add({"account_id": "late", "amount": 40_000, "at": minutes(1)})
+    assert hits(recorder, "high_value_burst", minutes(5)) == {}
+    # Arrives after the 12:05 run, with an event time inside [12:00, 12:05).
+    recorder.add({"account_id": "late", "amount": 20_000, "at": minutes(1.5)})
+    assert entities(hits(recorder, "high_value_burst", minutes(10))) == {"late"}
+    # Lateness 10m: the window [12:00, 12:05) is evaluated until 12:15 exclusive.
+    assert hits(recorder, "high_value_burst", minutes(15) - timedelta(seconds=1)) == {
+        ("late", "2026-11-29T12:00:00Z"): 60_000
+    }
+    assert hits(recorder, "high_value_burst", minutes(15)) == {}
+    # An event arriving later than that is beyond the allowance: no run looks at its window.
+    recorder.add({"account_id": "too-late", "amount": 60_000, "at": minutes(2)})
+    assert "too-late" not in entities(hits(recorder, "high_value_burst", minutes(20)))
+
+
+def test_velocity_counts_transactions_per_account(recorder: Recorder) -> None:
+    recorder.add(*({"account_id": "fast", "at": timedelta(seconds=20 * i)} for i in range(15)))
+    recorder.add(*({"account_id": "busy", "at": timedelta(seconds=20 * i)} for i in range(14)))
+    found = hits(recorder, "velocity", minutes(10))
+    assert found == {("fast", "2026-11-29T11:55:00Z"): 15}  # >= 15; the earliest overlapping window
+
+
+def test_card_testing_counts_only_small_charges_on_one_card(recorder: Recorder) -> None:
+    recorder.add(*({"account_id": "x", "card_id": "stolen", "amount": 1.0, "at": minutes(i)} for i in range(5)))
+    recorder.add(*({"account_id": "y", "card_id": "coffee", "amount": 4.99, "at": minutes(i)} for i in range(4)))
+    recorder.add(*({"account_id": "y", "card_id": "coffee", "amount": 5.0, "at": minutes(i)} for i in range(4, 8)))
+    found = hits(recorder, "card_testing", minutes(10))
+    assert found == {("stolen", "2026-11-29T11:55:00Z"): 5}
+
+
+def test_device_account_burst_spares_households(recorder: Recorder) -> None:
+    recorder.add(*({"account_id": f"mule{i}", "device_id": "farm", "at": minutes(5 * i)} for i in range(5)))
+    recorder.add(*({"account_id": f"family{i}", "device_id": "home-tablet", "at": minutes(i)} for i in range(3)))
+    found = hits(recorder, "device_account_burst", minutes(60))
+    assert found == {("farm", "2026-11-29T12:00:00Z"): 5}
+
+
+def test_ip_account_burst_threshold(recorder: Recorder) -> None:
+    recorder.add(*({"account_id": f"bot{i}", "ip": "198.51.100.7", "at": minutes(i)} for i in range(15)))
+    recorder.add(*({"account_id": f"cafe{i}", "ip": "203.0.113.9", "at": minutes(i)} for i in range(14)))
+    found = hits(recorder, "ip_account_burst", minutes(60))
+    assert found == {("198.51.100.7", "2026-11-29T12:00:00Z"): 15}
+
+
+def test_account_device_churn(recorder: Recorder) -> None:
+    recorder.add(*({"account_id": "taken", "device_id": f"d{i}", "at": minutes(10 * i)} for i in range(4)))
+    recorder.add(*({"account_id": "normal", "device_id": f"n{i % 2}", "at": minutes(10 * i)} for i in range(6)))
+    found = hits(recorder, "account_device_churn", minutes(60))
+    assert found == {("taken", "2026-11-29T12:00:00Z"): 4}
+
+
+def test_amount_spike_against_the_accounts_own_average(recorder: Recorder) -> None:
+    history = timedelta(hours=-5)
+    recorder.add(*({"account_id": "habit", "amount": 100, "at": history + minutes(i)} for i in range(5)))
+    recorder.add({"account_id": "habit", "amount": 1000, "at": minutes(3)})  # exactly 10x: flagged (>=)
+    recorder.add(*({"account_id": "big", "amount": 5000, "at": history + minutes(i)} for i in range(5)))
+    recorder.add({"account_id": "big", "amount": 20_000, "at": minutes(3)})  # 4x a big spender's habit
+    recorder.add(*({"account_id": "new", "amount": 10, "at": history + minutes(i)} for i in range(4)))
+    recorder.add({"account_id": "new", "amount": 5000, "at": minutes(3)})  # too little history to judge
+    found = hits(recorder, "amount_spike", minutes(5))
+    assert found == {("habit", "2026-11-29T12:00:00Z"): pytest.approx(10.0)}
+
+
+def test_geo_velocity_spares_a_traveller(recorder: Recorder) -> None:
+    recorder.add(*({"account_id": "cloned", "country": c, "at": minutes(15 * i)} for i, c in enumerate(["FR", "DE", "BR"])))
+    recorder.add(*({"account_id": "traveller", "country": c, "at": minutes(20 * i)} for i, c in enumerate(["FR", "FR", "US"])))
+    found = hits(recorder, "geo_velocity", minutes(60))
+    assert found == {("cloned", "2026-11-29T12:00:00Z"): 3}
+
+
+def test_overlapping_windows_and_later_windows_of_one_cooldown_make_one_flag(recorder: Recorder) -> None:
+    recorder.add(
+        {"account_id": "a", "amount": 60_000, "at": minutes(3)},
+        {"account_id": "a", "amount": 60_000, "at": minutes(8)},
+    )
+    flags, _ = evaluate_rules(recorder.store, [RULES["high_value_burst"]], NOON + minutes(10))
+    assert len(flags) == 1
+    assert flags[0].window_start == "2026-11-29T12:00:00Z"
+    assert flags[0].execution_name == "high_value_burst-account-a-20261129T120000Z"

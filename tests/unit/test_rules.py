@@ -1,0 +1,198 @@
+"""Rules as data: the shipped file, overrides (file, inline, SSM), names and windows."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+from moto import mock_aws
+
+from fraudcore import rules as rules_module
+from fraudcore.micro import execution_name, flags_from_rows
+from fraudcore.rule_sql import compile_rule, evaluation_range, floor_to
+from fraudcore.rules import SHIPPED_RULES, RuleError, load_rules, parse_duration, rules_from_document
+
+EXPECTED_IDS = {
+    "high_value_burst",
+    "velocity",
+    "card_testing",
+    "device_account_burst",
+    "ip_account_burst",
+    "account_device_churn",
+    "amount_spike",
+    "geo_velocity",
+}
+STEP_FUNCTIONS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+
+
+def shipped_doc() -> dict:
+    return yaml.safe_load(SHIPPED_RULES.read_text())
+
+
+def test_the_shipped_rules_have_the_expected_ids_and_defaults() -> None:
+    rules = {rule.id: rule for rule in load_rules()}
+    assert set(rules) == EXPECTED_IDS
+    burst = rules["high_value_burst"]
+    assert (burst.entity, burst.window, burst.op, burst.threshold) == ("account", timedelta(minutes=5), ">", 50_000)
+    assert rules["device_account_burst"].threshold >= 5  # households and offices share devices
+    assert all(rule.rationale and rule.enabled for rule in rules.values())
+
+
+def test_override_file_changes_thresholds_and_switches_rules_off(tmp_path: Path) -> None:
+    override = tmp_path / "override.yaml"
+    override.write_text("velocity: {threshold: 30}\ngeo_velocity: {enabled: false}\nip_account_burst: {window: 30m}\n")
+    rules = {rule.id: rule for rule in load_rules(override=str(override))}
+    assert rules["velocity"].threshold == 30
+    assert rules["velocity"].hop == timedelta(minutes=5)  # untouched fields stay
+    assert rules["geo_velocity"].enabled is False
+    assert rules["ip_account_burst"].window == timedelta(minutes=30)
+    assert rules["high_value_burst"].threshold == 50_000
+    # A file is read on every call: an edit applies to the next run.
+    override.write_text("velocity: {threshold: 40}\n")
+    assert {r.id: r for r in load_rules(override=str(override))}["velocity"].threshold == 40
+
+
+def test_inline_json_override() -> None:
+    rules = {rule.id: rule for rule in load_rules(override=json.dumps({"card_testing": {"threshold": 8}}))}
+    assert rules["card_testing"].threshold == 8
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"velocty": {"threshold": 3}}, "unknown rule ids ['velocty']"),
+        ({"velocity": {"filter": "1=1"}}, "cannot override ['filter']"),
+        ({"velocity": {"threshold": "many"}}, "threshold: expected a number"),
+        ({"velocity": {"window": "5 minutes"}}, "is not a duration"),
+        ({"velocity": {"hop": "3m"}}, "must be 1 to 4 times hop"),
+        ({"velocity": 3}, "expected a mapping like"),
+    ],
+)
+def test_bad_overrides_name_the_problem(override: dict, message: str) -> None:
+    with pytest.raises(RuleError, match=re.escape(message)):
+        load_rules(override=json.dumps(override))
+
+
+def test_missing_override_file_is_named() -> None:
+    with pytest.raises(RuleError, match="no-such.yaml.*no such file"):
+        load_rules(override="no-such.yaml")
+
+
+@mock_aws
+def test_override_from_ssm_is_read_once_per_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    rules_module._ssm_override_text.cache_clear()
+    ssm = boto3.client("ssm", region_name="us-east-1")
+    ssm.put_parameter(Name="/fraud/rules-override", Type="String", Value='{"velocity": {"threshold": 25}}')
+    first = {rule.id: rule for rule in load_rules(override="ssm:/fraud/rules-override")}
+    ssm.put_parameter(Name="/fraud/rules-override", Type="String", Value="velocity: {threshold: 99}", Overwrite=True)
+    again = {rule.id: rule for rule in load_rules(override="ssm:/fraud/rules-override")}
+    assert first["velocity"].threshold == again["velocity"].threshold == 25
+    rules_module._ssm_override_text.cache_clear()  # a new execution environment
+    assert {r.id: r for r in load_rules(override="ssm:/fraud/rules-override")}["velocity"].threshold == 99
+    with pytest.raises(RuleError, match="ssm:/fraud/missing: cannot read the SSM parameter"):
+        load_rules(override="ssm:/fraud/missing")
+    rules_module._ssm_override_text.cache_clear()
+
+
+def test_a_rules_file_may_replace_the_shipped_rules(tmp_path: Path) -> None:
+    doc = shipped_doc()
+    doc["rules"] = [rule for rule in doc["rules"] if rule["id"] == "velocity"]
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    assert [rule.id for rule in load_rules(path)] == ["velocity"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"filter": "amount < 5; DROP TABLE x"}, "has something other than columns"),
+        ({"filter": "secret_column = 1"}, "'secret_column', which is not a column"),
+        ({"aggregate": "avg(amount)"}, "aggregate 'avg(amount)' is not one of"),
+        ({"aggregate": "count(distinct password)"}, "not a dimension"),
+        ({"entity": "planet"}, "entity 'planet' is not one of"),
+        ({"severity": "urgent"}, "severity 'urgent'"),
+        ({"description": "{nope}"}, "description cannot be formatted"),
+        ({"id": "Bad-Id"}, "lower_snake_case"),
+        ({"colour": "red"}, "unknown keys ['colour']"),
+    ],
+)
+def test_bad_rule_definitions_name_the_rule_and_field(change: dict, message: str) -> None:
+    doc = shipped_doc()
+    doc["rules"][1].update(change)
+    with pytest.raises(RuleError, match=re.escape(message)):
+        rules_from_document(doc, "rules.yaml")
+
+
+def test_duplicate_ids_are_refused() -> None:
+    doc = shipped_doc()
+    doc["rules"].append(doc["rules"][0])
+    with pytest.raises(RuleError, match="'high_value_burst' appears twice"):
+        rules_from_document(doc)
+
+
+def test_durations() -> None:
+    assert parse_duration("150s", "x") == timedelta(seconds=150)
+    assert parse_duration("1d", "x") == timedelta(days=1)
+    with pytest.raises(RuleError, match="not a duration"):
+        parse_duration("0m", "x")
+
+
+def test_execution_names_fit_step_functions_and_never_collide() -> None:
+    period = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    plain = execution_name("velocity", "account", "acct-42", period)
+    assert plain == "velocity-account-acct-42-20261129T120000Z"
+    odd = [
+        "user@example.com",
+        "user#example.com",
+        "2001:db8::1",
+        "x" * 300,
+        "x" * 299 + "y",
+        "ümlaut id",
+        "acct/1",
+        "acct-1-",
+    ]
+    names = [execution_name("account_device_churn", "account", entity, period) for entity in odd]
+    assert all(STEP_FUNCTIONS_NAME.match(name) for name in names), names
+    assert len(set(names)) == len(odd)
+    assert names == [execution_name("account_device_churn", "account", entity, period) for entity in odd]
+
+
+def test_evaluation_range_covers_windows_ending_after_the_lateness() -> None:
+    rule = {rule.id: rule for rule in load_rules()}["device_account_burst"]  # 1h tumbling, lateness 10m
+    at = datetime(2026, 11, 29, 12, 5, tzinfo=UTC)
+    span = evaluation_range(rule, at)
+    assert span.first_window_start == datetime(2026, 11, 29, 11, 0, tzinfo=UTC)  # ends 12:00 > 11:55
+    assert evaluation_range(rule, at + timedelta(minutes=5)).first_window_start == datetime(
+        2026, 11, 29, 12, 0, tzinfo=UTC
+    )  # 11:00-12:00 ended at T - lateness: no longer looked at
+    assert floor_to(datetime(2026, 11, 29, 12, 7, 29, tzinfo=UTC), timedelta(seconds=150)) == datetime(
+        2026, 11, 29, 12, 5, tzinfo=UTC
+    )
+
+
+def test_the_sql_uses_explicit_bounds_not_ago() -> None:
+    at = datetime(2026, 11, 29, 12, 5, tzinfo=UTC)
+    for rule in load_rules():
+        sql = compile_rule(rule, "fraud", "transactions", at)
+        assert "ago(" not in sql and "now()" not in sql
+        assert "time < from_iso8601_timestamp('2026-11-29T12:05:00Z')" in sql
+        assert '"fraud"."transactions"' in sql
+        assert compile_rule(rule, "fraud", "transactions", at) == sql  # deterministic
+
+
+def test_flags_carry_a_readable_sentence_and_the_cooldown_period() -> None:
+    rule = {rule.id: rule for rule in load_rules()}["device_account_burst"]  # cooldown 6h
+    rows = [{"entity_id": "dev-1", "window_start": "2026-11-29 13:00:00.000000000", "observed": "7"}]
+    (flag,) = flags_from_rows(rule, rows, datetime(2026, 11, 29, 14, 5, tzinfo=UTC))
+    assert flag.window_start == "2026-11-29T13:00:00Z" and flag.window_end == "2026-11-29T14:00:00Z"
+    assert flag.description == (
+        "Device dev-1 was used by 7 distinct accounts between 2026-11-29T13:00:00Z and 2026-11-29T14:00:00Z "
+        "(threshold 5 in 1h)."
+    )
+    assert flag.execution_name == "device_account_burst-device-dev-1-20261129T120000Z"  # 12:00-18:00 period

@@ -1,0 +1,165 @@
+"""Scoring and deciding an investigation: pure functions, every threshold checked."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fraudcore.investigation.case import case_id_for, jaccard
+from fraudcore.investigation.model import InvalidInvestigationInput, Investigation, parse_investigation_input
+from fraudcore.investigation.ring import ring_score
+from fraudcore.investigation.scoring import assess, combine, decide
+from fraudcore.investigation.shared_device import active_accounts_sql, classify
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+def flag(rule: str = "high_value_burst", risk: float = 0.7, entity: str = "a1") -> Investigation:
+    return parse_investigation_input(
+        {
+            "rule": rule,
+            "entity_type": "account",
+            "entity_id": entity,
+            "window_start": "2026-11-29T11:55:00Z",
+            "window_end": "2026-11-29T12:00:00Z",
+            "observed": 60000,
+            "threshold": 50000,
+            "risk_score": risk,
+            "summary": "60,000 in 5 minutes",
+        },
+        NOW,
+    )
+
+
+def ring(members: list[str], score: float, benign: bool = False, shared: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "members": members,
+        "shared_identifiers": shared or [{"type": "card", "id": "c1", "degree": len(members), "accounts": members}],
+        "flagged_members": [],
+        "density": 1.0,
+        "flagged_share": 0.0,
+        "ring_score": score,
+        "benign_cluster": benign,
+        "truncated": False,
+        "truncation": [],
+    }
+
+
+def test_flag_input_and_hand_started_input() -> None:
+    automated = flag()
+    assert automated.trigger == "flag" and automated.reference_time == "2026-11-29T12:00:00.000Z"
+    assert automated.vertex_id == "account:a1"
+    manual = parse_investigation_input({"entity_type": "account", "entity_id": "account:a1"}, NOW)
+    assert (manual.trigger, manual.rule, manual.entity_id, manual.risk_score) == ("manual", "manual", "a1", 0.0)
+    assert manual.reference_time == "2026-11-29T12:00:00.000Z"
+    wrapped = parse_investigation_input({"flag": {"rule": "ip_account_burst", "entity_type": "ip", "entity_id": "1.2.3.4", "window_end": 1_795_953_600_000, "severity": "high"}}, NOW)
+    assert (wrapped.entity_type, wrapped.risk_score) == ("ip", 0.7)
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"entity_type": "planet", "entity_id": "x"}, "entity_type='planet'"),
+        ({"entity_type": "account", "entity_id": " "}, "entity_id=' '"),
+        ({"rule": "velocity", "entity_type": "account", "entity_id": "a"}, "window_end is missing"),
+        ({"rule": "velocity", "entity_type": "account", "entity_id": "a", "window_end": "yesterday"}, "window_end='yesterday'"),
+        ({"rule": "velocity", "entity_type": "account", "entity_id": "a", "window_end": 1, "risk_score": 3}, "between 0 and 1"),
+    ],
+)
+def test_bad_input_is_named(event: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidInvestigationInput, match=message.replace("(", r"\(")):
+        parse_investigation_input(event, NOW)
+
+
+def test_ring_score_components() -> None:
+    assert ring_score(1, 0.0, 0.0, [], False) == 0.0
+    assert ring_score(6, 1.0, 1.0, ["card"], False) == 1.0
+    assert ring_score(3, 1.0, 0.0, ["ip"], False) == round(0.3 * 0.4 + 0.2 + 0.2 * 0.4, 3)
+    assert ring_score(3, 1.0, 0.0, ["ip"], True) == 0.2
+
+
+def test_usage_classes_at_their_thresholds() -> None:
+    assert classify("device", 1, 1) == "single_user"
+    assert classify("device", 3, 3) == "household"
+    assert classify("device", 4, 0) == "device_farm"
+    assert classify("ip", 3, 3) == "household"
+    assert classify("ip", 4, 3) == "shared_public"
+    assert classify("ip", 4, 4) == "device_farm"
+    assert classify("ip", 19, 19) == "device_farm"
+    assert classify("ip", 20, 20) == "shared_public"
+
+
+def test_timestream_query_quotes_identifiers() -> None:
+    sql = active_accounts_sql("fraud", "transactions", "device_id", ["a'b"], 1, 2)
+    assert "IN ('a''b')" in sql and "from_milliseconds(1) AND from_milliseconds(2)" in sql
+
+
+def test_combine_and_decide() -> None:
+    assert combine([]) == 0.0
+    assert combine([0.5, 0.5]) == 0.75
+    assert combine([1.0, 0.2]) == 1.0
+    assert decide(0.7, 2) == "fraud_ring"
+    assert decide(0.7, 1) == "suspicious"
+    assert decide(0.69, 5) == "suspicious"
+    assert decide(0.4, 5) == "suspicious"
+    assert decide(0.399, 5) == "cleared"
+
+
+def test_a_ring_with_a_high_value_flag_is_a_fraud_ring() -> None:
+    result = assess(flag(), {"ring": ring(["a1", "a2", "a3", "a4"], 0.62)})
+    # noisy-or of the flag (0.7 / 2) and the ring score
+    assert result.score == round(1 - (1 - 0.35) * (1 - 0.62), 3) == 0.753
+    assert result.verdict == "fraud_ring"
+    assert result.members == ["a1", "a2", "a3", "a4"]
+    assert [r.signal for r in result.reasons] == ["ring", "flag"]
+    assert result.reasons[0].evidence["members"] == ["a1", "a2", "a3", "a4"]
+    assert "4 accounts (a1, a2, a3, a4) are linked through 1 shared identifier" in result.reasons[0].sentence
+
+
+def test_a_household_is_cleared() -> None:
+    household = ring(["a1", "a2"], 0.2, benign=True, shared=[{"type": "ip", "id": "10.0.0.7", "degree": 2, "accounts": ["a1", "a2"]}])
+    result = assess(flag(rule="velocity", risk=0.9), {"ring": household})
+    assert result.score == 0.3
+    assert result.verdict == "cleared"
+    assert "household pattern" in result.reasons[-1].sentence or "household pattern" in result.reasons[0].sentence
+
+
+def test_money_cycle_and_mule_pattern() -> None:
+    money = {
+        "start": {"type": "account", "id": "m1"},
+        "fan_in": 4,
+        "fan_out": 1,
+        "amount_in": 10000.0,
+        "amount_out": 9500.0,
+        "pass_through": 0.95,
+        "chains_out": [],
+        "chains_in": [],
+        "cycles": [{"accounts": ["m1", "x", "m1"], "amounts": [10.0, 9.0], "hops": 2}],
+    }
+    result = assess(flag(entity="m1", risk=0.0), {"money_flow": money})
+    assert [r.strength for r in result.reasons] == [0.8, 0.6, 0.0]
+    assert result.score == round(1 - 0.2 * 0.4, 3) == 0.92
+    assert result.members == ["m1", "x"]
+    assert result.verdict == "fraud_ring"
+    assert "money-mule pattern" in result.reasons[1].sentence
+
+
+def test_device_farm_members_join_the_case() -> None:
+    farm = {
+        "identifiers": [
+            {"type": "device", "id": "d9", "accounts": 6, "accounts_last_24h": 4, "account_ids": ["f1", "f2", "f3", "f4", "f5", "f6"], "flagged_accounts": ["f6"], "class": "device_farm"}
+        ]
+    }
+    investigation = parse_investigation_input({"rule": "device_account_burst", "entity_type": "device", "entity_id": "d9", "window_end": "2026-11-29T12:00:00Z", "risk_score": 0.8}, NOW)
+    result = assess(investigation, {"shared_device": farm})
+    assert result.members == ["f1", "f2", "f3", "f4", "f5", "f6"]
+    assert result.score == round(1 - 0.6 * 0.15, 3)
+    assert result.verdict == "fraud_ring"
+
+
+def test_case_id_is_derived_from_the_ring() -> None:
+    assert case_id_for(["b", "a", "c"]) == case_id_for(["c", "b", "a"])
+    assert case_id_for(["a", "b"]) != case_id_for(["a", "b", "c"])
+    assert case_id_for(["a"]).startswith("ring-") and len(case_id_for(["a"])) == 21
+    assert jaccard({"a", "b", "c", "d"}, {"a", "b", "c", "d", "e"}) == 0.8
