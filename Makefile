@@ -47,7 +47,6 @@ bench: venv
 
 validate: venv node_modules/.installed
 	scripts/validate-template
-	scripts/check-asl
 
 gremlin-start:
 	scripts/gremlin-server start

@@ -6,15 +6,34 @@ rule), so a retried or replayed invocation evaluates exactly the same windows.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import os
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from fraudcore import backends
 from fraudcore.micro import parse_time, run_micro_analysis
 from fraudcore.observability import logger, metrics, tracer
-from fraudcore.rules import enabled_rules, load_rules
+from fraudcore.rules import enabled_rules, load_rules, parse_duration
 from fraudcore.settings import get_settings
+
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+
+
+def schedule_interval() -> timedelta:
+    """MICRO_SCHEDULE_INTERVAL: the time between scheduled runs (default 5 minutes).
+
+    A Timestream duration (``15m``) or the schedule's own rate expression
+    (``rate(15 minutes)``), so the template can pass the schedule parameter as it is. A
+    slower schedule widens each rule's look-back, so no window falls between two runs.
+    """
+    raw = (os.environ.get("MICRO_SCHEDULE_INTERVAL") or "5m").strip()
+    rate = _RATE.match(raw)
+    if rate:
+        unit = rate.group(2).rstrip("s") + "s"
+        return timedelta(**{unit: int(rate.group(1))})
+    return parse_duration(raw, "MICRO_SCHEDULE_INTERVAL (e.g. 5m or rate(5 minutes))")
 
 
 def evaluation_time_of(event: Any) -> datetime:
@@ -40,6 +59,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         rules,
         evaluation_time,
         max_investigations=settings.max_investigations_per_run,
+        schedule_interval=schedule_interval(),
     )
     metrics.add_metric(name="Flags", unit=MetricUnit.Count, value=len(result.flags))
     metrics.add_metric(name="InvestigationsStarted", unit=MetricUnit.Count, value=result.started)

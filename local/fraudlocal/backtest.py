@@ -5,22 +5,20 @@ rule is evaluated at every schedule tick over the data's span, flags are dedupli
 execution name (as the investigation starter would), and, given labels, each rule's flags
 are scored as true or false positives at account level.
 
-Two evaluation modes give the same flags (same execution names):
+Two evaluation modes give the same investigations (same execution names):
 
 - ``span`` (default): each rule runs ONCE over the whole span, its windows on the same
-  epoch-aligned grid as the scheduled runs. With every data present from the start, a
-  window seen by any tick is seen whole by the last tick that evaluates it (ticks at most
-  ``lateness`` apart reach past its end), and all aggregates only grow, so a window hits
-  at some tick exactly when it hits over its full content. 8 queries instead of
-  288 x 8 for a day at 5-minute ticks.
-- ``per-tick``: the scheduled path itself, once per tick per rule (used automatically
-  when ticks are further apart than a rule's lateness, where the equivalence fails).
-
-Span mode then replays each tick's view of those windows (which windows its run would
-evaluate, merged as a run merges overlapping windows), so flags are deduplicated exactly
-as the scheduled runs would. Its flags carry the full window's observation (a run may see
-a window when it is still filling); their ``evaluation_time`` is the first tick that sees
-the window.
+  epoch-aligned grid as the scheduled runs: 8 queries instead of 288 x 8 for a day at
+  5-minute ticks. With all data present from the start, a window any tick looks at is
+  seen whole by the last tick that looks at it (the look-back after a window's end is at
+  least the schedule interval), and every aggregate only grows as a window fills, so a
+  window hits at some tick exactly when it hits over its whole content. Span mode then
+  replays each tick's view of those windows (the windows its run would evaluate, merged
+  as a run merges overlapping windows), so flags are named and deduplicated as the
+  scheduled runs name them. The one difference: a run may flag a window while it is
+  still filling, so span mode can date a flag earlier (``evaluation_time``) and report
+  the whole window's observation.
+- ``per-tick`` (``--per-tick``): the scheduled path itself, every rule at every tick.
 
 Labels (``--labels``): JSON lines or CSV with ``account_id``, ``pattern`` (or ``label``)
 and an optional ``ring_id``. A row whose pattern is non-empty and not ``legit``/``none``
@@ -35,16 +33,16 @@ import csv
 import io
 import json
 import tempfile
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 from fraudcore.mapping import FieldMapping
 from fraudcore.micro import Flag, dedupe_flags, evaluate_rules, flags_from_rows, parse_time
-from fraudcore.model import DIMENSION_FIELDS, InvalidRecord, Transaction, parse_transaction
+from fraudcore.model import InvalidRecord, Transaction, parse_transaction
 from fraudcore.rule_sql import compile_range, evaluation_range, floor_to, iso, span_range
 from fraudcore.rules import Rule, format_duration
 
@@ -125,7 +123,9 @@ def read_labels(path: Path) -> dict[str, dict[str, str]]:
     fraud: dict[str, dict[str, str]] = {}
     for number, row in enumerate(rows, start=1):
         if not isinstance(row, dict) or not row.get("account_id"):
-            raise BacktestError(f"--labels {path}: row {number} has no account_id (columns: account_id,pattern,ring_id)")
+            raise BacktestError(
+                f"--labels {path}: row {number} has no account_id (columns: account_id,pattern,ring_id)"
+            )
         pattern = str(row.get("pattern") or row.get("label") or "").strip()
         if pattern.lower() not in LEGIT_PATTERNS:
             fraud[str(row["account_id"])] = {"pattern": pattern, "ring_id": str(row.get("ring_id") or "")}
@@ -139,32 +139,32 @@ def schedule_ticks(first_event: datetime, last_event: datetime, every: timedelta
     return [first + every * index for index in range(int((last - first) / every) + 1)]
 
 
-def evaluate_span(store: DuckDBTimeseriesStore, rules: Sequence[Rule], ticks: Sequence[datetime]) -> list[Flag]:
+def evaluate_span(
+    store: DuckDBTimeseriesStore, rules: Sequence[Rule], ticks: Sequence[datetime], every: timedelta
+) -> list[Flag]:
     """Each rule once over the span, then each tick's view of those windows, as a run sees it."""
-    raw: list[tuple[Rule, datetime, Flag]] = []
-    for rule in rules:
-        span = span_range(rule, ticks[0], ticks[-1])
-        for flag in flags_from_rows(rule, store.query(compile_range(rule, store.database, store.table, span)), ticks[-1]):
-            raw.append((rule, parse_time(flag.window_start), flag))
-    raw.sort(key=lambda item: item[1])
     first_seen: dict[str, Flag] = {}
-    for tick in ticks:
-        # The windows this tick's run evaluates (evaluation_range), merged as a run merges them.
-        visible = [
-            flag
-            for rule, start, flag in raw
-            if evaluation_range(rule, tick).first_window_start <= start < tick
-        ]
-        for flag in dedupe_flags(visible):
-            if flag.execution_name not in first_seen:
-                first_seen[flag.execution_name] = replace(flag, evaluation_time=iso(tick))
+    for rule in rules:
+        span = span_range(rule, ticks[0], ticks[-1], every)
+        rows = store.query(compile_range(rule, store.database, store.table, span))
+        hits = sorted(flags_from_rows(rule, rows, ticks[-1]), key=lambda flag: flag.window_start)
+        starts = [flag.window_start for flag in hits]  # ISO texts in UTC sort in time order
+        for tick in ticks:
+            # The windows this tick's run evaluates, merged as a run merges them.
+            low = bisect_left(starts, iso(evaluation_range(rule, tick, every).first_window_start))
+            high = bisect_left(starts, iso(tick))
+            for flag in dedupe_flags(hits[low:high]):
+                if flag.execution_name not in first_seen:
+                    first_seen[flag.execution_name] = replace(flag, evaluation_time=iso(tick))
     return dedupe_flags(first_seen.values())
 
 
-def evaluate_per_tick(store: DuckDBTimeseriesStore, rules: Sequence[Rule], ticks: Sequence[datetime]) -> list[Flag]:
+def evaluate_per_tick(
+    store: DuckDBTimeseriesStore, rules: Sequence[Rule], ticks: Sequence[datetime], every: timedelta
+) -> list[Flag]:
     flags: list[Flag] = []
     for tick in ticks:
-        tick_flags, errors = evaluate_rules(store, rules, tick)
+        tick_flags, errors = evaluate_rules(store, rules, tick, every)
         if errors:
             raise BacktestError(f"rules failed at {iso(tick)}: {errors}")
         flags.extend(tick_flags)
@@ -174,7 +174,10 @@ def evaluate_per_tick(store: DuckDBTimeseriesStore, rules: Sequence[Rule], ticks
 def _first_seen(flags: Iterable[Flag]) -> list[Flag]:
     first: dict[str, Flag] = {}
     for flag in flags:
-        if flag.execution_name not in first or flag.evaluation_time < first[flag.execution_name].evaluation_time:
+        if (
+            flag.execution_name not in first
+            or flag.evaluation_time < first[flag.execution_name].evaluation_time
+        ):
             first[flag.execution_name] = flag
     return list(first.values())
 
@@ -196,7 +199,10 @@ def _naive(text: str) -> datetime:
 
 
 def score(
-    store: DuckDBTimeseriesStore, rules: Sequence[Rule], flags: Sequence[Flag], fraud: dict[str, dict[str, str]] | None
+    store: DuckDBTimeseriesStore,
+    rules: Sequence[Rule],
+    flags: Sequence[Flag],
+    fraud: dict[str, dict[str, str]] | None,
 ) -> dict[str, dict[str, Any]]:
     """Per rule: flags, distinct entities, and (with labels) true/false positives."""
     report: dict[str, dict[str, Any]] = {}
@@ -249,12 +255,16 @@ def run_backtest(
     first = min(tx.timestamp for tx in loaded.transactions)
     last = max(tx.timestamp for tx in loaded.transactions)
     ticks = schedule_ticks(first, last, every)
-    mode = "per-tick" if per_tick or any(every > rule.lateness for rule in active) else "span"
+    mode = "per-tick" if per_tick else "span"
     with tempfile.TemporaryDirectory(prefix="fraud-backtest-") as scratch:
         store = DuckDBTimeseriesStore(Path(scratch) / "backtest.duckdb", database, table)
         try:
             load_store(store, loaded.transactions)
-            flags = evaluate_per_tick(store, active, ticks) if mode == "per-tick" else evaluate_span(store, active, ticks)
+            flags = (
+                evaluate_per_tick(store, active, ticks, every)
+                if mode == "per-tick"
+                else evaluate_span(store, active, ticks, every)
+            )
             per_rule = score(store, rules, flags, fraud)
         finally:
             store.close()

@@ -57,18 +57,33 @@ class _JsonlFile:
             return sum(1 for line in handle if line.strip())
 
 
+def _delivery_key(record: Mapping[str, Any]) -> tuple[Any, ...]:
+    """One rejection of one Kinesis record by one function, however often it is redelivered."""
+    return (record.get("source"), record.get("sequence_number"), record.get("data"))
+
+
 class JsonlRejectedRecordSink:
-    """:class:`fraudcore.ports.RejectedRecordSink` on ``<state>/rejected.jsonl``."""
+    """:class:`fraudcore.ports.RejectedRecordSink` on ``<state>/rejected.jsonl``.
+
+    A record redelivered by Kinesis (a retry, a replayed batch) is written once: the sink
+    skips a rejection it already holds for the same function and sequence number.
+    """
 
     def __init__(self, state_dir: str | Path):
         self.path = Path(state_dir) / REJECTED_FILE
         self._file = _JsonlFile(self.path)
+        self._seen: set[tuple[Any, ...]] | None = None
 
     def send(self, records: Sequence[RejectedRecord]) -> None:
-        stamped = [
-            record.to_dict() if record.rejected_at else {**record.to_dict(), "rejected_at": _now_iso()}
-            for record in records
-        ]
+        if self._seen is None:
+            self._seen = {_delivery_key(row) for row in self._file.read()}
+        stamped = []
+        for record in records:
+            row = record.to_dict() if record.rejected_at else {**record.to_dict(), "rejected_at": _now_iso()}
+            key = _delivery_key(row)
+            if key not in self._seen:
+                self._seen.add(key)
+                stamped.append(row)
         self._file.append(stamped)
 
     def count(self) -> int:

@@ -26,9 +26,9 @@ class LocalInvestigationStarter:
 
     def _exists(self, name: str) -> bool:
         # The executor may keep more than the input in done/ (a history file, a folder).
-        return any(folder.is_dir() and any(folder.glob(f"{name}.*")) for folder in (self.pending, self.done)) or (
-            (self.done / name).exists()
-        )
+        return any(
+            folder.is_dir() and any(folder.glob(f"{name}.*")) for folder in (self.pending, self.done)
+        ) or ((self.done / name).exists())
 
     def start(self, name: str, payload: Mapping[str, Any]) -> bool:
         if not _NAME.match(name):

@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fraudcore.settings import Settings
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
-
-from fraudcore.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO / "template.yaml"
@@ -343,7 +342,7 @@ def test_each_ingest_function_has_its_own_bounded_stream_mapping(template: dict[
         assert props["StartingPosition"] == "TRIM_HORIZON", function
         assert ref_name(props["DestinationConfig"]["OnFailure"]["Destination"]) == "FailedInvocationsQueue"
         retries = resolved_parameter(template, props["MaximumRetryAttempts"])
-        assert retries is not None and 0 <= retries["MinValue"] and retries["MaxValue"] <= 10000, function
+        assert retries is not None and retries["MinValue"] >= 0 and retries["MaxValue"] <= 10000, function
         age = resolved_parameter(template, props["MaximumRecordAgeInSeconds"])
         # -1 would mean "forever": the bounds must exclude it.
         assert age is not None and age["MinValue"] >= 60 and age["MaxValue"] <= 604800, function
@@ -485,7 +484,9 @@ def parameter_problems(parameter: dict[str, Any], value: str) -> list[str]:
         problems.append(f"{value!r} does not match {parameter['AllowedPattern']}")
     if parameter["Type"] == "Number":
         number = float(value)
-        if number < float(parameter.get("MinValue", number)) or number > float(parameter.get("MaxValue", number)):
+        if number < float(parameter.get("MinValue", number)) or number > float(
+            parameter.get("MaxValue", number)
+        ):
             problems.append(f"{value} outside [{parameter.get('MinValue')}, {parameter.get('MaxValue')}]")
     return problems
 
@@ -514,3 +515,25 @@ def test_parameter_check_rejects_a_bad_value(template: dict[str, Any]) -> None:
     assert parameter_problems(params["MicroAnalysisSchedule"], "rate(5 minute)")
     assert parameter_problems(params["IngestParallelizationFactor"], "11")
     assert not parameter_problems(params["MicroAnalysisSchedule"], "rate(1 minute)")
+
+
+# --------------------------------------------------------------------------- env.local.json
+def test_env_local_overrides_only_declared_variables_and_yields_valid_settings(
+    template: dict[str, Any],
+) -> None:
+    import json
+
+    local = json.loads((REPO / "env.local.json").read_text())
+    assert set(local) == set(FUNCTIONS)
+    for name, overrides in local.items():
+        declared = function_env(template, name)
+        # sam local invoke silently ignores variables the template does not declare.
+        assert set(overrides) <= set(declared), (
+            f"{name}: {set(overrides) - set(declared)} not in the template"
+        )
+        merged = {key: concrete_value(template, value) for key, value in declared.items()}
+        merged.update(overrides)
+        settings = Settings.from_env(merged)
+        if name in GRAPH_FUNCTIONS:
+            assert settings.graph_backend == "gremlin-server" and not settings.neptune_iam_auth, name
+        assert settings.rejected_sink == "jsonl" and str(settings.state_dir).startswith("/tmp/"), name

@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from gremlin_python.driver.driver_remote_connection import DriverRemoteConnection
-from gremlin_python.process.anonymous_traversal import traversal
-from gremlin_python.process.graph_traversal import __
-from gremlin_python.process.strategies import RepeatUnrollStrategy
-from gremlin_python.process.traversal import Direction, T
-
 from fraudcore.graph.connection import GraphConnection, GraphError, GraphTimeoutError
 from fraudcore.settings import Settings
+from gremlin_python.driver.driver_remote_connection import DriverRemoteConnection
+from gremlin_python.process.anonymous_traversal import traversal
+from gremlin_python.process.graph_traversal import GraphTraversal, GraphTraversalSource, __
+from gremlin_python.process.strategies import RepeatUnrollStrategy
+from gremlin_python.process.traversal import Direction, T
 
 pytestmark = pytest.mark.gremlin_server
 
@@ -35,6 +34,15 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def process_alive(pid: int) -> bool:
+    """Running, and not a zombie waiting to be reaped (a stopped server may linger as one)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
 
 
 @dataclass
@@ -71,8 +79,11 @@ def server() -> Iterator[Server]:
     try:
         yield running
     finally:
+        pid = int(running.pid_file.read_text())
         stopped = running.script("stop")
         assert stopped.returncode == 0, stopped.stderr
+        assert f"stopped (pid {pid}" in stopped.stdout
+        assert not process_alive(pid)
         log = running.pid_file.with_suffix(".log")
         log.unlink(missing_ok=True)
 
@@ -144,9 +155,9 @@ def test_evaluation_timeout_is_honoured_and_not_retried(server: Server) -> None:
     try:
         # RepeatUnrollStrategy would expand times(n) into n steps before evaluation starts
         # (and before any timeout applies); without it the loop runs, and is interrupted.
-        endless = lambda g: (
-            g.without_strategies(RepeatUnrollStrategy).inject(1).repeat(__.identity()).times(2**31 - 1)
-        )
+        def endless(g: GraphTraversalSource) -> GraphTraversal:
+            return g.without_strategies(RepeatUnrollStrategy).inject(1).repeat(__.identity()).times(2**31 - 1)
+
         with pytest.raises(GraphTimeoutError, match="evaluation timeout of 200 ms") as raised:
             connection.run(endless, eval_timeout_ms=200)
         assert "598" in str(raised.value)
@@ -172,12 +183,13 @@ def test_reconnects_after_the_server_restarts(server: Server) -> None:
     connection = GraphConnection.from_settings(server.settings(), traversal_source="g4")
     try:
         assert connection.run(lambda g: g.inject("before"), "next") == "before"
-        old_pid = server.pid_file.read_text().strip()
+        old_pid = int(server.pid_file.read_text())
         assert server.script("stop").returncode == 0
         assert not server.pid_file.exists()
+        assert not process_alive(old_pid)
         assert server.script("status").returncode == 1
         server.start()
-        assert server.pid_file.read_text().strip() != old_pid
+        assert int(server.pid_file.read_text()) != old_pid
 
         assert connection.run(lambda g: g.inject("after"), "next") == "after"
         assert connection.connects == 2

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from fraudcore.rules import load_rules
 from fraudlocal.backtest import run_backtest
 from fraudlocal.cli import main
@@ -41,24 +40,66 @@ def recorded_day(seed: int = 7) -> list[dict]:
         for _ in range(rng.randint(3, 12)):
             at = START + timedelta(seconds=rng.randint(0, 6 * 3600))
             ip = "192.0.2.1" if index % 5 == 0 else f"10.0.{household}.1"  # a public Wi-Fi IP
-            add(at, account, rng.uniform(5, 400), card_id=f"card-{index}", device_id=f"home-{household}",
-                ip=ip, country="FR", merchant_id=f"m-{rng.randint(1, 30)}")
+            add(
+                at,
+                account,
+                rng.uniform(5, 400),
+                card_id=f"card-{index}",
+                device_id=f"home-{household}",
+                ip=ip,
+                country="FR",
+                merchant_id=f"m-{rng.randint(1, 30)}",
+            )
     for colleague in range(3):  # an office PC used by three colleagues
-        add(START + timedelta(hours=2, minutes=colleague), f"acct-{colleague:03d}", 50, device_id="office-pc",
-            ip="198.51.100.20", country="FR")
+        add(
+            START + timedelta(hours=2, minutes=colleague),
+            f"acct-{colleague:03d}",
+            50,
+            device_id="office-pc",
+            ip="198.51.100.20",
+            country="FR",
+        )
     for hour in range(6):  # a legitimate big spender: large, but one payment at a time
-        add(START + timedelta(hours=hour, minutes=10), "acct-rich", 30_000, card_id="card-rich",
-            device_id="rich-phone", ip="10.9.9.9", country="FR")
+        add(
+            START + timedelta(hours=hour, minutes=10),
+            "acct-rich",
+            30_000,
+            card_id="card-rich",
+            device_id="rich-phone",
+            ip="10.9.9.9",
+            country="FR",
+        )
     for minute, country in ((0, "FR"), (50, "US")):  # a traveller: one border crossing
-        add(START + timedelta(hours=3, minutes=minute), "acct-traveller", 80, card_id="card-t",
-            device_id="t-phone", ip="10.8.8.8", country=country)
+        add(
+            START + timedelta(hours=3, minutes=minute),
+            "acct-traveller",
+            80,
+            card_id="card-t",
+            device_id="t-phone",
+            ip="10.8.8.8",
+            country=country,
+        )
     for minute in (40, 100, 160, 200):  # the victim's own, ordinary history
-        add(START + timedelta(minutes=minute), VICTIM, 60, card_id="card-v", device_id="victim-phone",
-            ip="10.7.7.7", country="FR")
+        add(
+            START + timedelta(minutes=minute),
+            VICTIM,
+            60,
+            card_id="card-v",
+            device_id="victim-phone",
+            ip="10.7.7.7",
+            country="FR",
+        )
     burst = START + timedelta(hours=4, minutes=31, seconds=10)  # straddles no boundary by design
     for step in range(6):  # the planted burst: 6 x 12,000 within 3 minutes, same device and card
-        add(burst + timedelta(seconds=35 * step), VICTIM, 12_000, card_id="card-v", device_id="victim-phone",
-            ip="10.7.7.7", country="FR")
+        add(
+            burst + timedelta(seconds=35 * step),
+            VICTIM,
+            12_000,
+            card_id="card-v",
+            device_id="victim-phone",
+            ip="10.7.7.7",
+            country="FR",
+        )
     rng.shuffle(rows)  # recorded order is arrival order, not event order
     return rows
 
@@ -68,7 +109,9 @@ def recorded(tmp_path: Path) -> tuple[Path, Path]:
     data = tmp_path / "day.jsonl"
     data.write_text("".join(json.dumps(row) + "\n" for row in recorded_day()))
     labels = tmp_path / "labels.csv"
-    labels.write_text(f"account_id,pattern,ring_id\n{VICTIM},high_value_burst,\nacct-rich,,\nacct-000,legit,\n")
+    labels.write_text(
+        f"account_id,pattern,ring_id\n{VICTIM},high_value_burst,\nacct-rich,,\nacct-000,legit,\n"
+    )
     return data, labels
 
 
@@ -85,11 +128,17 @@ def test_planted_burst_is_flagged_by_high_value_burst_and_nothing_else(
     assert [(flag["entity_id"], flag["observed"]) for flag in burst] == [(VICTIM, 72_000.0)]
     # No other rule touches the victim (its account, card, device or IP).
     victim_entities = {VICTIM, "card-v", "victim-phone", "10.7.7.7"}
-    assert [flag for flag in flags if flag["rule"] != "high_value_burst" and flag["entity_id"] in victim_entities] == []
+    assert [
+        flag for flag in flags if flag["rule"] != "high_value_burst" and flag["entity_id"] in victim_entities
+    ] == []
     # Households, the office PC, the big spender and the traveller raise nothing; the
     # public Wi-Fi IP (30 accounts) is the one known, low-severity false positive, left to
     # the investigation's shared-device analysis.
-    others = {(flag["rule"], flag["entity_id"], flag["severity"]) for flag in flags if flag["rule"] != "high_value_burst"}
+    others = {
+        (flag["rule"], flag["entity_id"], flag["severity"])
+        for flag in flags
+        if flag["rule"] != "high_value_burst"
+    }
     assert others == {("ip_account_burst", "192.0.2.1", "low")}
     scores = report["rules"]["high_value_burst"]
     assert (scores["true_positives"], scores["false_positives"], scores["fraud_accounts"]) == (1, 0, 1)
@@ -116,7 +165,9 @@ def test_span_mode_and_the_per_tick_path_flag_the_same_investigations(recorded: 
     assert all(flag["evaluation_time"] <= first_run[flag["execution_name"]] for flag in span["flags"])
 
 
-def test_bad_lines_are_reported_and_thresholds_are_tunable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_lines_are_reported_and_thresholds_are_tunable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = tmp_path / "data.jsonl"
     rows = [_tx(i, START + timedelta(minutes=i), "acct-1", 15_000) for i in range(3)]
     data.write_text("".join(json.dumps(row) + "\n" for row in rows) + '{"account_id": "x"}\nnot json\n')

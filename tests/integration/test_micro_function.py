@@ -11,8 +11,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
-
 from fraudcore import backends
 from fraudcore.aws_adapters import StepFunctionsInvestigationStarter
 from fraudcore.micro import run_micro_analysis
@@ -22,6 +20,7 @@ from fraudcore.settings import Settings, reset_settings_cache
 from fraudlocal.runtime import LocalLambdaContext, load_handler, patched_environment
 from fraudlocal.starter_local import LocalInvestigationStarter
 from fraudlocal.timeseries_duckdb import DuckDBTimeseriesStore
+from moto import mock_aws
 
 REPO = Path(__file__).resolve().parents[2]
 EVENT = json.loads((REPO / "events/micro_analysis/scheduled.json").read_text())
@@ -63,7 +62,9 @@ def invoke(event: dict) -> dict:
     return handler(event, LocalLambdaContext(function_name="MicroAnalysisFunction"))
 
 
-def test_running_twice_for_the_same_scheduled_time_starts_one_investigation(local_env: dict[str, str]) -> None:
+def test_running_twice_for_the_same_scheduled_time_starts_one_investigation(
+    local_env: dict[str, str],
+) -> None:
     backends.timeseries_store(Settings.from_env()).write(bursts(["acct-1"]))
     first = invoke(EVENT)
     second = invoke(EVENT)
@@ -109,8 +110,10 @@ def test_the_cap_bites_with_a_metric_and_flags_are_still_reported(
     assert (len(first["flags"]), first["started"], first["capped"]) == (3, 2, 1)
     emitted = capsys.readouterr().out
     metrics = [json.loads(line) for line in emitted.splitlines() if line.startswith("{") and "_aws" in line]
-    assert any(record.get("InvestigationsCapped") == [1.0] or record.get("InvestigationsCapped") == 1.0
-               for record in metrics)
+    assert any(
+        record.get("InvestigationsCapped") == [1.0] or record.get("InvestigationsCapped") == 1.0
+        for record in metrics
+    )
     second = invoke(EVENT)  # the capped flag gets its investigation on the next run
     assert (second["started"], second["duplicates"], second["capped"]) == (1, 2, 0)
 
@@ -119,7 +122,7 @@ def test_a_failing_rule_does_not_hide_the_others(local_env: dict[str, str]) -> N
     store = backends.timeseries_store(Settings.from_env())
     store.write(bursts(["acct-9"]))
     rules = load_rules()
-    broken = [rule for rule in rules if rule.id == "velocity"][0]
+    broken = next(rule for rule in rules if rule.id == "velocity")
     broken = replace(broken, filter="no_such_column > 1")  # bypasses the loader's check on purpose
     starter = LocalInvestigationStarter(Path(local_env["FRAUD_STATE_DIR"]))
     result = run_micro_analysis(store, starter, [broken, *rules[:1]], SCHEDULED)
@@ -152,15 +155,47 @@ def test_step_functions_starts_one_execution_for_two_runs(tmp_path: Path) -> Non
     assert (second.started, second.duplicates) == (0, 2)
     assert (later.started, later.duplicates) == (0, 2)
     executions = client.list_executions(stateMachineArn=machine)["executions"]
-    assert sorted(execution["name"] for execution in executions) == sorted(flag.execution_name for flag in first.flags)
+    assert sorted(execution["name"] for execution in executions) == sorted(
+        flag.execution_name for flag in first.flags
+    )
     described = client.describe_execution(executionArn=executions[0]["executionArn"])
     assert json.loads(described["input"])["rule"] == "high_value_burst"
 
 
 def test_the_handler_reads_the_scheduled_time_and_rejects_a_bad_one(local_env: dict[str, str]) -> None:
     response = invoke({**EVENT, "time": "2026-11-29T13:00:00Z"})
-    assert response == {"evaluation_time": "2026-11-29T13:00:00Z", "flags": [], "started": 0, "duplicates": 0,
-                        "capped": 0}
-    with pytest.raises(ValueError, match="event.time"):
+    assert response == {
+        "evaluation_time": "2026-11-29T13:00:00Z",
+        "flags": [],
+        "started": 0,
+        "duplicates": 0,
+        "capped": 0,
+    }
+    with pytest.raises(ValueError, match=r"event\.time"):
         invoke({**EVENT, "time": "yesterday"})
-    assert datetime.fromisoformat(invoke({})["evaluation_time"].replace("Z", "+00:00")) <= datetime.now(tz=UTC)
+    assert datetime.fromisoformat(invoke({})["evaluation_time"].replace("Z", "+00:00")) <= datetime.now(
+        tz=UTC
+    )
+
+
+def test_a_slower_schedule_widens_the_look_back(local_env: dict[str, str]) -> None:
+    # A burst in [11:40, 11:45): the 12:05 run looks back 10 minutes after a window's end
+    # by default, which misses it; with runs every 30 minutes it must not.
+    store = backends.timeseries_store(Settings.from_env())
+    store.write(
+        [
+            Transaction(
+                transaction_id=f"s{i}",
+                timestamp=SCHEDULED - timedelta(minutes=24),
+                account_id="slow",
+                amount=30_000,
+            )
+            for i in range(2)
+        ]
+    )
+    assert invoke(EVENT)["flags"] == []
+    os.environ["MICRO_SCHEDULE_INTERVAL"] = "rate(30 minutes)"
+    try:
+        assert [flag["entity_id"] for flag in invoke(EVENT)["flags"]] == ["slow"]
+    finally:
+        del os.environ["MICRO_SCHEDULE_INTERVAL"]

@@ -93,7 +93,9 @@ def test_an_event_at_the_evaluation_time_waits_for_the_next_run(recorder: Record
         {"account_id": "a", "amount": 20_000, "at": minutes(5) + minutes(2)},
     )
     assert hits(recorder, "high_value_burst", minutes(7)) == {}  # time < T: the 12:07 event is not seen yet
-    assert ("a", "2026-11-29T12:02:30Z") in hits(recorder, "high_value_burst", minutes(7) + timedelta(seconds=1))
+    assert ("a", "2026-11-29T12:02:30Z") in hits(
+        recorder, "high_value_burst", minutes(7) + timedelta(seconds=1)
+    )
 
 
 def test_a_late_event_is_caught_within_the_lateness_allowance_only(recorder: Recorder) -> None:
@@ -120,16 +122,24 @@ def test_velocity_counts_transactions_per_account(recorder: Recorder) -> None:
 
 
 def test_card_testing_counts_only_small_charges_on_one_card(recorder: Recorder) -> None:
-    recorder.add(*({"account_id": "x", "card_id": "stolen", "amount": 1.0, "at": minutes(i)} for i in range(5)))
-    recorder.add(*({"account_id": "y", "card_id": "coffee", "amount": 4.99, "at": minutes(i)} for i in range(4)))
-    recorder.add(*({"account_id": "y", "card_id": "coffee", "amount": 5.0, "at": minutes(i)} for i in range(4, 8)))
+    recorder.add(
+        *({"account_id": "x", "card_id": "stolen", "amount": 1.0, "at": minutes(i)} for i in range(5))
+    )
+    recorder.add(
+        *({"account_id": "y", "card_id": "coffee", "amount": 4.99, "at": minutes(i)} for i in range(4))
+    )
+    recorder.add(
+        *({"account_id": "y", "card_id": "coffee", "amount": 5.0, "at": minutes(i)} for i in range(4, 8))
+    )
     found = hits(recorder, "card_testing", minutes(10))
     assert found == {("stolen", "2026-11-29T11:55:00Z"): 5}
 
 
 def test_device_account_burst_spares_households(recorder: Recorder) -> None:
     recorder.add(*({"account_id": f"mule{i}", "device_id": "farm", "at": minutes(5 * i)} for i in range(5)))
-    recorder.add(*({"account_id": f"family{i}", "device_id": "home-tablet", "at": minutes(i)} for i in range(3)))
+    recorder.add(
+        *({"account_id": f"family{i}", "device_id": "home-tablet", "at": minutes(i)} for i in range(3))
+    )
     found = hits(recorder, "device_account_burst", minutes(60))
     assert found == {("farm", "2026-11-29T12:00:00Z"): 5}
 
@@ -143,7 +153,9 @@ def test_ip_account_burst_threshold(recorder: Recorder) -> None:
 
 def test_account_device_churn(recorder: Recorder) -> None:
     recorder.add(*({"account_id": "taken", "device_id": f"d{i}", "at": minutes(10 * i)} for i in range(4)))
-    recorder.add(*({"account_id": "normal", "device_id": f"n{i % 2}", "at": minutes(10 * i)} for i in range(6)))
+    recorder.add(
+        *({"account_id": "normal", "device_id": f"n{i % 2}", "at": minutes(10 * i)} for i in range(6))
+    )
     found = hits(recorder, "account_device_churn", minutes(60))
     assert found == {("taken", "2026-11-29T12:00:00Z"): 4}
 
@@ -161,8 +173,18 @@ def test_amount_spike_against_the_accounts_own_average(recorder: Recorder) -> No
 
 
 def test_geo_velocity_spares_a_traveller(recorder: Recorder) -> None:
-    recorder.add(*({"account_id": "cloned", "country": c, "at": minutes(15 * i)} for i, c in enumerate(["FR", "DE", "BR"])))
-    recorder.add(*({"account_id": "traveller", "country": c, "at": minutes(20 * i)} for i, c in enumerate(["FR", "FR", "US"])))
+    recorder.add(
+        *(
+            {"account_id": "cloned", "country": c, "at": minutes(15 * i)}
+            for i, c in enumerate(["FR", "DE", "BR"])
+        )
+    )
+    recorder.add(
+        *(
+            {"account_id": "traveller", "country": c, "at": minutes(20 * i)}
+            for i, c in enumerate(["FR", "FR", "US"])
+        )
+    )
     found = hits(recorder, "geo_velocity", minutes(60))
     assert found == {("cloned", "2026-11-29T12:00:00Z"): 3}
 

@@ -16,12 +16,6 @@ from collections.abc import Callable
 
 import pytest
 from botocore.credentials import Credentials
-from gremlin_python.driver.driver_remote_connection import DriverRemoteConnection
-from gremlin_python.driver.protocol import GremlinServerError
-from gremlin_python.driver.remote_connection import RemoteConnection, RemoteTraversal
-from gremlin_python.process.strategies import OptionsStrategy
-from gremlin_python.process.traversal import Bytecode, Traverser
-
 from fraudcore.graph import sigv4
 from fraudcore.graph.connection import (
     GraphConnection,
@@ -33,6 +27,11 @@ from fraudcore.graph.connection import (
     shared_connection,
 )
 from fraudcore.settings import ConfigurationError, Settings
+from gremlin_python.driver.driver_remote_connection import DriverRemoteConnection
+from gremlin_python.driver.protocol import GremlinServerError
+from gremlin_python.driver.remote_connection import RemoteConnection, RemoteTraversal
+from gremlin_python.process.strategies import OptionsStrategy
+from gremlin_python.process.traversal import Bytecode, Traverser
 
 
 def server_error(code: int, message: str, exceptions: list[str] | None = None) -> GremlinServerError:
@@ -125,7 +124,7 @@ def inject(*values: object) -> Callable:
 
 
 def test_success_sends_one_request_on_one_connection() -> None:
-    connection, transport, sleep = make([])
+    connection, _, sleep = make([])
     assert connection.run(inject(1, 2, 3)) == [1, 2, 3]
     assert (connection.requests, connection.connects, sleep.delays) == (1, 1, [])
 
@@ -152,6 +151,24 @@ def test_concurrent_modification_backs_off_and_retries_on_the_same_connection(
     assert connection.requests == 4
     assert len(transport.connections) == 1
     assert len(sleep.delays) == 3
+
+
+def test_conflict_code_after_a_long_message_is_still_recognised() -> None:
+    long_conflict = server_error(
+        500, '{"detailedMessage":"' + "x" * 2000 + '","code":"ConcurrentModificationException"}'
+    )
+    connection, _, sleep = make([long_conflict])
+    assert connection.run(inject(1)) == [1]
+    assert len(sleep.delays) == 1
+
+
+def test_write_to_a_reader_after_failover_reconnects() -> None:
+    failover = server_error(
+        500, '{"code":"ReadOnlyViolationException","detailedMessage":"read-only replica"}'
+    )
+    connection, transport, _ = make([failover])
+    assert connection.run(inject(1)) == [1]
+    assert [c.closed for c in transport.connections] == [True, False]
 
 
 def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
@@ -231,7 +248,7 @@ def handshake_error(status: int, message: str) -> BaseException:
 def test_refused_handshake_is_not_retried(refused: BaseException | str) -> None:
     error = handshake_error(401, "Unauthorized") if isinstance(refused, str) else refused
     connection, _, sleep = make([error])
-    with pytest.raises(GraphError, match="403|401"):
+    with pytest.raises(GraphError, match=r"403|401"):
         connection.run(inject(1))
     assert sleep.delays == []
 

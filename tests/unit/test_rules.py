@@ -10,12 +10,11 @@ from pathlib import Path
 import boto3
 import pytest
 import yaml
-from moto import mock_aws
-
 from fraudcore import rules as rules_module
 from fraudcore.micro import execution_name, flags_from_rows
 from fraudcore.rule_sql import compile_rule, evaluation_range, floor_to
 from fraudcore.rules import SHIPPED_RULES, RuleError, load_rules, parse_duration, rules_from_document
+from moto import mock_aws
 
 EXPECTED_IDS = {
     "high_value_burst",
@@ -38,14 +37,21 @@ def test_the_shipped_rules_have_the_expected_ids_and_defaults() -> None:
     rules = {rule.id: rule for rule in load_rules()}
     assert set(rules) == EXPECTED_IDS
     burst = rules["high_value_burst"]
-    assert (burst.entity, burst.window, burst.op, burst.threshold) == ("account", timedelta(minutes=5), ">", 50_000)
+    assert (burst.entity, burst.window, burst.op, burst.threshold) == (
+        "account",
+        timedelta(minutes=5),
+        ">",
+        50_000,
+    )
     assert rules["device_account_burst"].threshold >= 5  # households and offices share devices
     assert all(rule.rationale and rule.enabled for rule in rules.values())
 
 
 def test_override_file_changes_thresholds_and_switches_rules_off(tmp_path: Path) -> None:
     override = tmp_path / "override.yaml"
-    override.write_text("velocity: {threshold: 30}\ngeo_velocity: {enabled: false}\nip_account_burst: {window: 30m}\n")
+    override.write_text(
+        "velocity: {threshold: 30}\ngeo_velocity: {enabled: false}\nip_account_burst: {window: 30m}\n"
+    )
     rules = {rule.id: rule for rule in load_rules(override=str(override))}
     assert rules["velocity"].threshold == 30
     assert rules["velocity"].hop == timedelta(minutes=5)  # untouched fields stay
@@ -79,7 +85,7 @@ def test_bad_overrides_name_the_problem(override: dict, message: str) -> None:
 
 
 def test_missing_override_file_is_named() -> None:
-    with pytest.raises(RuleError, match="no-such.yaml.*no such file"):
+    with pytest.raises(RuleError, match=r"no-such\.yaml.*no such file"):
         load_rules(override="no-such.yaml")
 
 
@@ -90,7 +96,9 @@ def test_override_from_ssm_is_read_once_per_environment(monkeypatch: pytest.Monk
     ssm = boto3.client("ssm", region_name="us-east-1")
     ssm.put_parameter(Name="/fraud/rules-override", Type="String", Value='{"velocity": {"threshold": 25}}')
     first = {rule.id: rule for rule in load_rules(override="ssm:/fraud/rules-override")}
-    ssm.put_parameter(Name="/fraud/rules-override", Type="String", Value="velocity: {threshold: 99}", Overwrite=True)
+    ssm.put_parameter(
+        Name="/fraud/rules-override", Type="String", Value="velocity: {threshold: 99}", Overwrite=True
+    )
     again = {rule.id: rule for rule in load_rules(override="ssm:/fraud/rules-override")}
     assert first["velocity"].threshold == again["velocity"].threshold == 25
     rules_module._ssm_override_text.cache_clear()  # a new execution environment

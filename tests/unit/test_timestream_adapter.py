@@ -488,3 +488,13 @@ def test_count_runs_select_count_on_the_table() -> None:
 
 def test_timestamp_text_without_fraction() -> None:
     assert parse_timestamp("2026-01-02 03:04:05") == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def test_rejection_without_record_details_fails_the_chunk() -> None:
+    # Nothing says which records were written: retrying all is the only safe answer.
+    store, write, _, _ = stubbed_store()
+    write.add_client_error("write_records", "RejectedRecordsException", "rejected", http_status_code=419)
+    with write:
+        outcome = store.write([tx(0), tx(1)])
+    assert set(outcome.failed) == {"tx-0", "tx-1"} and not outcome.stored
+    assert "without details" in outcome.failed["tx-0"]

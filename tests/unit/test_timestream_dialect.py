@@ -6,11 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
-from sqlglot import exp
-
 from fraudcore.rule_sql import compile_rule
 from fraudcore.rules import load_rules
 from fraudlocal.timestream_sql import TimestreamSQLError, parse, to_duckdb
+from sqlglot import exp
 
 AT = datetime(2026, 11, 29, 12, 5, tzinfo=UTC)
 
@@ -51,7 +50,9 @@ def test_bins_are_aligned_to_the_unix_epoch() -> None:
 
 
 def test_iso_timestamps_with_offsets_become_naive_utc() -> None:
-    assert scalar("SELECT from_iso8601_timestamp('2026-06-17T08:04:05+05:00')") == datetime(2026, 6, 17, 3, 4, 5)
+    assert scalar("SELECT from_iso8601_timestamp('2026-06-17T08:04:05+05:00')") == datetime(
+        2026, 6, 17, 3, 4, 5
+    )
     text = "'2026-06-17T08:04:05.250Z'"
     assert scalar(f"SELECT from_iso8601_timestamp({text})") == datetime(2026, 6, 17, 8, 4, 5, 250_000)
 

@@ -16,7 +16,7 @@ from .settings import Settings, get_settings
 
 T = TypeVar("T")
 _cache: dict[tuple[str, Settings], Any] = {}
-_lock = threading.Lock()
+_lock = threading.RLock()  # graph_store builds graph_connection inside the lock
 
 
 def _cached(kind: str, settings: Settings, build: Callable[[], T]) -> T:
@@ -72,7 +72,7 @@ def graph_connection(settings: Settings | None = None):
             return GraphConnection.from_factory(
                 lambda: open_embedded_graph(settings.state_dir), settings=settings
             )
-        return GraphConnection.from_settings(settings)
+        return GraphConnection.from_settings(settings, traversal_source=settings.graph_traversal_source)
 
     return _cached("graph", settings, build)
 
@@ -113,7 +113,7 @@ def event_publisher(settings: Settings | None = None) -> EventPublisher:
             return EventBridgePublisher(settings.event_bus_name, settings.event_source)
         from fraudlocal.sinks import JsonlEventPublisher
 
-        return JsonlEventPublisher(settings.state_dir)
+        return JsonlEventPublisher(settings.state_dir, source=settings.event_source)
 
     return _cached("publisher", settings, build)
 

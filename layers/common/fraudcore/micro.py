@@ -11,7 +11,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .ports import InvestigationStarter, TimeseriesStore
@@ -170,7 +170,10 @@ def priority(flag: Flag) -> tuple[Any, ...]:
 
 
 def evaluate_rules(
-    store: TimeseriesStore, rules: Sequence[Rule], evaluation_time: datetime
+    store: TimeseriesStore,
+    rules: Sequence[Rule],
+    evaluation_time: datetime,
+    schedule_interval: timedelta | None = None,
 ) -> tuple[list[Flag], dict[str, str]]:
     """Run every enabled rule once at ``evaluation_time``; a failing rule does not stop the others."""
     flags: list[Flag] = []
@@ -178,7 +181,7 @@ def evaluate_rules(
     for rule in rules:
         if not rule.enabled:
             continue
-        sql = compile_rule(rule, store.database, store.table, evaluation_time)
+        sql = compile_rule(rule, store.database, store.table, evaluation_time, schedule_interval)
         try:
             rows = store.query(sql)
         except Exception as error:  # one broken rule must not hide the hits of the others
@@ -208,10 +211,15 @@ def run_micro_analysis(
     rules: Sequence[Rule],
     evaluation_time: datetime,
     max_investigations: int = 200,
+    schedule_interval: timedelta | None = None,
 ) -> MicroResult:
-    """One scheduled run: evaluate, flag, and start at most ``max_investigations`` investigations."""
+    """One scheduled run: evaluate, flag, and start at most ``max_investigations`` investigations.
+
+    ``schedule_interval`` (the time between runs) widens each rule's look-back when it is
+    longer than the rule's lateness, so no window falls between two runs.
+    """
     evaluation_time = parse_time(evaluation_time)
-    flags, errors = evaluate_rules(store, rules, evaluation_time)
+    flags, errors = evaluate_rules(store, rules, evaluation_time, schedule_interval)
     result = MicroResult(evaluation_time=evaluation_time, flags=flags, rule_errors=errors)
     start_investigations(starter, flags, max_investigations, result)
     return result

@@ -5,8 +5,8 @@ Unix epoch (``bin(time, window)`` when hop = window; shifted bins otherwise). Ti
 are explicit (``from_iso8601_timestamp``), never ``ago()``: the same evaluation time gives
 the same query, so replays and backtests are deterministic.
 
-An evaluation at time T looks at every window that ends after ``T - lateness`` and starts
-before T, over the events with ``time < T``. A window in progress is evaluated too (all
+An evaluation at time T looks at every window that ends after ``T - lateness`` (lateness:
+the rule's, at least the schedule interval) and starts before T, over the events with ``time < T``. A window in progress is evaluated too (all
 aggregates only grow as events arrive, so a partial window over the threshold is a real
 hit), and a window stays under evaluation for ``lateness`` after its end, to catch events
 that arrive late.
@@ -47,16 +47,27 @@ class EvaluationRange:
     end: datetime
 
 
-def evaluation_range(rule: Rule, evaluation_time: datetime) -> EvaluationRange:
-    """The windows an evaluation at ``evaluation_time`` looks at (see the module docstring)."""
+def evaluation_range(
+    rule: Rule, evaluation_time: datetime, schedule_interval: timedelta | None = None
+) -> EvaluationRange:
+    """The windows an evaluation at ``evaluation_time`` looks at (see the module docstring).
+
+    The look-back after a window's end is the rule's lateness, but never less than the
+    schedule interval: otherwise a window ending between two runs would never be seen whole.
+    """
+    lateness = max(rule.lateness, schedule_interval or timedelta(0))
     # The earliest grid start s with s + window > T - lateness.
-    earliest = floor_to(evaluation_time - rule.lateness - rule.window, rule.hop) + rule.hop
+    earliest = floor_to(evaluation_time - lateness - rule.window, rule.hop) + rule.hop
     return EvaluationRange(earliest, evaluation_time)
 
 
-def span_range(rule: Rule, first_tick: datetime, last_tick: datetime) -> EvaluationRange:
+def span_range(
+    rule: Rule, first_tick: datetime, last_tick: datetime, schedule_interval: timedelta | None = None
+) -> EvaluationRange:
     """One range covering every evaluation from ``first_tick`` to ``last_tick`` (backtests)."""
-    return EvaluationRange(evaluation_range(rule, first_tick).first_window_start, last_tick)
+    return EvaluationRange(
+        evaluation_range(rule, first_tick, schedule_interval).first_window_start, last_tick
+    )
 
 
 def _ts(moment: datetime) -> str:
@@ -138,7 +149,10 @@ def _spike_sql(rule: Rule, database: str, table: str, span: EvaluationRange) -> 
     # Only entities with a candidate payment in range need a baseline: on Timestream this
     # keeps a scheduled run from reading the whole history of every account.
     candidates = " AND ".join(
-        [*_row_conditions(rule, span.first_window_start, span.end), f"amount >= {_number_sql(params['min_amount'])}"]
+        [
+            *_row_conditions(rule, span.first_window_start, span.end),
+            f"amount >= {_number_sql(params['min_amount'])}",
+        ]
     )
     conditions.append(f"{column} IN (SELECT {column} FROM {_table(database, table)} WHERE {candidates})")
     where = "\n    AND ".join(conditions)
@@ -170,6 +184,12 @@ def compile_range(rule: Rule, database: str, table: str, span: EvaluationRange) 
     return _grouped_sql(rule, database, table, span)
 
 
-def compile_rule(rule: Rule, database: str, table: str, evaluation_time: datetime) -> str:
+def compile_rule(
+    rule: Rule,
+    database: str,
+    table: str,
+    evaluation_time: datetime,
+    schedule_interval: timedelta | None = None,
+) -> str:
     """The Timestream SQL of one scheduled evaluation of ``rule`` at ``evaluation_time``."""
-    return compile_range(rule, database, table, evaluation_range(rule, evaluation_time))
+    return compile_range(rule, database, table, evaluation_range(rule, evaluation_time, schedule_interval))

@@ -194,7 +194,9 @@ def _rule_from_dict(doc: Any, default_lateness: timedelta, origin: str) -> Rule:
             "count(distinct <dimension>), spike"
         )
     if match.group(2) and match.group(2) not in DIMENSION_FIELDS:
-        raise RuleError(f"{where}: count(distinct {match.group(2)}): not a dimension ({', '.join(DIMENSION_FIELDS)})")
+        raise RuleError(
+            f"{where}: count(distinct {match.group(2)}): not a dimension ({', '.join(DIMENSION_FIELDS)})"
+        )
     window = parse_duration(doc["window"], f"{where}: window")
     hop = parse_duration(doc.get("hop") or doc["window"], f"{where}: hop")
     hops = window / hop
@@ -215,7 +217,9 @@ def _rule_from_dict(doc: Any, default_lateness: timedelta, origin: str) -> Rule:
         given = dict(doc.get("params") or {})
         unknown_params = set(given) - set(SPIKE_PARAMS)
         if unknown_params:
-            raise RuleError(f"{where}: unknown params {sorted(unknown_params)}; allowed: {sorted(SPIKE_PARAMS)}")
+            raise RuleError(
+                f"{where}: unknown params {sorted(unknown_params)}; allowed: {sorted(SPIKE_PARAMS)}"
+            )
         params = {**SPIKE_PARAMS, **given}
         parse_duration(params["history"], f"{where}: params.history")
         for name in ("baseline_transactions", "min_history"):
@@ -298,10 +302,14 @@ def apply_overrides(rules: list[Rule], overrides: Any, origin: str = "override")
     changed = dict(by_id)
     for rule_id, changes in overrides.items():
         if not isinstance(changes, dict):
-            raise RuleError(f"{origin}: {rule_id}: expected a mapping like {{threshold: 10}}, got {changes!r}")
+            raise RuleError(
+                f"{origin}: {rule_id}: expected a mapping like {{threshold: 10}}, got {changes!r}"
+            )
         bad = set(changes) - set(OVERRIDABLE)
         if bad:
-            raise RuleError(f"{origin}: {rule_id}: cannot override {sorted(bad)}; allowed: {', '.join(OVERRIDABLE)}")
+            raise RuleError(
+                f"{origin}: {rule_id}: cannot override {sorted(bad)}; allowed: {', '.join(OVERRIDABLE)}"
+            )
         doc = _rule_document(by_id[rule_id])
         if "window" in changes and "hop" not in changes:
             doc["hop"] = changes["window"]  # a new window keeps tumbling unless a hop is given
@@ -385,4 +393,3 @@ def enabled_rules(rules: list[Rule]) -> list[Rule]:
 def rule_with(rule: Rule, **changes: Any) -> Rule:
     """A copy of a rule with some fields changed (tests and tuning)."""
     return replace(rule, **changes)
-

@@ -62,6 +62,8 @@ class Settings:
     graph_backend: str = "embedded"
     #: ws(s)://host:port/gremlin for neptune and gremlin-server
     graph_endpoint: str = "ws://127.0.0.1:8182/gremlin"
+    #: the server's traversal source (Gremlin Server can bind several graphs; Neptune has g)
+    graph_traversal_source: str = "g"
     neptune_iam_auth: bool = False
     graph_eval_timeout_ms: int = 30_000
     #: objects (vertices or edges) per mergeV/mergeE request
@@ -106,6 +108,7 @@ class Settings:
             ),
             graph_backend=_choice("GRAPH_BACKEND", get("GRAPH_BACKEND", d.graph_backend), GRAPH_BACKENDS),
             graph_endpoint=get("GRAPH_ENDPOINT", d.graph_endpoint),
+            graph_traversal_source=get("GRAPH_TRAVERSAL_SOURCE", d.graph_traversal_source),
             neptune_iam_auth=_bool("NEPTUNE_IAM_AUTH", get("NEPTUNE_IAM_AUTH", d.neptune_iam_auth)),
             graph_eval_timeout_ms=_int(
                 "GRAPH_EVAL_TIMEOUT_MS", get("GRAPH_EVAL_TIMEOUT_MS", d.graph_eval_timeout_ms), 1

@@ -25,11 +25,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--data", type=Path, required=True, help="transactions, one JSON object per line")
     parser.add_argument("--mapping", help="field mapping of the data (a shipped name or a file)")
-    parser.add_argument("--labels", type=Path, help="ground truth: account_id,pattern,ring_id (CSV or JSON lines)")
-    parser.add_argument("--rules", type=Path, help="a rules file, or an overrides file {rule_id: {threshold: N}}")
+    parser.add_argument(
+        "--labels", type=Path, help="ground truth: account_id,pattern,ring_id (CSV or JSON lines)"
+    )
+    parser.add_argument(
+        "--rules", type=Path, help="a rules file, or an overrides file {rule_id: {threshold: N}}"
+    )
     parser.add_argument("--every", default="5m", help="schedule interval (default 5m)")
     parser.add_argument(
-        "--per-tick", action="store_true", help="run every rule at every tick (the scheduled path) instead of once"
+        "--per-tick",
+        action="store_true",
+        help="run every rule at every tick (the scheduled path) instead of once",
     )
     parser.add_argument("--json", action="store_true", help="print the full report as JSON")
     parser.set_defaults(func=run)

@@ -60,8 +60,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--accounts", type=int, default=DEFAULT_ACCOUNTS, help=f"accounts (default {DEFAULT_ACCOUNTS})"
     )
-    parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help=f"days of activity (default {DEFAULT_DAYS})")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
+    parser.add_argument(
+        "--days", type=int, default=DEFAULT_DAYS, help=f"days of activity (default {DEFAULT_DAYS})"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})"
+    )
     parser.add_argument(
         "--start", default=DEFAULT_START, help=f"start of the period, ISO 8601 UTC (default {DEFAULT_START})"
     )

@@ -25,7 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "evaluation runs (Timestream SQL, and the DuckDB SQL derived from it).",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    parser.add_argument("--rules", type=Path, help="a rules file, or an overrides file, instead of the shipped rules")
+    parser.add_argument(
+        "--rules", type=Path, help="a rules file, or an overrides file, instead of the shipped rules"
+    )
     parser.add_argument(
         "--at",
         help="evaluation time of the SQL shown (ISO 8601; default: now, on the 5-minute grid)",
@@ -59,11 +61,16 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"evaluation_time": iso(at), "rules": listing}, indent=2))
         return 0
     override = os.environ.get("RULES_OVERRIDE")
-    print(f"{len(listing)} rules, SQL for an evaluation at {iso(at)}" + (f" (overrides: {override})" if override else ""))
+    print(
+        f"{len(listing)} rules, SQL for an evaluation at {iso(at)}"
+        + (f" (overrides: {override})" if override else "")
+    )
     for item in listing:
         state = "" if item["enabled"] else "  [disabled]"
-        print(f"\n== {item['id']}{state}: {item['entity']} {item['aggregate']} {item['op']} {item['threshold']:g} "
-              f"in {item['window']} (hop {item['hop']}), severity {item['severity']}, cooldown {item['cooldown']}")
+        print(
+            f"\n== {item['id']}{state}: {item['entity']} {item['aggregate']} {item['op']} {item['threshold']:g} "
+            f"in {item['window']} (hop {item['hop']}), severity {item['severity']}, cooldown {item['cooldown']}"
+        )
         print(f"   {item['rationale']}")
         print("-- Timestream SQL")
         print(item["timestream_sql"])

@@ -31,20 +31,23 @@ byte-identical files. ``Scenario.write(out_dir)`` (and ``fraudlocal generate``) 
     The parameters, :meth:`Scenario.summary` (counts per pattern) and every planted group
     with its members, shared identifiers, roles and key facts (burst times and sums).
 
-What is planted (at 2,000 accounts; counts scale with the number of accounts):
+What is planted (at 2,000 accounts, where 3-5% of accounts are fraudulent; counts scale
+with the number of accounts, at least one group of each pattern, at least 500 accounts):
 
 - ``fraud_ring`` (5): 4-8 accounts sharing a mix of devices, cards, emails and phones; one
   or two members spend more than 50,000 within 5 minutes; transfers among members.
 - ``card_testing`` (2): one card, 8-20 amounts under 5 at several merchants within a few
   minutes, then one large purchase (the card shared by 1-2 accounts).
-- ``account_takeover`` (2): an ordinary account gets a new device and IP, a small probe,
-  then more than 50,000 within 5 minutes.
+- ``account_takeover`` (2): an active ordinary account (its history stays) gets a new device
+  and IP, sometimes abroad, a small probe, then more than 50,000 within 5 minutes.
 - ``mule_chain`` (2): 4-6 feeders transfer to a mule, which forwards more than 50,000 within
-  5 minutes to 2-3 branches of 2-3 hops each, amounts slightly decreasing at each hop.
+  5 minutes to 2-3 branches of 2-3 hops each, amounts slightly decreasing at each hop; the
+  end of each branch spends most of it (cash-out).
 - ``device_farm`` (1): 14-30 new accounts within one hour on 1-3 devices (10 or more on the
   main one), a few purchases each.
 - confounders: 50 households (2-3 accounts sharing a home IP and a device), 2 public IPs
-  (120-200 accounts each, with a rush hour), 2 office devices (3-6 colleagues each),
+  (120-200 accounts each, dozens of them within one rush hour: a confounder for
+  ``ip_account_burst``), 2 office devices (3-6 colleagues each),
   10 big spenders and 14 travellers (a new country at most every 12 hours, with hours of
   travel between).
 

@@ -153,8 +153,8 @@ def plant_traveller(world: World, group_id: str) -> PlantedGroup:
         legs.append(Leg(leave_at, leave_at + rng.randint(3, 6) * HOUR_MS, country, ids.ip()))
         leave_at += rng.randint(12 * HOUR_MS, int(1.5 * DAY_MS))
     traveller.set_itinerary(legs)
-    for leg, next_leg in zip(legs[1:], [*legs[2:], None], strict=True):
-        # At least one payment in every country visited.
+    for leg, next_leg in zip(legs, [*legs[1:], None], strict=True):
+        # At least one payment in every country, home included.
         until = next_leg.start_ms if next_leg else clock.end_ms
         if until > leg.settled_ms:
             at = leg.settled_ms + rng.randrange(min(2 * HOUR_MS, until - leg.settled_ms))

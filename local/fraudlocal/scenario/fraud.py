@@ -7,10 +7,11 @@ minutes of a 30-minute-aligned span and device farms inside one clock hour (see
 
 from __future__ import annotations
 
+import itertools
 import math
 
-from .ordinary import CARD_NOT_PRESENT, ordinary_activity, transfer
 from .bursts import burst_start, burst_times, split_amount
+from .ordinary import CARD_NOT_PRESENT, ordinary_activity, purchase, transfer
 from .population import HOUR_MS, MINUTE_MS, Account
 from .world import PlantedGroup, World
 
@@ -59,7 +60,7 @@ def plant_fraud_ring(world: World, group_id: str) -> PlantedGroup:
     ring_card: dict[str, str] = {}
     ring_device: dict[str, str] = {}
     for index, member in enumerate(members):
-        for kind in {types[index % len(types)], types[(index + 1) % len(types)]}:
+        for kind in dict.fromkeys((types[index % len(types)], types[(index + 1) % len(types)])):
             if kind == "device_id":
                 member.online_devices = [shared[kind]]
             elif kind == "card_id":
@@ -80,11 +81,7 @@ def plant_fraud_ring(world: World, group_id: str) -> PlantedGroup:
     bursters = members[: 2 if rng.random() < 0.5 else 1]
     burst_sums: dict[str, float] = {}
     for index, member in enumerate(bursters):
-        start = (
-            burst_at
-            if index == 0
-            else burst_start(world, burst_at - 2 * HOUR_MS, burst_at + 2 * HOUR_MS)
-        )
+        start = burst_at if index == 0 else burst_start(world, burst_at - 2 * HOUR_MS, burst_at + 2 * HOUR_MS)
         burst_sums[member.account_id] = _high_value_burst(
             world,
             member,
@@ -181,11 +178,20 @@ def plant_account_takeover(world: World, group_id: str) -> PlantedGroup:
     """An ordinary account (with its usual history) taken over: a new device and IP, a probe,
     then a high-value burst on the victim's cards."""
     rng, ids, clock = world.rng, world.ids, world.clock
-    (victim,) = world.take(1)  # keeps its everyday spending: the history before the takeover
+    # An active customer, who keeps its everyday spending: the history before the takeover.
+    (victim,) = world.take(1, lambda account: account.daily_rate >= 3.0)
     period = clock.end_ms - clock.start_ms
     burst_at = burst_start(
         world, clock.start_ms + max(int(period * 0.4), 6 * HOUR_MS), clock.end_ms - HOUR_MS
     )
+    for _ in range(2):
+        purchase(
+            world.timeline,
+            rng,
+            victim,
+            world.merchants,
+            clock.start_ms + rng.randrange(burst_at - HOUR_MS - clock.start_ms),
+        )
     new_device, new_ip = ids.device(), ids.ip()
     country = rng.choice(ATTACKER_COUNTRIES) if rng.random() < 0.5 else victim.country
     # The real owner was online shortly before.
@@ -259,10 +265,11 @@ def plant_mule_chain(world: World, group_id: str) -> PlantedGroup:
         branches, forwarded, burst_times(world, forward_at, branch_count), strict=True
     ):
         transfer(world.timeline, rng, mule, branch[0].account_id, sent_at, amount)
-        for sender, receiver in zip(branch, branch[1:], strict=False):
+        for sender, receiver in itertools.pairwise(branch):
             sent_at += rng.randint(10, 60) * MINUTE_MS
             amount = round(amount * rng.uniform(0.9, 0.97), 2)
             transfer(world.timeline, rng, sender, receiver.account_id, sent_at, amount)
+        _cash_out(world, branch[-1], sent_at, amount)
         hops.append([account.account_id for account in branch])
     return PlantedGroup(
         group_id,
@@ -275,6 +282,25 @@ def plant_mule_chain(world: World, group_id: str) -> PlantedGroup:
         },
         facts={"paid_in": round(sum(paid_in), 2), "forwarded": round(sum(forwarded), 2)},
     )
+
+
+def _cash_out(world: World, account: Account, received_at: int, received: float) -> None:
+    """The end of a branch spends most of what it received (gift cards, crypto) soon after."""
+    rng = world.rng
+    payments = rng.randint(1, 3)
+    amounts = split_amount(world, received * rng.uniform(0.8, 0.95), payments)
+    spent_at = received_at + rng.randint(10, 90) * MINUTE_MS
+    for ms in burst_times(world, spent_at, payments):
+        world.timeline.emit(
+            ms,
+            account,
+            amounts.pop(),
+            channel=CARD_NOT_PRESENT,
+            merchant=world.merchants.pick(rng),
+            card=account.cards[0],
+            device=account.online_devices[0],
+            ip=account.home_ip,
+        )
 
 
 # --- device farms ------------------------------------------------------------------------
@@ -294,7 +320,7 @@ def plant_device_farm(world: World, group_id: str) -> PlantedGroup:
         account.online_devices, account.mobile_device = [device], device
         ip = rng.choice(proxies)
         first = hour + rng.randint(1, 45) * MINUTE_MS + rng.randrange(MINUTE_MS)
-        times = [first] + sorted(first + rng.randrange(10 * MINUTE_MS) for _ in range(rng.randint(1, 3)))
+        times = [first, *sorted(first + rng.randrange(10 * MINUTE_MS) for _ in range(rng.randint(1, 3)))]
         for ms in times:
             world.timeline.emit(
                 ms,

@@ -198,7 +198,9 @@ def _labels(groups: list[PlantedGroup]) -> dict[str, Label]:
     for group in groups:
         for account_id in group.members:
             if account_id in labels:  # roles are handed out once, so this is a generator bug
-                raise AssertionError(f"{account_id} planted twice ({labels[account_id].pattern}, {group.pattern})")
+                raise AssertionError(
+                    f"{account_id} planted twice ({labels[account_id].pattern}, {group.pattern})"
+                )
             labels[account_id] = Label(account_id, PATTERN_LABEL[group.pattern], group.pattern, group.ring_id)
     return labels
 

@@ -106,4 +106,6 @@ def ordinary_activity(
             # Paying back a friend or a relative: small, rare, round-ish sums.
             amount = round(min(1_500.0, rng.lognormvariate(4.0, 0.8)))
             counterparty = rng.choice(account.contacts)
-            transfer(tl, rng, account, counterparty, base + time_of_day_ms(rng), max(5, amount))
+            sent_at = base + time_of_day_ms(rng)
+            if account.location(sent_at) is not None:  # not while on a plane
+                transfer(tl, rng, account, counterparty, sent_at, max(5, amount))

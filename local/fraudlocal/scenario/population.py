@@ -117,8 +117,10 @@ class Identifiers:
     def email(self) -> str:
         rng = self._rng
         return self._unique(
-            lambda: f"{rng.choice(_FIRST_NAMES)}.{rng.choice(_LAST_NAMES)}{rng.randint(1, 9999)}"
-            f"@{rng.choice(_EMAIL_DOMAINS)}"
+            lambda: (
+                f"{rng.choice(_FIRST_NAMES)}.{rng.choice(_LAST_NAMES)}{rng.randint(1, 9999)}"
+                f"@{rng.choice(_EMAIL_DOMAINS)}"
+            )
         )
 
     def phone(self) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from .population import Account, Clock, Identifiers, Merchants
@@ -57,14 +59,17 @@ class World:
     #: accounts whose whole behaviour a fraud planter writes (no everyday spending added)
     fraud_only: set[str] = field(default_factory=set)
 
-    def take(self, count: int) -> list[Account]:
-        if count > len(self.unassigned):
+    def take(self, count: int, suits: Callable[[Account], bool] | None = None) -> list[Account]:
+        """``count`` accounts without a role yet (the first ones that suit, if a test is given)."""
+        newest_first = range(len(self.unassigned) - 1, -1, -1)
+        fitting = (i for i in newest_first if suits is None or suits(self.unassigned[i]))
+        positions = list(islice(fitting, count))
+        if len(positions) < count:
             raise ValueError(
-                f"not enough accounts to plant every pattern (needed {count} more); use more accounts"
+                f"not enough suitable accounts left to plant every pattern (needed {count}); use more accounts"
             )
-        taken = self.unassigned[-count:]
-        del self.unassigned[-count:]
-        return taken
+        # Descending positions: popping one never moves the next.
+        return [self.unassigned.pop(position) for position in positions]
 
     def take_for_fraud(self, count: int) -> list[Account]:
         taken = self.take(count)

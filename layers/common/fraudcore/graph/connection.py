@@ -76,15 +76,17 @@ class GraphUnavailableError(GraphError):
     """The graph could not be reached, or kept failing with retryable errors, after every retry."""
 
 
-def _error_text(error: BaseException) -> str:
-    """The reason, kept short: a server message may echo a whole batch of upserts."""
+def _full_text(error: BaseException) -> str:
     if isinstance(error, GremlinServerError):
         exceptions = (error.status_attributes or {}).get("exceptions") or []
         text = f"status {error.status_code}: {error.status_message}"
-        if exceptions:
-            text += f" ({', '.join(map(str, exceptions))})"
-    else:
-        text = f"{type(error).__name__}: {error}"
+        return text + (f" ({', '.join(map(str, exceptions))})" if exceptions else "")
+    return f"{type(error).__name__}: {error}"
+
+
+def _error_text(error: BaseException) -> str:
+    """The reason, kept short for messages: a server message may echo a whole batch of upserts."""
+    text = _full_text(error)
     return text if len(text) <= 600 else text[:597] + "..."
 
 
@@ -112,14 +114,14 @@ def _is_aiohttp_connection_error(error: BaseException) -> bool:
 
 
 def _is_conflict(error: BaseException) -> bool:
-    text = _error_text(error)
-    return False
+    text = _full_text(error)
+    return any(marker in text for marker in _CONFLICT_MARKERS + _FAILOVER_MARKERS)
 
 
 def _is_timeout(error: BaseException) -> bool:
     if isinstance(error, GremlinServerError) and error.status_code == _STATUS_TIMEOUT:
         return True
-    text = _error_text(error)
+    text = _full_text(error)
     return any(marker in text for marker in _TIMEOUT_MARKERS)
 
 
@@ -343,7 +345,7 @@ class GraphConnection:
             return False, False
         if _is_conflict(error):
             # A failover needs a new socket to reach the new writer; a lock conflict does not.
-            return True, any(marker in _error_text(error) for marker in _FAILOVER_MARKERS)
+            return True, any(marker in _full_text(error) for marker in _FAILOVER_MARKERS)
         if _is_connection_lost(error):
             return True, True
         return False, False

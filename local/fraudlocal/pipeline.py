@@ -1,0 +1,547 @@
+"""The local pipeline, end to end, on the embedded stores under the state dir.
+
+Transactions are put, in event-time order, on an in-memory Kinesis stream
+(:class:`fraudlocal.kinesis_esm.LocalStream`, partition key = account id). Two
+event-source mappings read it, as on AWS: one delivers batches to
+``IngestTimeseriesFunction``, the other to ``IngestGraphFunction`` (partial batch
+failures retried, bisect on error, an on-failure file). A simulated clock fires
+``MicroAnalysisFunction`` every ``every`` of *event* time with the scheduled event's
+``time`` set to the tick, after both mappings have caught up with every record before the
+tick; the investigations it starts (the local starter's pending queue) then run through
+the local executor of ``statemachines/investigation.asl.json`` with each task dispatched
+to the real handler. When the input ends, the clock keeps ticking until the last
+record's windows have closed (what the schedule would do on AWS), so every window is
+evaluated whole, then the last investigations run.
+
+Ticks where nothing can change are skipped: once the clock is more than the longest
+``window + lateness`` of the rules past the last record, no rule can see an event, so a
+quiet period of the input costs nothing.
+
+The outputs (see :mod:`fraudlocal.report`) go to ``--out``; the execution history of each
+investigation stays in ``<state>/investigations/done/<name>.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fraudcore.mapping import FieldMapping, MappingError, load_mapping
+from fraudcore.model import InvalidRecord, parse_transaction
+from fraudcore.rule_sql import floor_to, iso
+from fraudcore.rules import RuleError, enabled_rules, load_rules
+
+from .asl import execute, load_state_machine
+from .errors import UserError
+from .kinesis_esm import EventSourceMapping, LocalStream
+from .runtime import (
+    LocalLambdaContext,
+    LocalTarget,
+    close_local_backends,
+    load_handler,
+    local_function_environment,
+    patched_environment,
+)
+from .starter_local import LocalInvestigationStarter
+from .template import load_template
+
+INGEST_TIMESERIES = "IngestTimeseriesFunction"
+INGEST_GRAPH = "IngestGraphFunction"
+MICRO_ANALYSIS = "MicroAnalysisFunction"
+STATE_MACHINE = "InvestigationStateMachine"
+RECORD_CASE_STATE = "Score the evidence and record the case"
+DETECTING_VERDICTS = ("fraud_ring", "suspicious")
+VERDICT_ORDER = ("fraud_ring", "suspicious", "cleared")
+STAGES = ("ingest_timeseries", "ingest_graph", "micro_analysis", "investigations")
+#: what Lambda's Kinesis mapping is given in template.yaml (batch size, retries, bisect)
+DEFAULT_BATCH_SIZE = 100
+DEFAULT_MAX_RETRIES = 3
+#: the stream is polled after this many new records, so the stores fill as the stream does
+DEFAULT_POLL_EVERY = 500
+FALLBACK_HORIZON = timedelta(hours=1, minutes=10)
+
+
+@dataclass
+class PipelineConfig:
+    """How one run of the pipeline is set up."""
+
+    state_dir: Path
+    every: timedelta = timedelta(minutes=5)
+    shards: int = 2
+    batch_size: int = DEFAULT_BATCH_SIZE
+    max_retries: int = DEFAULT_MAX_RETRIES
+    poll_every: int = DEFAULT_POLL_EVERY
+    mapping: str | None = None  # FIELD_MAPPING for the ingest functions; None = the template's (auto)
+    rules_override: Path | None = None
+    graph_backend: str = "embedded"
+    graph_endpoint: str | None = None
+    verbose: bool = False
+
+    def target(self) -> LocalTarget:
+        extra: list[tuple[str, str]] = []
+        if self.mapping is not None:
+            extra.append(("FIELD_MAPPING", self.mapping))
+        if self.rules_override is not None:
+            extra.append(("RULES_OVERRIDE", str(self.rules_override.resolve())))
+        return LocalTarget(
+            state_dir=self.state_dir.resolve(),
+            graph_backend=self.graph_backend,
+            graph_endpoint=self.graph_endpoint,
+            extra_env=tuple(extra),
+        )
+
+
+@dataclass(frozen=True)
+class StreamInput:
+    """One record for the stream: the bytes as a producer sent them, and what orders it."""
+
+    data: bytes
+    partition_key: str
+    event_time: datetime | None  # None when the record cannot be read (it will be rejected)
+
+
+class FunctionRunner:
+    """Invokes the real handlers in-process, like :func:`fraudlocal.runtime.invoke_function`,
+    but reads ``template.yaml`` and imports each handler once: the template takes a
+    quarter of a second to parse and the pipeline makes thousands of invocations."""
+
+    def __init__(self, target: LocalTarget, verbose: bool = False):
+        self.target = target
+        self.template = load_template(target.template)
+        self.verbose = verbose
+        self._prepared: dict[str, tuple[dict[str, str], Callable[..., Any]]] = {}
+
+    def _prepare(self, logical_id: str) -> tuple[dict[str, str], Callable[..., Any]]:
+        prepared = self._prepared.get(logical_id)
+        if prepared is None:
+            function = self.template.function(logical_id)
+            code_dir = self.template.root / (function.code_uri or ".")
+            env = self.target.environment(local_function_environment(self.template, logical_id))
+            with patched_environment(env):
+                handler = load_handler(code_dir, function.handler or "app.lambda_handler")
+                self._quiet_logs()
+            prepared = self._prepared[logical_id] = (env, handler)
+        return prepared
+
+    def _quiet_logs(self) -> None:
+        # Every invocation logs at INFO; thousands of JSON lines would bury the progress
+        # and the table. Warnings and errors still show.
+        if not self.verbose:
+            from fraudcore.observability import logger
+
+            logger.setLevel("WARNING")
+
+    def invoke(self, logical_id: str, event: Any) -> Any:
+        env, handler = self._prepare(logical_id)
+        context = LocalLambdaContext(function_name=logical_id)
+        # Powertools Metrics prints EMF documents on stdout, one per invocation.
+        sink = sys.stderr if self.verbose else io.StringIO()
+        with patched_environment(env), contextlib.redirect_stdout(sink):
+            return handler(event, context)
+
+
+@dataclass
+class Stopwatch:
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+
+    @contextlib.contextmanager
+    def measure(self, stage: str) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - began
+
+
+@dataclass
+class CaseRecord:
+    """A case as the investigations left it: one entry per case id."""
+
+    case_id: str
+    verdict: str
+    score: float
+    members: set[str] = field(default_factory=set)
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+    investigations: list[dict[str, Any]] = field(default_factory=list)
+    analyses: list[dict[str, Any]] = field(default_factory=list)
+    _best: tuple[int, float] = (99, -1.0)
+
+    def update(self, summary: Mapping[str, Any], name: str, analyses: Mapping[str, Any] | None) -> None:
+        # The recorded verdict and score are already the most severe of the case's
+        # investigations (a case is never downgraded by automation); members only grow.
+        self.verdict = str(summary["verdict"])
+        self.score = float(summary["score"])
+        self.members.update(str(m) for m in summary.get("members", []))
+        own_verdict = str(summary.get("investigation_verdict", summary["verdict"]))
+        own_score = float(summary.get("investigation_score", summary["score"]))
+        rank = (_verdict_rank(own_verdict), -own_score)
+        if rank < self._best:
+            # The reasons shown are those of the investigation that found the most.
+            self._best = rank
+            self.reasons = list(summary.get("reasons", []))
+        self.investigations.append(
+            {
+                "execution_name": name,
+                "rule": summary.get("rule"),
+                "entity": summary.get("entity"),
+                "verdict": own_verdict,
+                "score": own_score,
+                "members": list(summary.get("members", [])),
+                "status": summary.get("status"),
+            }
+        )
+        if analyses:
+            self.analyses.append(dict(analyses))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "case_id": self.case_id,
+            "verdict": self.verdict,
+            "score": self.score,
+            "members": sorted(self.members),
+            "reasons": self.reasons,
+            "investigations": self.investigations,
+        }
+
+
+def _verdict_rank(verdict: str) -> int:
+    return VERDICT_ORDER.index(verdict) if verdict in VERDICT_ORDER else len(VERDICT_ORDER)
+
+
+@dataclass
+class PipelineResult:
+    """What a run produced; :mod:`fraudlocal.report` turns it into the output files."""
+
+    transactions: int
+    stats: dict[str, Any]
+    rejected_by_function: dict[str, int]
+    mappings: dict[str, dict[str, int]]
+    flags: list[dict[str, Any]]
+    cases: list[CaseRecord]
+    investigations: int
+    failed_investigations: list[dict[str, Any]]
+    ticks: int
+    every: timedelta
+    first_event: datetime | None
+    last_event: datetime | None
+    elapsed: dict[str, float]
+    state_dir: Path
+
+
+class Pipeline:
+    """Feed it records (:meth:`put`), then :meth:`finish`; the clock follows event time."""
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        on_progress: Callable[[Pipeline], None] | None = None,
+    ):
+        if config.every <= timedelta(0):
+            raise UserError("--every must be a positive number of minutes")
+        self.config = config
+        self.target = config.target()
+        self.state_dir = self.target.state_dir
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.runner = FunctionRunner(self.target, verbose=config.verbose)
+        self.watch = Stopwatch()
+        self.stream = LocalStream(config.shards)
+        failures = self.state_dir / "ingest-failures.jsonl"
+        self.mappings = [
+            EventSourceMapping(
+                name=function,
+                handler=self._timed_handler(function, stage),
+                batch_size=config.batch_size,
+                max_retries=config.max_retries,
+                bisect_on_error=True,
+                on_failure=failures,
+            )
+            for function, stage in ((INGEST_TIMESERIES, "ingest_timeseries"), (INGEST_GRAPH, "ingest_graph"))
+        ]
+        self.starter = LocalInvestigationStarter(self.state_dir)
+        self.machine = load_state_machine(self.runner.template, STATE_MACHINE)
+        self.horizon = self._rules_horizon()
+        self.on_progress = on_progress
+        self.put_count = 0
+        self.unpolled = 0
+        self.next_tick: datetime | None = None
+        self.first_event: datetime | None = None
+        self.last_event: datetime | None = None
+        self.ticks = 0
+        self.flags: dict[str, dict[str, Any]] = {}
+        self.cases: dict[str, CaseRecord] = {}
+        self.investigations = 0
+        self.failed: list[dict[str, Any]] = []
+        self.began = time.perf_counter()
+
+    # -- set-up -------------------------------------------------------------------------
+    def _timed_handler(self, function: str, stage: str) -> Callable[[dict[str, Any]], Any]:
+        def handler(event: dict[str, Any]) -> Any:
+            with self.watch.measure(stage):
+                return self.runner.invoke(function, event)
+
+        return handler
+
+    def _rules_horizon(self) -> timedelta:
+        """How long after the last event a rule can still see it: the longest window + lateness."""
+        override = str(self.config.rules_override.resolve()) if self.config.rules_override else ""
+        if not override and (self.state_dir / "rules-override.yaml").exists():
+            override = str(self.state_dir / "rules-override.yaml")
+        try:
+            rules = enabled_rules(load_rules(override=override))
+        except RuleError as error:
+            raise UserError(str(error)) from None
+        if not rules:
+            return FALLBACK_HORIZON
+        return max(rule.window + rule.lateness for rule in rules)
+
+    # -- input --------------------------------------------------------------------------
+    def put(self, record: StreamInput) -> None:
+        """Put one record on the stream; ticks whose time has come run first."""
+        if record.event_time is not None:
+            self._advance_clock(record.event_time)
+            self.first_event = min(self.first_event or record.event_time, record.event_time)
+            self.last_event = max(self.last_event or record.event_time, record.event_time)
+        self.stream.put(record.data, record.partition_key)
+        self.put_count += 1
+        self.unpolled += 1
+        if self.unpolled >= self.config.poll_every:
+            self.poll()
+
+    def put_all(self, records: Iterable[StreamInput]) -> None:
+        for record in records:
+            self.put(record)
+
+    def poll(self) -> None:
+        """Let both mappings read everything on the stream (each keeps its own checkpoints)."""
+        for mapping in self.mappings:
+            mapping.poll(self.stream)
+        self.unpolled = 0
+        self._report_progress()
+
+    # -- the simulated clock ------------------------------------------------------------
+    def _advance_clock(self, event_time: datetime) -> None:
+        if self.next_tick is None:
+            self.next_tick = floor_to(event_time, self.config.every) + self.config.every
+        while event_time >= self.next_tick:
+            if self.last_event is not None and self.next_tick > self.last_event + self.horizon:
+                # Nothing recorded can be seen by a rule any more: jump over the quiet period.
+                self.next_tick = max(self.next_tick, floor_to(event_time, self.config.every) + self.config.every)
+                continue
+            self.tick(self.next_tick)
+            self.next_tick += self.config.every
+
+    def tick(self, moment: datetime) -> None:
+        """One scheduled run: the stores catch up, the rules run at ``moment``, investigations run."""
+        self.poll()
+        event = scheduled_event(moment)
+        with self.watch.measure("micro_analysis"):
+            response = self.runner.invoke(MICRO_ANALYSIS, event)
+        self.ticks += 1
+        for flag in (response or {}).get("flags", []):
+            self.flags.setdefault(flag["execution_name"], flag)
+        self.run_investigations(moment)
+
+    def run_investigations(self, moment: datetime | None = None) -> int:
+        """Run every pending investigation through the local executor; returns how many ran."""
+        ran = 0
+        for name in self.starter.pending_names():
+            with self.watch.measure("investigations"):
+                self._investigate(name, moment)
+            ran += 1
+        if ran:
+            self._report_progress()
+        return ran
+
+    def _investigate(self, name: str, moment: datetime | None) -> None:
+        pending = self.starter.pending / f"{name}.json"
+        payload = json.loads(pending.read_text())
+        execution = execute(
+            self.machine.definition,
+            payload,
+            self.runner.invoke,
+            name=name,
+            state_machine_name=STATE_MACHINE,
+            start_time=moment,
+        )
+        self.starter.done.mkdir(parents=True, exist_ok=True)
+        (self.starter.done / f"{name}.json").write_text(json.dumps(execution.to_dict(), indent=1, default=str))
+        pending.unlink()
+        self.investigations += 1
+        if not execution.succeeded or not isinstance(execution.output, dict) or "case_id" not in execution.output:
+            self.failed.append(
+                {"execution_name": name, "status": execution.status, "error": execution.error, "cause": execution.cause}
+            )
+            return
+        summary = execution.output
+        case = self.cases.get(summary["case_id"])
+        if case is None:
+            case = self.cases[summary["case_id"]] = CaseRecord(
+                summary["case_id"], summary["verdict"], float(summary["score"])
+            )
+        recorded = execution.events(RECORD_CASE_STATE)
+        analyses = recorded[-1].input.get("analyses") if recorded and isinstance(recorded[-1].input, dict) else None
+        case.update(summary, name, analyses)
+
+    def _report_progress(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self)
+
+    # -- the end --------------------------------------------------------------------------
+    def finish(self) -> PipelineResult:
+        """Drain the stream, let the clock run until every window closed, run the last investigations."""
+        self.poll()
+        if self.last_event is not None and self.next_tick is not None:
+            while self.next_tick <= self.last_event + self.horizon + self.config.every:
+                self.tick(self.next_tick)
+                self.next_tick += self.config.every
+        self.run_investigations()
+        self.poll()
+        elapsed = dict(self.watch.seconds)
+        elapsed["total"] = time.perf_counter() - self.began
+        result = PipelineResult(
+            transactions=self.put_count,
+            stats=store_stats(self.target),
+            rejected_by_function=rejected_by_function(self.state_dir),
+            mappings={m.name: m.stats.to_dict() for m in self.mappings},
+            flags=sorted(self.flags.values(), key=lambda f: (f["window_start"], f["execution_name"])),
+            cases=sorted(self.cases.values(), key=lambda c: c.case_id),
+            investigations=self.investigations,
+            failed_investigations=self.failed,
+            ticks=self.ticks,
+            every=self.config.every,
+            first_event=self.first_event,
+            last_event=self.last_event,
+            elapsed={k: round(v, 3) for k, v in elapsed.items()},
+            state_dir=self.state_dir,
+        )
+        close_local_backends()
+        return result
+
+
+def scheduled_event(moment: datetime) -> dict[str, Any]:
+    """The event EventBridge Scheduler sends ``MicroAnalysisFunction`` at ``moment``."""
+    stamp = iso(moment.astimezone(UTC))
+    return {
+        "version": "0",
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"fraudlocal-tick:{stamp}")),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": stamp,
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:000000000000:rule/fraud-micro-analysis-schedule"],
+        "detail": {},
+    }
+
+
+def store_stats(target: LocalTarget) -> dict[str, Any]:
+    from .commands.stats import collect_stats
+
+    return collect_stats(target)
+
+
+def rejected_by_function(state_dir: Path) -> dict[str, int]:
+    path = state_dir / "rejected.jsonl"
+    counts: Counter[str] = Counter()
+    if path.exists():
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    counts[str(json.loads(line).get("source", "unknown"))] += 1
+    return dict(sorted(counts.items()))
+
+
+# -- reading input --------------------------------------------------------------------------
+def ordering_mapping(name: str | None) -> Any:
+    """The mapping the driver applies to order records (the functions apply it again)."""
+    try:
+        return load_mapping(name if name is not None else "auto")
+    except MappingError as error:
+        raise UserError(str(error)) from None
+
+
+def describe(data: bytes, mapping: Any) -> tuple[str | None, datetime | None]:
+    """The account id and event time of a producer record, or None where it cannot be read."""
+    try:
+        payload = json.loads(data)
+        canonical = mapping.apply(payload) if mapping is not None else payload
+        transaction = parse_transaction(canonical)
+    except (json.JSONDecodeError, UnicodeDecodeError, InvalidRecord, ValueError, TypeError):
+        return None, None
+    return transaction.account_id, transaction.timestamp
+
+
+def stream_inputs(lines: Iterable[bytes], mapping: Any) -> list[StreamInput]:
+    """Records in event-time order (stable; an unreadable record keeps its neighbour's place)."""
+    keyed: list[tuple[datetime, int, StreamInput]] = []
+    previous = datetime.min.replace(tzinfo=UTC)
+    for position, line in enumerate(lines):
+        data = line.strip()
+        if not data:
+            continue
+        account_id, moment = describe(data, mapping)
+        record = StreamInput(data=data, partition_key=account_id or f"unreadable-{position}", event_time=moment)
+        previous = moment or previous
+        keyed.append((previous, position, record))
+    keyed.sort(key=lambda item: (item[0], item[1]))
+    return [record for _, _, record in keyed]
+
+
+def read_jsonl(path: Path, mapping: Any) -> list[StreamInput]:
+    if not path.is_file():
+        raise UserError(f"{path}: no such file (expected transactions as JSON lines)")
+    with path.open("rb") as handle:
+        return stream_inputs(handle, mapping)
+
+
+def fresh_state_dir(state_dir: Path) -> Path:
+    """Empty ``state_dir`` for a run; refuse to wipe a folder that is not a state dir."""
+    if state_dir.exists():
+        known = {
+            "timeseries.duckdb",
+            "timeseries.duckdb.wal",
+            "graph",
+            "rejected.jsonl",
+            "events.jsonl",
+            "investigations",
+            "ingest-failures.jsonl",
+            "rules-override.yaml",
+        }
+        strangers = [p.name for p in state_dir.iterdir() if p.name not in known]
+        if strangers:
+            raise UserError(
+                f"{state_dir} holds files the local stores did not create ({', '.join(sorted(strangers)[:5])}); "
+                "give another --state-dir (or remove it)"
+            )
+        for child in state_dir.iterdir():
+            if child.name == "rules-override.yaml":
+                continue
+            if child.is_dir():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    return state_dir
+
+
+def field_mapping_value(mapping: str | None) -> str | None:
+    """Check a ``--mapping`` early (a shipped name or a file) so a typo fails before any work."""
+    if mapping is None:
+        return None
+    try:
+        FieldMapping.load(mapping)
+    except MappingError as error:
+        raise UserError(str(error)) from None
+    path = Path(mapping)
+    return str(path.resolve()) if path.exists() else mapping
