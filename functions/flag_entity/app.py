@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+
 from fraudcore import backends
 from fraudcore.investigation import flag_step
 from fraudcore.observability import logger, metrics, tracer

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+
 from fraudcore import backends
 from fraudcore.investigation import record_case_step
 from fraudcore.observability import logger, metrics, tracer
@@ -29,7 +30,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         datetime.now(tz=UTC),
     )
     metrics.add_metric(name=f"Verdict_{case['verdict']}", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="CasesOpened" if case["status"] == "opened" else "CasesUpdated", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(
+        name="CasesOpened" if case["status"] == "opened" else "CasesUpdated", unit=MetricUnit.Count, value=1
+    )
     logger.info(
         "case recorded",
         extra={k: case[k] for k in ("case_id", "status", "verdict", "score", "members", "flags_propagated")},

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+
 from fraudcore import backends
 from fraudcore.investigation import ring_step
 from fraudcore.observability import logger, metrics, tracer

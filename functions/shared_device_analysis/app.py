@@ -19,7 +19,9 @@ from fraudcore.settings import get_settings
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = get_settings()
-    usage = shared_device_step(event, backends.graph_connection(settings), backends.timeseries_store(settings))
+    usage = shared_device_step(
+        event, backends.graph_connection(settings), backends.timeseries_store(settings)
+    )
     logger.info(
         "shared devices analysed",
         extra={"start": usage["start"], "classes": usage["classes"], "truncation": usage["truncation"]},

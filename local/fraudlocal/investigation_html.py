@@ -12,6 +12,7 @@ import html
 import json
 import math
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,9 @@ def analyses_from_history(history: list[dict[str, Any]]) -> dict[str, Any]:
 # -- graph and layout -----------------------------------------------------------------------
 
 
-def ring_graph(case: dict[str, Any], analyses: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def ring_graph(
+    case: dict[str, Any], analyses: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Vertices (accounts and the identifiers that link them) and edges of the case's ring."""
     ring = analyses.get("ring") or {}
     start = (case.get("entity") or ring.get("start") or {}).get("id")
@@ -40,8 +43,10 @@ def ring_graph(case: dict[str, Any], analyses: dict[str, Any]) -> tuple[list[dic
     members = list(dict.fromkeys([*ring.get("members", []), *case.get("members", [])]))
     nodes: dict[str, dict[str, Any]] = {}
     for account in members:
-        state = "flagged before this case" if account in flagged_before else (
-            "flagged by this case" if account in propagated else "not flagged"
+        state = (
+            "flagged before this case"
+            if account in flagged_before
+            else ("flagged by this case" if account in propagated else "not flagged")
         )
         nodes[f"account:{account}"] = {
             "id": f"account:{account}",
@@ -56,7 +61,14 @@ def ring_graph(case: dict[str, Any], analyses: dict[str, Any]) -> tuple[list[dic
     identifiers = list(ring.get("shared_identifiers", []))
     for item in (analyses.get("shared_device") or {}).get("identifiers", []):
         if item["class"] in ("device_farm", "household") and len(item["account_ids"]) >= 2:
-            identifiers.append({"type": item["type"], "id": item["id"], "degree": item["accounts"], "accounts": item["account_ids"]})
+            identifiers.append(
+                {
+                    "type": item["type"],
+                    "id": item["id"],
+                    "degree": item["accounts"],
+                    "accounts": item["account_ids"],
+                }
+            )
     for item in identifiers:
         vid = f"{item['type']}:{item['id']}"
         if vid not in nodes:
@@ -87,7 +99,10 @@ def layout(nodes: list[dict[str, Any]], edges: list[dict[str, Any]], iterations:
     rng = random.Random(7)
     index = {n["id"]: i for i, n in enumerate(nodes)}
     pos = [
-        [math.cos(2 * math.pi * i / count) * 0.4 + rng.uniform(-0.01, 0.01), math.sin(2 * math.pi * i / count) * 0.4]
+        [
+            math.cos(2 * math.pi * i / count) * 0.4 + rng.uniform(-0.01, 0.01),
+            math.sin(2 * math.pi * i / count) * 0.4,
+        ]
         for i in range(count)
     ]
     k = math.sqrt(1.0 / count)
@@ -124,8 +139,12 @@ def layout(nodes: list[dict[str, Any]], edges: list[dict[str, Any]], iterations:
     xs, ys = [p[0] for p in pos], [p[1] for p in pos]
     span_x, span_y = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
     for node, (x, y) in zip(nodes, pos, strict=True):
-        node["x"] = round(MARGIN + (x - min(xs)) / span_x * (WIDTH - 2 * MARGIN), 1) if count > 1 else WIDTH / 2
-        node["y"] = round(MARGIN + (y - min(ys)) / span_y * (HEIGHT - 2 * MARGIN), 1) if count > 1 else HEIGHT / 2
+        node["x"] = (
+            round(MARGIN + (x - min(xs)) / span_x * (WIDTH - 2 * MARGIN), 1) if count > 1 else WIDTH / 2
+        )
+        node["y"] = (
+            round(MARGIN + (y - min(ys)) / span_y * (HEIGHT - 2 * MARGIN), 1) if count > 1 else HEIGHT / 2
+        )
 
 
 # -- sections ------------------------------------------------------------------------------
@@ -139,7 +158,9 @@ def _table(headers: list[str], rows: list[list[Any]], numeric: set[int] | None =
     numeric = numeric or set()
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>" + "".join(f'<td{" class=num" if i in numeric else ""}>{_e(c)}</td>' for i, c in enumerate(row)) + "</tr>"
+        "<tr>"
+        + "".join(f"<td{' class=num' if i in numeric else ''}>{_e(c)}</td>" for i, c in enumerate(row))
+        + "</tr>"
         for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -154,15 +175,24 @@ def _reasons(case: dict[str, Any]) -> str:
             f"strength {float(reason.get('strength', 0)):.2f})</span></p>"
             f"<details><summary>evidence</summary><pre>{_e(evidence)}</pre></details></li>"
         )
-    return "<h2>Reasons</h2><ol>" + "".join(items) + "</ol>" if items else "<h2>Reasons</h2><p>None recorded.</p>"
+    return (
+        "<h2>Reasons</h2><ol>" + "".join(items) + "</ol>"
+        if items
+        else "<h2>Reasons</h2><p>None recorded.</p>"
+    )
 
 
 def _analyses(analyses: dict[str, Any]) -> str:
     parts = []
     ring = analyses.get("ring")
     if ring:
-        rows = [[s["type"], s["id"], s["degree"], ", ".join(s["accounts"])] for s in ring["shared_identifiers"]]
-        rows += [[s["type"], s["id"], s["degree"], "skipped: used by too many accounts"] for s in ring.get("skipped_identifiers", [])]
+        rows = [
+            [s["type"], s["id"], s["degree"], ", ".join(s["accounts"])] for s in ring["shared_identifiers"]
+        ]
+        rows += [
+            [s["type"], s["id"], s["degree"], "skipped: used by too many accounts"]
+            for s in ring.get("skipped_identifiers", [])
+        ]
         parts.append(
             f"<h2>Ring analysis</h2><p>{len(ring['members'])} members, density {ring['density']}, "
             f"flagged share {ring['flagged_share']}, ring score {ring['ring_score']}"
@@ -173,12 +203,25 @@ def _analyses(analyses: dict[str, Any]) -> str:
     usage = analyses.get("shared_device")
     if usage:
         rows = [
-            [i["type"], i["id"], i["class"], i["accounts"], i["accounts_last_24h"], ", ".join(i["flagged_accounts"]), i.get("first_seen_at") or "", i.get("last_seen_at") or ""]
+            [
+                i["type"],
+                i["id"],
+                i["class"],
+                i["accounts"],
+                i["accounts_last_24h"],
+                ", ".join(i["flagged_accounts"]),
+                i.get("first_seen_at") or "",
+                i.get("last_seen_at") or "",
+            ]
             for i in usage["identifiers"]
         ]
         parts.append(
             "<h2>Shared devices and IPs</h2>"
-            + _table(["type", "id", "class", "accounts", "last 24 h", "flagged", "first seen", "last seen"], rows, {3, 4})
+            + _table(
+                ["type", "id", "class", "accounts", "last 24 h", "flagged", "first seen", "last seen"],
+                rows,
+                {3, 4},
+            )
         )
     flow = analyses.get("money_flow")
     if flow:
@@ -207,7 +250,9 @@ def _history(history: list[dict[str, Any]]) -> str:
         ]
         for e in history
     ]
-    return "<h2>Execution history</h2>" + _table(["state", "type", "entered", "ms", "retries", "error"], rows, {3, 4})
+    return "<h2>Execution history</h2>" + _table(
+        ["state", "type", "entered", "ms", "retries", "error"], rows, {3, 4}
+    )
 
 
 def render_investigation_html(execution: dict[str, Any]) -> str:
@@ -230,7 +275,9 @@ def render_investigation_html(execution: dict[str, Any]) -> str:
         badge = '<span class="verdict verdict-failed">failed</span>'
         meta = f"{execution.get('error') or ''}: {execution.get('cause') or ''}"
     sections = _reasons(case) + _analyses(analyses) + _history(history)
-    data = json.dumps({"width": WIDTH, "height": HEIGHT, "nodes": nodes, "edges": edges}).replace("</", "<\\/")
+    data = json.dumps({"width": WIDTH, "height": HEIGHT, "nodes": nodes, "edges": edges}).replace(
+        "</", "<\\/"
+    )
     template = (ASSETS / "investigation.html").read_text()
     replacements = {
         "{{title}}": _e(f"Investigation of {subject}"),
@@ -241,9 +288,8 @@ def render_investigation_html(execution: dict[str, Any]) -> str:
         "{{data}}": data,
         "{{script}}": (ASSETS / "investigation.js").read_text(),
     }
-    for marker, value in replacements.items():
-        template = template.replace(marker, value)
-    return template
+    # one pass, so text from the data (which may contain "{{") is never expanded again
+    return re.sub(r"\{\{\w+\}\}", lambda m: replacements.get(m.group(0), m.group(0)), template)
 
 
 def write_investigation_html(execution: dict[str, Any], path: Path) -> int:

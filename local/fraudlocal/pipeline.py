@@ -78,7 +78,7 @@ class PipelineConfig:
 
     state_dir: Path
     every: timedelta = timedelta(minutes=5)
-    shards: int = 2
+    shards: int = 1
     batch_size: int = DEFAULT_BATCH_SIZE
     max_retries: int = DEFAULT_MAX_RETRIES
     poll_every: int = DEFAULT_POLL_EVERY

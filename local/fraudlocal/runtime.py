@@ -124,6 +124,20 @@ def patched_environment(env: dict[str, str]) -> Iterator[None]:
         reset_settings_cache()
 
 
+_templates: dict[Path, tuple[float, Any]] = {}
+
+
+def _template(path: Path) -> Any:
+    """The parsed template, read again only when the file changed (parsing takes tens of ms)."""
+    from .template import load_template
+
+    mtime = path.stat().st_mtime if path.exists() else 0.0
+    cached = _templates.get(path)
+    if cached is None or cached[0] != mtime:
+        cached = _templates[path] = (mtime, load_template(path))
+    return cached[1]
+
+
 def local_function_environment(template: Any, logical_id: str) -> dict[str, str]:
     """The function's variables that mean the same locally: literals and template parameters.
 
@@ -152,10 +166,10 @@ def invoke_function(
 
     Exceptions propagate unchanged, as Lambda reports them (``errorType`` is the class name).
     """
-    from .template import TemplateError, load_template
+    from .template import TemplateError
 
     target = state_dir if isinstance(state_dir, LocalTarget) else LocalTarget(Path(state_dir))
-    template = load_template(target.template)
+    template = _template(target.template)
     try:
         function = template.function(logical_id)
     except TemplateError as error:

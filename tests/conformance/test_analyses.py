@@ -20,14 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gremlin_python.process.graph_traversal import __
+from gremlin_python.process.traversal import Cardinality, Direction, Merge, T
+from gremlin_python.statics import long
+
 from fraudcore.graph import schema
 from fraudcore.investigation import Investigation, analyse_money_flow, analyse_ring, analyse_shared_devices
 from fraudcore.investigation.model import MoneyFlowLimits, RingLimits
 from fraudcore.model import Transaction
 from fraudlocal.timeseries_duckdb import DuckDBTimeseriesStore
-from gremlin_python.process.graph_traversal import __
-from gremlin_python.process.traversal import Cardinality, Direction, Merge, T
-from gremlin_python.statics import long
 
 REFERENCE = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 REF_MS = int(REFERENCE.timestamp() * 1000)
@@ -56,11 +57,18 @@ class GraphBuilder:
     def uses(self, account: str, label: str, value: str, first: int, last: int, tx: int = 3) -> None:
         out_id, in_id = self.vertex(schema.ACCOUNT, account), self.vertex(label, value)
         edge_label = {"email": schema.HAS_EMAIL, "phone": schema.HAS_PHONE}.get(label, schema.USES)
-        self._edge(edge_label, out_id, in_id, {"first_seen": long(first), "last_seen": long(last), "tx_count": tx})
+        self._edge(
+            edge_label, out_id, in_id, {"first_seen": long(first), "last_seen": long(last), "tx_count": tx}
+        )
 
     def transfer(self, sender: str, receiver: str, amount: float, tx: int = 1) -> None:
         out_id, in_id = self.vertex(schema.ACCOUNT, sender), self.vertex(schema.ACCOUNT, receiver)
-        props = {"first_seen": long(REF_MS - DAY_MS), "last_seen": long(REF_MS - HOUR_MS), "tx_count": tx, "amount_total": amount}
+        props = {
+            "first_seen": long(REF_MS - DAY_MS),
+            "last_seen": long(REF_MS - HOUR_MS),
+            "tx_count": tx,
+            "amount_total": amount,
+        }
         self._edge(schema.TRANSFERS_TO, out_id, in_id, props)
 
     def flag(self, account: str) -> None:
@@ -131,10 +139,31 @@ def timeseries(tmp_path: Path) -> DuckDBTimeseriesStore:
     rows = []
     for n, hours_ago in ((1, 1), (2, 5), (3, 12), (4, 23), (5, 25), (6, 200)):
         at = REFERENCE - timedelta(hours=hours_ago)
-        rows.append(Transaction(transaction_id=f"t-f{n}", timestamp=at, account_id=f"f{n}", amount=10, device_id="d-farm"))
+        rows.append(
+            Transaction(
+                transaction_id=f"t-f{n}", timestamp=at, account_id=f"f{n}", amount=10, device_id="d-farm"
+            )
+        )
     # an event after the reference time does not count: the analysis looks back from the flag
-    rows.append(Transaction(transaction_id="t-late", timestamp=REFERENCE + timedelta(minutes=5), account_id="f5", amount=1, device_id="d-farm"))
-    rows.append(Transaction(transaction_id="t-h1", timestamp=REFERENCE - timedelta(hours=3), account_id="h1", amount=10, ip="10.0.0.7", device_id="dev-home"))
+    rows.append(
+        Transaction(
+            transaction_id="t-late",
+            timestamp=REFERENCE + timedelta(minutes=5),
+            account_id="f5",
+            amount=1,
+            device_id="d-farm",
+        )
+    )
+    rows.append(
+        Transaction(
+            transaction_id="t-h1",
+            timestamp=REFERENCE - timedelta(hours=3),
+            account_id="h1",
+            amount=10,
+            ip="10.0.0.7",
+            device_id="dev-home",
+        )
+    )
     store.write(rows)
     yield store
     store.close()
@@ -259,7 +288,9 @@ def test_unknown_account_has_no_ring(world: Any) -> None:
 # -- shared devices ---------------------------------------------------------------------
 
 
-def test_device_farm_with_accounts_in_the_last_24_hours(world: Any, timeseries: DuckDBTimeseriesStore) -> None:
+def test_device_farm_with_accounts_in_the_last_24_hours(
+    world: Any, timeseries: DuckDBTimeseriesStore
+) -> None:
     result = analyse_shared_devices(world, timeseries, investigation("device", "d-farm"))
     assert result["window"] == {"start": "2026-11-28T12:00:00.000Z", "end": "2026-11-29T12:00:00.000Z"}
     [farm] = result["identifiers"]
@@ -295,7 +326,9 @@ def test_account_devices_and_ips_are_classified(world: Any, timeseries: DuckDBTi
 
 def test_household_device_and_ip(world: Any, timeseries: DuckDBTimeseriesStore) -> None:
     result = analyse_shared_devices(world, timeseries, investigation("account", "h2"))
-    assert [(i["type"], i["id"], i["accounts"], i["accounts_last_24h"], i["class"]) for i in result["identifiers"]] == [
+    assert [
+        (i["type"], i["id"], i["accounts"], i["accounts_last_24h"], i["class"]) for i in result["identifiers"]
+    ] == [
         ("device", "dev-home", 2, 1, "household"),
         ("ip", "10.0.0.7", 2, 1, "household"),
     ]
@@ -324,10 +357,10 @@ def test_mule_chain(world: Any) -> None:
         "amount_out": 9500.0,
         "amount_in": 10000.0,
         "pass_through": 0.95,
-        "chains_out": [{"accounts": ["m1", "m2", "m3", "m4"], "amounts": [9500.0, 9000.0, 8800.0], "hops": 3}],
-        "chains_in": [
-            {"accounts": [f"v{n}", "m1"], "amounts": [2500.0], "hops": 1} for n in range(1, 5)
+        "chains_out": [
+            {"accounts": ["m1", "m2", "m3", "m4"], "amounts": [9500.0, 9000.0, 8800.0], "hops": 3}
         ],
+        "chains_in": [{"accounts": [f"v{n}", "m1"], "amounts": [2500.0], "hops": 1} for n in range(1, 5)],
         "cycles": [],
         "longest_chain": 3,
         "accounts_downstream": ["m2", "m3", "m4"],
@@ -340,19 +373,25 @@ def test_mule_chain(world: Any) -> None:
 def test_money_flow_in_from_the_end_of_the_chain(world: Any) -> None:
     result = analyse_money_flow(world, investigation("account", "m4"))
     # three hops back from m4 reach m1, not the victims behind it
-    assert result["chains_in"] == [{"accounts": ["m1", "m2", "m3", "m4"], "amounts": [9500.0, 9000.0, 8800.0], "hops": 3}]
+    assert result["chains_in"] == [
+        {"accounts": ["m1", "m2", "m3", "m4"], "amounts": [9500.0, 9000.0, 8800.0], "hops": 3}
+    ]
     assert result["accounts_upstream"] == ["m1", "m2", "m3"]
     assert result["fan_out"] == 0
 
 
 def test_cycle_back_to_the_start(world: Any) -> None:
     result = analyse_money_flow(world, investigation("account", "k1"))
-    assert result["cycles"] == [{"accounts": ["k1", "k2", "k3", "k1"], "amounts": [5000.0, 4900.0, 4800.0], "hops": 3}]
+    assert result["cycles"] == [
+        {"accounts": ["k1", "k2", "k3", "k1"], "amounts": [5000.0, 4900.0, 4800.0], "hops": 3}
+    ]
     assert result["fan_out"] == 1 and result["fan_in"] == 1
     assert result["accounts_downstream"] == ["k2", "k3"]
 
 
 def test_money_flow_fan_out_limit(world: Any) -> None:
-    result = analyse_money_flow(world, investigation("account", "m1"), MoneyFlowLimits(transfers_per_account=2))
+    result = analyse_money_flow(
+        world, investigation("account", "m1"), MoneyFlowLimits(transfers_per_account=2)
+    )
     assert result["fan_in"] == 2
     assert [t["reason"] for t in result["truncation"]] == ["fan_out"]

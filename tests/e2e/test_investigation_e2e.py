@@ -14,14 +14,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from gremlin_python.process.anonymous_traversal import traversal
+from gremlin_python.process.graph_traversal import __
+
 from fraudcore import backends
 from fraudcore.model import Transaction
 from fraudcore.settings import Settings
 from fraudlocal.commands.investigate import run_investigation
 from fraudlocal.graph_embedded import open_embedded_graph
 from fraudlocal.runtime import LocalTarget
-from gremlin_python.process.anonymous_traversal import traversal
-from gremlin_python.process.graph_traversal import __
 
 REPO = Path(__file__).resolve().parents[2]
 WINDOW_END = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -50,7 +51,10 @@ def ingest(state_dir: Path, transactions: list[Transaction]) -> None:
 
 def ring_transactions() -> list[Transaction]:
     """Four accounts paying with one card from one phone-farm device; a1 bursts 60,000."""
-    txs = [_tx(1, a, 30 + i, 120.0, card_id="card-ring", device_id="dev-ring", ip=f"198.51.100.{i}") for i, a in enumerate(RING)]
+    txs = [
+        _tx(1, a, 30 + i, 120.0, card_id="card-ring", device_id="dev-ring", ip=f"198.51.100.{i}")
+        for i, a in enumerate(RING)
+    ]
     txs += [_tx(2 + k, "a1", 4 - k, 20_000.0, merchant_id="m-jewels", card_id="card-ring") for k in range(3)]
     # a household nearby that must not be pulled in: its own IP and device
     txs += [_tx(1, h, 50, 30.0, ip="10.0.0.9", device_id="dev-home") for h in ("h1", "h2")]
@@ -117,11 +121,13 @@ def test_flag_to_case_and_the_same_ring_from_another_member(tmp_path: Path) -> N
     # the graph: one case linked to its four members, members flagged as ring members
     flags = graph_rows(
         state,
-        lambda g: g.V("account:a1", "account:a2", "account:h1")
-        .project("id", "flagged", "reason")
-        .by("value")
-        .by(__.coalesce(__.values("flagged"), __.constant(False)))
-        .by(__.coalesce(__.values("last_flag_reason"), __.constant("none"))),
+        lambda g: (
+            g.V("account:a1", "account:a2", "account:h1")
+            .project("id", "flagged", "reason")
+            .by("value")
+            .by(__.coalesce(__.values("flagged"), __.constant(False)))
+            .by(__.coalesce(__.values("last_flag_reason"), __.constant("none")))
+        ),
     )
     assert {(r["id"], r["flagged"], r["reason"]) for r in flags} == {
         ("a1", True, "high_value_burst"),
@@ -146,9 +152,15 @@ def test_flag_to_case_and_the_same_ring_from_another_member(tmp_path: Path) -> N
     assert [e["state"] for e in third["history"] if e["parent"] is None][2] == "Run every analysis"
     assert third["output"]["members"] == [*RING, "a5"]
     assert third["output"]["case_id"] == case["case_id"]
+    # an analyst's investigation flags nothing by itself, but a ring verdict flags every member
+    assert third["output"]["flags_propagated"] == [*RING, "a5"]
 
     assert graph_rows(state, lambda g: g.V().has_label("case").count()) == [1]
-    assert [e["detail_type"] for e in events(state)] == ["FraudCaseOpened", "FraudCaseUpdated", "FraudCaseUpdated"]
+    assert [e["detail_type"] for e in events(state)] == [
+        "FraudCaseOpened",
+        "FraudCaseUpdated",
+        "FraudCaseUpdated",
+    ]
     assert events(state)[0]["detail"]["case_id"] == case["case_id"]
 
 
@@ -177,7 +189,12 @@ def test_an_unknown_entity_fails_with_a_readable_cause(tmp_path: Path) -> None:
 def test_device_flag_starts_with_the_shared_device_analysis(tmp_path: Path) -> None:
     state = tmp_path / "state"
     ingest(state, ring_transactions())
-    device_flag = {**flag("x"), "rule": "device_account_burst", "entity_type": "device", "entity_id": "dev-ring"}
+    device_flag = {
+        **flag("x"),
+        "rule": "device_account_burst",
+        "entity_type": "device",
+        "entity_id": "dev-ring",
+    }
     result = investigate(state, device_flag, "flag-dev-ring")
     assert result["status"] == "SUCCEEDED", result["cause"]
     top = [e["state"] for e in result["history"] if e["parent"] is None]
@@ -198,8 +215,20 @@ def test_cli_json_output(tmp_path: Path) -> None:
     flag_file = tmp_path / "flag.json"
     flag_file.write_text(json.dumps(flag("a1")))
     run = subprocess.run(
-        [sys.executable, "-m", "fraudlocal.cli", "--state-dir", str(state), "investigate", "account:a1", "--input", str(flag_file), "--json"],
+        [
+            sys.executable,
+            "-m",
+            "fraudlocal.cli",
+            "--state-dir",
+            str(state),
+            "investigate",
+            "account:a1",
+            "--input",
+            str(flag_file),
+            "--json",
+        ],
         capture_output=True,
+        stdin=subprocess.DEVNULL,
         text=True,
         cwd=REPO,
         timeout=300,
@@ -209,11 +238,67 @@ def test_cli_json_output(tmp_path: Path) -> None:
     assert (case["verdict"], case["members"]) == ("fraud_ring", RING)
     assert len(list((state / "investigations").glob("*.json"))) == 1
     wrong = subprocess.run(
-        [sys.executable, "-m", "fraudlocal.cli", "--state-dir", str(state), "investigate", "account:a2", "--input", str(flag_file)],
+        [
+            sys.executable,
+            "-m",
+            "fraudlocal.cli",
+            "--state-dir",
+            str(state),
+            "investigate",
+            "account:a2",
+            "--input",
+            str(flag_file),
+        ],
         capture_output=True,
+        stdin=subprocess.DEVNULL,
         text=True,
         cwd=REPO,
         timeout=300,
     )
     assert wrong.returncode != 0
     assert "is about account:a1, not account:a2" in wrong.stderr
+
+
+def test_sample_events_run_through_their_handlers(tmp_path: Path) -> None:
+    from fraudlocal.runtime import close_local_backends, invoke_function
+
+    state = tmp_path / "state"
+    ingest(
+        state,
+        [
+            _tx(
+                1,
+                a,
+                10,
+                15_000.0,
+                card_id="card-77",
+                device_id="dev-000042",
+                counterparty_account_id="acc-000456",
+            )
+            for a in ("acc-000123", "acc-000456", "acc-000789")
+        ],
+    )
+    folder = REPO / "events" / "investigation"
+    calls = {
+        "FlagEntityFunction": ["flag-entity.json", "flag-entity-hand-started.json"],
+        "RingAnalysisFunction": ["ring-analysis.json"],
+        "SharedDeviceAnalysisFunction": ["shared-device-analysis.json"],
+        "MoneyFlowAnalysisFunction": ["money-flow-analysis.json"],
+        "RecordCaseFunction": ["record-case.json"],
+    }
+    try:
+        responses = {
+            name: invoke_function(function, json.loads((folder / name).read_text()), LocalTarget(state))
+            for function, names in calls.items()
+            for name in names
+        }
+    finally:
+        close_local_backends()
+    assert responses["flag-entity.json"]["rule"] == "high_value_burst"
+    assert responses["flag-entity-hand-started.json"]["trigger"] == "manual"
+    assert responses["ring-analysis.json"]["members"] == ["acc-000123", "acc-000456", "acc-000789"]
+    assert [i["class"] for i in responses["shared-device-analysis.json"]["identifiers"]] == ["household"]
+    assert responses["money-flow-analysis.json"]["fan_out"] == 1
+    assert responses["record-case.json"]["members"] == ["acc-000123", "acc-000456", "acc-000789"]
+    for name in ("state-machine-flag.json", "state-machine-hand-started.json"):
+        assert json.loads((folder / name).read_text())["entity_id"] == "acc-000123"

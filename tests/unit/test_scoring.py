@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from fraudcore.investigation.case import case_id_for, jaccard
 from fraudcore.investigation.model import InvalidInvestigationInput, Investigation, parse_investigation_input
 from fraudcore.investigation.ring import ring_score
@@ -32,10 +33,13 @@ def flag(rule: str = "high_value_burst", risk: float = 0.7, entity: str = "a1") 
     )
 
 
-def ring(members: list[str], score: float, benign: bool = False, shared: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def ring(
+    members: list[str], score: float, benign: bool = False, shared: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {
         "members": members,
-        "shared_identifiers": shared or [{"type": "card", "id": "c1", "degree": len(members), "accounts": members}],
+        "shared_identifiers": shared
+        or [{"type": "card", "id": "c1", "degree": len(members), "accounts": members}],
         "flagged_members": [],
         "density": 1.0,
         "flagged_share": 0.0,
@@ -51,9 +55,25 @@ def test_flag_input_and_hand_started_input() -> None:
     assert automated.trigger == "flag" and automated.reference_time == "2026-11-29T12:00:00.000Z"
     assert automated.vertex_id == "account:a1"
     manual = parse_investigation_input({"entity_type": "account", "entity_id": "account:a1"}, NOW)
-    assert (manual.trigger, manual.rule, manual.entity_id, manual.risk_score) == ("manual", "manual", "a1", 0.0)
+    assert (manual.trigger, manual.rule, manual.entity_id, manual.risk_score) == (
+        "manual",
+        "manual",
+        "a1",
+        0.0,
+    )
     assert manual.reference_time == "2026-11-29T12:00:00.000Z"
-    wrapped = parse_investigation_input({"flag": {"rule": "ip_account_burst", "entity_type": "ip", "entity_id": "1.2.3.4", "window_end": 1_795_953_600_000, "severity": "high"}}, NOW)
+    wrapped = parse_investigation_input(
+        {
+            "flag": {
+                "rule": "ip_account_burst",
+                "entity_type": "ip",
+                "entity_id": "1.2.3.4",
+                "window_end": 1_795_953_600_000,
+                "severity": "high",
+            }
+        },
+        NOW,
+    )
     assert (wrapped.entity_type, wrapped.risk_score) == ("ip", 0.7)
 
 
@@ -63,8 +83,20 @@ def test_flag_input_and_hand_started_input() -> None:
         ({"entity_type": "planet", "entity_id": "x"}, "entity_type='planet'"),
         ({"entity_type": "account", "entity_id": " "}, "entity_id=' '"),
         ({"rule": "velocity", "entity_type": "account", "entity_id": "a"}, "window_end is missing"),
-        ({"rule": "velocity", "entity_type": "account", "entity_id": "a", "window_end": "yesterday"}, "window_end='yesterday'"),
-        ({"rule": "velocity", "entity_type": "account", "entity_id": "a", "window_end": 1, "risk_score": 3}, "between 0 and 1"),
+        (
+            {"rule": "velocity", "entity_type": "account", "entity_id": "a", "window_end": "yesterday"},
+            "window_end='yesterday'",
+        ),
+        (
+            {
+                "rule": "velocity",
+                "entity_type": "account",
+                "entity_id": "a",
+                "window_end": 1,
+                "risk_score": 3,
+            },
+            "between 0 and 1",
+        ),
     ],
 )
 def test_bad_input_is_named(event: dict[str, Any], message: str) -> None:
@@ -118,11 +150,19 @@ def test_a_ring_with_a_high_value_flag_is_a_fraud_ring() -> None:
 
 
 def test_a_household_is_cleared() -> None:
-    household = ring(["a1", "a2"], 0.2, benign=True, shared=[{"type": "ip", "id": "10.0.0.7", "degree": 2, "accounts": ["a1", "a2"]}])
+    household = ring(
+        ["a1", "a2"],
+        0.2,
+        benign=True,
+        shared=[{"type": "ip", "id": "10.0.0.7", "degree": 2, "accounts": ["a1", "a2"]}],
+    )
     result = assess(flag(rule="velocity", risk=0.9), {"ring": household})
     assert result.score == 0.3
     assert result.verdict == "cleared"
-    assert "household pattern" in result.reasons[-1].sentence or "household pattern" in result.reasons[0].sentence
+    assert (
+        "household pattern" in result.reasons[-1].sentence
+        or "household pattern" in result.reasons[0].sentence
+    )
 
 
 def test_money_cycle_and_mule_pattern() -> None:
@@ -148,10 +188,27 @@ def test_money_cycle_and_mule_pattern() -> None:
 def test_device_farm_members_join_the_case() -> None:
     farm = {
         "identifiers": [
-            {"type": "device", "id": "d9", "accounts": 6, "accounts_last_24h": 4, "account_ids": ["f1", "f2", "f3", "f4", "f5", "f6"], "flagged_accounts": ["f6"], "class": "device_farm"}
+            {
+                "type": "device",
+                "id": "d9",
+                "accounts": 6,
+                "accounts_last_24h": 4,
+                "account_ids": ["f1", "f2", "f3", "f4", "f5", "f6"],
+                "flagged_accounts": ["f6"],
+                "class": "device_farm",
+            }
         ]
     }
-    investigation = parse_investigation_input({"rule": "device_account_burst", "entity_type": "device", "entity_id": "d9", "window_end": "2026-11-29T12:00:00Z", "risk_score": 0.8}, NOW)
+    investigation = parse_investigation_input(
+        {
+            "rule": "device_account_burst",
+            "entity_type": "device",
+            "entity_id": "d9",
+            "window_end": "2026-11-29T12:00:00Z",
+            "risk_score": 0.8,
+        },
+        NOW,
+    )
     result = assess(investigation, {"shared_device": farm})
     assert result.members == ["f1", "f2", "f3", "f4", "f5", "f6"]
     assert result.score == round(1 - 0.6 * 0.15, 3)

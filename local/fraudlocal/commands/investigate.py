@@ -99,7 +99,9 @@ def format_history(execution: dict[str, Any]) -> str:
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -130,9 +132,15 @@ def run(args: argparse.Namespace) -> int:
 
         write_investigation_html(execution, args.html)
     if args.json:
-        output = execution.get("output") if execution["status"] == "SUCCEEDED" else {
-            "status": execution["status"], "error": execution.get("error"), "cause": execution.get("cause")
-        }
+        output = (
+            execution.get("output")
+            if execution["status"] == "SUCCEEDED"
+            else {
+                "status": execution["status"],
+                "error": execution.get("error"),
+                "cause": execution.get("cause"),
+            }
+        )
         json.dump(output, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
     else:
@@ -152,9 +160,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "history and the case.",
     )
     parser.add_argument("entity", help="<entity_type>:<entity_id>, e.g. account:acc-000123 or device:dev-42")
-    parser.add_argument("--input", type=Path, default=None, help="execution input JSON (a flag, or a hand-started request)")
-    parser.add_argument("--json", action="store_true", help="print only the execution output (the case summary)")
-    parser.add_argument("--html", type=Path, default=None, help="write the investigation page (ring graph, evidence, history)")
-    parser.add_argument("--name", default=None, help="execution name (default: derived from the entity and the time)")
+    parser.add_argument(
+        "--input", type=Path, default=None, help="execution input JSON (a flag, or a hand-started request)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print only the execution output (the case summary)"
+    )
+    parser.add_argument(
+        "--html", type=Path, default=None, help="write the investigation page (ring graph, evidence, history)"
+    )
+    parser.add_argument(
+        "--name", default=None, help="execution name (default: derived from the entity and the time)"
+    )
     add_graph_options(parser)
     parser.set_defaults(func=run)

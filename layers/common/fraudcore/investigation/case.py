@@ -15,7 +15,8 @@ most severe of the case's investigations; analysts, not flags, clear a case. Mem
 added, never removed.
 
 **Flag propagation** (verdict ``fraud_ring`` only): every member other than the
-investigated entity gets ``flagged``, ``last_flag_reason=ring_member``,
+investigated entity (unless an analyst started the investigation, which flags nothing by
+itself) gets ``flagged``, ``last_flag_reason=ring_member``,
 ``last_flagged_at``, its ``risk_score`` raised to the case score, and an ``alert``
 (reason ``ring_member``) linked to it by ``flagged_by`` and to the case by ``alert_of``.
 
@@ -215,7 +216,8 @@ def record_case(
         )
     propagated: list[str] = []
     if assessment.verdict == "fraud_ring":
-        others = [v for v in member_vids if v != investigation.vertex_id]
+        # a flagged entity already carries its own flag; a hand-started one does not
+        others = [v for v in member_vids if investigation.is_manual or v != investigation.vertex_id]
         propagated = _propagate_flags(access, case_vid, others, assessment.score, at)
     summary = {
         "case_id": case_id,

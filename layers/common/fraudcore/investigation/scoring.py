@@ -149,7 +149,7 @@ def shared_device_reasons(shared_device: Mapping[str, Any] | None) -> list[Reaso
     reasons: list[Reason] = []
     for item in (shared_device or {}).get("identifiers", []):
         kind, name = item["type"], item["id"]
-        counts = f"{item['accounts']} accounts ({item['accounts_last_24h']} in the 24 hours before the flag)"
+        counts = f"{item['accounts']} accounts ({item['accounts_last_24h']} in the last 24 hours)"
         flagged = item["flagged_accounts"]
         evidence = {
             k: item[k] for k in ("type", "id", "accounts", "accounts_last_24h", "flagged_accounts", "class")
