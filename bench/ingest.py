@@ -22,15 +22,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from gremlin_python.process.anonymous_traversal import traversal
+from gremlin_python.process.traversal import Direction, T
+from gremlin_python.statics import long
+
 from fraudcore import backends
 from fraudcore.graph import schema
 from fraudcore.model import Transaction, parse_transaction
 from fraudlocal.kinesis_esm import LocalStream, kinesis_event
 from fraudlocal.runtime import LocalTarget, invoke_function, patched_environment
 from fraudlocal.scenario import generate
-from gremlin_python.process.anonymous_traversal import traversal
-from gremlin_python.process.traversal import Direction, T
-from gremlin_python.statics import long
 
 
 def scenario_transactions(count: int) -> list[dict]:

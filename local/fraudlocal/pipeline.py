@@ -30,6 +30,7 @@ import shutil
 import sys
 import time
 import uuid
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -147,7 +148,10 @@ class FunctionRunner:
         context = LocalLambdaContext(function_name=logical_id)
         # Powertools Metrics prints EMF documents on stdout, one per invocation.
         sink = sys.stderr if self.verbose else io.StringIO()
-        with patched_environment(env), contextlib.redirect_stdout(sink):
+        with patched_environment(env), contextlib.redirect_stdout(sink), warnings.catch_warnings():
+            if not self.verbose:
+                # A step that counted nothing makes Powertools warn on every invocation.
+                warnings.filterwarnings("ignore", message="No application metrics to publish")
             return handler(event, context)
 
 
@@ -545,3 +549,70 @@ def field_mapping_value(mapping: str | None) -> str | None:
         raise UserError(str(error)) from None
     path = Path(mapping)
     return str(path.resolve()) if path.exists() else mapping
+
+
+# -- one run, with progress and outputs -------------------------------------------------------
+@dataclass
+class RunRequest:
+    """Everything a command hands over: where to run, what to read, where to write."""
+
+    config: PipelineConfig
+    out_dir: Path
+    source: dict[str, Any]
+    labels: Mapping[str, Any] | None = None
+    total: int | None = None  # records expected, for the progress bar (None: unknown)
+    progress: bool = True
+    print_table: bool = True
+
+
+def run_to_outputs(request: RunRequest, records: Iterable[StreamInput]) -> dict[str, Any]:
+    """Run the pipeline over ``records`` (in order) and write the outputs; returns the summary."""
+    from rich.console import Console
+
+    from . import report
+
+    console = Console(stderr=True)
+    show = request.progress and console.is_terminal
+    with _progress(console, show, request.total) as on_progress:
+        pipeline = Pipeline(request.config, on_progress=on_progress)
+        try:
+            pipeline.put_all(records)
+            result = pipeline.finish()
+        finally:
+            close_local_backends()
+    summary = report.write_outputs(result, request.out_dir, request.labels, request.source)
+    if request.print_table:
+        report.print_table(summary, request.out_dir, Console())
+    return summary
+
+
+@contextlib.contextmanager
+def _progress(console: Any, show: bool, total: int | None) -> Iterator[Callable[[Pipeline], None] | None]:
+    if not show:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bars:
+        records = bars.add_task("records", total=total, detail="")
+        checks = bars.add_task("investigations", total=None, detail="")
+
+        def update(pipeline: Pipeline) -> None:
+            clock = iso(pipeline.next_tick) if pipeline.next_tick else "-"
+            bars.update(records, completed=pipeline.put_count, detail=f"clock {clock}")
+            verdicts = Counter(case.verdict for case in pipeline.cases.values())
+            shown = ", ".join(f"{verdicts[v]} {v}" for v in VERDICT_ORDER if verdicts[v])
+            bars.update(
+                checks,
+                completed=pipeline.investigations,
+                detail=f"{len(pipeline.flags)} flags, {len(pipeline.cases)} cases" + (f" ({shown})" if shown else ""),
+            )
+
+        yield update

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+
 from fraudcore.model import Transaction
 from fraudcore.ports import WriteOutcome
 from fraudcore.timeseries import (

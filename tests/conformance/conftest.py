@@ -20,10 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fraudlocal.graph_embedded import open_embedded_graph
 from gremlin_python.driver.remote_connection import RemoteConnection
 from gremlin_python.process.anonymous_traversal import traversal
 from gremlin_python.process.graph_traversal import GraphTraversalSource
+
+from fraudlocal.graph_embedded import open_embedded_graph
 
 BACKENDS = ["embedded", pytest.param("gremlin_server", marks=pytest.mark.gremlin_server)]
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from fraudlocal.asl.check import find_tools, main, placeholder_reports
 from fraudlocal.template import load_template
 

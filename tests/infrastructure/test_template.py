@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fraudcore.settings import Settings
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
+
+from fraudcore.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO / "template.yaml"

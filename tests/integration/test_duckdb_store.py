@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+
 from fraudcore.model import DIMENSION_FIELDS, Transaction
 from fraudcore.ports import TimeseriesStore
 from fraudlocal.timeseries_duckdb import DuckDBTimeseriesStore

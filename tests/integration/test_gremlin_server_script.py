@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fraudcore.graph.connection import GraphConnection, GraphError, GraphTimeoutError
-from fraudcore.settings import Settings
 from gremlin_python.driver.driver_remote_connection import DriverRemoteConnection
 from gremlin_python.process.anonymous_traversal import traversal
 from gremlin_python.process.graph_traversal import GraphTraversal, GraphTraversalSource, __
 from gremlin_python.process.strategies import RepeatUnrollStrategy
 from gremlin_python.process.traversal import Direction, T
+
+from fraudcore.graph.connection import GraphConnection, GraphError, GraphTimeoutError
+from fraudcore.settings import Settings
 
 pytestmark = pytest.mark.gremlin_server
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from fraudcore.rules import load_rules
 from fraudlocal.backtest import run_backtest
 from fraudlocal.cli import main

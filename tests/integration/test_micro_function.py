@@ -11,6 +11,8 @@ from pathlib import Path
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from fraudcore import backends
 from fraudcore.aws_adapters import StepFunctionsInvestigationStarter
 from fraudcore.micro import run_micro_analysis
@@ -20,7 +22,6 @@ from fraudcore.settings import Settings, reset_settings_cache
 from fraudlocal.runtime import LocalLambdaContext, load_handler, patched_environment
 from fraudlocal.starter_local import LocalInvestigationStarter
 from fraudlocal.timeseries_duckdb import DuckDBTimeseriesStore
-from moto import mock_aws
 
 REPO = Path(__file__).resolve().parents[2]
 EVENT = json.loads((REPO / "events/micro_analysis/scheduled.json").read_text())
@@ -195,7 +196,9 @@ def test_a_slower_schedule_widens_the_look_back(local_env: dict[str, str]) -> No
     )
     assert invoke(EVENT)["flags"] == []
     os.environ["MICRO_SCHEDULE_INTERVAL"] = "rate(30 minutes)"
+    reset_settings_cache()  # settings are read once per execution environment
     try:
         assert [flag["entity_id"] for flag in invoke(EVENT)["flags"]] == ["slow"]
     finally:
         del os.environ["MICRO_SCHEDULE_INTERVAL"]
+        reset_settings_cache()

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from fraudcore.micro import evaluate_rules
 from fraudcore.model import Transaction
 from fraudcore.rules import load_rules

@@ -10,6 +10,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+from moto import mock_aws
+
 from fraudcore.aws_adapters import (
     EventBridgePublisher,
     EventPublishError,
@@ -21,7 +23,6 @@ from fraudcore.aws_adapters import (
     rejected_message_body,
 )
 from fraudcore.ports import EventPublisher, InvestigationStarter, RejectedRecord, RejectedRecordSink
-from moto import mock_aws
 
 REGION = "us-east-1"
 

@@ -16,6 +16,12 @@ from collections.abc import Callable
 
 import pytest
 from botocore.credentials import Credentials
+from gremlin_python.driver.driver_remote_connection import DriverRemoteConnection
+from gremlin_python.driver.protocol import GremlinServerError
+from gremlin_python.driver.remote_connection import RemoteConnection, RemoteTraversal
+from gremlin_python.process.strategies import OptionsStrategy
+from gremlin_python.process.traversal import Bytecode, Traverser
+
 from fraudcore.graph import sigv4
 from fraudcore.graph.connection import (
     GraphConnection,
@@ -27,11 +33,6 @@ from fraudcore.graph.connection import (
     shared_connection,
 )
 from fraudcore.settings import ConfigurationError, Settings
-from gremlin_python.driver.driver_remote_connection import DriverRemoteConnection
-from gremlin_python.driver.protocol import GremlinServerError
-from gremlin_python.driver.remote_connection import RemoteConnection, RemoteTraversal
-from gremlin_python.process.strategies import OptionsStrategy
-from gremlin_python.process.traversal import Bytecode, Traverser
 
 
 def server_error(code: int, message: str, exceptions: list[str] | None = None) -> GremlinServerError:

@@ -10,13 +10,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from fraudlocal.graph_embedded import (
-    EmbeddedGraphError,
-    GraphersalRemoteConnection,
-    GraphStoreLockedError,
-    open_embedded_graph,
-)
-from fraudlocal.gremlin_translate import TranslationError, translate
 from gremlin_python.process.anonymous_traversal import traversal
 from gremlin_python.process.graph_traversal import GraphTraversalSource, __
 from gremlin_python.process.traversal import (
@@ -32,6 +25,14 @@ from gremlin_python.process.traversal import (
 )
 from gremlin_python.structure.graph import Graph
 from gremlin_python.structure.graph import Path as GremlinPath
+
+from fraudlocal.graph_embedded import (
+    EmbeddedGraphError,
+    GraphersalRemoteConnection,
+    GraphStoreLockedError,
+    open_embedded_graph,
+)
+from fraudlocal.gremlin_translate import TranslationError, translate
 
 # Builds bytecode only; nothing is submitted.
 G = Graph().traversal()

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from fraudcore.ports import EventPublisher, RejectedRecord, RejectedRecordSink
 from fraudlocal.sinks import JsonlEventPublisher, JsonlRejectedRecordSink
 

@@ -91,7 +91,7 @@ def test_mapping_rejects_other_object_types_and_bad_times():
         mapping.apply({**SAMPLE, "object_type": "login"})
     with pytest.raises(InvalidRecord, match="does not match the time format"):
         mapping.apply({**SAMPLE, "time": "2026-11-29 12:00"})
-    with pytest.raises(InvalidRecord, match="transaction_amount|amount: '20k' is not a number"):
+    with pytest.raises(InvalidRecord, match=r"amount: '20k' is not a number"):
         mapping.apply({**SAMPLE, "transaction_amount": "20k"})
 
 

@@ -10,11 +10,12 @@ from pathlib import Path
 import boto3
 import pytest
 import yaml
+from moto import mock_aws
+
 from fraudcore import rules as rules_module
 from fraudcore.micro import execution_name, flags_from_rows
 from fraudcore.rule_sql import compile_rule, evaluation_range, floor_to
 from fraudcore.rules import SHIPPED_RULES, RuleError, load_rules, parse_duration, rules_from_document
-from moto import mock_aws
 
 EXPECTED_IDS = {
     "high_value_burst",

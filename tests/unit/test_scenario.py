@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+
 from fraudcore.model import parse_transaction
 from fraudlocal.commands import generate as generate_command
 from fraudlocal.errors import UserError

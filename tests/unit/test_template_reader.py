@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from fraudlocal.asl import load_state_machine, run_state_machine
 from fraudlocal.template import Template, TemplateError, load_template, load_yaml
 

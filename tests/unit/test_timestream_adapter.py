@@ -8,10 +8,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
+from moto import mock_aws
+
 from fraudcore.model import Transaction
 from fraudcore.ports import TimeseriesStore
 from fraudcore.timeseries.timestream import TimestreamStore, parse_timestamp
-from moto import mock_aws
 
 NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
 DATABASE, TABLE = "fraud", "transactions"

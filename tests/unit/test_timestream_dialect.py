@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
+from sqlglot import exp
+
 from fraudcore.rule_sql import compile_rule
 from fraudcore.rules import load_rules
 from fraudlocal.timestream_sql import TimestreamSQLError, parse, to_duckdb
-from sqlglot import exp
 
 AT = datetime(2026, 11, 29, 12, 5, tzinfo=UTC)
 

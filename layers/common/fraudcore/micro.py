@@ -16,7 +16,7 @@ from typing import Any
 
 from .ports import InvestigationStarter, TimeseriesStore
 from .rule_sql import compile_rule, floor_to, iso
-from .rules import Rule, format_duration
+from .rules import Rule, enabled_rules, format_duration, load_rules, parse_duration
 
 #: Step Functions execution names: 1-80 characters; these are safe everywhere (logs, ARNs).
 MAX_EXECUTION_NAME = 80
@@ -223,3 +223,44 @@ def run_micro_analysis(
     result = MicroResult(evaluation_time=evaluation_time, flags=flags, rule_errors=errors)
     start_investigations(starter, flags, max_investigations, result)
     return result
+
+
+# -- the scheduled function ------------------------------------------------------------------
+
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+
+
+def schedule_interval(raw: str) -> timedelta:
+    """The time between scheduled runs, from a duration (``15m``) or a rate expression.
+
+    The template passes the schedule parameter as it is (``rate(15 minutes)``). A slower
+    schedule widens each rule's look-back, so no window falls between two runs.
+    """
+    rate = _RATE.match(raw.strip())
+    if rate:
+        unit = rate.group(2).rstrip("s") + "s"
+        return timedelta(**{unit: int(rate.group(1))})
+    return parse_duration(raw, "MICRO_SCHEDULE_INTERVAL (e.g. 5m or rate(5 minutes))")
+
+
+def evaluation_time_of(event: Any) -> datetime:
+    """The scheduled time of the event; an event without one (a test call) means now."""
+    if isinstance(event, dict) and event.get("time"):
+        try:
+            return parse_time(event["time"])
+        except ValueError as error:
+            raise ValueError(f"event.time: {error}") from None
+    return datetime.now(tz=UTC).replace(microsecond=0)
+
+
+def run_scheduled(event: Any, settings: Any, store: TimeseriesStore, starter: InvestigationStarter) -> MicroResult:
+    """One scheduled run: the rules at the event's time, with the configured overrides and cap."""
+    rules = enabled_rules(load_rules(override=settings.rules_override))
+    return run_micro_analysis(
+        store,
+        starter,
+        rules,
+        evaluation_time_of(event),
+        max_investigations=settings.max_investigations_per_run,
+        schedule_interval=schedule_interval(settings.micro_schedule_interval),
+    )

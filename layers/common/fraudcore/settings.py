@@ -83,6 +83,8 @@ class Settings:
     # Micro-analysis
     rules_override: str = ""
     max_investigations_per_run: int = 200
+    #: time between scheduled runs: a duration (15m) or the schedule's rate(15 minutes)
+    micro_schedule_interval: str = "5m"
     # Local state
     state_dir: Path = field(default_factory=lambda: Path(".fraudlocal"))
     aws_region: str = "us-east-1"
@@ -131,6 +133,7 @@ class Settings:
             max_investigations_per_run=_int(
                 "MAX_INVESTIGATIONS_PER_RUN", get("MAX_INVESTIGATIONS_PER_RUN", d.max_investigations_per_run), 0
             ),
+            micro_schedule_interval=get("MICRO_SCHEDULE_INTERVAL", d.micro_schedule_interval).strip(),
             state_dir=Path(get("FRAUD_STATE_DIR", d.state_dir)),
             aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or d.aws_region,
         )
