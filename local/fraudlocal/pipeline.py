@@ -340,7 +340,9 @@ class Pipeline:
         while event_time >= self.next_tick:
             if self.last_event is not None and self.next_tick > self.last_event + self.horizon:
                 # Nothing recorded can be seen by a rule any more: jump over the quiet period.
-                self.next_tick = max(self.next_tick, floor_to(event_time, self.config.every) + self.config.every)
+                self.next_tick = max(
+                    self.next_tick, floor_to(event_time, self.config.every) + self.config.every
+                )
                 continue
             self.tick(self.next_tick)
             self.next_tick += self.config.every
@@ -379,12 +381,23 @@ class Pipeline:
             start_time=moment,
         )
         self.starter.done.mkdir(parents=True, exist_ok=True)
-        (self.starter.done / f"{name}.json").write_text(json.dumps(execution.to_dict(), indent=1, default=str))
+        (self.starter.done / f"{name}.json").write_text(
+            json.dumps(execution.to_dict(), indent=1, default=str)
+        )
         pending.unlink()
         self.investigations += 1
-        if not execution.succeeded or not isinstance(execution.output, dict) or "case_id" not in execution.output:
+        if (
+            not execution.succeeded
+            or not isinstance(execution.output, dict)
+            or "case_id" not in execution.output
+        ):
             self.failed.append(
-                {"execution_name": name, "status": execution.status, "error": execution.error, "cause": execution.cause}
+                {
+                    "execution_name": name,
+                    "status": execution.status,
+                    "error": execution.error,
+                    "cause": execution.cause,
+                }
             )
             return
         summary = execution.output
@@ -394,7 +407,9 @@ class Pipeline:
                 summary["case_id"], summary["verdict"], float(summary["score"])
             )
         recorded = execution.events(RECORD_CASE_STATE)
-        analyses = recorded[-1].input.get("analyses") if recorded and isinstance(recorded[-1].input, dict) else None
+        analyses = (
+            recorded[-1].input.get("analyses") if recorded and isinstance(recorded[-1].input, dict) else None
+        )
         case.update(summary, name, analyses)
 
     def _report_progress(self) -> None:
@@ -486,18 +501,22 @@ def describe(data: bytes, mapping: Any) -> tuple[str | None, datetime | None]:
     return transaction.account_id, transaction.timestamp
 
 
-def stream_inputs(lines: Iterable[bytes], mapping: Any) -> list[StreamInput]:
-    """Records in event-time order (stable; an unreadable record keeps its neighbour's place)."""
+def order_records(items: Iterable[tuple[bytes, str | None]], mapping: Any) -> list[StreamInput]:
+    """Records in event-time order: ``(data, partition key or None for the account id)``.
+
+    The sort is stable, and a record whose time cannot be read keeps its place after the
+    record before it (it will be rejected by the ingest functions, with the reason).
+    """
     keyed: list[tuple[datetime, int, StreamInput]] = []
     previous = datetime.min.replace(tzinfo=UTC)
-    for position, line in enumerate(lines):
-        data = line.strip()
+    for position, (raw, partition_key) in enumerate(items):
+        data = raw.strip()
         if not data:
             continue
         account_id, moment = describe(data, mapping)
-        record = StreamInput(data=data, partition_key=account_id or f"unreadable-{position}", event_time=moment)
+        key = partition_key or account_id or f"unreadable-{position}"
         previous = moment or previous
-        keyed.append((previous, position, record))
+        keyed.append((previous, position, StreamInput(data=data, partition_key=key, event_time=moment)))
     keyed.sort(key=lambda item: (item[0], item[1]))
     return [record for _, _, record in keyed]
 
@@ -506,7 +525,7 @@ def read_jsonl(path: Path, mapping: Any) -> list[StreamInput]:
     if not path.is_file():
         raise UserError(f"{path}: no such file (expected transactions as JSON lines)")
     with path.open("rb") as handle:
-        return stream_inputs(handle, mapping)
+        return order_records(((line, None) for line in handle), mapping)
 
 
 def fresh_state_dir(state_dir: Path) -> Path:
@@ -612,7 +631,8 @@ def _progress(console: Any, show: bool, total: int | None) -> Iterator[Callable[
             bars.update(
                 checks,
                 completed=pipeline.investigations,
-                detail=f"{len(pipeline.flags)} flags, {len(pipeline.cases)} cases" + (f" ({shown})" if shown else ""),
+                detail=f"{len(pipeline.flags)} flags, {len(pipeline.cases)} cases"
+                + (f" ({shown})" if shown else ""),
             )
 
         yield update

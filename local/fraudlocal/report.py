@@ -32,6 +32,7 @@ import json
 import shutil
 from collections import Counter
 from collections.abc import Mapping
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,9 @@ def build_summary(
         "cases": len(result.cases),
         "cases_by_verdict": {verdict: verdicts.get(verdict, 0) for verdict in VERDICT_ORDER},
         "elapsed_seconds": elapsed,
-        "transactions_per_second": round(result.transactions / elapsed["total"], 1) if elapsed["total"] else None,
+        "transactions_per_second": round(result.transactions / elapsed["total"], 1)
+        if elapsed["total"]
+        else None,
         "event_source_mappings": result.mappings,
     }
     if labels is not None:
@@ -183,8 +186,11 @@ def print_table(summary: Mapping[str, Any], out_dir: Path, console: Any = None) 
         ("stored rows", f"{summary['stored_rows']:,}"),
         ("rejected", f"{summary['rejected']:,}"),
         ("flags", _by(summary["flags"], summary["flags_by_rule"])),
-        ("investigations", f"{summary['investigations']:,}" + (
-            f" ({summary['investigations_failed']} failed)" if summary["investigations_failed"] else "")),
+        (
+            "investigations",
+            f"{summary['investigations']:,}"
+            + (f" ({summary['investigations_failed']} failed)" if summary["investigations_failed"] else ""),
+        ),
         ("cases", _by(summary["cases"], summary["cases_by_verdict"])),
     ]
     if "precision" in summary:
@@ -192,7 +198,9 @@ def print_table(summary: Mapping[str, Any], out_dir: Path, console: Any = None) 
             ("precision (accounts)", _pct(summary["precision"])),
             ("recall (accounts)", _pct(summary["recall"])),
         ]
-        rows += [(f"  recall {pattern}", _pct(value)) for pattern, value in summary["recall_by_pattern"].items()]
+        rows += [
+            (f"  recall {pattern}", _pct(value)) for pattern, value in summary["recall_by_pattern"].items()
+        ]
         confounders = summary["false_positives_by_confounder"]
         rows.append(("confounders detected", _by(sum(confounders.values()), confounders)))
         rows.append(("confounders in fraud_ring cases", str(len(summary["confounders_in_fraud_ring_cases"]))))
@@ -241,10 +249,13 @@ def case_graph(case: CaseRecord) -> tuple[list[dict[str, Any]], list[dict[str, A
         for edge in found_edges:
             edges.setdefault((edge["source"], edge["target"], edge["type"]), edge)
         for chain in _chains(analyses.get("money_flow") or {}):
-            for payer, payee in zip(chain, chain[1:], strict=False):
+            for payer, payee in pairwise(chain):
                 source, target = f"account:{payer}", f"account:{payee}"
                 if source in nodes and target in nodes:
-                    edges.setdefault((source, target, "transfers_to"), {"source": source, "target": target, "type": "transfers_to"})
+                    edges.setdefault(
+                        (source, target, "transfers_to"),
+                        {"source": source, "target": target, "type": "transfers_to"},
+                    )
     node_list, edge_list = list(nodes.values()), list(edges.values())
     iterations = max(40, min(300, LAYOUT_BUDGET // max(1, len(node_list) ** 2)))
     layout(node_list, edge_list, iterations=iterations)
@@ -297,15 +308,21 @@ def _node_svg(node: Mapping[str, Any], labels: Mapping[str, Label] | None) -> st
         label = (labels or {}).get(str(node["label"]))
         truth = "unlabelled" if label is None else f"{label.label}:{label.pattern}"
         tooltip += "" if labels is None else f" - ground truth {truth}"
-        fill = "#c0392b" if label is not None and label.label == FRAUD else (
-            "#2471a3" if label is not None else "#5d6d7e"
+        fill = (
+            "#c0392b"
+            if label is not None and label.label == FRAUD
+            else ("#2471a3" if label is not None else "#5d6d7e")
         )
-        stroke = ' stroke="#1b2631" stroke-width="3"' if node.get("start") else ' stroke="#fff" stroke-width="2"'
+        stroke = (
+            ' stroke="#1b2631" stroke-width="3"' if node.get("start") else ' stroke="#fff" stroke-width="2"'
+        )
         shape = f'<circle r="{13 if node.get("start") else 10}" fill="{fill}"{stroke}/>'
         text_y = 26
     else:
         fill = _COLOURS.get(str(node["kind"]), "#aab7b8")
-        shape = f'<rect x="-8" y="-8" width="16" height="16" transform="rotate(45)" fill="{fill}" stroke="#fff"/>'
+        shape = (
+            f'<rect x="-8" y="-8" width="16" height="16" transform="rotate(45)" fill="{fill}" stroke="#fff"/>'
+        )
         text_y = 22
     return (
         f'<g class="node node-{_e(node["kind"])}" data-id="{_e(node["id"])}" transform="translate({x},{y})">'
@@ -326,7 +343,10 @@ def _figures_html(summary: Mapping[str, Any]) -> str:
         ("cases", summary["cases"]),
     ]
     if "precision" in summary:
-        rows += [("precision (accounts)", _pct(summary["precision"])), ("recall (accounts)", _pct(summary["recall"]))]
+        rows += [
+            ("precision (accounts)", _pct(summary["precision"])),
+            ("recall (accounts)", _pct(summary["recall"])),
+        ]
     table = "".join(f"<tr><th>{_e(k)}</th><td class=num>{_e(v)}</td></tr>" for k, v in rows)
     return f'<table class="figures">{table}</table>'
 
@@ -384,7 +404,9 @@ def _case_html(case: CaseRecord, labels: Mapping[str, Label] | None) -> str:
     )
 
 
-def render_report(summary: Mapping[str, Any], result: PipelineResult, labels: Mapping[str, Label] | None) -> str:
+def render_report(
+    summary: Mapping[str, Any], result: PipelineResult, labels: Mapping[str, Label] | None
+) -> str:
     charts = [
         _bars("flags by rule", summary["flags_by_rule"]),
         _bars("cases by verdict", summary["cases_by_verdict"]),
@@ -398,17 +420,20 @@ def render_report(summary: Mapping[str, Any], result: PipelineResult, labels: Ma
     cases = sorted(result.cases, key=lambda c: (order.get(c.verdict, 9), -c.score, c.case_id))
     failed = ""
     if result.failed_investigations:
-        failed = "<h2>Failed investigations</h2><ul>" + "".join(
-            f"<li>{_e(f['execution_name'])}: {_e(f.get('error'))} {_e(f.get('cause'))}</li>"
-            for f in result.failed_investigations
-        ) + "</ul>"
+        failed = (
+            "<h2>Failed investigations</h2><ul>"
+            + "".join(
+                f"<li>{_e(f['execution_name'])}: {_e(f.get('error'))} {_e(f.get('cause'))}</li>"
+                for f in result.failed_investigations
+            )
+            + "</ul>"
+        )
     body = (
         "<h1>Fraud detection: local pipeline report</h1>"
         f"<p class=meta>{_e(summary['source'].get('kind', ''))} {_e(summary['source'].get('path', '') or '')} - "
         f"event time {_e(summary['event_time']['first'])} to {_e(summary['event_time']['last'])}</p>"
         f"<h2>Overview</h2>{_figures_html(summary)}<div class=charts>{''.join(charts)}</div>{failed}"
-        f"<h2>Cases ({len(cases)})</h2>"
-        + "".join(_case_html(case, labels) for case in cases)
+        f"<h2>Cases ({len(cases)})</h2>" + "".join(_case_html(case, labels) for case in cases)
     )
     template = (ASSETS / "report.html").read_text(encoding="utf-8")
     return (

@@ -66,9 +66,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "emptied first). Prints the figures; writes summary.json, flags.json, cases.json, "
         "rejected.jsonl and report.html to --out.",
     )
-    parser.add_argument("--accounts", type=int, default=DEFAULT_ACCOUNTS, help=f"accounts (default {DEFAULT_ACCOUNTS})")
-    parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help=f"days of activity (default {DEFAULT_DAYS})")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
-    parser.add_argument("--start", default=DEFAULT_START, help=f"start of the period (default {DEFAULT_START})")
+    parser.add_argument(
+        "--accounts", type=int, default=DEFAULT_ACCOUNTS, help=f"accounts (default {DEFAULT_ACCOUNTS})"
+    )
+    parser.add_argument(
+        "--days", type=int, default=DEFAULT_DAYS, help=f"days of activity (default {DEFAULT_DAYS})"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})"
+    )
+    parser.add_argument(
+        "--start", default=DEFAULT_START, help=f"start of the period (default {DEFAULT_START})"
+    )
     add_run_options(parser)
     parser.set_defaults(func=run)

@@ -48,10 +48,15 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--shards", type=int, default=1, help="shards of the emulated stream (default 1)")
     parser.add_argument(
-        "--batch-size", type=int, default=100, help="records per ingest invocation, as the mapping's BatchSize (default 100)"
+        "--batch-size",
+        type=int,
+        default=100,
+        help="records per ingest invocation, as the mapping's BatchSize (default 100)",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars and no table")
-    parser.add_argument("--verbose", action="store_true", help="show the functions' logs and metrics on stderr")
+    parser.add_argument(
+        "--verbose", action="store_true", help="show the functions' logs and metrics on stderr"
+    )
 
 
 def run_state_dir(args: argparse.Namespace, command: str) -> Path:
@@ -96,7 +101,12 @@ def run(args: argparse.Namespace) -> int:
     request = RunRequest(
         config=config_from_args(args, state_dir, mapping),
         out_dir=args.out,
-        source={"kind": "replay", "path": str(args.file), "mapping": mapping, "labels": str(args.labels) if args.labels else None},
+        source={
+            "kind": "replay",
+            "path": str(args.file),
+            "mapping": mapping,
+            "labels": str(args.labels) if args.labels else None,
+        },
         labels=labels,
         total=len(records),
         progress=not args.quiet,
@@ -123,6 +133,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="field mapping for another producer's records: a shipped name (aws-guidance-sample) or a file "
         "(default: canonical records, or a shipped mapping whose 'require' they meet)",
     )
-    parser.add_argument("--labels", type=Path, default=None, help="ground truth (labels.jsonl) for precision and recall")
+    parser.add_argument(
+        "--labels", type=Path, default=None, help="ground truth (labels.jsonl) for precision and recall"
+    )
     add_run_options(parser)
     parser.set_defaults(func=run)

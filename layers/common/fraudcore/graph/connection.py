@@ -76,6 +76,14 @@ class GraphUnavailableError(GraphError):
     """The graph could not be reached, or kept failing with retryable errors, after every retry."""
 
 
+class ConcurrentModificationError(GraphUnavailableError):
+    """Neptune kept reporting a conflicting concurrent write after every retry.
+
+    Its own class (the name Lambda reports as ``errorType``) so the state machine can
+    retry a conflict later, with a longer backoff than the connection's.
+    """
+
+
 def _full_text(error: BaseException) -> str:
     if isinstance(error, GremlinServerError):
         exceptions = (error.status_attributes or {}).get("exceptions") or []
@@ -303,7 +311,8 @@ class GraphConnection:
                 if lost:
                     self.close()
                 if attempt >= self.max_retries:
-                    raise GraphUnavailableError(
+                    exhausted = ConcurrentModificationError if _is_conflict(error) else GraphUnavailableError
+                    raise exhausted(
                         f"graph request {label!r} on {self.name} still failing after "
                         f"{attempt + 1} attempts: {_error_text(error)}"
                     ) from error

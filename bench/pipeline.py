@@ -1,0 +1,89 @@
+"""Benchmark the local pipeline end to end at several scenario sizes; prints JSON.
+
+For each size: generate a scenario, put it through the whole pipeline (both ingest
+functions through the Kinesis mapping emulator, the scheduled micro-analysis every 5
+minutes of event time, the investigations) on fresh embedded stores, and report
+transactions per second end to end, the seconds spent per stage, and peak memory.
+Each size runs in its own process, so peak RSS (``ru_maxrss``) is that size's alone.
+
+Usage: python bench/pipeline.py [--sizes 500x1,2000x2] [--every MINUTES]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+
+def run_one(accounts: int, days: int, every: float) -> dict:
+    from fraudlocal.pipeline import (
+        Pipeline,
+        PipelineConfig,
+        close_local_backends,
+        order_records,
+        ordering_mapping,
+    )
+    from fraudlocal.scenario import generate
+
+    began = time.perf_counter()
+    scenario = generate(accounts=accounts, days=days)
+    lines = [(json.dumps(r, separators=(",", ":")).encode(), None) for r in scenario.iter_transactions()]
+    generated = time.perf_counter() - began
+    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as state:
+        pipeline = Pipeline(PipelineConfig(state_dir=Path(state), every=timedelta(minutes=every)))
+        records = order_records(lines, ordering_mapping(None))
+        pipeline.put_all(records)
+        result = pipeline.finish()
+        close_local_backends()
+    total = result.elapsed["total"]
+    return {
+        "accounts": accounts,
+        "days": days,
+        "transactions": result.transactions,
+        "micro_analysis_runs": result.ticks,
+        "investigations": result.investigations,
+        "cases": len(result.cases),
+        "generate_seconds": round(generated, 3),
+        "pipeline_seconds": total,
+        "transactions_per_second": round(result.transactions / total, 1),
+        "seconds_per_stage": {k: v for k, v in result.elapsed.items() if k != "total"},
+        "ms_per_micro_analysis_run": round(1000 * result.elapsed["micro_analysis"] / max(1, result.ticks), 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sizes", default="500x1,2000x2", help="accounts x days, comma separated (default 500x1,2000x2)"
+    )
+    parser.add_argument("--every", type=float, default=5.0, help="minutes between scheduled runs (default 5)")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one size in this process
+    args = parser.parse_args()
+    if args.one:
+        accounts, days = (int(x) for x in args.one.split("x"))
+        print(json.dumps(run_one(accounts, days, args.every)))
+        return
+    results = []
+    for size in args.sizes.split(","):
+        completed = subprocess.run(
+            [sys.executable, __file__, "--one", size.strip(), "--every", str(args.every)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if completed.returncode != 0:
+            raise SystemExit(f"size {size}: {completed.stderr[-2000:]}")
+        results.append(json.loads(completed.stdout.strip().splitlines()[-1]))
+    print(json.dumps({"benchmark": "pipeline", "graph_backend": "embedded", "sizes": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""``report.html`` opened in headless Chromium: every case's graph is drawn.
+
+The page's script counts, per case, the vertices and edges the browser laid out (a
+non-empty bounding box) and writes the counts into the DOM; the test reads them back
+with ``--dump-dom`` and compares them with the graph the page was given. A screenshot
+of the page must not be blank.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from fraudlocal.cli import main
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.fail("headless Chromium is needed: apt-get install -y chromium", pytrace=False)
+
+
+def transactions() -> list[dict]:
+    start = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    rows = []
+
+    def add(account: str, minutes: float, amount: float, **extra: str) -> None:
+        moment = start + timedelta(minutes=minutes)
+        rows.append(
+            {
+                "transaction_id": f"tx-{len(rows):05d}",
+                "timestamp": moment.isoformat().replace("+00:00", "Z"),
+                "account_id": account,
+                "amount": amount,
+                "merchant_id": "m-1",
+                **extra,
+            }
+        )
+
+    for n in range(12):  # ordinary customers, each on their own device and email
+        for k in range(3):
+            add(f"acc-{n:03d}", 4 * n + 20 * k, 15 + n, device_id=f"dev-{n}", email=f"c{n}@example.com")
+    for i, account in enumerate(("ring-a", "ring-b", "ring-c", "ring-d")):  # two rings of two
+        shared = {"device_id": f"dev-ring-{i // 2}", "email": f"ring{i // 2}@example.net"}
+        for k in range(3):
+            add(account, 40 + 30 * (i // 2) + k + i * 0.1, 19_000, **shared)
+    return sorted(rows, key=lambda r: r["timestamp"])
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("report")
+    data = root / "tx.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in transactions()))
+    out = root / "out"
+    assert main(["--state-dir", str(root / "state"), "replay", str(data), "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_every_case_graph_is_rendered(report: Path, tmp_path: Path) -> None:
+    cases = json.loads((report / "cases.json").read_text())
+    assert len(cases) >= 2
+    page = (report / "report.html").read_text()
+    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")  # self-contained
+    assert "https://" not in page
+    expected = dict(re.findall(r'data-case-id="([^"]+)".*?data-expected-nodes="(\d+)"', page, re.S))
+    assert set(expected) == {c["case_id"] for c in cases}
+
+    profile = tmp_path / "profile"
+    dom = subprocess.run(
+        [
+            chromium(),
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            "--dump-dom",
+            (report / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    rendered = dict(
+        re.findall(
+            r'<section class="case" id="[^"]*" data-case-id="([^"]+)" data-rendered-nodes="(\d+)"', dom
+        )
+    )
+    assert set(rendered) == set(expected), dom[:2000]
+    for case in cases:
+        drawn = int(rendered[case["case_id"]])
+        assert drawn == int(expected[case["case_id"]]), case["case_id"]
+        assert drawn >= len(case["members"])  # every member is a vertex, plus the identifiers
+    assert f'data-rendered-graphs="{len(cases)}"' in dom
+
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [
+            chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={shot}",
+            "--window-size=1200,1600", (report / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+    )  # fmt: skip
+    image = shot.read_bytes()
+    assert image.startswith(b"\x89PNG")
+    assert len(image) > 20_000  # a blank page compresses to a few kilobytes
