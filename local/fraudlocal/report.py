@@ -185,13 +185,15 @@ def print_table(summary: Mapping[str, Any], out_dir: Path, console: Any = None) 
         ("transactions", f"{summary['transactions']:,}"),
         ("stored rows", f"{summary['stored_rows']:,}"),
         ("rejected", f"{summary['rejected']:,}"),
-        ("flags", _by(summary["flags"], summary["flags_by_rule"])),
+        ("flags", f"{summary['flags']:,}"),
+        *((f"  {rule}", str(count)) for rule, count in summary["flags_by_rule"].items()),
         (
             "investigations",
             f"{summary['investigations']:,}"
             + (f" ({summary['investigations_failed']} failed)" if summary["investigations_failed"] else ""),
         ),
-        ("cases", _by(summary["cases"], summary["cases_by_verdict"])),
+        ("cases", f"{summary['cases']:,}"),
+        *((f"  {verdict}", str(count)) for verdict, count in summary["cases_by_verdict"].items()),
     ]
     if "precision" in summary:
         rows += [
