@@ -24,13 +24,10 @@ investigation stays in ``<state>/investigations/done/<name>.json``.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import shutil
-import sys
 import time
 import uuid
-import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -46,16 +43,8 @@ from fraudcore.rules import RuleError, enabled_rules, load_rules
 from .asl import execute, load_state_machine
 from .errors import UserError
 from .kinesis_esm import EventSourceMapping, LocalStream
-from .runtime import (
-    LocalLambdaContext,
-    LocalTarget,
-    close_local_backends,
-    load_handler,
-    local_function_environment,
-    patched_environment,
-)
+from .runtime import FunctionRunner, LocalTarget, close_local_backends
 from .starter_local import LocalInvestigationStarter
-from .template import load_template
 
 INGEST_TIMESERIES = "IngestTimeseriesFunction"
 INGEST_GRAPH = "IngestGraphFunction"
@@ -110,49 +99,6 @@ class StreamInput:
     data: bytes
     partition_key: str
     event_time: datetime | None  # None when the record cannot be read (it will be rejected)
-
-
-class FunctionRunner:
-    """Invokes the real handlers in-process, like :func:`fraudlocal.runtime.invoke_function`,
-    but reads ``template.yaml`` and imports each handler once: the template takes a
-    quarter of a second to parse and the pipeline makes thousands of invocations."""
-
-    def __init__(self, target: LocalTarget, verbose: bool = False):
-        self.target = target
-        self.template = load_template(target.template)
-        self.verbose = verbose
-        self._prepared: dict[str, tuple[dict[str, str], Callable[..., Any]]] = {}
-
-    def _prepare(self, logical_id: str) -> tuple[dict[str, str], Callable[..., Any]]:
-        prepared = self._prepared.get(logical_id)
-        if prepared is None:
-            function = self.template.function(logical_id)
-            code_dir = self.template.root / (function.code_uri or ".")
-            env = self.target.environment(local_function_environment(self.template, logical_id))
-            with patched_environment(env):
-                handler = load_handler(code_dir, function.handler or "app.lambda_handler")
-                self._quiet_logs()
-            prepared = self._prepared[logical_id] = (env, handler)
-        return prepared
-
-    def _quiet_logs(self) -> None:
-        # Every invocation logs at INFO; thousands of JSON lines would bury the progress
-        # and the table. Warnings and errors still show.
-        if not self.verbose:
-            from fraudcore.observability import logger
-
-            logger.setLevel("WARNING")
-
-    def invoke(self, logical_id: str, event: Any) -> Any:
-        env, handler = self._prepare(logical_id)
-        context = LocalLambdaContext(function_name=logical_id)
-        # Powertools Metrics prints EMF documents on stdout, one per invocation.
-        sink = sys.stderr if self.verbose else io.StringIO()
-        with patched_environment(env), contextlib.redirect_stdout(sink), warnings.catch_warnings():
-            if not self.verbose:
-                # A step that counted nothing makes Powertools warn on every invocation.
-                warnings.filterwarnings("ignore", message="No application metrics to publish")
-            return handler(event, context)
 
 
 @dataclass

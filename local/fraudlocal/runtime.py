@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import os
 import sys
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,34 +157,58 @@ def local_function_environment(template: Any, logical_id: str) -> dict[str, str]
     return kept
 
 
-def invoke_function(
-    logical_id: str,
-    event: Any,
-    state_dir: Path | LocalTarget,
-    *,
-    quiet_stdout: bool = True,
-) -> Any:
-    """Invoke the real handler of ``logical_id`` in-process and return its response.
+class FunctionRunner:
+    """Invokes the real handlers in-process against one local target.
 
-    Exceptions propagate unchanged, as Lambda reports them (``errorType`` is the class name).
+    The template is parsed and each handler imported once, then every invocation runs with
+    the function's environment, a Lambda context, and stdout kept for the caller (Powertools
+    prints metrics there). ``verbose=False`` quiets the INFO logs and the metrics of
+    thousands of pipeline invocations; warnings and errors still show.
     """
-    from .template import TemplateError
 
-    target = state_dir if isinstance(state_dir, LocalTarget) else LocalTarget(Path(state_dir))
-    template = _template(target.template)
-    try:
-        function = template.function(logical_id)
-    except TemplateError as error:
-        raise UserError(str(error)) from None
-    code_dir = template.root / (function.code_uri or ".")
-    env = target.environment(local_function_environment(template, logical_id))
-    context = LocalLambdaContext(function_name=logical_id)
-    with patched_environment(env):
-        handler = load_handler(code_dir, function.handler or "app.lambda_handler")
-        # Powertools prints metrics (EMF) on stdout; keep stdout for the response alone.
-        redirect = contextlib.redirect_stdout(sys.stderr) if quiet_stdout else contextlib.nullcontext()
-        with redirect:
+    def __init__(self, target: LocalTarget, *, verbose: bool = True):
+        self.target = target
+        self.template = _template(target.template)
+        self.verbose = verbose
+        self._prepared: dict[str, tuple[dict[str, str], Any]] = {}
+
+    def _prepare(self, logical_id: str) -> tuple[dict[str, str], Any]:
+        from .template import TemplateError
+
+        prepared = self._prepared.get(logical_id)
+        if prepared is None:
+            try:
+                function = self.template.function(logical_id)
+            except TemplateError as error:
+                raise UserError(str(error)) from None
+            code_dir = self.template.root / (function.code_uri or ".")
+            env = self.target.environment(local_function_environment(self.template, logical_id))
+            with patched_environment(env):
+                handler = load_handler(code_dir, function.handler or "app.lambda_handler")
+                if not self.verbose:
+                    from fraudcore.observability import logger
+
+                    logger.setLevel("WARNING")
+            prepared = self._prepared[logical_id] = (env, handler)
+        return prepared
+
+    def invoke(self, logical_id: str, event: Any) -> Any:
+        """Invoke ``logical_id``'s handler; exceptions propagate as Lambda reports them
+        (``errorType`` is the class name)."""
+        env, handler = self._prepare(logical_id)
+        context = LocalLambdaContext(function_name=logical_id)
+        sink = sys.stderr if self.verbose else io.StringIO()
+        with patched_environment(env), contextlib.redirect_stdout(sink), warnings.catch_warnings():
+            if not self.verbose:
+                # A step that counted nothing makes Powertools warn on every invocation.
+                warnings.filterwarnings("ignore", message="No application metrics to publish")
             return handler(event, context)
+
+
+def invoke_function(logical_id: str, event: Any, state_dir: Path | LocalTarget) -> Any:
+    """Invoke the real handler of ``logical_id`` in-process and return its response."""
+    target = state_dir if isinstance(state_dir, LocalTarget) else LocalTarget(Path(state_dir))
+    return FunctionRunner(target).invoke(logical_id, event)
 
 
 def close_local_backends() -> None:
