@@ -29,6 +29,7 @@ from ..pipeline import (
     run_to_outputs,
 )
 from ..scenario.labels import LabelsError, load_labels
+from .invoke import add_graph_options
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +54,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         default=100,
         help="records per ingest invocation, as the mapping's BatchSize (default 100)",
     )
+    add_graph_options(parser)
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars and no table")
     parser.add_argument(
         "--verbose", action="store_true", help="show the functions' logs and metrics on stderr"
@@ -80,6 +82,8 @@ def config_from_args(args: argparse.Namespace, state_dir: Path, mapping: str | N
         batch_size=args.batch_size,
         mapping=mapping,
         rules_override=override,
+        graph_backend=args.graph,
+        graph_endpoint=args.graph_endpoint,
         verbose=args.verbose,
     )
 
