@@ -12,19 +12,15 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from fraudcore.ports import RejectedRecord
+from fraudcore.timeutil import iso_z, utc_now
 
 REJECTED_FILE = "rejected.jsonl"
 EVENTS_FILE = "events.jsonl"
 DEFAULT_EVENT_SOURCE = "fraud-detection"
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class _JsonlFile:
@@ -79,7 +75,7 @@ class JsonlRejectedRecordSink:
             self._seen = {_delivery_key(row) for row in self._file.read()}
         stamped = []
         for record in records:
-            row = record.to_dict() if record.rejected_at else {**record.to_dict(), "rejected_at": _now_iso()}
+            row = record.to_dict() if record.rejected_at else {**record.to_dict(), "rejected_at": iso_z(utc_now())}
             key = _delivery_key(row)
             if key not in self._seen:
                 self._seen.add(key)
@@ -106,7 +102,7 @@ class JsonlEventPublisher:
         if not detail_type:
             raise ValueError("an event needs a detail type (e.g. 'Fraud Case Opened')")
         self._file.append(
-            [{"time": _now_iso(), "source": self.source, "detail_type": detail_type, "detail": dict(detail)}]
+            [{"time": iso_z(utc_now()), "source": self.source, "detail_type": detail_type, "detail": dict(detail)}]
         )
 
     def count(self) -> int:

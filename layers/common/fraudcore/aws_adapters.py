@@ -17,6 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .ports import RejectedRecord
+from .timeutil import utc_now
 
 _client_lock = threading.Lock()
 _clients: dict[str, Any] = {}
@@ -214,10 +215,6 @@ class InvestigationStartError(RuntimeError):
 _REPLAY_TOLERANCE = timedelta(seconds=5)
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class StepFunctionsInvestigationStarter:
     """:class:`fraudcore.ports.InvestigationStarter` on a Step Functions state machine.
 
@@ -233,7 +230,7 @@ class StepFunctionsInvestigationStarter:
         state_machine_arn: str,
         client: Any = None,
         *,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ):
         if not state_machine_arn:
             raise ValueError(

@@ -18,7 +18,6 @@ import binascii
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -29,6 +28,7 @@ from .mapping import AutoMapping, FieldMapping
 from .model import InvalidRecord, Transaction, parse_transaction
 from .observability import logger, metrics
 from .ports import RejectedRecord, RejectedRecordSink, WriteOutcome
+from .timeutil import iso_z, utc_now
 
 
 class TransientRecordFailure(Exception):
@@ -51,10 +51,6 @@ class IngestResult:
     rejected: int = 0
     failed_sequence_numbers: dict[str, str] = field(default_factory=dict)
     requests: int = 0
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 def decode_record(raw: dict[str, Any], mapping: FieldMapping | AutoMapping | None) -> DecodedRecord:
@@ -104,7 +100,7 @@ def ingest_records(
             data=rec.data,
             sequence_number=rec.sequence_number,
             partition_key=rec.partition_key,
-            rejected_at=_now_iso(),
+            rejected_at=iso_z(utc_now()),
         )
         for rec in decoded
         if rec.transaction is None
@@ -126,7 +122,7 @@ def ingest_records(
                     sequence_number=rec.sequence_number,
                     partition_key=rec.partition_key,
                     transaction_id=tx_id,
-                    rejected_at=_now_iso(),
+                    rejected_at=iso_z(utc_now()),
                 )
             )
     for tx_id, reason in outcome.failed.items():

@@ -8,10 +8,12 @@ says what to fix.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .timeutil import parse_utc
 
 IDENTIFIER_FIELDS = ("merchant_id", "card_id", "device_id", "ip", "email", "phone", "counterparty_account_id")
 DIMENSION_FIELDS = (
@@ -38,32 +40,6 @@ class InvalidRecord(ValueError):
         self.reason = reason
 
 
-def _parse_timestamp(value: Any) -> datetime:
-    if isinstance(value, bool):
-        raise ValueError("expected ISO 8601 text or epoch milliseconds, got a boolean")
-    if isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise ValueError("epoch milliseconds must be a finite number")
-        return datetime.fromtimestamp(value / 1000.0, tz=UTC)
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, str):
-        text = value.strip()
-        if text.isdigit():
-            return datetime.fromtimestamp(int(text) / 1000.0, tz=UTC)
-        try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(
-                f"{value!r} is not ISO 8601 (e.g. 2026-11-29T12:00:00Z) nor epoch milliseconds"
-            ) from None
-    else:
-        raise ValueError(f"expected ISO 8601 text or epoch milliseconds, got {type(value).__name__}")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
 class Transaction(BaseModel):
     """One payment or transfer, as every part of the system sees it."""
 
@@ -87,7 +63,7 @@ class Transaction(BaseModel):
     @field_validator("timestamp", mode="before")
     @classmethod
     def _timestamp(cls, value: Any) -> datetime:
-        return _parse_timestamp(value)
+        return parse_utc(value)
 
     @field_validator("amount", mode="before")
     @classmethod

@@ -35,6 +35,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..model import Transaction
 from ..ports import WriteOutcome
+from ..timeutil import parse_utc, utc_now
 from . import (
     MAX_RECORDS_PER_WRITE,
     MEASURE_NAME,
@@ -78,10 +79,6 @@ def _client(service: str) -> Any:
                 config = Config(retries={"mode": "standard", "total_max_attempts": 3})
             _clients[service] = boto3.client(service, config=config)
         return _clients[service]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _chunks(items: Sequence[Transaction], size: int) -> Iterator[Sequence[Transaction]]:
@@ -129,7 +126,7 @@ class TimestreamStore:
         max_attempts: int = 5,
         base_delay: float = 0.1,
         max_delay: float = 5.0,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
         jitter: Callable[[float, float], float] = random.uniform,
     ):
         if memory_retention_hours < 1:
@@ -316,11 +313,7 @@ class TimestreamStore:
 
 def parse_timestamp(text: str) -> datetime:
     """'2026-11-29 12:00:00.123456789' (Timestream, nanoseconds) -> aware UTC datetime."""
-    head, _, fraction = text.strip().partition(".")
-    moment = datetime.strptime(head, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
-    if fraction:
-        moment = moment.replace(microsecond=int(fraction[:6].ljust(6, "0")))
-    return moment
+    return parse_utc(text)
 
 
 _SCALAR_CONVERTERS: dict[str, Callable[[str], Any]] = {

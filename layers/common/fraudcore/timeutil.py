@@ -1,0 +1,54 @@
+"""Times, one way everywhere: aware UTC datetimes in, ISO 8601 with ``Z`` out.
+
+Producers, scheduled events, query rows and investigation inputs give times as ISO 8601
+text (with or without an offset, ``T`` or a space, up to nanoseconds as Timestream
+returns them), as epoch milliseconds (numbers or digit strings), or as datetimes.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+_FRACTION = re.compile(r"^(.*[T ]\d\d:\d\d:\d\d)\.(\d+)(.*)$")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_utc(value: Any) -> datetime:
+    """An aware UTC datetime; naive times are taken as UTC. ValueError says what was wrong."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"expected ISO 8601 text or epoch milliseconds, got {value!r}")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError("epoch milliseconds must be a finite number")
+        return datetime.fromtimestamp(value / 1000.0, tz=UTC)
+    if not isinstance(value, str):
+        raise ValueError(f"expected ISO 8601 text or epoch milliseconds, got {type(value).__name__}")
+    text = value.strip()
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text) / 1000.0, tz=UTC)
+    text = text.replace("Z", "+00:00").replace("z", "+00:00")
+    fraction = _FRACTION.match(text)
+    if fraction:  # Python reads at most microseconds
+        text = f"{fraction.group(1)}.{fraction.group(2)[:6]}{fraction.group(3)}"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not ISO 8601 (e.g. 2026-11-29T12:00:00Z) nor epoch milliseconds"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def iso_z(moment: datetime) -> str:
+    """``2026-11-29T12:00:00Z`` (milliseconds kept when present)."""
+    moment = parse_utc(moment)
+    spec = "milliseconds" if moment.microsecond else "seconds"
+    return moment.isoformat(timespec=spec).replace("+00:00", "Z")
