@@ -7,7 +7,14 @@ One graph holds five patterns that never touch each other except where said:
 - a household h1, h2: one IP and one device, nobody flagged;
 - a public IP 203.0.113.9 used by r1 and by 300 other accounts pub-000..pub-299;
 - a device farm d-farm used by f1..f6 (f6 flagged), four of them in the last 24 hours;
-- a mule chain v1..v4 -> m1 -> m2 -> m3 -> m4, and a cycle k1 -> k2 -> k3 -> k1.
+  they use no other device;
+- a second farm: g1..g6 on d-farm2, g7 and g8 on d-side2, all behind the proxy IP
+  198.51.100.77 (8 accounts, 2 devices), all active in the last 24 hours;
+- an office: o1..o4 at the computer d-office behind 192.0.2.50, each with a phone of its own;
+- a takeover: t1 used d-t1 and 192.0.2.10 for a month; 20 minutes before the reference
+  time d-new and 192.0.2.200 appear and carry a 60,000 burst from RO (t1 paid from FR);
+  a big spender s1 pays 60,000 with its usual device d-s1;
+- a mule chain v1..v4 -> m1 -> m2 -> m3 -> m4 (m3 flagged), and a cycle k1 -> k2 -> k3 -> k1.
 
 The graph is written with plain gremlinpython bytecode following the model of
 ``fraudcore.graph.schema`` (ids ``<label>:<value>``, edges ``<out>|<label>|<in>``).
@@ -35,6 +42,8 @@ REF_MS = int(REFERENCE.timestamp() * 1000)
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 PUBLIC_IP = "203.0.113.9"
+FARM_PROXY = "198.51.100.77"
+MINUTE_MS = 60_000
 
 
 def _vid(label: str, value: str) -> str:
@@ -115,6 +124,18 @@ def build_world(g: Any) -> None:
     for n in range(1, 7):
         b.uses(f"f{n}", "device", "d-farm", REF_MS - (10 - n) * DAY_MS, REF_MS - n * HOUR_MS)
     b.flag("f6")
+    for n in range(1, 9):
+        b.uses(f"g{n}", "device", "d-farm2" if n <= 6 else "d-side2", REF_MS - 3 * HOUR_MS, REF_MS - HOUR_MS)
+        b.uses(f"g{n}", "ip", FARM_PROXY, REF_MS - 3 * HOUR_MS, REF_MS - HOUR_MS)
+    for n in range(1, 5):
+        b.uses(f"o{n}", "device", "d-office", old, recent)
+        b.uses(f"o{n}", "ip", "192.0.2.50", old, recent)
+        b.uses(f"o{n}", "device", f"d-phone-o{n}", old, recent)
+    b.uses("t1", "device", "d-t1", old, REF_MS - 3 * HOUR_MS)
+    b.uses("t1", "ip", "192.0.2.10", old, REF_MS - 3 * HOUR_MS)
+    b.uses("t1", "device", "d-new", REF_MS - 20 * MINUTE_MS, REF_MS - MINUTE_MS)
+    b.uses("t1", "ip", "192.0.2.200", REF_MS - 20 * MINUTE_MS, REF_MS - MINUTE_MS)
+    b.uses("s1", "device", "d-s1", old, REF_MS - MINUTE_MS)
     for n in range(1, 5):
         b.transfer(f"v{n}", "m1", 2500.0)
     b.transfer("m1", "m2", 9500.0)
@@ -123,6 +144,7 @@ def build_world(g: Any) -> None:
     b.transfer("k1", "k2", 5000.0)
     b.transfer("k2", "k3", 4900.0)
     b.transfer("k3", "k1", 4800.0)
+    b.flag("m3")
     b.write(g)
 
 
@@ -154,6 +176,63 @@ def timeseries(tmp_path: Path) -> DuckDBTimeseriesStore:
             device_id="d-farm",
         )
     )
+    for n in range(1, 9):
+        rows.append(
+            Transaction(
+                transaction_id=f"t-g{n}",
+                timestamp=REFERENCE - timedelta(hours=2),
+                account_id=f"g{n}",
+                amount=20,
+                device_id="d-farm2" if n <= 6 else "d-side2",
+                ip=FARM_PROXY,
+            )
+        )
+    for n in range(1, 5):
+        rows.append(
+            Transaction(
+                transaction_id=f"t-o{n}",
+                timestamp=REFERENCE - timedelta(hours=n),
+                account_id=f"o{n}",
+                amount=20,
+                device_id="d-office",
+                ip="192.0.2.50",
+            )
+        )
+    # t1: a month of payments from FR on d-t1, then 60,000 in the window from RO on d-new
+    for day in range(1, 4):
+        rows.append(
+            Transaction(
+                transaction_id=f"t-t1-old{day}",
+                timestamp=REFERENCE - timedelta(days=day),
+                account_id="t1",
+                amount=50,
+                device_id="d-t1",
+                ip="192.0.2.10",
+                country="FR",
+            )
+        )
+    for k in range(3):
+        rows.append(
+            Transaction(
+                transaction_id=f"t-t1-burst{k}",
+                timestamp=REFERENCE - timedelta(minutes=4 - k),
+                account_id="t1",
+                amount=20_000,
+                device_id="d-new",
+                ip="192.0.2.200",
+                country="RO",
+            )
+        )
+    rows.append(
+        Transaction(
+            transaction_id="t-s1-car",
+            timestamp=REFERENCE - timedelta(minutes=3),
+            account_id="s1",
+            amount=60_000,
+            device_id="d-s1",
+            country="FR",
+        )
+    )
     rows.append(
         Transaction(
             transaction_id="t-h1",
@@ -169,7 +248,9 @@ def timeseries(tmp_path: Path) -> DuckDBTimeseriesStore:
     store.close()
 
 
-def investigation(entity_type: str, entity_id: str, rule: str = "velocity") -> Investigation:
+def investigation(
+    entity_type: str, entity_id: str, rule: str = "velocity", window: timedelta | None = None
+) -> Investigation:
     return Investigation(
         entity_type=entity_type,
         entity_id=entity_id,
@@ -177,6 +258,7 @@ def investigation(entity_type: str, entity_id: str, rule: str = "velocity") -> I
         rule=rule,
         reference_time=REFERENCE.isoformat().replace("+00:00", "Z"),
         risk_score=0.7,
+        window_start=(REFERENCE - window).isoformat().replace("+00:00", "Z") if window else None,
         window_end=REFERENCE.isoformat().replace("+00:00", "Z"),
     )
 
@@ -305,6 +387,7 @@ def test_device_farm_with_accounts_in_the_last_24_hours(
         "last_seen": REF_MS - HOUR_MS,
         "first_seen_at": "2026-11-20T12:00:00.000Z",
         "last_seen_at": "2026-11-29T11:00:00.000Z",
+        "dedicated_accounts": ["f1", "f2", "f3", "f4", "f5", "f6"],
         "class": "device_farm",
     }
     assert result["classes"] == ["device_farm"]
@@ -365,6 +448,7 @@ def test_mule_chain(world: Any) -> None:
         "longest_chain": 3,
         "accounts_downstream": ["m2", "m3", "m4"],
         "accounts_upstream": ["v1", "v2", "v3", "v4"],
+        "flagged_accounts": ["m3"],
         "truncated": False,
         "truncation": [],
     }
@@ -395,3 +479,65 @@ def test_money_flow_fan_out_limit(world: Any) -> None:
     )
     assert result["fan_in"] == 2
     assert [t["reason"] for t in result["truncation"]] == ["fan_out"]
+
+
+def test_an_office_computer_is_shared_not_a_farm(world: Any, timeseries: DuckDBTimeseriesStore) -> None:
+    result = analyse_shared_devices(world, timeseries, investigation("account", "o1"))
+    summary = [(i["type"], i["id"], i["accounts"], i["class"]) for i in result["identifiers"]]
+    assert summary == [
+        ("device", "d-office", 4, "shared_public"),
+        ("device", "d-phone-o1", 1, "single_user"),
+        ("ip", "192.0.2.50", 4, "shared_public"),
+    ]
+    office = result["identifiers"][0]
+    assert office["dedicated_accounts"] == []  # every colleague has a phone of its own
+    assert result["identifiers"][2]["devices_behind"] == 5  # the computer and four phones
+
+
+def test_colleagues_at_one_computer_are_a_benign_cluster(world: Any) -> None:
+    result = analyse_ring(world, investigation("account", "o1"))
+    assert result["members"] == ["o1", "o2", "o3", "o4"]
+    assert result["benign_cluster"] is True
+    assert result["ring_score"] == 0.2
+
+
+def test_a_farm_proxy_ip_whatever_its_size(world: Any, timeseries: DuckDBTimeseriesStore) -> None:
+    result = analyse_shared_devices(world, timeseries, investigation("ip", FARM_PROXY))
+    [proxy] = result["identifiers"]
+    assert (proxy["accounts"], proxy["accounts_last_24h"], proxy["devices_behind"]) == (8, 8, 2)
+    assert proxy["class"] == "device_farm"
+    assert proxy["account_ids"] == [f"g{n}" for n in range(1, 9)]
+    # a farm's accounts are not benign: they have no device of their own
+    ring = analyse_ring(world, investigation("device", "d-farm2"))
+    assert ring["members"] == [f"g{n}" for n in range(1, 9)]
+    assert ring["benign_cluster"] is False
+
+
+def test_a_new_device_carrying_the_flagged_money_is_a_takeover(
+    world: Any, timeseries: DuckDBTimeseriesStore
+) -> None:
+    flagged = investigation("account", "t1", rule="high_value_burst", window=timedelta(minutes=5))
+    change = analyse_shared_devices(world, timeseries, flagged)["account_change"]
+    assert change == {
+        "flagged_amount": 60_000.0,
+        "new_devices": ["d-new"],
+        "new_ips": ["192.0.2.200"],
+        "new_countries": ["RO"],
+        "known_countries": ["FR"],
+        "usual_devices": ["d-t1"],
+        "established_since": REF_MS - 30 * DAY_MS,
+        "established_since_at": "2026-10-30T12:00:00.000Z",
+        "new_device_first_seen_at": "2026-11-29T11:40:00.000Z",
+        "takeover": True,
+    }
+
+
+def test_a_big_spender_on_the_usual_device_is_no_takeover(
+    world: Any, timeseries: DuckDBTimeseriesStore
+) -> None:
+    flagged = investigation("account", "s1", rule="high_value_burst", window=timedelta(minutes=5))
+    change = analyse_shared_devices(world, timeseries, flagged)["account_change"]
+    assert change["flagged_amount"] == 60_000.0
+    assert (change["new_devices"], change["takeover"]) == ([], False)
+    # without a window (a hand-started investigation) there is no flagged activity to read
+    assert analyse_shared_devices(world, timeseries, investigation("account", "s1"))["account_change"] is None

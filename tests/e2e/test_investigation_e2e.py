@@ -112,11 +112,16 @@ def test_flag_to_case_and_the_same_ring_from_another_member(tmp_path: Path) -> N
     assert case["status"] == "opened"
     assert case["members"] == RING
     assert case["flags_propagated"] == ["a2", "a3", "a4"]
-    assert {r["signal"] for r in case["reasons"]} == {"flag", "ring"}
+    # an account flag runs the ring, the money flow and the account's devices side by side
+    assert {r["signal"] for r in case["reasons"]} == {"flag", "ring", "shared_device"}
     ring_reason = next(r for r in case["reasons"] if r["signal"] == "ring")
     assert ring_reason["evidence"]["members"] == RING
-    # 0.3 * 3/5 + 0.2 * 1.0 + 0.2 * 1.0 (a shared card); noisy-or with the flag's 0.7 / 2
-    assert case["score"] == round(1 - (1 - 0.35) * (1 - 0.58), 3)
+    # dev-ring is the only device of all four accounts: a device farm, a1 on it already
+    # flagged by the first step (0.85)
+    device_reason = next(r for r in case["reasons"] if r["signal"] == "shared_device")
+    assert "a device farm" in device_reason["sentence"]
+    # ring: 0.3 * 3/5 + 0.2 * 1.0 + 0.2 * 1.0 (a shared card); noisy-or with the flag's 0.7 / 2
+    assert case["score"] == round(1 - (1 - 0.35) * (1 - 0.58) * (1 - 0.85), 3)
 
     # the graph: one case linked to its four members, members flagged as ring members
     flags = graph_rows(
@@ -209,6 +214,30 @@ def test_device_flag_starts_with_the_shared_device_analysis(tmp_path: Path) -> N
     assert any("a device farm" in r["sentence"] for r in case["reasons"])
 
 
+def test_a_mule_and_the_accounts_its_money_moved_through_make_one_case(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    feeders = [f"v{n}" for n in range(1, 5)]
+    txs = [
+        _tx(1, v, 90 - n, 16_000.0, counterparty_account_id="mule", channel="transfer")
+        for n, v in enumerate(feeders)
+    ]
+    txs += [
+        _tx(1, "mule", 4, 31_000.0, counterparty_account_id="b1", channel="transfer"),
+        _tx(2, "mule", 3, 30_000.0, counterparty_account_id="b2", channel="transfer"),
+        # an everyday transfer into a feeder: too small to carry the mule's money
+        _tx(1, "friend", 300, 40.0, counterparty_account_id="v1", channel="transfer"),
+    ]
+    ingest(state, txs)
+    result = investigate(state, {**flag("mule"), "observed": 61_000.0}, "flag-mule")
+    assert result["status"] == "SUCCEEDED", result["cause"]
+    case = result["output"]
+    # 4 senders, 95 % passed on: a mule pattern, so the feeders and recipients are members
+    assert case["members"] == ["b1", "b2", "mule", *feeders]
+    assert case["verdict"] == "fraud_ring"
+    assert any("money-mule pattern" in r["sentence"] for r in case["reasons"])
+    assert "friend" not in case["members"]
+
+
 def test_cli_json_output(tmp_path: Path) -> None:
     state = tmp_path / "state"
     ingest(state, ring_transactions())
@@ -282,7 +311,10 @@ def test_sample_events_run_through_their_handlers(tmp_path: Path) -> None:
     calls = {
         "FlagEntityFunction": ["flag-entity.json", "flag-entity-hand-started.json"],
         "RingAnalysisFunction": ["ring-analysis.json"],
-        "SharedDeviceAnalysisFunction": ["shared-device-analysis.json"],
+        "SharedDeviceAnalysisFunction": [
+            "shared-device-analysis.json",
+            "shared-device-analysis-account.json",
+        ],
         "MoneyFlowAnalysisFunction": ["money-flow-analysis.json"],
         "RecordCaseFunction": ["record-case.json"],
     }
@@ -298,6 +330,10 @@ def test_sample_events_run_through_their_handlers(tmp_path: Path) -> None:
     assert responses["flag-entity-hand-started.json"]["trigger"] == "manual"
     assert responses["ring-analysis.json"]["members"] == ["acc-000123", "acc-000456", "acc-000789"]
     assert [i["class"] for i in responses["shared-device-analysis.json"]["identifiers"]] == ["household"]
+    # an account flag also reads the activity in the flag's window (none here: the sample
+    # transactions are 10 minutes older), so no device carried it and there is no takeover
+    change = responses["shared-device-analysis-account.json"]["account_change"]
+    assert (change["flagged_amount"], change["new_devices"], change["takeover"]) == (0.0, [], False)
     assert responses["money-flow-analysis.json"]["fan_out"] == 1
     assert responses["record-case.json"]["members"] == ["acc-000123", "acc-000456", "acc-000789"]
     for name in ("state-machine-flag.json", "state-machine-hand-started.json"):

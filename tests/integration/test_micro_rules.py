@@ -199,3 +199,108 @@ def test_overlapping_windows_and_later_windows_of_one_cooldown_make_one_flag(rec
     assert len(flags) == 1
     assert flags[0].window_start == "2026-11-29T12:00:00Z"
     assert flags[0].execution_name == "high_value_burst-account-a-20261129T120000Z"
+
+
+def test_shared_card_counts_accounts_on_one_card(recorder: Recorder) -> None:
+    recorder.add(
+        {"account_id": "tester", "card_id": "stolen", "at": minutes(5)},
+        # 95 minutes later: inside the 2h window that started at 11:00 (windows every hour)
+        {"account_id": "casher", "card_id": "stolen", "at": minutes(100)},
+        # one person, one card, many payments: not shared
+        *({"account_id": "regular", "card_id": "own", "at": minutes(i)} for i in range(10)),
+        # two accounts on one card, but 2h apart: no 2h window holds both
+        {"account_id": "early", "card_id": "apart", "at": minutes(0)},
+        {"account_id": "late", "card_id": "apart", "at": minutes(120)},
+    )
+    found = hits(recorder, "shared_card", minutes(125))
+    assert found == {("stolen", "2026-11-29T12:00:00Z"): 2}
+
+
+def test_mule_pass_through_needs_most_of_a_large_receipt_passed_on(recorder: Recorder) -> None:
+    def received(account: str, amount: float, at: timedelta) -> dict:
+        return {
+            "account_id": f"from-{account}",
+            "counterparty_account_id": account,
+            "amount": amount,
+            "at": at,
+        }
+
+    recorder.add(
+        # 20,000 in, 16,000 (exactly 80 %) sent on 50 minutes later: a hit (>=)
+        received("hop", 20_000, minutes(10)),
+        {"account_id": "hop", "counterparty_account_id": "next", "amount": 16_000, "at": minutes(60)},
+        # 20,000 in, 15,999 sent: keeps a little more than a fifth
+        received("saver", 20_000, minutes(10)),
+        {"account_id": "saver", "counterparty_account_id": "x", "amount": 15_999, "at": minutes(60)},
+        # 9,999 received: too little to be a mule's hop, whatever goes out
+        received("small", 9_999, minutes(10)),
+        {"account_id": "small", "counterparty_account_id": "x", "amount": 9_999, "at": minutes(20)},
+        # cashed out by card: spending counts as passing the money on; more than received caps at 1
+        received("casher", 12_000, minutes(10)),
+        {"account_id": "casher", "card_id": "c1", "amount": 15_000, "at": minutes(90)},
+    )
+    found = hits(recorder, "mule_pass_through", minutes(120))
+    # windows of 3h every hour; at 14:00 the earliest still looked at starts at 11:00 (it
+    # ends after 14:00 - lateness) and holds both receipt and spending: it names the hit
+    assert found == {
+        ("hop", "2026-11-29T11:00:00Z"): pytest.approx(0.8),
+        ("casher", "2026-11-29T11:00:00Z"): pytest.approx(1.0),
+    }
+
+
+def test_mule_pass_through_sees_a_hop_forwarded_two_hours_later(recorder: Recorder) -> None:
+    recorder.add(
+        {"account_id": "mule", "counterparty_account_id": "slow", "amount": 30_000, "at": minutes(50)},
+        {"account_id": "slow", "counterparty_account_id": "next", "amount": 28_000, "at": minutes(170)},
+    )
+    assert hits(recorder, "mule_pass_through", minutes(165)) == {}  # not forwarded yet
+    found = hits(recorder, "mule_pass_through", minutes(175))
+    assert found == {("slow", "2026-11-29T12:00:00Z"): pytest.approx(28 / 30)}
+
+
+def test_a_filling_window_is_rechecked_once_when_it_closes(recorder: Recorder, tmp_path: Path) -> None:
+    from fraudcore.micro import run_micro_analysis
+    from fraudlocal.starter_local import LocalInvestigationStarter
+
+    starter = LocalInvestigationStarter(tmp_path / "state")
+    rule = [RULES["device_account_burst"]]
+    recorder.add(*({"account_id": f"farm{i}", "device_id": "farm", "at": minutes(i)} for i in range(5)))
+    first = run_micro_analysis(recorder.store, starter, rule, NOON + minutes(10))
+    assert (first.started, first.duplicates) == (1, 0)
+    # more accounts join the device within the same hour: the same investigation, not a new one
+    recorder.add(
+        *({"account_id": f"farm{i}", "device_id": "farm", "at": minutes(i + 20)} for i in range(5, 9))
+    )
+    assert run_micro_analysis(recorder.store, starter, rule, NOON + minutes(30)).started == 0
+    # the hour is over: one recheck of the complete window, under its own name
+    closed = run_micro_analysis(recorder.store, starter, rule, NOON + minutes(60))
+    assert closed.started == 1
+    assert closed.flags[0].observed == 9
+    assert sorted(p.stem for p in starter.pending.glob("*.json")) == [
+        "device_account_burst-device-farm-20261129T120000Z",
+        "device_account_burst-device-farm-20261129T120000Z-closed",
+    ]
+    assert run_micro_analysis(recorder.store, starter, rule, NOON + minutes(65)).started == 0
+
+
+def test_a_hit_first_seen_closed_is_investigated_once(recorder: Recorder, tmp_path: Path) -> None:
+    from fraudcore.micro import run_micro_analysis
+    from fraudlocal.starter_local import LocalInvestigationStarter
+
+    starter = LocalInvestigationStarter(tmp_path / "state")
+    recorder.add(*({"account_id": f"farm{i}", "device_id": "farm", "at": minutes(i)} for i in range(5)))
+    result = run_micro_analysis(recorder.store, starter, [RULES["device_account_burst"]], NOON + minutes(60))
+    assert (result.started, result.duplicates) == (1, 0)
+    assert [p.stem for p in starter.pending.glob("*.json")] == [
+        "device_account_burst-device-farm-20261129T120000Z"
+    ]
+
+
+@pytest.mark.parametrize(("rule", "column"), [("shared_email", "email"), ("shared_phone", "phone")])
+def test_shared_email_and_phone(recorder: Recorder, rule: str, column: str) -> None:
+    recorder.add(
+        {"account_id": "member1", column: "ring-contact", "at": minutes(10)},
+        {"account_id": "member2", column: "ring-contact", "at": minutes(40)},
+        *({"account_id": "own", column: "own-contact", "at": minutes(i)} for i in range(5)),
+    )
+    assert hits(recorder, rule, minutes(45)) == {("ring-contact", "2026-11-29T11:00:00Z"): 2}

@@ -26,6 +26,10 @@ EXPECTED_IDS = {
     "account_device_churn",
     "amount_spike",
     "geo_velocity",
+    "shared_card",
+    "shared_email",
+    "shared_phone",
+    "mule_pass_through",
 }
 STEP_FUNCTIONS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 
@@ -46,6 +50,20 @@ def test_the_shipped_rules_have_the_expected_ids_and_defaults() -> None:
     )
     assert rules["device_account_burst"].threshold >= 5  # households and offices share devices
     assert all(rule.rationale and rule.enabled for rule in rules.values())
+    # card testing is a pattern of fraud by itself: its hit alone makes a case suspicious
+    assert rules["card_testing"].severity == "critical"
+    mule = rules["mule_pass_through"]
+    assert (mule.entity, mule.aggregate, mule.threshold, mule.params) == (
+        "account",
+        "pass_through",
+        0.8,
+        {"min_received": 10_000.0},
+    )
+    # the windows that fill over an hour are looked at again once complete
+    assert {r.id for r in rules.values() if r.recheck_on_close} == {
+        "device_account_burst",
+        "ip_account_burst",
+    }
 
 
 def test_override_file_changes_thresholds_and_switches_rules_off(tmp_path: Path) -> None:
@@ -129,6 +147,10 @@ def test_a_rules_file_may_replace_the_shipped_rules(tmp_path: Path) -> None:
         ({"description": "{nope}"}, "description cannot be formatted"),
         ({"id": "Bad-Id"}, "lower_snake_case"),
         ({"colour": "red"}, "unknown keys ['colour']"),
+        ({"params": {"min_received": 5}}, "params are only for aggregates spike, pass_through"),
+        ({"aggregate": "pass_through", "params": {"min_receive": 5}}, "unknown params ['min_receive']"),
+        ({"aggregate": "pass_through", "params": {"min_received": 0}}, "min_received must be more than 0"),
+        ({"aggregate": "pass_through", "entity": "card"}, "entity must be account"),
     ],
 )
 def test_bad_rule_definitions_name_the_rule_and_field(change: dict, message: str) -> None:
@@ -205,3 +227,14 @@ def test_flags_carry_a_readable_sentence_and_the_cooldown_period() -> None:
         "(threshold 5 in 1h)."
     )
     assert flag.execution_name == "device_account_burst-device-dev-1-20261129T120000Z"  # 12:00-18:00 period
+    # the window closed at 14:00: the rule rechecks closed windows, under a name of its own
+    assert flag.recheck_execution_name == "device_account_burst-device-dev-1-20261129T120000Z-closed"
+    (filling,) = flags_from_rows(rule, rows, datetime(2026, 11, 29, 13, 55, tzinfo=UTC))
+    assert filling.recheck_execution_name is None  # still filling at 13:55
+
+
+def test_recheck_names_fit_step_functions() -> None:
+    period = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    name = execution_name("device_account_burst", "device", "d" * 200, period, "-closed")
+    assert STEP_FUNCTIONS_NAME.match(name) and name.endswith("20261129T120000Z-closed")
+    assert name != execution_name("device_account_burst", "device", "d" * 200, period)

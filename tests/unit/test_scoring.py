@@ -113,13 +113,17 @@ def test_ring_score_components() -> None:
 
 def test_usage_classes_at_their_thresholds() -> None:
     assert classify("device", 1, 1) == "single_user"
-    assert classify("device", 3, 3) == "household"
-    assert classify("device", 4, 0) == "device_farm"
-    assert classify("ip", 3, 3) == "household"
-    assert classify("ip", 4, 3) == "shared_public"
-    assert classify("ip", 4, 4) == "device_farm"
-    assert classify("ip", 19, 19) == "device_farm"
-    assert classify("ip", 20, 20) == "shared_public"
+    assert classify("device", 3, 3, dedicated_share=1.0) == "household"
+    # a device: a farm when at least half its accounts use no other device
+    assert classify("device", 4, 0, dedicated_share=0.5) == "device_farm"
+    assert classify("device", 4, 0, dedicated_share=0.49) == "shared_public"  # an office computer
+    assert classify("ip", 3, 3, accounts_per_device=3.0) == "household"
+    # an IP: a farm when 4+ accounts were active in 24 h and share devices (3+ per device)
+    assert classify("ip", 4, 3, accounts_per_device=4.0) == "shared_public"
+    assert classify("ip", 4, 4, accounts_per_device=3.0) == "device_farm"
+    assert classify("ip", 4, 4, accounts_per_device=2.9) == "shared_public"
+    assert classify("ip", 300, 40, accounts_per_device=10.0) == "device_farm"  # whatever its size
+    assert classify("ip", 300, 40, accounts_per_device=0.7) == "shared_public"  # people with phones
 
 
 def test_timestream_query_quotes_identifiers() -> None:
@@ -183,6 +187,162 @@ def test_money_cycle_and_mule_pattern() -> None:
     assert result.members == ["m1", "x"]
     assert result.verdict == "fraud_ring"
     assert "money-mule pattern" in result.reasons[1].sentence
+
+
+def flow(start: str, **values: Any) -> dict[str, Any]:
+    base = {
+        "start": {"type": "account", "id": start},
+        "fan_in": 0,
+        "fan_out": 0,
+        "amount_in": 0.0,
+        "amount_out": 0.0,
+        "pass_through": 0.0,
+        "chains_out": [],
+        "chains_in": [],
+        "cycles": [],
+        "flagged_accounts": [],
+    }
+    return base | values
+
+
+def test_a_mule_case_holds_the_accounts_its_money_moved_through() -> None:
+    money = flow(
+        "mule",
+        fan_in=3,
+        fan_out=2,
+        amount_in=45_000.0,
+        amount_out=43_000.0,
+        pass_through=0.956,
+        chains_in=[
+            {"accounts": ["f1", "mule"], "amounts": [15_000.0], "hops": 1},
+            {"accounts": ["f2", "mule"], "amounts": [15_000.0], "hops": 1},
+            # a friend once sent f3 40: everyday money does not make the friend a member
+            {"accounts": ["friend", "f3", "mule"], "amounts": [40.0, 15_000.0], "hops": 2},
+        ],
+        chains_out=[
+            {"accounts": ["mule", "b1", "b2"], "amounts": [22_000.0, 20_500.0], "hops": 2},
+            # the money stops following at the first small transfer
+            {"accounts": ["mule", "c1", "c2"], "amounts": [21_000.0, 300.0], "hops": 2},
+        ],
+    )
+    result = assess(flag(entity="mule"), {"money_flow": money})
+    assert result.members == ["b1", "b2", "c1", "f1", "f2", "f3", "mule"]
+    # noisy-or of the flag (0.35) and the mule pattern (0.6)
+    assert result.score == round(1 - 0.65 * 0.4, 3) == 0.74
+    assert result.verdict == "fraud_ring"
+
+
+def test_a_pass_through_hop_from_a_flagged_mule() -> None:
+    money = flow(
+        "b2",
+        fan_in=1,
+        fan_out=1,
+        amount_in=20_500.0,
+        amount_out=19_000.0,
+        pass_through=0.927,
+        chains_in=[{"accounts": ["mule", "b1", "b2"], "amounts": [22_000.0, 20_500.0], "hops": 2}],
+        chains_out=[{"accounts": ["b2", "b3"], "amounts": [19_000.0], "hops": 1}],
+        flagged_accounts=["mule"],
+    )
+    result = assess(flag(rule="mule_pass_through", entity="b2"), {"money_flow": money})
+    assert [(r.signal, r.strength) for r in result.reasons] == [
+        ("money_flow", 0.5),
+        ("money_flow", 0.5),
+        ("flag", 0.35),
+    ]
+    assert "pass-through hop" in result.reasons[0].sentence
+    assert "already flagged account mule" in result.reasons[1].sentence
+    assert result.members == ["b1", "b2", "b3", "mule"]
+    assert result.score == round(1 - 0.5 * 0.5 * 0.65, 3)
+    assert result.verdict == "fraud_ring"
+
+
+def test_small_transfers_with_a_flagged_account_prove_nothing() -> None:
+    money = flow(
+        "p1",
+        fan_in=1,
+        amount_in=300.0,
+        chains_in=[{"accounts": ["flagged", "p1"], "amounts": [300.0], "hops": 1}],
+        flagged_accounts=["flagged"],
+    )
+    result = assess(flag(rule="amount_spike", entity="p1", risk=0.5), {"money_flow": money})
+    assert [r.signal for r in result.reasons] == ["flag"]
+    assert result.members == ["p1"]
+    assert result.verdict == "cleared"
+
+
+def takeover_change(**changes: Any) -> dict[str, Any]:
+    change = {
+        "flagged_amount": 60_000.0,
+        "new_devices": ["d-new"],
+        "new_ips": ["192.0.2.200"],
+        "new_countries": [],
+        "known_countries": ["FR"],
+        "usual_devices": ["d-old"],
+        "established_since": 1,
+        "established_since_at": "2026-10-30T12:00:00.000Z",
+        "new_device_first_seen_at": "2026-11-29T11:40:00.000Z",
+        "takeover": True,
+    }
+    return change | changes
+
+
+def test_a_new_device_carrying_the_burst_makes_a_takeover_suspicious() -> None:
+    result = assess(flag(), {"shared_device": {"identifiers": [], "account_change": takeover_change()}})
+    reason = result.reasons[0]
+    assert (reason.signal, reason.strength) == ("shared_device", 0.6)  # new device and new IP
+    assert "device d-new, first used by the account at 2026-11-29T11:40:00.000Z" in reason.sentence
+    assert "a likely account takeover" in reason.sentence
+    assert result.score == round(1 - 0.65 * 0.4, 3)
+    assert result.verdict == "suspicious"  # one account: suspicious, not a ring
+    alone = assess(
+        flag(), {"shared_device": {"identifiers": [], "account_change": takeover_change(new_ips=[])}}
+    )
+    assert alone.reasons[0].strength == 0.5
+
+
+def test_a_big_spender_on_the_usual_device_stays_cleared() -> None:
+    usual = takeover_change(new_devices=[], new_ips=[], takeover=False)
+    result = assess(flag(), {"shared_device": {"identifiers": [], "account_change": usual}})
+    assert [r.signal for r in result.reasons] == ["flag"]
+    assert result.verdict == "cleared"
+
+
+def test_card_testing_alone_is_suspicious() -> None:
+    testing = parse_investigation_input(
+        {
+            "rule": "card_testing",
+            "entity_type": "card",
+            "entity_id": "c9",
+            "window_end": "2026-11-29T12:00:00Z",
+            "severity": "critical",
+        },
+        NOW,
+    )
+    result = assess(testing, {"ring": ring(["t1"], 0.0)})
+    assert result.score == 0.45
+    assert result.verdict == "suspicious"
+
+
+def test_an_office_computer_is_no_evidence() -> None:
+    office = {
+        "identifiers": [
+            {
+                "type": "device",
+                "id": "d-office",
+                "accounts": 5,
+                "accounts_last_24h": 5,
+                "account_ids": ["o1", "o2", "o3", "o4", "o5"],
+                "flagged_accounts": [],
+                "class": "shared_public",
+            }
+        ]
+    }
+    result = assess(flag(rule="velocity", entity="o1", risk=0.5), {"shared_device": office})
+    assert [r.strength for r in result.reasons] == [0.25, 0.0]
+    assert "an office or family computer" in result.reasons[1].sentence
+    assert result.members == ["o1"]
+    assert result.verdict == "cleared"
 
 
 def test_device_farm_members_join_the_case() -> None:

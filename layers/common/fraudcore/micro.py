@@ -39,6 +39,9 @@ class Flag:
     description: str
     execution_name: str
     evaluation_time: str
+    #: set when the rule rechecks on close and the window has closed: the name of the
+    #: investigation that looks again at the whole window (see ``recheck_on_close``)
+    recheck_execution_name: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,13 +69,19 @@ class MicroResult:
         return response
 
 
-def execution_name(rule_id: str, entity_type: str, entity_id: str, period_start: datetime) -> str:
-    """``<rule>-<entity_type>-<entity>-<YYYYmmddTHHMMSSZ>``, within Step Functions' rules.
+#: appended to the execution name of the investigation that rechecks a closed window
+RECHECK_SUFFIX = "-closed"
+
+
+def execution_name(
+    rule_id: str, entity_type: str, entity_id: str, period_start: datetime, suffix: str = ""
+) -> str:
+    """``<rule>-<entity_type>-<entity>-<YYYYmmddTHHMMSSZ><suffix>``, within Step Functions' rules.
 
     An entity id with characters outside ``[A-Za-z0-9_-]``, or too long to fit, is shortened
     and followed by a hash of the original id, so distinct ids never share a name.
     """
-    stamp = period_start.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = period_start.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") + suffix
     prefix = f"{rule_id}-{entity_type}-"
     room = MAX_EXECUTION_NAME - len(prefix) - len(stamp) - 1
     safe = _UNSAFE.sub("-", entity_id).strip("-")
@@ -113,6 +122,8 @@ def flags_from_rows(rule: Rule, rows: Iterable[Mapping[str, Any]], evaluation_ti
             continue
         entity_id = str(row["entity_id"])
         period = floor_to(window_start, rule.cooldown)
+        # Every event before the evaluation time is in: a window ended by then is complete.
+        closed = window_end <= evaluation_time
         flags.append(
             Flag(
                 rule=rule.id,
@@ -134,6 +145,11 @@ def flags_from_rows(rule: Rule, rows: Iterable[Mapping[str, Any]], evaluation_ti
                 ),
                 execution_name=execution_name(rule.id, rule.entity, entity_id, period),
                 evaluation_time=iso(evaluation_time),
+                recheck_execution_name=(
+                    execution_name(rule.id, rule.entity, entity_id, period, RECHECK_SUFFIX)
+                    if rule.recheck_on_close and closed
+                    else None
+                ),
             )
         )
     return flags
@@ -194,12 +210,25 @@ def evaluate_rules(
 def start_investigations(
     starter: InvestigationStarter, flags: Sequence[Flag], max_investigations: int, result: MicroResult
 ) -> None:
-    """Start one investigation per flag, up to ``max_investigations`` new ones."""
+    """Start one investigation per flag, up to ``max_investigations`` new ones.
+
+    A flag whose closed window is to be rechecked starts its recheck only when its first
+    investigation already existed, i.e. ran while the window was still filling: a hit
+    first seen once its window had closed is investigated whole the first time.
+    """
     for flag in flags:
         if result.started >= max_investigations:
             result.capped += 1
             continue
         if starter.start(flag.execution_name, flag.to_dict()):
+            result.started += 1
+            continue
+        result.duplicates += 1
+        if flag.recheck_execution_name is None:
+            continue
+        if result.started >= max_investigations:
+            result.capped += 1
+        elif starter.start(flag.recheck_execution_name, flag.to_dict()):
             result.started += 1
         else:
             result.duplicates += 1
@@ -253,7 +282,9 @@ def evaluation_time_of(event: Any) -> datetime:
     return datetime.now(tz=UTC).replace(microsecond=0)
 
 
-def run_scheduled(event: Any, settings: Any, store: TimeseriesStore, starter: InvestigationStarter) -> MicroResult:
+def run_scheduled(
+    event: Any, settings: Any, store: TimeseriesStore, starter: InvestigationStarter
+) -> MicroResult:
     """One scheduled run: the rules at the event's time, with the configured overrides and cap."""
     rules = enabled_rules(load_rules(override=settings.rules_override))
     return run_micro_analysis(

@@ -177,10 +177,64 @@ def _spike_sql(rule: Rule, database: str, table: str, span: EvaluationRange) -> 
     )
 
 
+def _pass_through_sql(rule: Rule, database: str, table: str, span: EvaluationRange) -> str:
+    """Per account and window: the share of what it received by transfer that it sent on.
+
+    ``moves`` holds each transaction twice over: as money sent by ``account_id`` (any
+    channel: a transfer, or a purchase that cashes the money out) and, for transfers, as
+    money received by ``counterparty_account_id``. Only accounts that received a transfer
+    in range are read as senders, so a scheduled run does not read every account's spending.
+    The share is capped at 1: spending more than was received is not passing more on.
+    """
+    table_sql = _table(database, table)
+    received_rows = " AND ".join(
+        [
+            "measure_name = 'transaction'",
+            f"time >= {_ts(span.first_window_start)}",
+            f"time < {_ts(span.end)}",
+            "counterparty_account_id IS NOT NULL",
+        ]
+    )
+    sent_rows = " AND ".join(
+        [
+            *_row_conditions(rule, span.first_window_start, span.end),
+            f"account_id IN (SELECT counterparty_account_id FROM {table_sql} WHERE {received_rows})",
+        ]
+    )
+    moves = (
+        "WITH moves AS (\n"
+        f"  SELECT account_id AS entity_id, time, amount AS sent, 0.0 AS received\n"
+        f"  FROM {table_sql}\n  WHERE {sent_rows}\n"
+        "  UNION ALL\n"
+        f"  SELECT counterparty_account_id AS entity_id, time, 0.0 AS sent, amount AS received\n"
+        f"  FROM {table_sql}\n  WHERE {received_rows}\n"
+        ")\n"
+    )
+    observed = "least(sum(sent), sum(received)) / sum(received)"
+    minimum = _number_sql(rule.params["min_received"])
+    selects = []
+    for phase in range(round(rule.window / rule.hop)):
+        window_start = _window_start_sql(rule, phase)
+        selects.append(
+            f"SELECT entity_id, {window_start} AS window_start, {observed} AS observed\n"
+            "FROM moves\n"
+            f"GROUP BY entity_id, {window_start}\n"
+            f"HAVING sum(received) >= {minimum} AND {observed} {_threshold_sql(rule)}"
+        )
+    union = "\nUNION ALL\n".join(selects)
+    # As for the other rules, windows that started before the range would be partial.
+    return (
+        f"{moves}SELECT entity_id, window_start, observed FROM (\n{union}\n) AS hits\n"
+        f"WHERE window_start >= {_ts(span.first_window_start)}"
+    )
+
+
 def compile_range(rule: Rule, database: str, table: str, span: EvaluationRange) -> str:
     """The Timestream SQL returning the hits of ``rule`` in the windows of ``span``."""
     if rule.aggregate == "spike":
         return _spike_sql(rule, database, table, span)
+    if rule.aggregate == "pass_through":
+        return _pass_through_sql(rule, database, table, span)
     return _grouped_sql(rule, database, table, span)
 
 

@@ -33,7 +33,16 @@ ENTITY_COLUMNS = {
 }
 SEVERITIES = ("low", "medium", "high", "critical")
 OPERATORS = (">", ">=")
-OVERRIDABLE = ("threshold", "enabled", "window", "hop", "severity", "cooldown", "lateness")
+OVERRIDABLE = (
+    "threshold",
+    "enabled",
+    "window",
+    "hop",
+    "severity",
+    "cooldown",
+    "lateness",
+    "recheck_on_close",
+)
 RULE_KEYS = {
     "id",
     "rationale",
@@ -50,14 +59,21 @@ RULE_KEYS = {
     "enabled",
     "description",
     "params",
+    "recheck_on_close",
 }
 SPIKE_PARAMS = {"baseline_transactions": 20, "min_history": 5, "min_amount": 1000.0, "history": "1d"}
+#: pass_through: an account must have received at least this much by transfer in the window
+PASS_THROUGH_PARAMS = {"min_received": 10_000.0}
+#: the parameters each aggregate takes (and their defaults); the others take none
+AGGREGATE_PARAMS: dict[str, dict[str, Any]] = {"spike": SPIKE_PARAMS, "pass_through": PASS_THROUGH_PARAMS}
 FILTER_COLUMNS = {"amount", *DIMENSION_FIELDS}
 MAX_HOPS_PER_WINDOW = 4
 
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_AGGREGATE = re.compile(r"^(sum|max)\(amount\)$|^count\(\*\)$|^count\(distinct ([a-z_]+)\)$|^spike$")
+_AGGREGATE = re.compile(
+    r"^(sum|max)\(amount\)$|^count\(\*\)$|^count\(distinct ([a-z_]+)\)$|^spike$|^pass_through$"
+)
 _RULE_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 # A filter may use columns, numbers, quoted strings and comparison/boolean operators: it is
 # pasted into SQL, so anything else (semicolons, comments, subqueries) is refused.
@@ -125,6 +141,8 @@ class Rule:
     filter: str | None = None
     enabled: bool = True
     params: dict[str, Any] = field(default_factory=dict)
+    #: investigate a hit once more when its window has closed (see rules.yaml)
+    recheck_on_close: bool = False
 
     @property
     def entity_column(self) -> str:
@@ -161,6 +179,8 @@ class Rule:
             data["filter"] = self.filter
         if self.params:
             data["params"] = dict(self.params)
+        if self.recheck_on_close:
+            data["recheck_on_close"] = True
         return data
 
 
@@ -191,7 +211,7 @@ def _rule_from_dict(doc: Any, default_lateness: timedelta, origin: str) -> Rule:
     if not match:
         raise RuleError(
             f"{where}: aggregate {doc['aggregate']!r} is not one of sum(amount), max(amount), count(*), "
-            "count(distinct <dimension>), spike"
+            "count(distinct <dimension>), spike, pass_through"
         )
     if match.group(2) and match.group(2) not in DIMENSION_FIELDS:
         raise RuleError(
@@ -210,24 +230,9 @@ def _rule_from_dict(doc: Any, default_lateness: timedelta, origin: str) -> Rule:
     op = str(doc.get("op", ">="))
     if op not in OPERATORS:
         raise RuleError(f"{where}: op {op!r} is not one of {', '.join(OPERATORS)}")
-    params: dict[str, Any] = {}
-    if aggregate == "spike":
-        if hop != window:
-            raise RuleError(f"{where}: aggregate spike evaluates tumbling windows: leave hop out")
-        given = dict(doc.get("params") or {})
-        unknown_params = set(given) - set(SPIKE_PARAMS)
-        if unknown_params:
-            raise RuleError(
-                f"{where}: unknown params {sorted(unknown_params)}; allowed: {sorted(SPIKE_PARAMS)}"
-            )
-        params = {**SPIKE_PARAMS, **given}
-        parse_duration(params["history"], f"{where}: params.history")
-        for name in ("baseline_transactions", "min_history"):
-            if not isinstance(params[name], int) or params[name] < 1:
-                raise RuleError(f"{where}: params.{name} must be a whole number >= 1")
-        params["min_amount"] = _number(params["min_amount"], f"{where}: params.min_amount")
-    elif doc.get("params"):
-        raise RuleError(f"{where}: params are only for aggregate spike")
+    params = _params(aggregate, doc.get("params"), hop == window, where)
+    if aggregate == "pass_through" and entity != "account":
+        raise RuleError(f"{where}: aggregate pass_through is about accounts: entity must be account")
     rule = Rule(
         id=rule_id,
         rationale=" ".join(str(doc["rationale"]).split()),
@@ -246,9 +251,37 @@ def _rule_from_dict(doc: Any, default_lateness: timedelta, origin: str) -> Rule:
         filter=_check_filter(str(doc["filter"]), where) if doc.get("filter") else None,
         enabled=bool(doc.get("enabled", True)),
         params=params,
+        recheck_on_close=bool(doc.get("recheck_on_close", False)),
     )
     _check_description(rule, where)
     return rule
+
+
+def _params(aggregate: str, given: Any, tumbling: bool, where: str) -> dict[str, Any]:
+    """The aggregate's parameters: the defaults with the given ones applied, checked."""
+    defaults = AGGREGATE_PARAMS.get(aggregate)
+    if defaults is None:
+        if given:
+            raise RuleError(f"{where}: params are only for aggregates {', '.join(AGGREGATE_PARAMS)}")
+        return {}
+    given = dict(given or {})
+    unknown = set(given) - set(defaults)
+    if unknown:
+        raise RuleError(f"{where}: unknown params {sorted(unknown)}; allowed: {sorted(defaults)}")
+    params = {**defaults, **given}
+    if aggregate == "spike":
+        if not tumbling:
+            raise RuleError(f"{where}: aggregate spike evaluates tumbling windows: leave hop out")
+        parse_duration(params["history"], f"{where}: params.history")
+        for name in ("baseline_transactions", "min_history"):
+            if not isinstance(params[name], int) or params[name] < 1:
+                raise RuleError(f"{where}: params.{name} must be a whole number >= 1")
+        params["min_amount"] = _number(params["min_amount"], f"{where}: params.min_amount")
+    else:
+        params["min_received"] = _number(params["min_received"], f"{where}: params.min_received")
+        if params["min_received"] <= 0:
+            raise RuleError(f"{where}: params.min_received must be more than 0")
+    return params
 
 
 def _check_description(rule: Rule, where: str) -> None:

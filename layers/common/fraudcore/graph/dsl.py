@@ -136,13 +136,18 @@ class FraudTraversalSource(GraphTraversalSource):
         return self.V(vertex_id).out(*IDENTIFIER_EDGES).has_label(*labels).dedup().id_()
 
     def identifier_sightings(
-        self, identifier_ids: Sequence[str], account_limit: int, degree_limit: int
+        self,
+        identifier_ids: Sequence[str],
+        account_limit: int,
+        degree_limit: int,
+        devices_per_account: int = 5,
     ) -> FraudTraversal:
         """Each identifier with its degree (counted up to ``degree_limit``) and at most
-        ``account_limit`` of its usage edges: the account, the edge's first/last seen and
-        whether the account is flagged.
+        ``account_limit`` of its usage edges: the account, the edge's first/last seen,
+        whether the account is flagged, and up to ``devices_per_account`` ids of the devices
+        that account uses (to tell a farm's dedicated accounts from people with their own).
 
-        ``{id, label, degree, uses: [{account, first_seen, last_seen, flagged}, ...]}``.
+        ``{id, label, degree, uses: [{account, first_seen, last_seen, flagged, devices}, ...]}``.
         """
         return (
             self.V(*identifier_ids)
@@ -153,13 +158,40 @@ class FraudTraversalSource(GraphTraversalSource):
             .by(
                 __.in_e(*IDENTIFIER_EDGES)
                 .limit(account_limit)
-                .project("account", "first_seen", "last_seen", "flagged")
+                .project("account", "first_seen", "last_seen", "flagged", "devices")
                 .by(__.out_v().id_())
                 .by(__.number_or_zero("first_seen"))
                 .by(__.number_or_zero("last_seen"))
                 .by(__.out_v().flagged_state())
+                .by(
+                    __.out_v()
+                    .out(schema.USES)
+                    .has_label(schema.DEVICE)
+                    .limit(devices_per_account)
+                    .id_()
+                    .fold()
+                )
                 .fold()
             )
+        )
+
+    def account_uses(self, account_id: str, labels: Sequence[str], limit: int) -> FraudTraversal:
+        """The account's own ``uses`` edges to identifiers with ``labels`` (at most ``limit``):
+        when it first and last used each one.
+
+        ``{id, label, first_seen, last_seen}`` per identifier.
+        """
+        return (
+            self.V(account_id)
+            .has_label(schema.ACCOUNT)
+            .out_e(schema.USES)
+            .where(__.in_v().has_label(*labels))
+            .limit(limit)
+            .project("id", "label", "first_seen", "last_seen")
+            .by(__.in_v().id_())
+            .by(__.in_v().label())
+            .by(__.number_or_zero("first_seen"))
+            .by(__.number_or_zero("last_seen"))
         )
 
     def transfers(self, account_ids: Sequence[str], direction: str, per_account: int) -> FraudTraversal:

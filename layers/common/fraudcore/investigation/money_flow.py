@@ -9,7 +9,9 @@ Output (ids without the ``account:`` prefix): ``fan_out`` / ``fan_in`` (distinct
 recipients / senders), ``amount_out`` / ``amount_in`` (moved directly), ``pass_through``
 (share of what came in that went out again, a mule's signature), ``chains_out`` /
 ``chains_in`` (maximal chains, each ``{accounts, amounts}``, in the money's direction),
-``cycles``, ``accounts_downstream`` / ``accounts_upstream`` and ``truncated``.
+``cycles``, ``accounts_downstream`` / ``accounts_upstream``, ``flagged_accounts`` (those
+of them already flagged: money that comes from or goes to flagged accounts) and
+``truncated``.
 """
 
 from __future__ import annotations
@@ -115,6 +117,10 @@ def analyse_money_flow(
     amount_in = round(sum(float(t["amount"]) for t in direct_in), 2)
     downstream = {a for path, _ in chains_out + cycles for a in path} - {start}
     upstream = {a for path, _ in chains_in for a in path} - {start}
+    flagged: list[str] = []
+    if downstream | upstream:
+        rows = access.run(lambda g: g.flag_states(sorted(downstream | upstream)), "money flow: flags")
+        flagged = sorted(plain_id(str(r["id"])) for r in rows if r["flagged"] is True)
     return {
         "analysis": "money_flow",
         "start": {"type": investigation.entity_type, "id": investigation.entity_id},
@@ -129,6 +135,7 @@ def analyse_money_flow(
         "longest_chain": max((len(a) for _, a in chains_out + chains_in), default=0),
         "accounts_downstream": sorted(plain_id(a) for a in downstream),
         "accounts_upstream": sorted(plain_id(a) for a in upstream),
+        "flagged_accounts": flagged,
         "truncated": bool(truncation),
         "truncation": [{"reason": r, "detail": d} for r, d in sorted(truncation.items())],
         "requests": access.requests,

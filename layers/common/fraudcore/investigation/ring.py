@@ -22,7 +22,10 @@ Output (ids without their ``<label>:`` prefix): ``members``, ``shared_identifier
 
 A household is recognised as a benign cluster: two or three accounts linked only by an IP
 and/or a device, none of the others flagged, and the flag not about money (not a
-high-value burst or an amount spike). Its ring score is capped at
+high-value burst or an amount spike). So are colleagues at an office computer: more
+accounts linked only by a device and/or IP, under the same conditions, each of which also
+uses a device of its own (people have phones; accounts opened in a device farm use the
+farm's device and nothing else). A benign cluster's ring score is capped at
 :data:`BENIGN_SCORE_CAP`.
 """
 
@@ -65,6 +68,8 @@ class _Expansion:
     identifiers: dict[str, tuple[str, int, set[str]]] = field(default_factory=dict)
     skipped: dict[str, tuple[str, int]] = field(default_factory=dict)
     explored_identifiers: set[str] = field(default_factory=set)
+    #: account -> the identifiers read for it (at most identifiers_per_account)
+    account_identifiers: dict[str, set[str]] = field(default_factory=dict)
     truncation: dict[str, str] = field(default_factory=dict)
     hops: int = 0
 
@@ -121,6 +126,7 @@ def _next_identifiers(state: _Expansion, access: GraphAccess, frontier: list[str
         if len(ids) > per_account:
             state.truncate("fan_out", f"at most {per_account} identifiers were followed per account and hop")
             ids = ids[:per_account]
+        state.account_identifiers[str(row["account"])] = set(ids)
         found.update(ids)
     return sorted(found - state.explored_identifiers)
 
@@ -175,6 +181,16 @@ def _shared(state: _Expansion) -> list[dict[str, Any]]:
     return sorted(shared, key=lambda s: (s["type"], s["id"]))
 
 
+def _everyone_has_own_device(state: _Expansion) -> bool:
+    """Every member uses a device no other member uses (people, not farm accounts)."""
+    for member in state.members:
+        others = set().union(*(state.account_identifiers.get(m, set()) for m in state.members - {member}))
+        devices = {i for i in state.account_identifiers.get(member, set()) if label_of(i) == schema.DEVICE}
+        if not devices - others:
+            return False
+    return True
+
+
 def _density(members: set[str], shared: list[dict[str, Any]]) -> float:
     if len(members) < 2:
         return 0.0
@@ -225,7 +241,8 @@ def analyse_ring(
     density = _density(members, shared)
     link_types = {s["type"] for s in shared}
     benign = (
-        2 <= len(members) <= 3
+        len(members) >= 2
+        and (len(members) <= 3 or _everyone_has_own_device(state))
         and bool(link_types)
         and link_types <= HOUSEHOLD_LINK_TYPES
         and not flagged_others

@@ -10,16 +10,28 @@ amount of findings exceeds 1:
 =================================  =========================================================
 finding                            signal
 =================================  =========================================================
-the micro-analysis flag            half its risk score (a rule hit alone is not a verdict)
+the micro-analysis flag            half its risk score (a rule hit alone is not a verdict;
+                                   card testing, severity critical, is 0.45: suspicious)
 a ring (2+ accounts, not benign)   its ring score
 a device farm                      0.75, 0.85 when some of its accounts are flagged
 money returning to the account     0.8
 a mule pattern                     0.6: money in from 2+ senders, 80 %+ forwarded on
+a pass-through hop                 0.5: 5,000+ received, 80 %+ forwarded on (layering)
+money from or to flagged accounts  0.5: through transfers of 5,000+ each
 wide fan-out / fan-in (5+)         0.4
+account takeover                   0.5: a device new to an established account carried
+                                   the flagged money; 0.6 with a new IP or country too
 =================================  =========================================================
 
-Mitigating findings (a household pattern, a public IP) are reasons with signal 0; a
-household pattern caps the score at :data:`HOUSEHOLD_CAP` when nothing else is wrong.
+Mitigating findings (a household pattern, a public IP, a shared office device) are
+reasons with signal 0; a household pattern caps the score at :data:`HOUSEHOLD_CAP` when
+nothing else is wrong.
+
+Members of the case: the ring's members, the accounts of device farms, and, when the
+money flow shows a pattern (a cycle, a mule, a pass-through hop, flagged counterparties),
+the accounts the money moved through in transfers of :data:`MATERIAL_TRANSFER_MIN` or
+more, up to the analysis' hop bound (everyday transfers between people are far smaller,
+so a friend who once sent 50 is not pulled into a mule's case).
 
 Verdict: ``fraud_ring`` when the score reaches :data:`FRAUD_RING_MIN` and the case has
 two or more accounts; ``suspicious`` from :data:`SUSPICIOUS_MIN`; ``cleared`` below.
@@ -44,6 +56,13 @@ MULE_PASS_THROUGH_MIN = 0.8
 MULE_SENDERS_MIN = 2
 WIDE_FAN = 5
 WIDE_FAN_SIGNAL = 0.4
+PASS_THROUGH_SIGNAL = 0.5
+FLAGGED_MONEY_SIGNAL = 0.5
+#: a transfer this large carries the money of a laundering pattern: half the 10,000 the
+#: mule_pass_through rule looks for, far above everyday transfers between people
+MATERIAL_TRANSFER_MIN = 5_000.0
+TAKEOVER_SIGNAL = 0.5
+TAKEOVER_CORROBORATED_SIGNAL = 0.6
 #: most accounts recorded in one case
 CASE_MEMBER_CAP = 100
 VERDICTS = ("fraud_ring", "suspicious", "cleared")
@@ -129,7 +148,7 @@ def ring_reasons(ring: Mapping[str, Any] | None) -> list[Reason]:
     if ring.get("benign_cluster"):
         sentence = (
             f"Accounts {_names(members)} share only {' and '.join(sorted({s['type'] for s in shared}))} "
-            f"({links}) and none of the others is flagged: a household pattern, not a ring."
+            f"({links}) and none of the others is flagged: a household pattern (people sharing a home or an office computer), not a ring."
         )
         return [Reason("ring", sentence, 0.0, {**evidence, "benign_cluster": True})]
     flagged = len(ring.get("flagged_members", []))
@@ -166,16 +185,50 @@ def shared_device_reasons(shared_device: Mapping[str, Any] | None) -> list[Reaso
                     evidence,
                 )
             )
-        elif item["class"] == "shared_public":
+        elif item["class"] == "shared_public" and kind == "ip":
             reasons.append(
                 Reason(
                     "shared_device",
-                    f"IP {name} is shared by {counts}: a public network, not evidence of a link.",
+                    f"IP {name} is shared by {counts} who use devices of their own: "
+                    "a public network, not evidence of a link.",
                     0.0,
                     evidence,
                 )
             )
+        elif item["class"] == "shared_public":
+            reasons.append(
+                Reason(
+                    "shared_device",
+                    f"Device {name} is shared by {counts} who use devices of their own "
+                    "(an office or family computer): not evidence of a link by itself.",
+                    0.0,
+                    evidence,
+                )
+            )
+    change = (shared_device or {}).get("account_change")
+    if change and change.get("takeover"):
+        reasons.append(_takeover_reason(change))
     return reasons
+
+
+def _takeover_reason(change: Mapping[str, Any]) -> Reason:
+    devices = ", ".join(change["new_devices"])
+    extra = []
+    if change["new_ips"]:
+        extra.append(f"IP {', '.join(change['new_ips'])}")
+    if change["new_countries"]:
+        extra.append(
+            f"from {', '.join(change['new_countries'])} (before: {', '.join(change['known_countries'])})"
+        )
+    sentence = (
+        f"The flagged {_money(change['flagged_amount'])} went through device {devices}, first used by the "
+        f"account at {change['new_device_first_seen_at']}"
+        + (f", with new {' and '.join(extra)}" if extra else "")
+        + f"; the account had used {', '.join(change['usual_devices'][:4])} since "
+        f"{change['established_since_at']}: a likely account takeover."
+    )
+    strength = TAKEOVER_CORROBORATED_SIGNAL if extra else TAKEOVER_SIGNAL
+    return Reason("shared_device", sentence, strength, dict(change))
 
 
 def money_flow_reasons(flow: Mapping[str, Any] | None) -> list[Reason]:
@@ -194,29 +247,42 @@ def money_flow_reasons(flow: Mapping[str, Any] | None) -> list[Reason]:
                 {"cycle": cycle},
             )
         )
-    if (
-        flow["amount_in"] > 0
-        and flow["fan_in"] >= MULE_SENDERS_MIN
-        and flow["pass_through"] >= MULE_PASS_THROUGH_MIN
-    ):
+    evidence = {
+        k: flow.get(k)
+        for k in ("amount_in", "amount_out", "fan_in", "fan_out", "pass_through", "chains_out", "chains_in")
+    }
+    passed_on = flow["amount_in"] > 0 and flow["pass_through"] >= MULE_PASS_THROUGH_MIN
+    if passed_on and flow["fan_in"] >= MULE_SENDERS_MIN:
         reasons.append(
             Reason(
                 "money_flow",
                 f"Account {start} received {_money(flow['amount_in'])} from {flow['fan_in']} accounts and sent "
                 f"{flow['pass_through']:.0%} of it on to {flow['fan_out']}: a money-mule pattern.",
                 MULE_SIGNAL,
-                {
-                    k: flow[k]
-                    for k in (
-                        "amount_in",
-                        "amount_out",
-                        "fan_in",
-                        "fan_out",
-                        "pass_through",
-                        "chains_out",
-                        "chains_in",
-                    )
-                },
+                evidence,
+            )
+        )
+    elif passed_on and flow["amount_in"] >= MATERIAL_TRANSFER_MIN:
+        reasons.append(
+            Reason(
+                "money_flow",
+                f"Account {start} received {_money(flow['amount_in'])} and sent {flow['pass_through']:.0%} "
+                f"of it on to {flow['fan_out']} account{'s' if flow['fan_out'] != 1 else ''}: "
+                "a pass-through hop, money being layered.",
+                PASS_THROUGH_SIGNAL,
+                evidence,
+            )
+        )
+    material = material_accounts(flow)
+    flagged = sorted(set(flow.get("flagged_accounts", [])) & material)
+    if flagged:
+        reasons.append(
+            Reason(
+                "money_flow",
+                f"Account {start} moved money of {_money(MATERIAL_TRANSFER_MIN)} or more per transfer "
+                f"with already flagged account{'s' if len(flagged) != 1 else ''} {_names(flagged)}.",
+                FLAGGED_MONEY_SIGNAL,
+                {"flagged_accounts": flagged, "material_accounts": sorted(material)},
             )
         )
     for key, verb in (("fan_out", "sent money to"), ("fan_in", "received money from")):
@@ -232,14 +298,38 @@ def money_flow_reasons(flow: Mapping[str, Any] | None) -> list[Reason]:
     return reasons
 
 
-def case_members(investigation: Investigation, analyses: Mapping[str, Any]) -> list[str]:
-    """Ring members, accounts on device farms and accounts in money cycles (capped)."""
+def material_accounts(flow: Mapping[str, Any]) -> set[str]:
+    """Accounts the money moved through in transfers of MATERIAL_TRANSFER_MIN or more,
+    from the investigated account outwards, stopping at the first smaller transfer."""
+    found: set[str] = set()
+    for chain in flow.get("chains_out", []):  # [start, a1, a2...], amounts in that order
+        for account, amount in zip(chain["accounts"][1:], chain["amounts"], strict=False):
+            if amount < MATERIAL_TRANSFER_MIN:
+                break
+            found.add(account)
+    for chain in flow.get("chains_in", []):  # [..., a2, a1, start], in the money's direction
+        backwards = zip(reversed(chain["accounts"][:-1]), reversed(chain["amounts"]), strict=False)
+        for account, amount in backwards:
+            if amount < MATERIAL_TRANSFER_MIN:
+                break
+            found.add(account)
+    return found - {flow.get("start", {}).get("id")}
+
+
+def case_members(
+    investigation: Investigation, analyses: Mapping[str, Any], reasons: list[Reason] | None = None
+) -> list[str]:
+    """Ring members, accounts on device farms, accounts in money cycles and, when the money
+    flow shows a pattern, the accounts it moved through in material transfers (capped)."""
     members: set[str] = set(analyses.get("ring", {}).get("members", []))
     for item in analyses.get("shared_device", {}).get("identifiers", []):
         if item["class"] == "device_farm":
             members.update(item["account_ids"])
-    for cycle in analyses.get("money_flow", {}).get("cycles", []):
+    flow = analyses.get("money_flow") or {}
+    for cycle in flow.get("cycles", []):
         members.update(cycle["accounts"])
+    if flow and any(r.signal == "money_flow" and r.strength > 0 for r in reasons or []):
+        members.update(material_accounts(flow))
     if investigation.entity_type == "account":
         members.add(investigation.entity_id)
     return sorted(members)[:CASE_MEMBER_CAP]
@@ -273,7 +363,7 @@ def assess(investigation: Investigation, analyses: Mapping[str, Any]) -> Assessm
     strong_elsewhere = any(r.strength >= SUSPICIOUS_MIN for r in reasons if r.signal != "flag")
     if household and not strong_elsewhere:
         score = min(score, HOUSEHOLD_CAP)
-    members = case_members(investigation, analyses)
+    members = case_members(investigation, analyses, reasons)
     verdict = decide(score, len(members))
     reasons.sort(key=lambda r: -r.strength)
     return Assessment(verdict=verdict, score=score, members=members, reasons=reasons)

@@ -8,21 +8,35 @@ or an IP; an account's devices and IPs otherwise):
   reference time, from the time-series store (explicit time bounds, never ``ago()``,
   so a replay answers the same);
 - ``flagged_accounts``: the listed accounts already flagged;
+- ``dedicated_accounts``: the listed accounts that use no device but this one (for a
+  device); ``devices_behind``: distinct devices the listed accounts use (for an IP);
 - ``first_seen`` / ``last_seen``: from the ``uses`` edges (epoch ms and ISO 8601);
 - ``class``, by these thresholds (:class:`UsageThresholds`):
 
   ========================  ==========================================================
   ``single_user``           one account
   ``household``             2 or 3 accounts (a family, flatmates)
-  ``device_farm``           a device with 4 or more accounts; an IP with 4 to 19
-                            accounts of which 4 or more were active in the last 24 h
-  ``shared_public``         an IP with 20 or more accounts (carrier NAT, cafe, office),
-                            or 4 to 19 accounts that are not active together
+  ``device_farm``           a device with 4 or more accounts, at least half of which use
+                            no other device; an IP with 4 or more accounts active in the
+                            last 24 h that share few devices (3 or more accounts per
+                            device behind it), whatever its size
+  ``shared_public``         any other device or IP with 4 or more accounts: an office
+                            computer or kiosk whose users have devices of their own; a
+                            carrier NAT, cafe or campus IP whose users each bring theirs
   ========================  ==========================================================
 
-A device is personal hardware: four accounts on one device is a farm whatever the day.
-An IP is often shared by strangers, so only many accounts active together on a
-mid-sized IP make it a farm.
+What tells a farm from an office or a cafe is not how many accounts share the device or
+IP but whether they are people: people have devices of their own, accounts opened in a
+farm use the farm's device and nothing else. A device shared by colleagues is not
+evidence of a link by itself; the ring analysis decides from what else they share.
+
+For an account, ``account_change`` reads the account's own history (``uses`` edges) and
+the flagged activity (time series, the flag's window): which devices, IPs and countries
+carried the flagged amount, and whether they were new to the account, i.e. first used
+within :data:`NEW_IDENTIFIER_MAX_AGE` before the flag's window ended while the account had
+used other devices for at least :data:`ESTABLISHED_MIN_AGE` before that. A new device
+(with a new IP or a new country) carrying the flagged money on an established account is
+how an account takeover looks to an analyst; a big spender pays with the usual device.
 """
 
 from __future__ import annotations
@@ -37,6 +51,7 @@ from .model import (
     GraphAccess,
     Investigation,
     SharedDeviceLimits,
+    epoch_ms,
     is_timeout,
     iso,
     label_of,
@@ -47,29 +62,59 @@ from .model import (
 LOOKBACK = timedelta(hours=24)
 #: identifier label -> the time-series dimension column holding it
 TIMESERIES_COLUMNS = {schema.DEVICE: "device_id", schema.IP: "ip"}
+#: a device or IP first used by the account this long (or less) before the flag's window
+#: ended is new to it: the takeover's device appears minutes before the cash-out
+NEW_IDENTIFIER_MAX_AGE = timedelta(hours=2)
+#: the account must have used other devices this long before the new one appeared: a
+#: brand-new account has no history to be taken over
+ESTABLISHED_MIN_AGE = timedelta(hours=6)
+#: a device, IP or country carried the flagged activity when this share of its amount
+#: went through it
+CARRIED_MIN_SHARE = 0.5
+#: how far back the account's countries are read from the time series
+COUNTRY_HISTORY = timedelta(days=30)
 
 
 @dataclass(frozen=True)
 class UsageThresholds:
     household_max: int = 3
     device_farm_min: int = 4
-    ip_public_min: int = 20
+    #: a device is a farm when at least this share of its accounts use no other device
+    device_farm_dedicated_share: float = 0.5
     ip_farm_active_24h_min: int = 4
+    #: an IP is a farm's when its accounts share devices: this many accounts per device
+    ip_farm_accounts_per_device: float = 3.0
 
 
 def classify(
-    label: str, accounts: int, accounts_24h: int, thresholds: UsageThresholds = UsageThresholds()
+    label: str,
+    accounts: int,
+    accounts_24h: int,
+    thresholds: UsageThresholds = UsageThresholds(),
+    *,
+    dedicated_share: float = 0.0,
+    accounts_per_device: float = 0.0,
 ) -> str:
-    """The usage class of a device or IP (see the module docstring's table)."""
+    """The usage class of a device or IP (see the module docstring's table).
+
+    ``dedicated_share``: share of the device's accounts that use no other device;
+    ``accounts_per_device``: accounts behind the IP per distinct device they use.
+    """
     if accounts <= 1:
         return "single_user"
     if accounts <= thresholds.household_max:
         return "household"
     if label == schema.DEVICE:
-        return "device_farm"
-    if accounts >= thresholds.ip_public_min:
-        return "shared_public"
-    return "device_farm" if accounts_24h >= thresholds.ip_farm_active_24h_min else "shared_public"
+        farm = (
+            accounts >= thresholds.device_farm_min
+            and dedicated_share >= thresholds.device_farm_dedicated_share
+        )
+        return "device_farm" if farm else "shared_public"
+    farm = (
+        accounts_24h >= thresholds.ip_farm_active_24h_min
+        and accounts_per_device >= thresholds.ip_farm_accounts_per_device
+    )
+    return "device_farm" if farm else "shared_public"
 
 
 def _sql_text(value: str) -> str:
@@ -127,6 +172,173 @@ def _identifiers_of(
     return sorted(str(i) for i in ids)[: limits.identifiers_per_account]
 
 
+def _usage(
+    row: dict[str, Any],
+    accounts_24h: int,
+    limits: SharedDeviceLimits,
+    thresholds: UsageThresholds,
+    truncation: dict[str, str],
+) -> dict[str, Any]:
+    """One device or IP: who uses it, since when, and its class."""
+    vid, label, degree = str(row["id"]), str(row["label"]), int(row["degree"])
+    uses = sorted(row["uses"], key=lambda u: str(u["account"]))
+    if len(uses) > limits.accounts_listed:
+        truncation["accounts_listed"] = (
+            f"at most {limits.accounts_listed} accounts are listed per device or IP"
+        )
+        uses = uses[: limits.accounts_listed]
+    first = min((int(u["first_seen"]) for u in uses if u["first_seen"]), default=0)
+    last = max((int(u["last_seen"]) for u in uses), default=0)
+    devices_of = {str(u["account"]): {str(d) for d in u.get("devices") or []} for u in uses}
+    dedicated = sorted(plain_id(a) for a, devices in devices_of.items() if devices == {vid})
+    behind = set().union(*devices_of.values()) if devices_of else set()
+    item: dict[str, Any] = {
+        "type": label,
+        "id": plain_id(vid),
+        "accounts": degree,
+        "accounts_last_24h": accounts_24h,
+        "account_ids": [plain_id(str(u["account"])) for u in uses],
+        "flagged_accounts": [plain_id(str(u["account"])) for u in uses if u["flagged"] is True],
+        "first_seen": first or None,
+        "last_seen": last or None,
+        "first_seen_at": _ms_iso(first),
+        "last_seen_at": _ms_iso(last),
+    }
+    if label == schema.DEVICE:
+        item["dedicated_accounts"] = dedicated
+    else:
+        item["devices_behind"] = len(behind)
+    item["class"] = classify(
+        label,
+        degree,
+        accounts_24h,
+        thresholds,
+        dedicated_share=len(dedicated) / len(uses) if uses else 0.0,
+        accounts_per_device=len(uses) / len(behind) if behind else 0.0,
+    )
+    return item
+
+
+def _account_change(
+    access: GraphAccess,
+    timeseries: TimeseriesStore | None,
+    investigation: Investigation,
+    limits: SharedDeviceLimits,
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """Devices, IPs and countries new to the account that carried the flagged activity."""
+    if investigation.is_manual or not investigation.window_start or timeseries is None:
+        return None, []
+    vid = investigation.vertex_id
+    start_ms = epoch_ms(parse_time(investigation.window_start, "window_start"))
+    end_ms = investigation.reference_ms
+    own = access.run(
+        lambda g: g.account_uses(vid, list(TIMESERIES_COLUMNS), limits.identifiers_per_account),
+        "shared devices: the account's own history",
+    )
+    first_use = {str(r["id"]): int(r["first_seen"]) for r in own}
+    window_sql = account_activity_sql(
+        timeseries.database, timeseries.table, investigation.entity_id, start_ms, end_ms
+    )
+    history_sql = account_countries_sql(
+        timeseries.database,
+        timeseries.table,
+        investigation.entity_id,
+        start_ms - int(COUNTRY_HISTORY.total_seconds() * 1000),
+        start_ms,
+    )
+    carried: dict[str, dict[str, float]] = {"device_id": {}, "ip": {}, "country": {}}
+    total = 0.0
+    for row in timeseries.query(window_sql):
+        amount = float(row["amount"] or 0.0)
+        total += amount
+        for column, shares in carried.items():
+            if row.get(column):
+                shares[str(row[column])] = shares.get(str(row[column]), 0.0) + amount
+    known_countries = sorted(str(r["country"]) for r in timeseries.query(history_sql) if r.get("country"))
+    return (
+        assess_account_change(first_use, carried, total, known_countries, end_ms),
+        [window_sql, history_sql],
+    )
+
+
+def assess_account_change(
+    first_use: dict[str, int],
+    carried: dict[str, dict[str, float]],
+    total: float,
+    known_countries: list[str],
+    end_ms: int,
+) -> dict[str, Any]:
+    """Which identifiers carrying the flagged activity are new to an established account.
+
+    ``first_use``: vertex id -> when the account first used it (epoch ms); ``carried``:
+    column -> value -> amount of the flagged activity through it; ``known_countries``:
+    countries of the account's activity before the window.
+    """
+    new_after = end_ms - int(NEW_IDENTIFIER_MAX_AGE.total_seconds() * 1000)
+
+    def carriers(column: str, label: str) -> list[str]:
+        return sorted(
+            schema.vertex_id(label, value)
+            for value, amount in carried[column].items()
+            if total > 0 and amount / total >= CARRIED_MIN_SHARE
+        )
+
+    new_devices = [d for d in carriers("device_id", schema.DEVICE) if first_use.get(d, end_ms) >= new_after]
+    new_ips = [i for i in carriers("ip", schema.IP) if first_use.get(i, end_ms) >= new_after]
+    appeared = min((first_use.get(d, end_ms) for d in new_devices), default=end_ms)
+    other_devices = [
+        vid
+        for vid, first in first_use.items()
+        if label_of(vid) == schema.DEVICE and vid not in new_devices and first > 0
+    ]
+    established_since = min((first_use[d] for d in other_devices), default=None)
+    established = established_since is not None and appeared - established_since >= int(
+        ESTABLISHED_MIN_AGE.total_seconds() * 1000
+    )
+    new_countries = [
+        c
+        for c in sorted(carried["country"])
+        if known_countries
+        and c not in known_countries
+        and total > 0
+        and carried["country"][c] / total >= CARRIED_MIN_SHARE
+    ]
+    return {
+        "flagged_amount": round(total, 2),
+        "new_devices": [plain_id(d) for d in new_devices],
+        "new_ips": [plain_id(i) for i in new_ips],
+        "new_countries": new_countries,
+        "known_countries": known_countries,
+        "usual_devices": sorted(plain_id(d) for d in other_devices),
+        "established_since": established_since,
+        "established_since_at": _ms_iso(established_since or 0),
+        "new_device_first_seen_at": _ms_iso(appeared) if new_devices else None,
+        "takeover": bool(new_devices) and established,
+    }
+
+
+def account_activity_sql(database: str, table: str, account: str, start_ms: int, end_ms: int) -> str:
+    """Timestream SQL: the account's amounts in [start, end) by device, IP and country."""
+    return (
+        "SELECT device_id, ip, country, SUM(amount) AS amount, COUNT(*) AS transactions "
+        f'FROM "{database}"."{table}" '
+        f"WHERE measure_name = 'transaction' AND account_id = {_sql_text(account)} "
+        f"AND time >= from_milliseconds({start_ms}) AND time < from_milliseconds({end_ms}) "
+        "GROUP BY device_id, ip, country"
+    )
+
+
+def account_countries_sql(database: str, table: str, account: str, start_ms: int, end_ms: int) -> str:
+    """Timestream SQL: the countries of the account's activity in [start, end)."""
+    return (
+        "SELECT DISTINCT country "
+        f'FROM "{database}"."{table}" '
+        f"WHERE measure_name = 'transaction' AND account_id = {_sql_text(account)} "
+        f"AND time >= from_milliseconds({start_ms}) AND time < from_milliseconds({end_ms}) "
+        "AND country IS NOT NULL"
+    )
+
+
 def analyse_shared_devices(
     graph: Any,
     timeseries: TimeseriesStore | None,
@@ -160,33 +372,19 @@ def analyse_shared_devices(
         by_label.setdefault(str(row["label"]), []).append(plain_id(str(row["id"])))
     active, queries = _active_accounts(timeseries, {k: sorted(v) for k, v in by_label.items()}, reference_ms)
 
-    identifiers = []
-    for row in sorted(rows, key=lambda r: str(r["id"])):
-        vid, label, degree = str(row["id"]), str(row["label"]), int(row["degree"])
-        uses = sorted(row["uses"], key=lambda u: str(u["account"]))
-        if len(uses) > limits.accounts_listed:
-            truncation["accounts_listed"] = (
-                f"at most {limits.accounts_listed} accounts are listed per device or IP"
-            )
-            uses = uses[: limits.accounts_listed]
-        first = min((int(u["first_seen"]) for u in uses if u["first_seen"]), default=0)
-        last = max((int(u["last_seen"]) for u in uses), default=0)
-        accounts_24h = active.get(vid, 0)
-        identifiers.append(
-            {
-                "type": label,
-                "id": plain_id(vid),
-                "accounts": degree,
-                "accounts_last_24h": accounts_24h,
-                "account_ids": [plain_id(str(u["account"])) for u in uses],
-                "flagged_accounts": [plain_id(str(u["account"])) for u in uses if u["flagged"] is True],
-                "first_seen": first or None,
-                "last_seen": last or None,
-                "first_seen_at": _ms_iso(first),
-                "last_seen_at": _ms_iso(last),
-                "class": classify(label, degree, accounts_24h, thresholds),
-            }
-        )
+    identifiers = [
+        _usage(row, active.get(str(row["id"]), 0), limits, thresholds, truncation)
+        for row in sorted(rows, key=lambda r: str(r["id"]))
+    ]
+    change = None
+    if label_of(investigation.vertex_id) == schema.ACCOUNT:
+        try:
+            change, change_queries = _account_change(access, timeseries, investigation, limits)
+            queries += change_queries
+        except Exception as error:
+            if not is_timeout(error):
+                raise
+            truncation["evaluation_timeout"] = f"a graph request exceeded its evaluation timeout: {error}"
     window_end = parse_time(investigation.reference_time, "reference_time")
     return {
         "analysis": "shared_device",
@@ -194,6 +392,7 @@ def analyse_shared_devices(
         "window": {"start": iso(window_end - LOOKBACK), "end": iso(window_end)},
         "identifiers": identifiers,
         "classes": sorted({i["class"] for i in identifiers}),
+        "account_change": change,
         "thresholds": thresholds.__dict__.copy(),
         "timeseries_queries": queries,
         "truncated": bool(truncation),
