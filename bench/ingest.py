@@ -83,8 +83,14 @@ def naive_upsert_record(g, tx: Transaction) -> None:
         vid = schema.vertex_id(label, value)
         t = (
             t.merge_v({T.id: vid, T.label: label})
-            .merge_e({T.id: schema.edge_id(edge_label, account, vid), T.label: edge_label,
-                      Direction.OUT: account, Direction.IN: vid})
+            .merge_e(
+                {
+                    T.id: schema.edge_id(edge_label, account, vid),
+                    T.label: edge_label,
+                    Direction.OUT: account,
+                    Direction.IN: vid,
+                }
+            )
             .property("last_seen", long(tx.epoch_ms))
         )
     t.iterate()
@@ -126,7 +132,9 @@ def server_available(url: str) -> str | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--records", type=int, default=10_000)
     parser.add_argument("--naive-records", type=int, default=1_000)
     parser.add_argument("--batch", type=int, default=100)
@@ -158,7 +166,9 @@ def main() -> None:
 
         reason = server_available(args.gremlin_server)
         if reason is None:
-            server = LocalTarget(Path(tmp) / "server", graph_backend="gremlin-server", graph_endpoint=args.gremlin_server)
+            server = LocalTarget(
+                Path(tmp) / "server", graph_backend="gremlin-server", graph_endpoint=args.gremlin_server
+            )
             report["results"]["IngestGraphFunction/gremlin-server"] = run_handler(
                 "IngestGraphFunction", events, server, args.records
             )
@@ -179,7 +189,9 @@ def main() -> None:
     for backend in ("embedded", "gremlin-server"):
         batched, naive = results.get(f"IngestGraphFunction/{backend}"), results.get(f"naive_writer/{backend}")
         if batched and naive:
-            report[f"speedup_batched_vs_naive/{backend}"] = round(batched["records_per_s"] / naive["records_per_s"], 1)
+            report[f"speedup_batched_vs_naive/{backend}"] = round(
+                batched["records_per_s"] / naive["records_per_s"], 1
+            )
     json.dump(report, sys.stdout, indent=2)
     sys.stdout.write("\n")
 

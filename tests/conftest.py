@@ -19,6 +19,7 @@ from gremlin_python.process.anonymous_traversal import traversal
 DEFAULT_GREMLIN_SERVER_URL = "ws://127.0.0.1:8182/gremlin"
 SERVER_SOURCES = 8  # g, g1 .. g7, bound by scripts/gremlin/init.groovy
 
+
 def gremlin_server_url() -> str:
     return os.environ.get("GREMLIN_SERVER_URL", DEFAULT_GREMLIN_SERVER_URL)
 

@@ -74,7 +74,9 @@ class LocalStream:
         self.shards: list[list[StreamRecord]] = [[] for _ in range(shards)]
         self._sequence = 0
 
-    def put(self, data: bytes | str | dict[str, Any], partition_key: str, arrival: float = 0.0) -> StreamRecord:
+    def put(
+        self, data: bytes | str | dict[str, Any], partition_key: str, arrival: float = 0.0
+    ) -> StreamRecord:
         if isinstance(data, dict):
             data = json.dumps(data, separators=(",", ":"))
         if isinstance(data, str):
@@ -154,9 +156,11 @@ class EventSourceMapping:
         self.stats.partial_failures += 1
         failed = {item.get("itemIdentifier") for item in failures}
         # Lambda resumes from the lowest failed sequence number (the list may be unordered).
-        first = min(i for i, r in enumerate(batch) if r.sequence_number in failed) if any(
-            r.sequence_number in failed for r in batch
-        ) else 0
+        first = (
+            min(i for i, r in enumerate(batch) if r.sequence_number in failed)
+            if any(r.sequence_number in failed for r in batch)
+            else 0
+        )
         rest = batch[first:]
         if attempt >= self.max_retries:
             self._give_up(rest, f"{len(failed)} record(s) still failing after {attempt} retries")

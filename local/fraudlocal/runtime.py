@@ -98,9 +98,11 @@ def load_handler(code_dir: Path, handler: str) -> Any:
     if module is None:
         if not path.exists():
             raise UserError(f"handler file {path} does not exist")
-        unique = "fn_" + "_".join(path.relative_to(REPO_ROOT).with_suffix("").parts) if path.is_relative_to(
-            REPO_ROOT
-        ) else f"fn_{abs(hash(path))}"
+        unique = (
+            "fn_" + "_".join(path.relative_to(REPO_ROOT).with_suffix("").parts)
+            if path.is_relative_to(REPO_ROOT)
+            else f"fn_{abs(hash(path))}"
+        )
         spec = importlib.util.spec_from_file_location(unique, path)
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)

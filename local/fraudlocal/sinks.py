@@ -75,7 +75,11 @@ class JsonlRejectedRecordSink:
             self._seen = {_delivery_key(row) for row in self._file.read()}
         stamped = []
         for record in records:
-            row = record.to_dict() if record.rejected_at else {**record.to_dict(), "rejected_at": iso_z(utc_now())}
+            row = (
+                record.to_dict()
+                if record.rejected_at
+                else {**record.to_dict(), "rejected_at": iso_z(utc_now())}
+            )
             key = _delivery_key(row)
             if key not in self._seen:
                 self._seen.add(key)
@@ -102,7 +106,14 @@ class JsonlEventPublisher:
         if not detail_type:
             raise ValueError("an event needs a detail type (e.g. 'Fraud Case Opened')")
         self._file.append(
-            [{"time": iso_z(utc_now()), "source": self.source, "detail_type": detail_type, "detail": dict(detail)}]
+            [
+                {
+                    "time": iso_z(utc_now()),
+                    "source": self.source,
+                    "detail_type": detail_type,
+                    "detail": dict(detail),
+                }
+            ]
         )
 
     def count(self) -> int:

@@ -37,7 +37,13 @@ def tx(i: int, account: str, minutes: int, amount: float = 10.0, **extra) -> Tra
 
 def hundred_records() -> list[Transaction]:
     return [
-        tx(i, f"acct{i % 40}", i, amount=5.0 + i, counterparty_account_id=f"acct{(i + 1) % 40}" if i % 10 == 0 else None)
+        tx(
+            i,
+            f"acct{i % 40}",
+            i,
+            amount=5.0 + i,
+            counterparty_account_id=f"acct{(i + 1) % 40}" if i % 10 == 0 else None,
+        )
         for i in range(100)
     ]
 
@@ -63,7 +69,15 @@ def test_ingest_is_idempotent_and_keeps_aggregates(graph_backend):
     first = store.counts()
     store.upsert_transactions(batch)  # a Kinesis retry delivers the same records again
     assert store.counts() == first
-    assert first["vertices"] == {"account": 2, "card": 2, "device": 1, "email": 2, "ip": 1, "merchant": 2, "phone": 1}
+    assert first["vertices"] == {
+        "account": 2,
+        "card": 2,
+        "device": 1,
+        "email": 2,
+        "ip": 1,
+        "merchant": 2,
+        "phone": 1,
+    }
     edge = graph_backend.E("account:a1|uses|device:d-shared").element_map().next()
     assert edge["tx_count"] == 2
     assert edge["amount_total"] == 150.0

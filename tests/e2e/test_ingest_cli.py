@@ -22,7 +22,9 @@ def stats(capsys, state: Path, *extra: str) -> dict:
 
 
 def invoke(capsys, state: Path, function: str, event: str, *extra: str) -> dict:
-    return run_cli(capsys, "--state-dir", str(state), "invoke", function, "--event", str(EVENTS / event), *extra)
+    return run_cli(
+        capsys, "--state-dir", str(state), "invoke", function, "--event", str(EVENTS / event), *extra
+    )
 
 
 def test_mixed_batch_stores_the_valid_and_rejects_the_invalid_with_reasons(tmp_path, capsys):
@@ -39,7 +41,9 @@ def test_mixed_batch_stores_the_valid_and_rejects_the_invalid_with_reasons(tmp_p
     assert "account_id: required field is missing" in reasons
     assert any(r.startswith("amount: must be >= 0") for r in reasons)
     assert any(r.startswith("timestamp: '29/11/2026 12:23' is not ISO 8601") for r in reasons)
-    assert all(r["data"] and r["sequence_number"] and r["source"] == "IngestTimeseriesFunction" for r in rejected)
+    assert all(
+        r["data"] and r["sequence_number"] and r["source"] == "IngestTimeseriesFunction" for r in rejected
+    )
 
     # the same event again (a Kinesis retry) changes no count
     assert invoke(capsys, state, "IngestTimeseriesFunction", "mixed-batch.json") == {"batchItemFailures": []}
@@ -75,5 +79,17 @@ def test_aws_sample_producer_records_are_mapped(tmp_path, capsys):
 
 
 def test_unknown_function_is_a_clear_error(tmp_path, capsys):
-    assert main(["--state-dir", str(tmp_path), "invoke", "NoSuchFunction", "--event", str(EVENTS / "valid-batch.json")]) == 2
+    assert (
+        main(
+            [
+                "--state-dir",
+                str(tmp_path),
+                "invoke",
+                "NoSuchFunction",
+                "--event",
+                str(EVENTS / "valid-batch.json"),
+            ]
+        )
+        == 2
+    )
     assert "NoSuchFunction" in capsys.readouterr().err

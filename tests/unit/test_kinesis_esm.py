@@ -22,7 +22,9 @@ def make_stream(n: int, shards: int = 1) -> LocalStream:
 
 def test_batches_are_in_order_and_bounded():
     seen: list[list[int]] = []
-    mapping = EventSourceMapping("f", lambda e: seen.append(payloads(e)) or {"batchItemFailures": []}, batch_size=4)
+    mapping = EventSourceMapping(
+        "f", lambda e: seen.append(payloads(e)) or {"batchItemFailures": []}, batch_size=4
+    )
     assert mapping.poll(make_stream(10)) == 10
     assert seen == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
     assert mapping.poll(make_stream(0)) == 0  # nothing new

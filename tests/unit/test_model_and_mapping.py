@@ -51,7 +51,10 @@ def test_epoch_millis_and_naive_iso_are_utc():
         (canonical(amount="ten"), "amount: 'ten' is not a number"),
         (canonical(amount=float("nan")), "amount: must be a finite number"),
         (canonical(timestamp="29/11/2026 12:00"), "timestamp: '29/11/2026 12:00' is not ISO 8601"),
-        ({k: v for k, v in canonical().items() if k != "account_id"}, "account_id: required field is missing"),
+        (
+            {k: v for k, v in canonical().items() if k != "account_id"},
+            "account_id: required field is missing",
+        ),
         (canonical(currency="DOLLARS"), "currency:"),
         (["not", "an", "object"], "record must be a JSON object, got list"),
     ],
@@ -81,7 +84,10 @@ def test_aws_guidance_sample_mapping():
     assert tx.currency == "USD"
     # deterministic id: the same record always gets the same id, another record another one
     assert tx.transaction_id == parse_transaction(mapping.apply(dict(SAMPLE))).transaction_id
-    assert tx.transaction_id != parse_transaction(mapping.apply({**SAMPLE, "time": "Nov 29, 2026, 12:00:01.000"})).transaction_id
+    assert (
+        tx.transaction_id
+        != parse_transaction(mapping.apply({**SAMPLE, "time": "Nov 29, 2026, 12:00:01.000"})).transaction_id
+    )
     assert tx.transaction_id.startswith("tx-")
 
 
@@ -127,13 +133,20 @@ def test_time_formats(time_spec, raw, expected):
 
 def test_transaction_id_from_chosen_fields():
     mapping = FieldMapping.from_dict(
-        {"name": "f", "rename": {"acct": "account_id", "amt": "amount", "ts": "timestamp"},
-         "transaction_id": {"derive_from": ["account_id", "timestamp"]}}
+        {
+            "name": "f",
+            "rename": {"acct": "account_id", "amt": "amount", "ts": "timestamp"},
+            "transaction_id": {"derive_from": ["account_id", "timestamp"]},
+        }
     )
     a = mapping.apply({"acct": "a", "amt": 1, "ts": "2026-01-01T00:00:00Z", "noise": 1})
     b = mapping.apply({"acct": "a", "amt": 2, "ts": "2026-01-01T00:00:00Z", "noise": 2})
-    assert a["transaction_id"] == b["transaction_id"] == derive_transaction_id(
-        {"account_id": "a", "timestamp": "2026-01-01T00:00:00Z"}, ["account_id", "timestamp"]
+    assert (
+        a["transaction_id"]
+        == b["transaction_id"]
+        == derive_transaction_id(
+            {"account_id": "a", "timestamp": "2026-01-01T00:00:00Z"}, ["account_id", "timestamp"]
+        )
     )
 
 

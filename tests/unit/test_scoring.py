@@ -85,7 +85,7 @@ def test_flag_input_and_hand_started_input() -> None:
         ({"rule": "velocity", "entity_type": "account", "entity_id": "a"}, "window_end is missing"),
         (
             {"rule": "velocity", "entity_type": "account", "entity_id": "a", "window_end": "yesterday"},
-            "window_end='yesterday'",
+            "window_end: 'yesterday' is not ISO 8601",
         ),
         (
             {

@@ -135,10 +135,14 @@ def ingest_records(
             sink.send(rejected)
         except Exception as error:
             # Nothing is lost: the records go back to Lambda and are retried.
-            logger.warning("rejected-record sink failed; the records will be retried", extra={"error": str(error)})
+            logger.warning(
+                "rejected-record sink failed; the records will be retried", extra={"error": str(error)}
+            )
             for rec in rejected:
                 if rec.sequence_number:
-                    result.failed_sequence_numbers[rec.sequence_number] = f"rejected-record sink failed: {error}"
+                    result.failed_sequence_numbers[rec.sequence_number] = (
+                        f"rejected-record sink failed: {error}"
+                    )
         else:
             result.rejected = len(rejected)
     return result
@@ -179,4 +183,6 @@ def handle_kinesis_event(
             raise TransientRecordFailure(reason)
 
     processor = BatchProcessor(event_type=EventType.KinesisDataStreams, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

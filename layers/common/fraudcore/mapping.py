@@ -65,8 +65,17 @@ class FieldMapping:
     def from_dict(cls, doc: dict[str, Any], origin: str = "mapping") -> FieldMapping:
         if not isinstance(doc, dict):
             raise MappingError(f"{origin}: a mapping must be an object")
-        known = {"name", "description", "rename", "require", "numbers", "time", "defaults",
-                 "transaction_id", "keep_unmapped"}
+        known = {
+            "name",
+            "description",
+            "rename",
+            "require",
+            "numbers",
+            "time",
+            "defaults",
+            "transaction_id",
+            "keep_unmapped",
+        }
         unknown = set(doc) - known
         if unknown:
             raise MappingError(f"{origin}: unknown keys {sorted(unknown)}; allowed: {sorted(known)}")
@@ -112,8 +121,10 @@ class FieldMapping:
             shipped = SHIPPED_DIR / f"{name_or_path}.yaml"
             if not shipped.exists():
                 names = sorted(p.stem for p in SHIPPED_DIR.glob("*.yaml"))
-                raise MappingError(f"mapping {str(name_or_path)!r}: no such file, and no shipped mapping "
-                                   f"of that name (shipped: {', '.join(names)})")
+                raise MappingError(
+                    f"mapping {str(name_or_path)!r}: no such file, and no shipped mapping "
+                    f"of that name (shipped: {', '.join(names)})"
+                )
             path = shipped
         try:
             doc = yaml.safe_load(path.read_text())

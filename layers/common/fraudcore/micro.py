@@ -17,6 +17,7 @@ from typing import Any
 from .ports import InvestigationStarter, TimeseriesStore
 from .rule_sql import compile_rule, floor_to, iso
 from .rules import Rule, enabled_rules, format_duration, load_rules, parse_duration
+from .timeutil import parse_utc
 
 #: Step Functions execution names: 1-80 characters; these are safe everywhere (logs, ARNs).
 MAX_EXECUTION_NAME = 80
@@ -93,22 +94,7 @@ def execution_name(
 
 def parse_time(value: Any) -> datetime:
     """A time from an event or a query row (datetime, ISO text, Timestream text, epoch ms)."""
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value / 1000.0, tz=UTC)
-    if isinstance(value, str):
-        text = value.strip().replace(" ", "T").replace("Z", "+00:00")
-        # Timestream returns nanoseconds (2026-11-29 12:00:00.000000000): keep microseconds.
-        match = re.match(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$", text)
-        if match and match.group(2):
-            text = f"{match.group(1)}{match.group(2)[:7]}{match.group(3)}"
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a time (ISO 8601, e.g. 2026-11-29T12:00:00Z)") from None
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    raise ValueError(f"{value!r} is not a time")
+    return parse_utc(value)
 
 
 def flags_from_rows(rule: Rule, rows: Iterable[Mapping[str, Any]], evaluation_time: datetime) -> list[Flag]:

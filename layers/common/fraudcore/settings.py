@@ -125,13 +125,17 @@ class Settings:
             event_bus_name=get("EVENT_BUS_NAME", d.event_bus_name),
             event_source=get("EVENT_SOURCE", d.event_source),
             investigation_starter=_choice(
-                "INVESTIGATION_STARTER", get("INVESTIGATION_STARTER", d.investigation_starter), STARTER_BACKENDS
+                "INVESTIGATION_STARTER",
+                get("INVESTIGATION_STARTER", d.investigation_starter),
+                STARTER_BACKENDS,
             ),
             state_machine_arn=get("STATE_MACHINE_ARN", d.state_machine_arn),
             field_mapping=get("FIELD_MAPPING", d.field_mapping),
             rules_override=get("RULES_OVERRIDE", d.rules_override),
             max_investigations_per_run=_int(
-                "MAX_INVESTIGATIONS_PER_RUN", get("MAX_INVESTIGATIONS_PER_RUN", d.max_investigations_per_run), 0
+                "MAX_INVESTIGATIONS_PER_RUN",
+                get("MAX_INVESTIGATIONS_PER_RUN", d.max_investigations_per_run),
+                0,
             ),
             micro_schedule_interval=get("MICRO_SCHEDULE_INTERVAL", d.micro_schedule_interval).strip(),
             state_dir=Path(get("FRAUD_STATE_DIR", d.state_dir)),

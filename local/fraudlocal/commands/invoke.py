@@ -60,7 +60,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run a function's real handler in-process, with the environment template.yaml "
         "gives it and the local stores, and print its JSON response.",
     )
-    parser.add_argument("logical_id", help="the function's logical id in template.yaml, e.g. IngestGraphFunction")
+    parser.add_argument(
+        "logical_id", help="the function's logical id in template.yaml, e.g. IngestGraphFunction"
+    )
     parser.add_argument("--event", "-e", type=Path, help="the event JSON file (see events/)")
     add_graph_options(parser)
     parser.set_defaults(func=run)

@@ -37,5 +37,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("stats", help="print what the local stores hold, as JSON")
     add_graph_options(parser)
     parser.set_defaults(func=run)
-
-

@@ -27,6 +27,7 @@ from gremlin_python.process.traversal import Traversal
 
 from ..graph import schema
 from ..graph.dsl import FraudTraversalSource, fraud_source
+from ..timeutil import parse_utc
 
 MANUAL_TRIGGER = "manual"
 FLAG_TRIGGER = "flag"
@@ -46,27 +47,11 @@ class EntityNotInGraph(LookupError):
 
 
 def parse_time(value: Any, name: str) -> datetime:
-    """ISO 8601 text or epoch milliseconds -> an aware UTC datetime."""
-    if isinstance(value, bool) or value is None:
-        raise InvalidInvestigationInput(
-            f"{name}: expected ISO 8601 text or epoch milliseconds, got {value!r}"
-        )
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value / 1000.0, tz=UTC)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.isdigit():
-            return datetime.fromtimestamp(int(text) / 1000.0, tz=UTC)
-        try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidInvestigationInput(
-                f"{name}={value!r}: not ISO 8601 (e.g. 2026-11-29T12:00:00Z) nor epoch milliseconds"
-            ) from None
-        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
-    raise InvalidInvestigationInput(
-        f"{name}: expected ISO 8601 text or epoch milliseconds, got {type(value).__name__}"
-    )
+    """ISO 8601 text or epoch milliseconds -> an aware UTC datetime; errors name the field."""
+    try:
+        return parse_utc(value)
+    except ValueError as error:
+        raise InvalidInvestigationInput(f"{name}: {error}") from None
 
 
 def iso(moment: datetime) -> str:
