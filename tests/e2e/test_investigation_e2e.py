@@ -82,7 +82,7 @@ def investigate(state_dir: Path, execution_input: dict[str, Any], name: str) -> 
 def graph_rows(state_dir: Path, build: Any) -> list[Any]:
     connection = open_embedded_graph(state_dir)
     try:
-        return build(traversal().with_remote(connection)).toList()
+        return build(traversal().with_remote(connection)).to_list()
     finally:
         connection.close()
 

@@ -300,7 +300,7 @@ class GraphAccess:
         self.requests += 1
         if hasattr(self.graph, "run"):
             return self.graph.run(lambda g: build(fraud_source(g)), "toList", what=what)
-        return build(fraud_source(self.graph)).toList()
+        return build(fraud_source(self.graph)).to_list()
 
     def now(self) -> float:
         return self._clock()
