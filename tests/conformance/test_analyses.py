@@ -5,6 +5,9 @@ One graph holds five patterns that never touch each other except where said:
 - a ring r1..r5: card c-ring (r1, r2, r3), device d-ring (r3, r4), phone p-ring (r4, r5);
   r2 is already flagged; r1 also uses a personal device and the public IP;
 - a household h1, h2: one IP and one device, nobody flagged;
+- a family e1, e2 at one home (IP 10.0.0.8, device dev-family) sharing the card c-family and
+  the phone p-family, each with a phone of its own; a pair n1, n2 sharing the card c-pair
+  and the phone p-pair, each at a home of its own;
 - a public IP 203.0.113.9 used by r1 and by 300 other accounts pub-000..pub-299;
 - a device farm d-farm used by f1..f6 (f6 flagged), four of them in the last 24 hours;
   they use no other device;
@@ -118,6 +121,17 @@ def build_world(g: Any) -> None:
     for account in ("h1", "h2"):
         b.uses(account, "ip", "10.0.0.7", old, recent)
         b.uses(account, "device", "dev-home", old + DAY_MS, recent)
+    for account in ("e1", "e2"):
+        b.uses(account, "ip", "10.0.0.8", old, recent)
+        b.uses(account, "device", "dev-family", old, recent)
+        b.uses(account, "card", "c-family", old, recent)
+        b.uses(account, "phone", "p-family", old, recent)
+        b.uses(account, "device", f"d-phone-{account}", old, recent)
+    for account in ("n1", "n2"):
+        b.uses(account, "card", "c-pair", old, recent)
+        b.uses(account, "phone", "p-pair", old, recent)
+        b.uses(account, "ip", f"10.0.1.{account[1]}", old, recent)
+        b.uses(account, "device", f"d-phone-{account}", old, recent)
     b.uses("r1", "ip", PUBLIC_IP, old, recent)
     for n in range(300):
         b.uses(f"pub-{n:03d}", "ip", PUBLIC_IP, old + n * HOUR_MS, old + n * HOUR_MS + HOUR_MS)
@@ -337,6 +351,25 @@ def test_household_hit_by_a_high_value_burst_is_not_waved_through(world: Any) ->
     assert result["ring_score"] == 0.4
 
 
+def test_a_family_sharing_a_card_and_a_phone_at_one_home_is_a_benign_cluster(world: Any) -> None:
+    result = analyse_ring(world, investigation("card", "c-family", rule="shared_card"))
+    assert result["members"] == ["e1", "e2"]
+    assert {s["type"] for s in result["shared_identifiers"]} == {"card", "device", "ip", "phone"}
+    assert result["benign_cluster"] is True
+    assert result["ring_score"] == 0.2
+    # the same card and phone without a common home: not a household
+    pair = analyse_ring(world, investigation("card", "c-pair", rule="shared_card"))
+    assert pair["members"] == ["n1", "n2"]
+    assert pair["benign_cluster"] is False
+    # 0.3 * 1/5 + 0.2 * 1.0 + 0 + 0.2 * 1.0 (a shared card)
+    assert pair["ring_score"] == 0.46
+
+
+def test_a_family_hit_by_a_high_value_burst_is_not_waved_through(world: Any) -> None:
+    result = analyse_ring(world, investigation("account", "e1", rule="high_value_burst"))
+    assert result["benign_cluster"] is False
+
+
 def test_public_ip_links_nobody(world: Any) -> None:
     from_member = analyse_ring(world, investigation("account", "pub-007"))
     assert from_member["members"] == ["pub-007"]
@@ -528,6 +561,7 @@ def test_a_new_device_carrying_the_flagged_money_is_a_takeover(
         "established_since": REF_MS - 30 * DAY_MS,
         "established_since_at": "2026-10-30T12:00:00.000Z",
         "new_device_first_seen_at": "2026-11-29T11:40:00.000Z",
+        "own_network": False,
         "takeover": True,
     }
 

@@ -393,6 +393,65 @@ def test_office_device_is_shared_by_three_to_six_colleagues(scenario: Scenario, 
         assert users_of["device_id", device] == set(office.members)
 
 
+def test_shared_card_families_share_a_card_at_one_home_within_hours(
+    scenario: Scenario, records: list[dict], users_of: dict
+) -> None:
+    families = scenario.groups_of("shared_card_family")
+    assert len(families) >= 4
+    with_contact = 0
+    for family in families:
+        members = set(family.members)
+        assert 2 <= len(members) <= 3
+        (card,) = family.identifiers["card_id"]
+        (ip,) = family.identifiers["ip"]
+        (device,) = family.identifiers["device_id"]
+        assert users_of["card_id", card] == users_of["ip", ip] == users_of["device_id", device] == members
+        for kind in ("email", "phone"):
+            if kind in family.identifiers:
+                with_contact += 1
+                assert users_of[kind, family.identifiers[kind][0]] == members
+        # What the shared_card rule sees: every member on the card within two hours.
+        on_card = [record for record in records if record.get("card_id") == card]
+        assert max_distinct_accounts(on_card, 2 * HOUR)[0] == len(members)
+        # Ordinary spending: nothing close to a burst, no onward transfers of large sums.
+        assert max(record["amount"] for record in on_card) <= 3_000
+    assert with_contact >= len(families) // 2, "most families share an email or a phone too"
+
+
+def test_large_transfers_are_kept_by_their_receivers(scenario: Scenario, by_account: dict) -> None:
+    pairs = scenario.groups_of("large_transfer")
+    assert len(pairs) >= 3
+    for pair in pairs:
+        (sender,), (receiver,) = pair.roles["sender"], pair.roles["receiver"]
+        sent = [r for r in by_account[sender] if r.get("counterparty_account_id") == receiver]
+        assert [r["amount"] for r in sent] == [pair.facts["amount"]]
+        assert 8_000 <= sent[0]["amount"] <= 40_000
+        assert scenario.labels[sender].ring_id == scenario.labels[receiver].ring_id == pair.group_id
+        # The receiver keeps it: far less than the mule rule's 80% leaves within 3 hours.
+        received_at = epoch_ms(sent[0])
+        onward = sum(
+            r["amount"]
+            for r in by_account[receiver]
+            if received_at <= epoch_ms(r) < received_at + 3 * HOUR and r.get("counterparty_account_id")
+        )
+        assert onward < 0.2 * sent[0]["amount"]
+
+
+def test_carrier_nat_carries_dozens_of_mobile_subscribers(scenario: Scenario, records: list[dict]) -> None:
+    (nat,) = scenario.groups_of("carrier_nat")
+    (ip,) = nat.identifiers["ip"]
+    behind = [record for record in records if record.get("ip") == ip]
+    assert 40 <= len({record["account_id"] for record in behind}) <= 80
+    assert {record["account_id"] for record in behind} == set(nat.members)
+    assert {record["channel"] for record in behind} <= {"mobile", "transfer"}
+
+
+def test_smallest_scenario_still_plants_every_confounder() -> None:
+    small = generate(accounts=500, seed=3)
+    for pattern in ("shared_card_family", "large_transfer", "carrier_nat"):
+        assert small.groups_of(pattern), pattern
+
+
 def test_only_fraud_and_a_rare_big_spender_exceed_50000_in_five_minutes(
     scenario: Scenario, by_account: dict
 ) -> None:

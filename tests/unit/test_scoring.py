@@ -11,7 +11,7 @@ from fraudcore.investigation.case import case_id_for, jaccard
 from fraudcore.investigation.model import InvalidInvestigationInput, Investigation, parse_investigation_input
 from fraudcore.investigation.ring import ring_score
 from fraudcore.investigation.scoring import assess, combine, decide
-from fraudcore.investigation.shared_device import active_accounts_sql, classify
+from fraudcore.investigation.shared_device import active_accounts_sql, assess_account_change, classify
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -380,3 +380,111 @@ def test_case_id_is_derived_from_the_ring() -> None:
     assert case_id_for(["a", "b"]) != case_id_for(["a", "b", "c"])
     assert case_id_for(["a"]).startswith("ring-") and len(case_id_for(["a"])) == 21
     assert jaccard({"a", "b", "c", "d"}, {"a", "b", "c", "d", "e"}) == 0.8
+
+
+def identifier_flag(rule: str = "shared_card", severity: str = "medium", entity: str = "c1") -> Investigation:
+    return Investigation(
+        entity_type="card",
+        entity_id=entity,
+        trigger="flag",
+        rule=rule,
+        reference_time="2026-11-29T12:00:00Z",
+        risk_score=0.5,
+        severity=severity,
+        summary="2 accounts on one card",
+    )
+
+
+def test_two_accounts_sharing_a_card_and_nothing_else_stay_below_suspicious() -> None:
+    pair = ring(["a1", "a2"], 0.46)
+    result = assess(identifier_flag(), {"ring": pair})
+    # without the cap: noisy-or of 0.46 and 0.25 = 0.595, suspicious
+    assert result.score == 0.35
+    assert result.verdict == "cleared"
+    assert result.members == ["a1", "a2"]
+    assert any(r.evidence.get("small_cluster") for r in result.reasons)
+
+
+@pytest.mark.parametrize(
+    ("investigation", "analyses"),
+    [
+        # a fourth account: more than a family
+        (identifier_flag(), {"ring": ring(["a1", "a2", "a3", "a4"], 0.46)}),
+        # a member already flagged
+        (identifier_flag(), {"ring": ring(["a1", "a2"], 0.46) | {"flagged_members": ["a2"]}}),
+        # a critical pattern on the card (card testing) is evidence by itself
+        (identifier_flag(rule="card_testing", severity="critical"), {"ring": ring(["a1", "a2"], 0.46)}),
+        # money moving: a pass-through hop at one of them
+        (
+            identifier_flag(),
+            {
+                "ring": ring(["a1", "a2"], 0.46),
+                "money_flow": flow(
+                    "a1", fan_in=1, fan_out=1, amount_in=9_000.0, amount_out=8_800.0, pass_through=0.978
+                ),
+            },
+        ),
+    ],
+)
+def test_a_small_cluster_with_corroboration_is_not_capped(
+    investigation: Investigation, analyses: dict[str, Any]
+) -> None:
+    result = assess(investigation, analyses)
+    assert result.score > 0.4
+    assert result.verdict != "cleared"
+    assert not any(r.evidence.get("small_cluster") for r in result.reasons)
+
+
+def test_paying_out_a_few_small_repayments_and_a_large_deposit_is_no_mule() -> None:
+    # friends paid back 120 and 80; the account then paid a 20,000 deposit to a landlord
+    money = flow(
+        "p1",
+        fan_in=2,
+        fan_out=1,
+        amount_in=200.0,
+        amount_out=20_000.0,
+        pass_through=1.0,
+        chains_out=[{"accounts": ["p1", "landlord"], "amounts": [20_000.0], "hops": 1}],
+    )
+    result = assess(flag(rule="amount_spike", entity="p1", risk=0.5), {"money_flow": money})
+    assert [r.signal for r in result.reasons] == ["flag"]
+    assert result.members == ["p1"]
+    assert result.verdict == "cleared"
+
+
+def test_a_new_phone_on_the_accounts_own_network_is_no_takeover() -> None:
+    hour = 3_600_000
+    end = 100 * hour
+    first_use = {"device:d-old": end - 30 * hour, "ip:home": end - 30 * hour, "device:d-phone": end - 600_000}
+    own = assess_account_change(
+        first_use,
+        {"device_id": {"d-phone": 20_000.0}, "ip": {"home": 20_000.0}, "country": {"US": 20_000.0}},
+        20_000.0,
+        ["US"],
+        end,
+    )
+    assert (own["new_devices"], own["new_ips"], own["own_network"], own["takeover"]) == (
+        ["d-phone"],
+        [],
+        True,
+        False,
+    )
+    # the same new phone from a network the account never used: an intruder's
+    first_use["ip:elsewhere"] = end - 300_000
+    away = assess_account_change(
+        first_use,
+        {"device_id": {"d-phone": 20_000.0}, "ip": {"elsewhere": 20_000.0}, "country": {"US": 20_000.0}},
+        20_000.0,
+        ["US"],
+        end,
+    )
+    assert (away["new_ips"], away["own_network"], away["takeover"]) == (["elsewhere"], False, True)
+    # no IP carried the money: the new device alone still counts
+    blind = assess_account_change(
+        first_use,
+        {"device_id": {"d-phone": 20_000.0}, "ip": {}, "country": {"US": 20_000.0}},
+        20_000.0,
+        ["US"],
+        end,
+    )
+    assert (blind["own_network"], blind["takeover"]) == (False, True)

@@ -21,8 +21,10 @@ byte-identical files. ``Scenario.write(out_dir)`` (and ``fraudlocal generate``) 
     ``label`` is ``fraud`` or ``confounder``. Fraud patterns: ``fraud_ring``,
     ``card_testing``, ``account_takeover``, ``mule_chain``, ``device_farm``. Confounder
     patterns (benign, but fraud-like to a naive detector): ``household``, ``public_ip``,
-    ``office_device``, ``big_spender``, ``traveller``. ``ring_id`` names the planted group
-    (``ring-001``, ``mule-001``, ``household-017``, ``public-ip-002``...); it is null for
+    ``office_device``, ``big_spender``, ``traveller``, ``shared_card_family``,
+    ``large_transfer``, ``carrier_nat``. ``ring_id`` names the planted group
+    (``ring-001``, ``mule-001``, ``household-017``, ``public-ip-002``,
+    ``family-card-003``, ``large-transfer-001``, ``carrier-nat-001``...); it is null for
     confounders who act alone (big spenders, travellers). Every account has at most one
     label. :func:`load_labels` reads this file (and labels from other sources, whose
     ``pattern`` may be any text).
@@ -50,6 +52,14 @@ with the number of accounts, at least one group of each pattern, at least 500 ac
   ``ip_account_burst``), 2 office devices (3-6 colleagues each),
   10 big spenders and 14 travellers (a new country at most every 12 hours, with hours of
   travel between).
+- harder confounders, built to resemble the evidence of rings and mules:
+  8 ``shared_card_family`` groups (2-3 people of one household on one card, usually with a
+  shared email or phone as well, plus a home IP and a family computer: the card, email and
+  phone are each used by two or more accounts within hours, as in a ring); 6
+  ``large_transfer`` pairs (one legitimate transfer of 8,000-40,000, a deposit or a car
+  bought from a friend, which the receiver keeps: no onward movement; ``ring_id`` names the
+  pair, roles ``sender`` and ``receiver``); 1 ``carrier_nat`` (40-80 mobile subscribers
+  whose phones go out through one carrier IP).
 
 One big spender per 2,000 accounts once spends more than 50,000 within 5 minutes (a car, in
 two or three payments): a deliberate confounder for the ``high_value_burst`` rule. No

@@ -8,7 +8,7 @@ them as for everyone.
 from __future__ import annotations
 
 from .bursts import BURST_SPAN_MS, burst_start, burst_times, split_amount
-from .ordinary import CARD_NOT_PRESENT, CARD_PRESENT, MOBILE, ordinary_amount, purchase
+from .ordinary import CARD_NOT_PRESENT, CARD_PRESENT, MOBILE, ordinary_amount, purchase, transfer
 from .population import DAY_MS, HOUR_MS, MINUTE_MS, TRAVEL_COUNTRIES, Leg
 from .world import PlantedGroup, World
 
@@ -165,4 +165,97 @@ def plant_traveller(world: World, group_id: str) -> PlantedGroup:
         (traveller.account_id,),
         identifiers={"ip": [leg.ip for leg in legs if leg.ip]},
         facts={"countries": [leg.country for leg in legs], "legs_ms": [leg.start_ms for leg in legs]},
+    )
+
+
+def plant_shared_card_family(world: World, group_id: str) -> PlantedGroup:
+    """2-3 people of one household on one card (a partner's or a parent's), often with one
+    family email or phone too: a home IP, a family computer and ordinary spending, but the
+    card, email or phone is used by more than one account, as in a ring."""
+    rng, ids, clock = world.rng, world.ids, world.clock
+    members = world.take(rng.randint(2, 3))
+    home_ip, family_device, family_card = ids.ip(), ids.device(), ids.card()
+    identifiers: dict[str, list[str]] = {
+        "ip": [home_ip],
+        "device_id": [family_device],
+        "card_id": [family_card],
+    }
+    shared_contact = rng.choice(("email", "phone", "email", "phone", None))
+    contact_value = {"email": ids.email, "phone": ids.phone}[shared_contact]() if shared_contact else None
+    if shared_contact and contact_value:
+        identifiers[shared_contact] = [contact_value]
+    for member in members:
+        member.country = members[0].country
+        member.home_ip = home_ip
+        member.shared_device = family_device
+        member.cards = [family_card, *member.cards]  # the family card is everyone's everyday card
+        member.contacts = [other.account_id for other in members if other is not member]
+        if shared_contact == "email" and contact_value:
+            member.email = contact_value
+        elif shared_contact == "phone" and contact_value:
+            member.phone = contact_value
+    # Certain evidence: everyone pays with the family card from home within the same evening.
+    evening = clock.day_start(rng.randrange(clock.days)) + rng.randint(17, 21) * HOUR_MS
+    for member in members:
+        world.timeline.emit(
+            world.clip(evening + rng.randrange(HOUR_MS)),
+            member,
+            ordinary_amount(rng, member),
+            channel=CARD_NOT_PRESENT,
+            merchant=world.merchants.pick(rng),
+            card=family_card,
+            device=family_device,
+            ip=home_ip,
+        )
+    return PlantedGroup(
+        group_id,
+        "shared_card_family",
+        tuple(member.account_id for member in members),
+        identifiers=identifiers,
+    )
+
+
+def plant_large_transfer(world: World, group_id: str) -> PlantedGroup:
+    """One legitimate large transfer, 8,000-40,000, between two ordinary accounts (a rent
+    deposit, a car bought from a friend); the receiver keeps the money."""
+    rng, clock = world.rng, world.clock
+    sender, receiver = world.take(2)
+    amount = round(rng.uniform(8_000, 40_000), -1)
+    sent_at = (
+        clock.day_start(rng.randrange(clock.days)) + rng.randint(8, 20) * HOUR_MS + rng.randrange(HOUR_MS)
+    )
+    transfer(world.timeline, rng, sender, receiver.account_id, world.clip(sent_at), amount)
+    # The receiver keeps it: only everyday spending and small transfers follow.
+    return PlantedGroup(
+        group_id,
+        "large_transfer",
+        (sender.account_id, receiver.account_id),
+        roles={"sender": [sender.account_id], "receiver": [receiver.account_id]},
+        facts={"amount": amount, "sent_ms": sent_at},
+    )
+
+
+def plant_carrier_nat(world: World, group_id: str) -> PlantedGroup:
+    """A mobile carrier's NAT: 40-80 subscribers whose phones go out through one IP, at
+    any hour, alongside their own home networks."""
+    rng, ids, clock = world.rng, world.ids, world.clock
+    members = world.take(min(rng.randint(40, 80), len(world.unassigned)))
+    nat_ip = ids.ip()
+    for member in members:
+        member.mobile_ip = nat_ip  # everyday mobile payments use it too (see ordinary.purchase)
+        world.timeline.emit(
+            clock.start_ms + rng.randrange(clock.end_ms - clock.start_ms),
+            member,
+            ordinary_amount(rng, member),
+            channel=MOBILE,
+            merchant=world.merchants.pick(rng),
+            card=member.cards[0],
+            device=member.mobile_device,
+            ip=nat_ip,
+        )
+    return PlantedGroup(
+        group_id,
+        "carrier_nat",
+        tuple(member.account_id for member in members),
+        identifiers={"ip": [nat_ip]},
     )

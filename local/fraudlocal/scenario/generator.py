@@ -46,6 +46,9 @@ _GROUPS_PER_2000 = {
     "office_device": 2,
     "big_spender": 10,
     "traveller": 14,
+    "shared_card_family": 8,
+    "large_transfer": 6,
+    "carrier_nat": 1,
 }
 _GROUP_PREFIX = {
     "fraud_ring": "ring",
@@ -58,6 +61,9 @@ _GROUP_PREFIX = {
     "office_device": "office",
     "big_spender": "big-spender",
     "traveller": "traveller",
+    "shared_card_family": "family-card",
+    "large_transfer": "large-transfer",
+    "carrier_nat": "carrier-nat",
 }
 _PLANTERS: dict[str, Callable[[World, str], PlantedGroup]] = {
     "fraud_ring": fraud.plant_fraud_ring,
@@ -70,6 +76,9 @@ _PLANTERS: dict[str, Callable[[World, str], PlantedGroup]] = {
     "public_ip": confounders.plant_public_ip,
     "office_device": confounders.plant_office_device,
     "traveller": confounders.plant_traveller,
+    "shared_card_family": confounders.plant_shared_card_family,
+    "large_transfer": confounders.plant_large_transfer,
+    "carrier_nat": confounders.plant_carrier_nat,
 }
 
 

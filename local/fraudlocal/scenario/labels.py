@@ -11,7 +11,16 @@ FRAUD = "fraud"
 CONFOUNDER = "confounder"
 
 FRAUD_PATTERNS = ("fraud_ring", "card_testing", "account_takeover", "mule_chain", "device_farm")
-CONFOUNDER_PATTERNS = ("household", "public_ip", "office_device", "big_spender", "traveller")
+CONFOUNDER_PATTERNS = (
+    "household",
+    "public_ip",
+    "office_device",
+    "big_spender",
+    "traveller",
+    "shared_card_family",
+    "large_transfer",
+    "carrier_nat",
+)
 PATTERNS = FRAUD_PATTERNS + CONFOUNDER_PATTERNS
 #: the label each generated pattern carries
 PATTERN_LABEL = {**dict.fromkeys(FRAUD_PATTERNS, FRAUD), **dict.fromkeys(CONFOUNDER_PATTERNS, CONFOUNDER)}

@@ -25,7 +25,10 @@ and/or a device, none of the others flagged, and the flag not about money (not a
 high-value burst or an amount spike). So are colleagues at an office computer: more
 accounts linked only by a device and/or IP, under the same conditions, each of which also
 uses a device of its own (people have phones; accounts opened in a device farm use the
-farm's device and nothing else). A benign cluster's ring score is capped at
+farm's device and nothing else). A family is one too, even when its members share a card,
+an email or a phone: at most three accounts, all on one home IP that nobody else uses and
+on one family device, under the same conditions (rings share cards and phones, but each
+member keeps a home of its own). A benign cluster's ring score is capped at
 :data:`BENIGN_SCORE_CAP`.
 """
 
@@ -53,6 +56,8 @@ LINK_WEIGHTS = {"card": 1.0, "phone": 0.8, "email": 0.8, "device": 0.7, "ip": 0.
 #: identifier types that alone make a household rather than a ring
 HOUSEHOLD_LINK_TYPES = frozenset({"ip", "device"})
 BENIGN_SCORE_CAP = 0.2
+#: most accounts of one household (a home IP and a family computer)
+HOME_SIZE = 3
 #: ring_score = sum of weight * component (each component in 0..1)
 SCORE_WEIGHTS = {"size": 0.3, "density": 0.2, "flagged_share": 0.3, "link_strength": 0.2}
 #: a ring of this many accounts (or more) counts fully towards the size component
@@ -191,6 +196,21 @@ def _everyone_has_own_device(state: _Expansion) -> bool:
     return True
 
 
+def _one_home(members: set[str], shared: list[dict[str, Any]]) -> bool:
+    """A family: at most HOME_SIZE accounts that all use one home IP (used by nobody else)
+    and one device; sharing a card, email or phone among them is what families do."""
+    if len(members) > HOME_SIZE:
+        return False
+    everyone = sorted(plain_id(m) for m in members)
+
+    def all_on(kind: str) -> bool:
+        return any(
+            s["type"] == kind and s["accounts"] == everyone and s["degree"] <= HOME_SIZE for s in shared
+        )
+
+    return all_on(schema.IP) and all_on(schema.DEVICE)
+
+
 def _density(members: set[str], shared: list[dict[str, Any]]) -> float:
     if len(members) < 2:
         return 0.0
@@ -242,11 +262,13 @@ def analyse_ring(
     link_types = {s["type"] for s in shared}
     benign = (
         len(members) >= 2
-        and (len(members) <= 3 or _everyone_has_own_device(state))
-        and bool(link_types)
-        and link_types <= HOUSEHOLD_LINK_TYPES
         and not flagged_others
         and investigation.rule not in HIGH_VALUE_RULES
+        and bool(link_types)
+        and (
+            (link_types <= HOUSEHOLD_LINK_TYPES and (len(members) <= 3 or _everyone_has_own_device(state)))
+            or _one_home(members, shared)
+        )
     )
     return {
         "analysis": "ring",

@@ -15,7 +15,7 @@ the micro-analysis flag            half its risk score (a rule hit alone is not 
 a ring (2+ accounts, not benign)   its ring score
 a device farm                      0.75, 0.85 when some of its accounts are flagged
 money returning to the account     0.8
-a mule pattern                     0.6: money in from 2+ senders, 80 %+ forwarded on
+a mule pattern                     0.6: 5,000+ in from 2+ senders, 80 %+ forwarded on
 a pass-through hop                 0.5: 5,000+ received, 80 %+ forwarded on (layering)
 money from or to flagged accounts  0.5: through transfers of 5,000+ each
 wide fan-out / fan-in (5+)         0.4
@@ -25,7 +25,11 @@ account takeover                   0.5: a device new to an established account c
 
 Mitigating findings (a household pattern, a public IP, a shared office device) are
 reasons with signal 0; a household pattern caps the score at :data:`HOUSEHOLD_CAP` when
-nothing else is wrong.
+nothing else is wrong. So does, at :data:`SMALL_CLUSTER_CAP`, a small uncorroborated
+cluster: two or three accounts sharing a card, an email or a phone, flagged for that
+sharing alone (severity medium or low), none of them flagged, with no money-flow or device
+evidence; such a pair is as often a family as a ring, and the sharing rules investigate
+again as evidence accumulates.
 
 Members of the case: the ring's members, the accounts of device farms, and, when the
 money flow shows a pattern (a cycle, a mule, a pass-through hop, flagged counterparties),
@@ -48,6 +52,10 @@ from .model import Investigation
 FRAUD_RING_MIN = 0.7
 SUSPICIOUS_MIN = 0.4
 HOUSEHOLD_CAP = 0.3
+#: a cluster of at most this many accounts, flagged only for sharing an identifier and with
+#: no other evidence, is scored at most SMALL_CLUSTER_CAP (families are 2-3 people)
+SMALL_CLUSTER_MAX = 3
+SMALL_CLUSTER_CAP = 0.35
 DEVICE_FARM_SIGNAL = 0.75
 DEVICE_FARM_FLAGGED_SIGNAL = 0.85
 CYCLE_SIGNAL = 0.8
@@ -251,7 +259,9 @@ def money_flow_reasons(flow: Mapping[str, Any] | None) -> list[Reason]:
         k: flow.get(k)
         for k in ("amount_in", "amount_out", "fan_in", "fan_out", "pass_through", "chains_out", "chains_in")
     }
-    passed_on = flow["amount_in"] > 0 and flow["pass_through"] >= MULE_PASS_THROUGH_MIN
+    # Only material money passed on is laundering: someone repaid a few small sums by
+    # friends who then pays a large deposit sends out "all" they received, and is no mule.
+    passed_on = flow["amount_in"] >= MATERIAL_TRANSFER_MIN and flow["pass_through"] >= MULE_PASS_THROUGH_MIN
     if passed_on and flow["fan_in"] >= MULE_SENDERS_MIN:
         reasons.append(
             Reason(
@@ -335,6 +345,35 @@ def case_members(
     return sorted(members)[:CASE_MEMBER_CAP]
 
 
+def _uncorroborated_small_cluster(
+    investigation: Investigation, ring: Mapping[str, Any] | None, reasons: list[Reason]
+) -> bool:
+    """Two or three accounts on one card, email or phone and nothing else wrong: the flag is
+    about the sharing alone (not about money or a critical pattern such as card testing),
+    none of the accounts is flagged, and neither money flow nor device evidence points
+    anywhere. Families share cards and contact details; a ring shows more than that."""
+    if not ring or not 2 <= len(ring.get("members", [])) <= SMALL_CLUSTER_MAX:
+        return False
+    if investigation.is_manual or investigation.entity_type == "account":
+        return False
+    if investigation.severity in ("high", "critical") or ring.get("flagged_members"):
+        return False
+    return not any(r.strength > 0 for r in reasons if r.signal not in ("flag", "ring"))
+
+
+def _small_cluster_reason(ring: Mapping[str, Any]) -> Reason:
+    members = list(ring["members"])
+    kinds = " and ".join(sorted({s["type"] for s in ring.get("shared_identifiers", [])}))
+    return Reason(
+        "ring",
+        f"Only {len(members)} accounts ({_names(members)}) share {kinds or 'identifiers'}, none of them "
+        "is flagged and no money or device evidence links them further: as likely a family as a ring, "
+        "so the score is held below suspicious until more evidence comes in.",
+        0.0,
+        {"members": members, "small_cluster": True, "cap": SMALL_CLUSTER_CAP},
+    )
+
+
 def combine(strengths: list[float]) -> float:
     remaining = 1.0
     for strength in strengths:
@@ -363,6 +402,9 @@ def assess(investigation: Investigation, analyses: Mapping[str, Any]) -> Assessm
     strong_elsewhere = any(r.strength >= SUSPICIOUS_MIN for r in reasons if r.signal != "flag")
     if household and not strong_elsewhere:
         score = min(score, HOUSEHOLD_CAP)
+    elif _uncorroborated_small_cluster(investigation, analyses.get("ring"), reasons):
+        score = min(score, SMALL_CLUSTER_CAP)
+        reasons.append(_small_cluster_reason(analyses["ring"]))
     members = case_members(investigation, analyses, reasons)
     verdict = decide(score, len(members))
     reasons.sort(key=lambda r: -r.strength)

@@ -36,7 +36,10 @@ carried the flagged amount, and whether they were new to the account, i.e. first
 within :data:`NEW_IDENTIFIER_MAX_AGE` before the flag's window ended while the account had
 used other devices for at least :data:`ESTABLISHED_MIN_AGE` before that. A new device
 (with a new IP or a new country) carrying the flagged money on an established account is
-how an account takeover looks to an analyst; a big spender pays with the usual device.
+how an account takeover looks to an analyst; a big spender pays with the usual device, and
+a new device on the account's own network (every IP that carried the money known to the
+account, no new country: ``own_network``) is the owner's new phone, not a takeover. When no
+IP carried the money, a new device alone still counts.
 """
 
 from __future__ import annotations
@@ -284,7 +287,8 @@ def assess_account_change(
         )
 
     new_devices = [d for d in carriers("device_id", schema.DEVICE) if first_use.get(d, end_ms) >= new_after]
-    new_ips = [i for i in carriers("ip", schema.IP) if first_use.get(i, end_ms) >= new_after]
+    carrier_ips = carriers("ip", schema.IP)
+    new_ips = [i for i in carrier_ips if first_use.get(i, end_ms) >= new_after]
     appeared = min((first_use.get(d, end_ms) for d in new_devices), default=end_ms)
     other_devices = [
         vid
@@ -303,6 +307,9 @@ def assess_account_change(
         and total > 0
         and carried["country"][c] / total >= CARRIED_MIN_SHARE
     ]
+    # The money went out through networks the account has long used, from a country it
+    # knows: a new device there is the owner's (a new phone at home), not an intruder's.
+    own_network = bool(carrier_ips) and not new_ips and not new_countries
     return {
         "flagged_amount": round(total, 2),
         "new_devices": [plain_id(d) for d in new_devices],
@@ -313,7 +320,8 @@ def assess_account_change(
         "established_since": established_since,
         "established_since_at": _ms_iso(established_since or 0),
         "new_device_first_seen_at": _ms_iso(appeared) if new_devices else None,
-        "takeover": bool(new_devices) and established,
+        "own_network": own_network,
+        "takeover": bool(new_devices) and established and not own_network,
     }
 
 
