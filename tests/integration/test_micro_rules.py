@@ -283,6 +283,28 @@ def test_a_filling_window_is_rechecked_once_when_it_closes(recorder: Recorder, t
     assert run_micro_analysis(recorder.store, starter, rule, NOON + minutes(65)).started == 0
 
 
+def test_an_account_joining_a_shared_email_is_rechecked_when_the_window_closes(
+    recorder: Recorder, tmp_path: Path
+) -> None:
+    from fraudcore.micro import run_micro_analysis
+    from fraudlocal.starter_local import LocalInvestigationStarter
+
+    starter = LocalInvestigationStarter(tmp_path / "state")
+    rule = [RULES["shared_email"]]
+    recorder.add(
+        *({"account_id": f"ring{i}", "email": "x@example.com", "at": minutes(5 + i)} for i in range(2))
+    )
+    assert run_micro_analysis(recorder.store, starter, rule, NOON + minutes(15)).started == 1
+    # a third member starts using the address inside the cooldown: no new investigation yet
+    recorder.add({"account_id": "ring2", "email": "x@example.com", "at": minutes(40)})
+    assert run_micro_analysis(recorder.store, starter, rule, NOON + minutes(45)).started == 0
+    # the earliest window (11:00-13:00) closes: one recheck sees all three
+    closed = run_micro_analysis(recorder.store, starter, rule, NOON + minutes(60))
+    assert closed.started == 1
+    assert closed.flags[0].observed == 3
+    assert sorted(p.stem for p in starter.pending.glob("*.json"))[-1].endswith("-closed")
+
+
 def test_a_hit_first_seen_closed_is_investigated_once(recorder: Recorder, tmp_path: Path) -> None:
     from fraudcore.micro import run_micro_analysis
     from fraudlocal.starter_local import LocalInvestigationStarter

@@ -59,10 +59,14 @@ def test_the_shipped_rules_have_the_expected_ids_and_defaults() -> None:
         0.8,
         {"min_received": 10_000.0},
     )
-    # the windows that fill over an hour are looked at again once complete
+    # the windows that fill over an hour or more are looked at again once complete, so
+    # accounts that join a device or an identifier after the first hit are investigated
     assert {r.id for r in rules.values() if r.recheck_on_close} == {
         "device_account_burst",
         "ip_account_burst",
+        "shared_card",
+        "shared_email",
+        "shared_phone",
     }
 
 
