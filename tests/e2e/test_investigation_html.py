@@ -7,9 +7,7 @@ with no network, runs its inline script, and we read back what the script drew
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import struct
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -17,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser import CHROMIUM_FLAGS, chromium
 
 from fraudcore import backends
 from fraudcore.model import Transaction
@@ -30,28 +29,11 @@ RING = ["a1", "a2", "a3", "a4"]
 WINDOW = (1200, 900)
 
 
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    message = "headless Chromium is not installed (apt-get install -y chromium)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
-
-
 def run_chromium(page: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             chromium(),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
+            *CHROMIUM_FLAGS,
             f"--user-data-dir={tmp / 'profile'}",
             f"--window-size={WINDOW[0]},{WINDOW[1]}",
             "--virtual-time-budget=3000",

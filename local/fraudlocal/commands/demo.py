@@ -15,7 +15,8 @@ import time
 
 from ..errors import UserError
 from ..pipeline import RunRequest, fresh_state_dir, ordering_mapping, read_jsonl, run_to_outputs
-from ..scenario import DEFAULT_ACCOUNTS, DEFAULT_DAYS, DEFAULT_SEED, DEFAULT_START, generate
+from ..scenario import generate
+from .generate import add_scenario_options
 from .replay import add_run_options, config_from_args, read_labels, run_state_dir
 
 
@@ -66,17 +67,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "emptied first). Prints the figures; writes summary.json, flags.json, cases.json, "
         "rejected.jsonl and report.html to --out.",
     )
-    parser.add_argument(
-        "--accounts", type=int, default=DEFAULT_ACCOUNTS, help=f"accounts (default {DEFAULT_ACCOUNTS})"
-    )
-    parser.add_argument(
-        "--days", type=int, default=DEFAULT_DAYS, help=f"days of activity (default {DEFAULT_DAYS})"
-    )
-    parser.add_argument(
-        "--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})"
-    )
-    parser.add_argument(
-        "--start", default=DEFAULT_START, help=f"start of the period (default {DEFAULT_START})"
-    )
+    add_scenario_options(parser)
     add_run_options(parser)
     parser.set_defaults(func=run)

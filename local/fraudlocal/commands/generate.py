@@ -51,12 +51,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "generate",
-        help="write a synthetic scenario: transactions.jsonl and labels.jsonl (ground truth)",
-        description="Generate ordinary customers, confounders and planted fraud, deterministically by seed.",
-    )
+def add_scenario_options(parser: argparse.ArgumentParser) -> None:
+    """The options that define a scenario (shared with ``fraudlocal demo``)."""
     parser.add_argument(
         "--accounts", type=int, default=DEFAULT_ACCOUNTS, help=f"accounts (default {DEFAULT_ACCOUNTS})"
     )
@@ -69,6 +65,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--start", default=DEFAULT_START, help=f"start of the period, ISO 8601 UTC (default {DEFAULT_START})"
     )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "generate",
+        help="write a synthetic scenario: transactions.jsonl and labels.jsonl (ground truth)",
+        description="Generate ordinary customers, confounders and planted fraud, deterministically by seed.",
+    )
+    add_scenario_options(parser)
     parser.add_argument(
         "--out", type=Path, default=Path("scenario"), help="output directory (default ./scenario)"
     )
