@@ -68,6 +68,19 @@ def rejected(*items: dict[str, Any]) -> dict[str, Any]:
     return {"Message": "One or more records have been rejected.", "RejectedRecords": list(items)}
 
 
+OUTSIDE_MEMORY_STORE = "The record timestamp is outside the time range of the memory store."
+
+
+def refuse_time_range(write: Stubber) -> None:
+    """The next WriteRecords call refuses its first record as outside the memory store's range."""
+    write.add_client_error(
+        "write_records",
+        "RejectedRecordsException",
+        http_status_code=419,
+        modeled_fields=rejected({"RecordIndex": 0, "Reason": OUTSIDE_MEMORY_STORE}),
+    )
+
+
 def test_implements_the_port() -> None:
     store, *_ = stubbed_store()
     assert isinstance(store, TimeseriesStore)
@@ -227,17 +240,7 @@ def test_record_older_than_memory_store_window_is_rejected_with_the_reason() -> 
 
 def test_record_in_the_far_future_is_rejected_naming_the_clock() -> None:
     store, write, _, _ = stubbed_store()
-    write.add_client_error(
-        "write_records",
-        "RejectedRecordsException",
-        http_status_code=419,
-        modeled_fields=rejected(
-            {
-                "RecordIndex": 0,
-                "Reason": "The record timestamp is outside the time range of the memory store.",
-            }
-        ),
-    )
+    refuse_time_range(write)
     with write:
         outcome = store.write([tx(0, at=NOW + timedelta(days=2))])
     assert "in the future" in outcome.rejected["tx-0"]
@@ -246,17 +249,7 @@ def test_record_in_the_far_future_is_rejected_naming_the_clock() -> None:
 def test_time_range_refusal_inside_the_window_is_retried_not_rejected() -> None:
     # e.g. the retention was just changed: Timestream refuses times it will soon accept.
     store, write, _, _ = stubbed_store()
-    write.add_client_error(
-        "write_records",
-        "RejectedRecordsException",
-        http_status_code=419,
-        modeled_fields=rejected(
-            {
-                "RecordIndex": 0,
-                "Reason": "The record timestamp is outside the time range of the memory store.",
-            }
-        ),
-    )
+    refuse_time_range(write)
     with write:
         outcome = store.write([tx(0, at=NOW - timedelta(hours=2))])
     assert set(outcome.failed) == {"tx-0"} and not outcome.rejected
@@ -292,7 +285,7 @@ def test_each_rejection_case_in_one_request() -> None:
             },
             {
                 "RecordIndex": 1,
-                "Reason": "The record timestamp is outside the time range of the memory store.",
+                "Reason": OUTSIDE_MEMORY_STORE,
             },
             {"RecordIndex": 2, "Reason": "Something else."},
         ),
