@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from fraudcore.execution_names import check_execution_name
+from fraudcore.execution_names import check_safe_execution_name
 
 
 class LocalInvestigationStarter:
@@ -30,7 +30,7 @@ class LocalInvestigationStarter:
         ) or ((self.done / name).exists())
 
     def start(self, name: str, payload: Mapping[str, Any]) -> bool:
-        check_execution_name(name)  # as Step Functions' StartExecution does
+        check_safe_execution_name(name)  # the queue keeps one file per name
         if self._exists(name):
             return False
         self.pending.mkdir(parents=True, exist_ok=True)

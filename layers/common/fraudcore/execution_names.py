@@ -33,6 +33,14 @@ def check_execution_name(name: str) -> str:
     return name
 
 
+def check_safe_execution_name(name: str) -> str:
+    """Return ``name`` if it is 1-80 characters of ``[A-Za-z0-9_-]`` (every name derived here
+    is), safe as a file name too; else raise ValueError."""
+    if not 1 <= len(name) <= MAX_EXECUTION_NAME or _UNSAFE.search(name):
+        raise ValueError(f"execution name {name!r}: must be 1-80 characters of letters, digits, '-' and '_'")
+    return name
+
+
 def safe_part(text: str) -> str:
     """``text`` with every run of characters outside ``[A-Za-z0-9_-]`` replaced by ``-``."""
     return _UNSAFE.sub("-", text)

@@ -23,14 +23,21 @@ def active_accounts_sql(
     )
 
 
+def _account_window(database: str, table: str, account: str, start_ms: int, end_ms: int) -> str:
+    """FROM and WHERE of the account's transactions in [start, end)."""
+    return (
+        f"FROM {quote_identifier(database)}.{quote_identifier(table)} "
+        f"WHERE measure_name = 'transaction' AND account_id = {quote_literal(account)} "
+        f"AND time >= from_milliseconds({start_ms}) AND time < from_milliseconds({end_ms}) "
+    )
+
+
 def account_activity_sql(database: str, table: str, account: str, start_ms: int, end_ms: int) -> str:
     """Timestream SQL: the account's amounts in [start, end) by device, IP and country."""
     return (
         "SELECT device_id, ip, country, SUM(amount) AS amount, COUNT(*) AS transactions "
-        f"FROM {quote_identifier(database)}.{quote_identifier(table)} "
-        f"WHERE measure_name = 'transaction' AND account_id = {quote_literal(account)} "
-        f"AND time >= from_milliseconds({start_ms}) AND time < from_milliseconds({end_ms}) "
-        "GROUP BY device_id, ip, country"
+        + _account_window(database, table, account, start_ms, end_ms)
+        + "GROUP BY device_id, ip, country"
     )
 
 
@@ -38,8 +45,6 @@ def account_countries_sql(database: str, table: str, account: str, start_ms: int
     """Timestream SQL: the countries of the account's activity in [start, end)."""
     return (
         "SELECT DISTINCT country "
-        f"FROM {quote_identifier(database)}.{quote_identifier(table)} "
-        f"WHERE measure_name = 'transaction' AND account_id = {quote_literal(account)} "
-        f"AND time >= from_milliseconds({start_ms}) AND time < from_milliseconds({end_ms}) "
-        "AND country IS NOT NULL"
+        + _account_window(database, table, account, start_ms, end_ms)
+        + "AND country IS NOT NULL"
     )
