@@ -29,8 +29,8 @@ from gremlin_python.statics import long
 from fraudcore import backends
 from fraudcore.graph import schema
 from fraudcore.model import Transaction, parse_transaction
-from fraudlocal.kinesis_esm import LocalStream, kinesis_event
-from fraudlocal.runtime import LocalTarget, invoke_function, patched_environment
+from fraudlocal.emulators.kinesis_esm import LocalStream, kinesis_event
+from fraudlocal.emulators.runtime import LocalTarget, invoke_function, patched_environment
 from fraudlocal.scenario import generate
 
 
@@ -154,7 +154,7 @@ def main() -> None:
         )
         backends.reset()
 
-        from fraudlocal.graph_embedded import open_embedded_graph
+        from fraudlocal.adapters.graph_embedded import open_embedded_graph
 
         naive_graph = open_embedded_graph(Path(tmp) / "naive")  # the same durable store as the handler's
         report["results"]["naive_writer/embedded"] = run_naive(

@@ -131,7 +131,7 @@ def measure(g: Any, accounts: list[str]) -> dict[str, Any]:
 
 def open_backend(name: str, args: argparse.Namespace, workdir: Path) -> tuple[Any, Any]:
     if name == "embedded":
-        from fraudlocal.graph_embedded import open_embedded_graph
+        from fraudlocal.adapters.graph_embedded import open_embedded_graph
 
         connection = open_embedded_graph(workdir)
     else:

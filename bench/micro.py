@@ -23,8 +23,8 @@ from pathlib import Path
 
 from fraudcore.rules import load_rules
 from fraudcore.timeseries.rule_sql import compile_range, compile_rule, span_range
-from fraudlocal.timeseries_duckdb import DuckDBTimeseriesStore
-from fraudlocal.timestream_sql import to_duckdb
+from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore
+from fraudlocal.adapters.timestream_sql import to_duckdb
 
 DAY = datetime(2026, 11, 29, tzinfo=UTC)
 

@@ -23,13 +23,9 @@ from pathlib import Path
 
 
 def run_one(accounts: int, days: int, every: float) -> dict:
-    from fraudlocal.pipeline import (
-        Pipeline,
-        PipelineConfig,
-        close_local_backends,
-        order_records,
-        ordering_mapping,
-    )
+    from fraudlocal.emulators.runtime import close_local_backends
+    from fraudlocal.pipeline.ordering import order_records, ordering_mapping
+    from fraudlocal.pipeline.run import Pipeline, PipelineConfig
     from fraudlocal.scenario import generate
 
     began = time.perf_counter()

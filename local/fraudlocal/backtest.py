@@ -46,8 +46,7 @@ from fraudcore.model import InvalidRecord, Transaction, parse_transaction
 from fraudcore.rules import Rule, format_duration
 from fraudcore.timeseries.rule_sql import compile_range, evaluation_range, floor_to, span_range
 from fraudcore.timeutil import iso_z
-
-from .timeseries_duckdb import DuckDBTimeseriesStore
+from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore
 
 LEGIT_PATTERNS = {"", "legit", "legitimate", "none", "normal", "0", "false"}
 

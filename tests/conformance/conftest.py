@@ -24,7 +24,7 @@ from gremlin_python.driver.remote_connection import RemoteConnection
 from gremlin_python.process.anonymous_traversal import traversal
 from gremlin_python.process.graph_traversal import GraphTraversalSource
 
-from fraudlocal.graph_embedded import open_embedded_graph
+from fraudlocal.adapters.graph_embedded import open_embedded_graph
 
 BACKENDS = ["embedded", pytest.param("gremlin_server", marks=pytest.mark.gremlin_server)]
 

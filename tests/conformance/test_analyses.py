@@ -38,7 +38,7 @@ from fraudcore.graph import schema
 from fraudcore.investigation import Investigation, analyse_money_flow, analyse_ring, analyse_shared_devices
 from fraudcore.investigation.model import MoneyFlowLimits, RingLimits
 from fraudcore.model import Transaction
-from fraudlocal.timeseries_duckdb import DuckDBTimeseriesStore
+from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore
 
 REFERENCE = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 REF_MS = int(REFERENCE.timestamp() * 1000)

@@ -20,9 +20,9 @@ from gremlin_python.process.graph_traversal import __
 from fraudcore import backends
 from fraudcore.model import Transaction
 from fraudcore.settings import Settings
+from fraudlocal.adapters.graph_embedded import open_embedded_graph
 from fraudlocal.commands.investigate import run_investigation
-from fraudlocal.graph_embedded import open_embedded_graph
-from fraudlocal.runtime import LocalTarget
+from fraudlocal.emulators.runtime import LocalTarget
 
 REPO = Path(__file__).resolve().parents[2]
 WINDOW_END = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -289,7 +289,7 @@ def test_cli_json_output(tmp_path: Path) -> None:
 
 
 def test_sample_events_run_through_their_handlers(tmp_path: Path) -> None:
-    from fraudlocal.runtime import close_local_backends, invoke_function
+    from fraudlocal.emulators.runtime import close_local_backends, invoke_function
 
     state = tmp_path / "state"
     ingest(

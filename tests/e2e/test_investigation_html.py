@@ -21,8 +21,8 @@ from fraudcore import backends
 from fraudcore.model import Transaction
 from fraudcore.settings import Settings
 from fraudlocal.commands.investigate import run_investigation
-from fraudlocal.investigation_html import render_investigation_html, write_investigation_html
-from fraudlocal.runtime import LocalTarget
+from fraudlocal.emulators.runtime import LocalTarget
+from fraudlocal.reporting.investigation_html import render_investigation_html, write_investigation_html
 
 WINDOW_END = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 RING = ["a1", "a2", "a3", "a4"]

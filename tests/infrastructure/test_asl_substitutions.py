@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from fraudlocal.asl.check import find_tools, main, placeholder_reports
-from fraudlocal.template import load_template
+from fraudlocal.emulators.asl.check import find_tools, main, placeholder_reports
+from fraudlocal.emulators.template import load_template
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -74,7 +74,13 @@ def test_linters_reject_an_invalid_definition(tmp_path: Path) -> None:
         "    Properties:\n      DefinitionUri: statemachines/bad.asl.json\n"
     )
     done = subprocess.run(
-        [sys.executable, "-m", "fraudlocal.asl.check", "--template", str(tmp_path / "template.yaml")],
+        [
+            sys.executable,
+            "-m",
+            "fraudlocal.emulators.asl.check",
+            "--template",
+            str(tmp_path / "template.yaml"),
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,

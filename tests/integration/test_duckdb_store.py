@@ -10,7 +10,7 @@ import pytest
 
 from fraudcore.model import DIMENSION_FIELDS, Transaction
 from fraudcore.ports import TimeseriesStore
-from fraudlocal.timeseries_duckdb import DuckDBTimeseriesStore
+from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore
 
 START = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
 
@@ -124,7 +124,7 @@ def test_query_runs_timestream_sql(store: DuckDBTimeseriesStore) -> None:
 
 
 def test_query_translates_timestream_functions(store: DuckDBTimeseriesStore) -> None:
-    pytest.importorskip("fraudlocal.timestream_sql")
+    pytest.importorskip("fraudlocal.adapters.timestream_sql")
     store.write([tx(n) for n in range(600)])  # 10 minutes of one transaction per second
     rows = store.query(
         'SELECT bin(time, 5m) AS window_start, count(*) AS tx_count FROM "fraud"."transactions" '

@@ -19,9 +19,9 @@ from fraudcore.micro import run_micro_analysis
 from fraudcore.model import Transaction
 from fraudcore.rules import load_rules
 from fraudcore.settings import Settings, reset_settings_cache
-from fraudlocal.runtime import LocalLambdaContext, load_handler, patched_environment
-from fraudlocal.starter_local import LocalInvestigationStarter
-from fraudlocal.timeseries_duckdb import DuckDBTimeseriesStore
+from fraudlocal.adapters.starter_local import LocalInvestigationStarter
+from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore
+from fraudlocal.emulators.runtime import LocalLambdaContext, load_handler, patched_environment
 
 REPO = Path(__file__).resolve().parents[2]
 EVENT = json.loads((REPO / "events/micro_analysis/scheduled.json").read_text())

@@ -14,7 +14,7 @@ import pytest
 from fraudcore.micro import evaluate_rules
 from fraudcore.model import Transaction
 from fraudcore.rules import load_rules
-from fraudlocal.timeseries_duckdb import DuckDBTimeseriesStore
+from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore
 
 RULES = {rule.id: rule for rule in load_rules()}
 NOON = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -260,7 +260,7 @@ def test_mule_pass_through_sees_a_hop_forwarded_two_hours_later(recorder: Record
 
 def test_a_filling_window_is_rechecked_once_when_it_closes(recorder: Recorder, tmp_path: Path) -> None:
     from fraudcore.micro import run_micro_analysis
-    from fraudlocal.starter_local import LocalInvestigationStarter
+    from fraudlocal.adapters.starter_local import LocalInvestigationStarter
 
     starter = LocalInvestigationStarter(tmp_path / "state")
     rule = [RULES["device_account_burst"]]
@@ -287,7 +287,7 @@ def test_an_account_joining_a_shared_email_is_rechecked_when_the_window_closes(
     recorder: Recorder, tmp_path: Path
 ) -> None:
     from fraudcore.micro import run_micro_analysis
-    from fraudlocal.starter_local import LocalInvestigationStarter
+    from fraudlocal.adapters.starter_local import LocalInvestigationStarter
 
     starter = LocalInvestigationStarter(tmp_path / "state")
     rule = [RULES["shared_email"]]
@@ -307,7 +307,7 @@ def test_an_account_joining_a_shared_email_is_rechecked_when_the_window_closes(
 
 def test_a_hit_first_seen_closed_is_investigated_once(recorder: Recorder, tmp_path: Path) -> None:
     from fraudcore.micro import run_micro_analysis
-    from fraudlocal.starter_local import LocalInvestigationStarter
+    from fraudlocal.adapters.starter_local import LocalInvestigationStarter
 
     starter = LocalInvestigationStarter(tmp_path / "state")
     recorder.add(*({"account_id": f"farm{i}", "device_id": "farm", "at": minutes(i)} for i in range(5)))

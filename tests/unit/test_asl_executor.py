@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from fraudlocal.asl import (
+from fraudlocal.emulators.asl import (
     DefinitionError,
     RuntimeStatesError,
     choice,

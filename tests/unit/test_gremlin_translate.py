@@ -26,13 +26,13 @@ from gremlin_python.process.traversal import (
 from gremlin_python.structure.graph import Graph
 from gremlin_python.structure.graph import Path as GremlinPath
 
-from fraudlocal.graph_embedded import (
+from fraudlocal.adapters.graph_embedded import (
     EmbeddedGraphError,
     GraphersalRemoteConnection,
     GraphStoreLockedError,
     open_embedded_graph,
 )
-from fraudlocal.gremlin_translate import TranslationError, translate
+from fraudlocal.adapters.gremlin_translate import TranslationError, translate
 
 # Builds bytecode only; nothing is submitted.
 G = Graph().traversal()
@@ -208,7 +208,7 @@ def test_a_second_process_cannot_open_the_store(tmp_path: Path):
         child = textwrap.dedent(
             f"""
             from pathlib import Path
-            from fraudlocal.graph_embedded import GraphStoreLockedError, open_embedded_graph
+            from fraudlocal.adapters.graph_embedded import GraphStoreLockedError, open_embedded_graph
             try:
                 open_embedded_graph(Path({str(tmp_path)!r}))
             except GraphStoreLockedError as exc:

@@ -6,7 +6,7 @@ import base64
 import json
 from collections import Counter
 
-from fraudlocal.kinesis_esm import EventSourceMapping, LocalStream, shard_for
+from fraudlocal.emulators.kinesis_esm import EventSourceMapping, LocalStream, shard_for
 
 
 def payloads(event) -> list[int]:

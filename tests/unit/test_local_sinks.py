@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fraudcore.ports import EventPublisher, RejectedRecord, RejectedRecordSink
-from fraudlocal.sinks import JsonlEventPublisher, JsonlRejectedRecordSink
+from fraudlocal.adapters.sinks import JsonlEventPublisher, JsonlRejectedRecordSink
 
 
 def rejected(n: int, **extra: str) -> RejectedRecord:

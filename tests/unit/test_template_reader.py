@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from fraudlocal.asl import load_state_machine, run_state_machine
-from fraudlocal.template import Template, TemplateError, load_template, load_yaml
+from fraudlocal.emulators.asl import load_state_machine, run_state_machine
+from fraudlocal.emulators.template import Template, TemplateError, load_template, load_yaml
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "sam" / "template.yaml"
 

@@ -10,7 +10,7 @@ from sqlglot import exp
 
 from fraudcore.rules import load_rules
 from fraudcore.timeseries.rule_sql import compile_rule
-from fraudlocal.timestream_sql import TimestreamSQLError, parse, to_duckdb
+from fraudlocal.adapters.timestream_sql import TimestreamSQLError, parse, to_duckdb
 
 AT = datetime(2026, 11, 29, 12, 5, tzinfo=UTC)
 

@@ -10,37 +10,39 @@ from __future__ import annotations
 from fraudcore import backends
 from fraudcore.settings import Settings
 
+from ..state_dir import StateDir
+
 
 def _duckdb(settings: Settings):
-    from fraudlocal.timeseries_duckdb import DuckDBTimeseriesStore
+    from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore
 
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     return DuckDBTimeseriesStore(
-        settings.state_dir / "timeseries.duckdb", settings.timestream_database, settings.timestream_table
+        StateDir(settings.state_dir).timeseries, settings.timestream_database, settings.timestream_table
     )
 
 
 def _embedded_graph(settings: Settings):
     from fraudcore.graph.connection import GraphConnection
-    from fraudlocal.graph_embedded import open_embedded_graph
+    from fraudlocal.adapters.graph_embedded import open_embedded_graph
 
     return GraphConnection.from_factory(lambda: open_embedded_graph(settings.state_dir), settings=settings)
 
 
 def _jsonl_rejected(settings: Settings):
-    from fraudlocal.sinks import JsonlRejectedRecordSink
+    from fraudlocal.adapters.sinks import JsonlRejectedRecordSink
 
     return JsonlRejectedRecordSink(settings.state_dir)
 
 
 def _jsonl_events(settings: Settings):
-    from fraudlocal.sinks import JsonlEventPublisher
+    from fraudlocal.adapters.sinks import JsonlEventPublisher
 
     return JsonlEventPublisher(settings.state_dir, source=settings.event_source)
 
 
 def _local_starter(settings: Settings):
-    from fraudlocal.starter_local import LocalInvestigationStarter
+    from fraudlocal.adapters.starter_local import LocalInvestigationStarter
 
     return LocalInvestigationStarter(settings.state_dir)
 

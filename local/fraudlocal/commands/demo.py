@@ -14,8 +14,10 @@ import sys
 import time
 
 from ..errors import UserError
-from ..pipeline import RunRequest, fresh_state_dir, ordering_mapping, read_jsonl, run_to_outputs
+from ..pipeline.ordering import ordering_mapping, read_jsonl
+from ..pipeline.run import RunRequest, run_to_outputs
 from ..scenario import generate
+from ..state_dir import fresh_state_dir
 from .generate import add_scenario_options
 from .replay import add_run_options, config_from_args, read_labels, run_state_dir
 

@@ -17,9 +17,10 @@ from typing import Any
 
 from fraudcore.execution_names import safe_part
 from fraudcore.graph.schema import ENTITY_TYPES
+from fraudlocal.emulators.runtime import DEFAULT_TEMPLATE, close_local_backends, invoke_function
 
 from ..errors import UserError
-from ..runtime import DEFAULT_TEMPLATE, close_local_backends, invoke_function
+from ..state_dir import StateDir
 from ..state_machine import STATE_MACHINE
 from .invoke import add_graph_options, read_json_file, target_from_args
 
@@ -62,7 +63,7 @@ def run_investigation(
     state_dir: Path | Any, execution_input: dict[str, Any], name: str, template: Path = DEFAULT_TEMPLATE
 ) -> dict[str, Any]:
     """Run the state machine locally and return ``Execution.to_dict()``."""
-    from ..asl import run_state_machine
+    from fraudlocal.emulators.asl import run_state_machine
 
     def invoke(logical_id: str, payload: Any) -> Any:
         return invoke_function(logical_id, payload, state_dir)
@@ -75,7 +76,7 @@ def run_investigation(
 
 
 def save_execution(state_dir: Path, execution: dict[str, Any]) -> Path:
-    folder = state_dir / "investigations"
+    folder = StateDir(state_dir).investigations
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{execution['name']}.json"
     path.write_text(json.dumps(execution, indent=2, default=str))
@@ -126,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     execution = run_investigation(target_from_args(args), execution_input, name)
     saved = save_execution(Path(args.state_dir), execution)
     if args.html:
-        from ..investigation_html import write_investigation_html
+        from fraudlocal.reporting.investigation_html import write_investigation_html
 
         write_investigation_html(execution, args.html)
     if args.json:

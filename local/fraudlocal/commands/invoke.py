@@ -7,8 +7,9 @@ import json
 import sys
 from pathlib import Path
 
+from fraudlocal.emulators.runtime import LocalTarget, close_local_backends, invoke_function
+
 from ..errors import UserError
-from ..runtime import LocalTarget, close_local_backends, invoke_function
 
 
 def add_graph_options(parser: argparse.ArgumentParser) -> None:

@@ -18,17 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from fraudlocal.adapters.kinesis_reader import START_POSITIONS, KinesisReader
+
 from ..errors import UserError
-from ..kinesis_reader import START_POSITIONS, KinesisReader
-from ..pipeline import (
-    RunRequest,
-    StreamInput,
-    field_mapping_value,
-    fresh_state_dir,
-    order_records,
-    ordering_mapping,
-    run_to_outputs,
-)
+from ..pipeline.ordering import StreamInput, field_mapping_value, order_records, ordering_mapping
+from ..pipeline.run import RunRequest, run_to_outputs
+from ..state_dir import fresh_state_dir
 from .replay import add_run_options, config_from_args, read_labels, run_state_dir
 
 

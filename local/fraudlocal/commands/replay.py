@@ -19,16 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..pipeline import (
-    PipelineConfig,
-    RunRequest,
-    field_mapping_value,
-    fresh_state_dir,
-    ordering_mapping,
-    read_jsonl,
-    run_to_outputs,
-)
+from ..pipeline.ordering import field_mapping_value, ordering_mapping, read_jsonl
+from ..pipeline.run import PipelineConfig, RunRequest, run_to_outputs
 from ..scenario.labels import LabelsError, load_labels
+from ..state_dir import StateDir, fresh_state_dir
 from .invoke import add_graph_options
 
 
@@ -71,8 +65,8 @@ def config_from_args(args: argparse.Namespace, state_dir: Path, mapping: str | N
     if args.shards < 1 or args.batch_size < 1:
         raise UserError("--shards and --batch-size must be at least 1")
     override = args.rules_override
-    if override is None and (Path(args.state_dir) / "rules-override.yaml").is_file():
-        override = Path(args.state_dir) / "rules-override.yaml"
+    if override is None and StateDir(Path(args.state_dir)).rules_override.is_file():
+        override = StateDir(Path(args.state_dir)).rules_override
     if override is not None and not override.is_file():
         raise UserError(f"--rules-override {override}: no such file")
     return PipelineConfig(

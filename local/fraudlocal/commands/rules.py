@@ -13,9 +13,9 @@ from fraudcore.rules import RuleError, load_rules
 from fraudcore.settings import ConfigurationError, Settings
 from fraudcore.timeseries.rule_sql import compile_rule, floor_to
 from fraudcore.timeutil import iso_z
+from fraudlocal.adapters.timestream_sql import to_duckdb
 
 from ..errors import UserError
-from ..timestream_sql import to_duckdb
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -22,10 +22,10 @@ from typing import Any
 
 from fraudcore import backends
 from fraudcore.settings import reset_settings_cache
+from fraudlocal.errors import UserError
+from fraudlocal.state_dir import StateDir
 
-from .errors import UserError
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
 
 #: what every locally invoked function gets, whatever the template says
@@ -77,7 +77,7 @@ class LocalTarget:
         env = dict(function_env)
         env.update(LOCAL_OVERRIDES)
         env["FRAUD_STATE_DIR"] = str(self.state_dir)
-        override = self.state_dir / "rules-override.yaml"
+        override = StateDir(self.state_dir).rules_override
         if override.exists():
             env["RULES_OVERRIDE"] = str(override)
         env["GRAPH_BACKEND"] = self.graph_backend
@@ -216,3 +216,19 @@ def invoke_function(logical_id: str, event: Any, state_dir: Path | LocalTarget) 
 def close_local_backends() -> None:
     """Close every adapter the local invocations opened (files, connections)."""
     backends.reset()
+
+
+def store_stats(target: LocalTarget) -> dict[str, object]:
+    """What the local stores of ``target`` hold: rows, vertices, edges, rejected records."""
+    env = target.environment({})
+    with patched_environment(env):
+        try:
+            graph = backends.graph_store().counts()
+            return {
+                "timeseries_rows": backends.timeseries_store().count(),
+                "graph_vertices": graph["vertices"],
+                "graph_edges": graph["edges"],
+                "rejected_records": backends.rejected_sink().count(),
+            }
+        finally:
+            backends.reset()

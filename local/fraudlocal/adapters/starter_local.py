@@ -16,12 +16,15 @@ from typing import Any
 
 from fraudcore.execution_names import check_safe_execution_name
 
+from ..state_dir import StateDir
+
 
 class LocalInvestigationStarter:
     def __init__(self, state_dir: str | Path):
-        self.root = Path(state_dir) / "investigations"
-        self.pending = self.root / "pending"
-        self.done = self.root / "done"
+        layout = StateDir(Path(state_dir))
+        self.root = layout.investigations
+        self.pending = layout.pending
+        self.done = layout.done
 
     def _exists(self, name: str) -> bool:
         # The executor may keep more than the input in done/ (a history file, a folder).

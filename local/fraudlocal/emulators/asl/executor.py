@@ -515,7 +515,7 @@ def execute(
 
     ``invoke(function, payload)`` runs a Lambda task: ``function`` is the function name
     taken from the task's ARN or FunctionName (the logical id when the definition came
-    through :func:`fraudlocal.asl.run_state_machine`). A Python exception it raises becomes
+    through :func:`fraudlocal.emulators.asl.run_state_machine`). A Python exception it raises becomes
     the ASL error named after the exception class. ``substitutions`` fills ``${Name}``
     placeholders first. ``start_time`` starts the simulated clock (default: now, UTC);
     ``seed`` makes jittered retry delays and generated ids reproducible.

@@ -10,7 +10,7 @@ and compares numbers wrongly in ``P.gt``.
 
 How: the graph store is written once in gremlinpython bytecode. graphersal takes Gremlin
 as script text in its own dialect, so :class:`GraphersalRemoteConnection` translates the
-bytecode (:mod:`fraudlocal.gremlin_translate`), runs it, and turns the results into the
+bytecode (:mod:`fraudlocal.adapters.gremlin_translate`), runs it, and turns the results into the
 values a Gremlin Server returns (gremlinpython ``Vertex``/``Edge``/``Path``, ``T``/
 ``Direction`` keys in element maps). ``traversal().with_remote(connection)`` then works as
 against Neptune or a Gremlin Server, for reads and writes.
@@ -44,7 +44,8 @@ import graphersal
 from gremlin_python.driver.remote_connection import RemoteConnection, RemoteTraversal
 from gremlin_python.process.traversal import Bytecode, Traverser
 
-from fraudlocal.gremlin_translate import Script, TranslationError, convert_result, translate
+from fraudlocal.adapters.gremlin_translate import Script, TranslationError, convert_result, translate
+from fraudlocal.state_dir import StateDir
 
 __all__ = [
     "EmbeddedGraphError",
@@ -55,8 +56,6 @@ __all__ = [
     "graph_store_path",
     "open_embedded_graph",
 ]
-
-GRAPH_DIR_NAME = "graph"
 
 _MISSING_STEP = re.compile(r"Function not found: (\w+)")
 
@@ -178,7 +177,7 @@ _open_graphs: dict[Path, GraphersalRemoteConnection] = {}
 
 def graph_store_path(state_dir: Path) -> Path:
     """Where the embedded graph of a state directory lives: ``<state_dir>/graph/``."""
-    return Path(state_dir) / GRAPH_DIR_NAME
+    return StateDir(Path(state_dir)).graph
 
 
 def open_embedded_graph(state_dir: Path) -> GraphersalRemoteConnection:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import UserError
+from fraudlocal.errors import UserError
 
 START_POSITIONS = {"trim_horizon": "TRIM_HORIZON", "latest": "LATEST"}
 #: GetRecords returns at most 10,000 records or 10 MB per call

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .state_machine import RECORD_CASE_STATE
+from fraudlocal.state_machine import RECORD_CASE_STATE
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 WIDTH, HEIGHT, MARGIN = 960, 560, 50

@@ -128,9 +128,9 @@ class DuckDBTimeseriesStore:
         return outcome
 
     def query(self, timestream_sql: str) -> list[dict[str, Any]]:
-        """Run Timestream SQL, translated to DuckDB SQL by :mod:`fraudlocal.timestream_sql`."""
+        """Run Timestream SQL, translated to DuckDB SQL by :mod:`fraudlocal.adapters.timestream_sql`."""
         try:
-            from fraudlocal.timestream_sql import to_duckdb
+            from fraudlocal.adapters.timestream_sql import to_duckdb
         except ImportError:  # the translator is optional: plain SQL runs as it is
             return self.query_duckdb(timestream_sql)
         return self.query_duckdb(to_duckdb(timestream_sql))

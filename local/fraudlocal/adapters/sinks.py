@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,8 @@ from typing import Any
 from fraudcore.ports import RejectedRecord
 from fraudcore.timeutil import iso_z, utc_now
 
-REJECTED_FILE = "rejected.jsonl"
-EVENTS_FILE = "events.jsonl"
+from ..state_dir import StateDir
+
 DEFAULT_EVENT_SOURCE = "fraud-detection"
 
 
@@ -66,7 +67,7 @@ class JsonlRejectedRecordSink:
     """
 
     def __init__(self, state_dir: str | Path):
-        self.path = Path(state_dir) / REJECTED_FILE
+        self.path = StateDir(Path(state_dir)).rejected
         self._file = _JsonlFile(self.path)
         self._seen: set[tuple[Any, ...]] | None = None
 
@@ -98,7 +99,7 @@ class JsonlEventPublisher:
     """:class:`fraudcore.ports.EventPublisher` on ``<state>/events.jsonl``."""
 
     def __init__(self, state_dir: str | Path, source: str = DEFAULT_EVENT_SOURCE):
-        self.path = Path(state_dir) / EVENTS_FILE
+        self.path = StateDir(Path(state_dir)).events
         self.source = source
         self._file = _JsonlFile(self.path)
 
@@ -122,3 +123,15 @@ class JsonlEventPublisher:
     def read(self) -> list[dict[str, Any]]:
         """Every published event so far, oldest first."""
         return self._file.read()
+
+
+def rejected_by_function(state_dir: Path) -> dict[str, int]:
+    """How many records each function rejected, from the sink's file."""
+    path = StateDir(state_dir).rejected
+    counts: Counter[str] = Counter()
+    if path.exists():
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    counts[str(json.loads(line).get("source", "unknown"))] += 1
+    return dict(sorted(counts.items()))

@@ -39,8 +39,9 @@ from typing import Any
 from fraudcore.investigation.scoring import DETECTING_VERDICTS, VERDICTS
 from fraudcore.timeutil import iso_z
 
-from .pipeline import STAGES, CaseRecord, PipelineResult
-from .scenario.labels import CONFOUNDER, FRAUD, Label
+from ..pipeline.results import STAGES, CaseRecord, PipelineResult
+from ..scenario.labels import CONFOUNDER, FRAUD, Label
+from ..state_dir import StateDir
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 GRAPH_WIDTH, GRAPH_HEIGHT = 960, 560
@@ -162,7 +163,7 @@ def write_outputs(
     _dump(out_dir / "summary.json", summary)
     _dump(out_dir / "flags.json", result.flags)
     _dump(out_dir / "cases.json", [case.to_dict() for case in result.cases])
-    rejected = result.state_dir / "rejected.jsonl"
+    rejected = StateDir(result.state_dir).rejected
     if rejected.exists():
         shutil.copyfile(rejected, out_dir / "rejected.jsonl")
     else:

@@ -5,7 +5,7 @@ so this is the only check of the workflow before it is deployed. The linters run
 definition with the substitutions rendered to local stand-ins (real-looking ARNs), since
 a raw ``${FlagEntityFunctionArn}`` is not a URI and statelint would reject every Task.
 
-Run as ``python -m fraudlocal.asl.check [--template template.yaml] [--no-lint]``.
+Run as ``python -m fraudlocal.emulators.asl.check [--template template.yaml] [--no-lint]``.
 """
 
 from __future__ import annotations

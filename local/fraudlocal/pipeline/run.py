@@ -1,7 +1,7 @@
 """The local pipeline, end to end, on the embedded stores under the state dir.
 
 Transactions are put, in event-time order, on an in-memory Kinesis stream
-(:class:`fraudlocal.kinesis_esm.LocalStream`, partition key = account id). Two
+(:class:`fraudlocal.emulators.kinesis_esm.LocalStream`, partition key = account id). Two
 event-source mappings read it, as on AWS: one delivers batches to
 ``IngestTimeseriesFunction``, the other to ``IngestGraphFunction`` (partial batch
 failures retried, bisect on error, an on-failure file). A simulated clock fires
@@ -17,7 +17,7 @@ Ticks where nothing can change are skipped: once the clock is more than the long
 ``window + lateness`` of the rules past the last record, no rule can see an event, so a
 quiet period of the input costs nothing.
 
-The outputs (see :mod:`fraudlocal.report`) go to ``--out``; the execution history of each
+The outputs (see :mod:`fraudlocal.reporting.report`) go to ``--out``; the execution history of each
 investigation stays in ``<state>/investigations/done/<name>.json``.
 """
 
@@ -25,40 +25,38 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from fraudcore.investigation.scoring import VERDICTS
-from fraudcore.mapping import FieldMapping, MappingError, load_mapping
-from fraudcore.model import InvalidRecord, parse_transaction
-from fraudcore.rules import RuleError, enabled_rules, load_rules
-from fraudcore.timeseries.rule_sql import floor_to
 from fraudcore.timeutil import iso_z
 
-from .asl import execute, load_state_machine
-from .errors import UserError
-from .kinesis_esm import EventSourceMapping, LocalStream
-from .runtime import FunctionRunner, LocalTarget, close_local_backends
-from .starter_local import LocalInvestigationStarter
-from .state_machine import RECORD_CASE_STATE, STATE_MACHINE
+from ..adapters.sinks import rejected_by_function
+from ..adapters.starter_local import LocalInvestigationStarter
+from ..emulators.asl import execute, load_state_machine
+from ..emulators.kinesis_esm import EventSourceMapping, LocalStream
+from ..emulators.runtime import FunctionRunner, LocalTarget, close_local_backends, store_stats
+from ..errors import UserError
+from ..reporting import report
+from ..state_dir import StateDir
+from ..state_machine import RECORD_CASE_STATE, STATE_MACHINE
+from .clock import SimulatedClock, rules_horizon, scheduled_event
+from .ordering import StreamInput
+from .results import STAGES, CaseRecord, PipelineResult
 
 INGEST_TIMESERIES = "IngestTimeseriesFunction"
 INGEST_GRAPH = "IngestGraphFunction"
 MICRO_ANALYSIS = "MicroAnalysisFunction"
-STAGES = ("ingest_timeseries", "ingest_graph", "micro_analysis", "investigations")
 #: what Lambda's Kinesis mapping is given in template.yaml (batch size, retries, bisect)
 DEFAULT_BATCH_SIZE = 100
 DEFAULT_MAX_RETRIES = 3
 #: the stream is polled after this many new records, so the stores fill as the stream does
 DEFAULT_POLL_EVERY = 500
-FALLBACK_HORIZON = timedelta(hours=1, minutes=10)
 
 
 @dataclass
@@ -91,15 +89,6 @@ class PipelineConfig:
         )
 
 
-@dataclass(frozen=True)
-class StreamInput:
-    """One record for the stream: the bytes as a producer sent them, and what orders it."""
-
-    data: bytes
-    partition_key: str
-    event_time: datetime | None  # None when the record cannot be read (it will be rejected)
-
-
 @dataclass
 class Stopwatch:
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
@@ -111,81 +100,6 @@ class Stopwatch:
             yield
         finally:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - began
-
-
-@dataclass
-class CaseRecord:
-    """A case as the investigations left it: one entry per case id."""
-
-    case_id: str
-    verdict: str
-    score: float
-    members: set[str] = field(default_factory=set)
-    reasons: list[dict[str, Any]] = field(default_factory=list)
-    investigations: list[dict[str, Any]] = field(default_factory=list)
-    analyses: list[dict[str, Any]] = field(default_factory=list)
-    _best: tuple[int, float] = (99, -1.0)
-
-    def update(self, summary: Mapping[str, Any], name: str, analyses: Mapping[str, Any] | None) -> None:
-        # The recorded verdict and score are already the most severe of the case's
-        # investigations (a case is never downgraded by automation); members only grow.
-        self.verdict = str(summary["verdict"])
-        self.score = float(summary["score"])
-        self.members.update(str(m) for m in summary.get("members", []))
-        own_verdict = str(summary.get("investigation_verdict", summary["verdict"]))
-        own_score = float(summary.get("investigation_score", summary["score"]))
-        rank = (_verdict_rank(own_verdict), -own_score)
-        if rank < self._best:
-            # The reasons shown are those of the investigation that found the most.
-            self._best = rank
-            self.reasons = list(summary.get("reasons", []))
-        self.investigations.append(
-            {
-                "execution_name": name,
-                "rule": summary.get("rule"),
-                "entity": summary.get("entity"),
-                "verdict": own_verdict,
-                "score": own_score,
-                "members": list(summary.get("members", [])),
-                "status": summary.get("status"),
-            }
-        )
-        if analyses:
-            self.analyses.append(dict(analyses))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "case_id": self.case_id,
-            "verdict": self.verdict,
-            "score": self.score,
-            "members": sorted(self.members),
-            "reasons": self.reasons,
-            "investigations": self.investigations,
-        }
-
-
-def _verdict_rank(verdict: str) -> int:
-    return VERDICTS.index(verdict) if verdict in VERDICTS else len(VERDICTS)
-
-
-@dataclass
-class PipelineResult:
-    """What a run produced; :mod:`fraudlocal.report` turns it into the output files."""
-
-    transactions: int
-    stats: dict[str, Any]
-    rejected_by_function: dict[str, int]
-    mappings: dict[str, dict[str, int]]
-    flags: list[dict[str, Any]]
-    cases: list[CaseRecord]
-    investigations: int
-    failed_investigations: list[dict[str, Any]]
-    ticks: int
-    every: timedelta
-    first_event: datetime | None
-    last_event: datetime | None
-    elapsed: dict[str, float]
-    state_dir: Path
 
 
 class Pipeline:
@@ -205,7 +119,7 @@ class Pipeline:
         self.runner = FunctionRunner(self.target, verbose=config.verbose)
         self.watch = Stopwatch()
         self.stream = LocalStream(config.shards)
-        failures = self.state_dir / "ingest-failures.jsonl"
+        failures = StateDir(self.state_dir).ingest_failures
         self.mappings = [
             EventSourceMapping(
                 name=function,
@@ -219,11 +133,10 @@ class Pipeline:
         ]
         self.starter = LocalInvestigationStarter(self.state_dir)
         self.machine = load_state_machine(self.runner.template, STATE_MACHINE)
-        self.horizon = self._rules_horizon()
+        self.clock = SimulatedClock(config.every, rules_horizon(self._rules_override()))
         self.on_progress = on_progress
         self.put_count = 0
         self.unpolled = 0
-        self.next_tick: datetime | None = None
         self.first_event: datetime | None = None
         self.last_event: datetime | None = None
         self.ticks = 0
@@ -241,24 +154,23 @@ class Pipeline:
 
         return handler
 
-    def _rules_horizon(self) -> timedelta:
-        """How long after the last event a rule can still see it: the longest window + lateness."""
-        override = str(self.config.rules_override.resolve()) if self.config.rules_override else ""
-        if not override and (self.state_dir / "rules-override.yaml").exists():
-            override = str(self.state_dir / "rules-override.yaml")
-        try:
-            rules = enabled_rules(load_rules(override=override))
-        except RuleError as error:
-            raise UserError(str(error)) from None
-        if not rules:
-            return FALLBACK_HORIZON
-        return max(rule.window + rule.lateness for rule in rules)
+    def _rules_override(self) -> Path | None:
+        """The override the functions will see: the run's own, or the state dir's file."""
+        if self.config.rules_override:
+            return self.config.rules_override.resolve()
+        local = StateDir(self.state_dir).rules_override
+        return local if local.exists() else None
+
+    @property
+    def next_tick(self) -> datetime | None:
+        return self.clock.next_tick
 
     # -- input --------------------------------------------------------------------------
     def put(self, record: StreamInput) -> None:
         """Put one record on the stream; ticks whose time has come run first."""
         if record.event_time is not None:
-            self._advance_clock(record.event_time)
+            for moment in self.clock.due(record.event_time, self.last_event):
+                self.tick(moment)
             self.first_event = min(self.first_event or record.event_time, record.event_time)
             self.last_event = max(self.last_event or record.event_time, record.event_time)
         self.stream.put(record.data, record.partition_key)
@@ -279,19 +191,6 @@ class Pipeline:
         self._report_progress()
 
     # -- the simulated clock ------------------------------------------------------------
-    def _advance_clock(self, event_time: datetime) -> None:
-        if self.next_tick is None:
-            self.next_tick = floor_to(event_time, self.config.every) + self.config.every
-        while event_time >= self.next_tick:
-            if self.last_event is not None and self.next_tick > self.last_event + self.horizon:
-                # Nothing recorded can be seen by a rule any more: jump over the quiet period.
-                self.next_tick = max(
-                    self.next_tick, floor_to(event_time, self.config.every) + self.config.every
-                )
-                continue
-            self.tick(self.next_tick)
-            self.next_tick += self.config.every
-
     def tick(self, moment: datetime) -> None:
         """One scheduled run: the stores catch up, the rules run at ``moment``, investigations run."""
         self.poll()
@@ -365,10 +264,8 @@ class Pipeline:
     def finish(self) -> PipelineResult:
         """Drain the stream, let the clock run until every window closed, run the last investigations."""
         self.poll()
-        if self.last_event is not None and self.next_tick is not None:
-            while self.next_tick <= self.last_event + self.horizon + self.config.every:
-                self.tick(self.next_tick)
-                self.next_tick += self.config.every
+        for moment in self.clock.closing(self.last_event):
+            self.tick(moment)
         self.run_investigations()
         self.poll()
         elapsed = dict(self.watch.seconds)
@@ -393,128 +290,6 @@ class Pipeline:
         return result
 
 
-def scheduled_event(moment: datetime) -> dict[str, Any]:
-    """The event EventBridge Scheduler sends ``MicroAnalysisFunction`` at ``moment``."""
-    stamp = iso_z(moment.astimezone(UTC))
-    return {
-        "version": "0",
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"fraudlocal-tick:{stamp}")),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "000000000000",
-        "time": stamp,
-        "region": "us-east-1",
-        "resources": ["arn:aws:events:us-east-1:000000000000:rule/fraud-micro-analysis-schedule"],
-        "detail": {},
-    }
-
-
-def store_stats(target: LocalTarget) -> dict[str, Any]:
-    from .commands.stats import collect_stats
-
-    return collect_stats(target)
-
-
-def rejected_by_function(state_dir: Path) -> dict[str, int]:
-    path = state_dir / "rejected.jsonl"
-    counts: Counter[str] = Counter()
-    if path.exists():
-        with path.open(encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    counts[str(json.loads(line).get("source", "unknown"))] += 1
-    return dict(sorted(counts.items()))
-
-
-# -- reading input --------------------------------------------------------------------------
-def ordering_mapping(name: str | None) -> Any:
-    """The mapping the driver applies to order records (the functions apply it again)."""
-    try:
-        return load_mapping(name if name is not None else "auto")
-    except MappingError as error:
-        raise UserError(str(error)) from None
-
-
-def describe(data: bytes, mapping: Any) -> tuple[str | None, datetime | None]:
-    """The account id and event time of a producer record, or None where it cannot be read."""
-    try:
-        payload = json.loads(data)
-        canonical = mapping.apply(payload) if mapping is not None else payload
-        transaction = parse_transaction(canonical)
-    except (json.JSONDecodeError, UnicodeDecodeError, InvalidRecord, ValueError, TypeError):
-        return None, None
-    return transaction.account_id, transaction.timestamp
-
-
-def order_records(items: Iterable[tuple[bytes, str | None]], mapping: Any) -> list[StreamInput]:
-    """Records in event-time order: ``(data, partition key or None for the account id)``.
-
-    The sort is stable, and a record whose time cannot be read keeps its place after the
-    record before it (it will be rejected by the ingest functions, with the reason).
-    """
-    keyed: list[tuple[datetime, int, StreamInput]] = []
-    previous = datetime.min.replace(tzinfo=UTC)
-    for position, (raw, partition_key) in enumerate(items):
-        data = raw.strip()
-        if not data:
-            continue
-        account_id, moment = describe(data, mapping)
-        key = partition_key or account_id or f"unreadable-{position}"
-        previous = moment or previous
-        keyed.append((previous, position, StreamInput(data=data, partition_key=key, event_time=moment)))
-    keyed.sort(key=lambda item: (item[0], item[1]))
-    return [record for _, _, record in keyed]
-
-
-def read_jsonl(path: Path, mapping: Any) -> list[StreamInput]:
-    if not path.is_file():
-        raise UserError(f"{path}: no such file (expected transactions as JSON lines)")
-    with path.open("rb") as handle:
-        return order_records(((line, None) for line in handle), mapping)
-
-
-def fresh_state_dir(state_dir: Path) -> Path:
-    """Empty ``state_dir`` for a run; refuse to wipe a folder that is not a state dir."""
-    if state_dir.exists():
-        known = {
-            "timeseries.duckdb",
-            "timeseries.duckdb.wal",
-            "graph",
-            "rejected.jsonl",
-            "events.jsonl",
-            "investigations",
-            "ingest-failures.jsonl",
-            "rules-override.yaml",
-        }
-        strangers = [p.name for p in state_dir.iterdir() if p.name not in known]
-        if strangers:
-            raise UserError(
-                f"{state_dir} holds files the local stores did not create ({', '.join(sorted(strangers)[:5])}); "
-                "give another --state-dir (or remove it)"
-            )
-        for child in state_dir.iterdir():
-            if child.name == "rules-override.yaml":
-                continue
-            if child.is_dir():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
-    state_dir.mkdir(parents=True, exist_ok=True)
-    return state_dir
-
-
-def field_mapping_value(mapping: str | None) -> str | None:
-    """Check a ``--mapping`` early (a shipped name or a file) so a typo fails before any work."""
-    if mapping is None:
-        return None
-    try:
-        FieldMapping.load(mapping)
-    except MappingError as error:
-        raise UserError(str(error)) from None
-    path = Path(mapping)
-    return str(path.resolve()) if path.exists() else mapping
-
-
 # -- one run, with progress and outputs -------------------------------------------------------
 @dataclass
 class RunRequest:
@@ -532,8 +307,6 @@ class RunRequest:
 def run_to_outputs(request: RunRequest, records: Iterable[StreamInput]) -> dict[str, Any]:
     """Run the pipeline over ``records`` (in order) and write the outputs; returns the summary."""
     from rich.console import Console
-
-    from . import report
 
     console = Console(stderr=True)
     show = request.progress and console.is_terminal
