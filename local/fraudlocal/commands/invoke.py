@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..runtime import LocalTarget, close_local_backends, invoke_function
+from ..state_dir import resolve
 
 
 def add_graph_options(parser: argparse.ArgumentParser) -> None:
@@ -26,8 +27,9 @@ def add_graph_options(parser: argparse.ArgumentParser) -> None:
 
 
 def target_from_args(args: argparse.Namespace) -> LocalTarget:
+    """The stores a command reads: the state dir's, or its latest pipeline run's."""
     return LocalTarget(
-        state_dir=args.state_dir,
+        state_dir=resolve(args.state_dir),
         graph_backend=getattr(args, "graph", "embedded"),
         graph_endpoint=getattr(args, "graph_endpoint", None),
     )
