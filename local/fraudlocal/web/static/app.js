@@ -135,6 +135,7 @@ async function loadCase(caseId) {
 function renderCase(c) {
   const currencies = Object.keys(c.amount_at_stake || {});
   $("#case-head").replaceChildren(
+    ...[
     el("h1", {}, `Case ${c.case_id} `, el("span", { class: `badge ${c.verdict}` }, c.verdict)),
     el(
       "p",
@@ -152,6 +153,7 @@ function renderCase(c) {
       ? el("p", {}, "Related cases (sharing members): ",
         c.related_cases.map((id) => el("a", { href: `#/case/${id}`, class: "related" }, id, " ")))
       : null,
+    ].filter(Boolean),
   );
   $("#reasons").replaceChildren(
     ...c.reasons.map((r) =>
