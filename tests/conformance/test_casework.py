@@ -157,3 +157,17 @@ def test_the_queue_is_highest_risk_first_and_filters(graph_backend: Any) -> None
     assert [c["case_id"] for c in casework.list_cases(g, status="confirmed_fraud")] == [high]
     with pytest.raises(casework.InvalidDecision, match="expected one of"):
         casework.list_cases(g, status="done")
+
+
+def test_a_decision_is_written_only_over_the_decisions_it_read(graph_backend: Any) -> None:
+    g = graph_backend
+    add_accounts(g, "f1", "f2")
+    case_id = record_case(g, None, manual("f1"), ring(["f1", "f2"], 0.9), NOW)["case_id"]
+    vid = schema.vertex_id(schema.CASE, case_id)
+    source = fraud_source(g)
+    assert source.set_case_properties(vid, {"status": "x"}, {"decision_count": 1}).to_list() == []
+    casework.decide(g, case_id, "fraud", "ana", None, NOW)
+    # a colleague who read the case before ana's decision cannot overwrite it
+    assert source.set_case_properties(vid, {"status": "x"}, {"decision_count": None}).to_list() == []
+    assert casework.get_case(g, case_id)["status"] == "confirmed_fraud"
+    assert casework.decide(g, case_id, "note", "ben", "seen", NOW)["decisions"][-1]["by"] == "ben"

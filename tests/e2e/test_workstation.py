@@ -69,7 +69,9 @@ def cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> object:
     return json.loads(capsys.readouterr().out)
 
 
-def test_the_queue_after_a_replay_needs_no_further_flag(state: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_queue_after_a_replay_needs_no_further_flag(
+    state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     queue = cli_json(capsys, "--state-dir", str(state), "cases", "list")
     assert isinstance(queue, list) and len(queue) >= 2
     assert [row["score"] for row in queue] == sorted((row["score"] for row in queue), reverse=True)
@@ -106,7 +108,9 @@ def test_a_case_page_names_members_reasons_and_transactions(
     case = cli_json(capsys, "--state-dir", str(state), "cases", "show", ring["case_id"])
     assert case["reasons"] and all(reason["sentence"] for reason in case["reasons"])
     times = [tx["time"] for tx in case["transactions"]]
-    assert times == sorted(times) and {tx["account_id"] for tx in case["transactions"]} == set(case["members"])
+    assert times == sorted(times) and {tx["account_id"] for tx in case["transactions"]} == set(
+        case["members"]
+    )
     nodes = {node["id"] for node in case["graph"]["nodes"]}
     assert {f"account:{m}" for m in case["members"]} <= nodes
     capsys.readouterr()
@@ -234,7 +238,9 @@ def test_serve_filter_open_and_label_a_case_in_chromium(
             page.fill("#decision-note", "two accounts on one device moving the same money")
             page.screenshot(path=str(ARTIFACTS / "case.png"), full_page=True)
             page.click("#btn-confirm")
-            page.wait_for_function("() => document.querySelector('#case-status').textContent === 'confirmed_fraud'")
+            page.wait_for_function(
+                "() => document.querySelector('#case-status').textContent === 'confirmed_fraud'"
+            )
             assert "ana: fraud (open → confirmed_fraud)" in page.inner_text("#decisions")
             page.screenshot(path=str(ARTIFACTS / "case-confirmed.png"), full_page=True)
         finally:

@@ -253,9 +253,17 @@ class FraudTraversalSource(GraphTraversalSource):
             .by(__.in_(schema.MEMBER_OF).limit(member_limit).id_().fold())
         )
 
-    def set_case_properties(self, case_vertex_id: str, properties: dict[str, Any]) -> FraudTraversal:
-        """Set scalar properties on an existing case (nothing when the case does not exist)."""
-        return self.V(case_vertex_id).has_label(schema.CASE).set_single(properties).id_()
+    def set_case_properties(
+        self, case_vertex_id: str, properties: dict[str, Any], expected: dict[str, Any] | None = None
+    ) -> FraudTraversal:
+        """Set scalar properties on an existing case, only if it still has the ``expected``
+        values (None: the property is absent); a compare-and-set in one request, which
+        Neptune runs as one transaction;
+        yields nothing when the case does not exist or changed."""
+        traversal = self.V(case_vertex_id).has_label(schema.CASE)
+        for key, value in (expected or {}).items():
+            traversal = traversal.not_(__.has(key)) if value is None else traversal.has(key, value)
+        return traversal.set_single(properties).id_()
 
     # -- writes (idempotent: fixed ids, mergeV/mergeE, single cardinality) --------------
 

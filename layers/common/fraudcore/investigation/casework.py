@@ -50,6 +50,8 @@ STATUSES = (OPEN, CONFIRMED_FRAUD, FALSE_POSITIVE, CLOSED)
 #: what ``label --as`` records
 LABEL_STATUS = {"fraud": CONFIRMED_FRAUD, "legit": FALSE_POSITIVE}
 ACTIONS = (*LABEL_STATUS, "note", "close")
+#: tries of a decision that raced another one on the same case
+DECIDE_ATTEMPTS = 3
 #: most member transactions a case page lists
 TRANSACTION_LIMIT = 500
 
@@ -180,24 +182,36 @@ def decide(graph: Any, case_id: str, action: str, by: str, note: str | None, now
     if action == "note" and not (note and note.strip()):
         raise InvalidDecision("a note needs its text (--note TEXT)")
     access = graph if isinstance(graph, GraphAccess) else GraphAccess(graph)
-    case = get_case(access, case_id)
-    status = next_status(case["status"], action)
-    decision = {
-        "action": action,
-        "status": status,
-        "previous_status": case["status"],
-        "by": by.strip(),
-        "at": now.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "note": (note or "").strip(),
-    }
-    vid = schema.vertex_id(schema.CASE, case["case_id"])
-    properties = {
-        "status": status,
-        "decisions": json.dumps([*case["decisions"], decision]),
-        "reviewed_at": long(epoch_ms(now)),
-    }
-    access.run(lambda g: g.set_case_properties(vid, properties), "cases: decide")
-    return get_case(access, case["case_id"])
+    for _attempt in range(DECIDE_ATTEMPTS):
+        case = get_case(access, case_id)
+        status = next_status(case["status"], action)
+        decision = {
+            "action": action,
+            "status": status,
+            "previous_status": case["status"],
+            "by": by.strip(),
+            "at": now.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "note": (note or "").strip(),
+        }
+        vid = schema.vertex_id(schema.CASE, case["case_id"])
+        properties = {
+            "status": status,
+            "decisions": json.dumps([*case["decisions"], decision]),
+            "decision_count": len(case["decisions"]) + 1,
+            "reviewed_at": long(epoch_ms(now)),
+        }
+        # Written only if no other decision landed since the read (each request is its own
+        # transaction on Neptune, so a read-then-write could lose a colleague's decision).
+        expected = {"decision_count": len(case["decisions"]) or None}
+        written = access.run(
+            lambda g, vid=vid, properties=properties, expected=expected: g.set_case_properties(
+                vid, properties, expected
+            ),
+            "cases: decide",
+        )
+        if written:
+            return get_case(access, case["case_id"])
+    raise InvalidDecision(f"case {case_id}: other decisions kept landing at the same time; try again")
 
 
 def export_labels(cases: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
