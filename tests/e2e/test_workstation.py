@@ -254,3 +254,35 @@ def test_serve_filter_open_and_label_a_case_in_chromium(
     for shot in ("queue.png", "case.png", "case-confirmed.png"):
         image = (ARTIFACTS / shot).read_bytes()
         assert image.startswith(b"\x89PNG") and len(image) > 20_000
+
+
+def test_investigate_defaults_to_the_data_time_and_explains_its_choices(
+    state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    latest = max(row["timestamp"] for row in transactions())
+    capsys.readouterr()
+    assert main(["--state-dir", str(state), "investigate", "account:ring-a", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""  # the functions' logs stay off unless --verbose
+    result = json.loads(captured.out)
+    execution = result["execution"]
+    assert execution["input"]["reference_time"] == latest.replace("Z", ".000Z")
+    history = execution["history"]
+    entered = [event["entered_at"] for event in history if not event["parent"]]
+    assert entered == sorted(entered) and entered[0] < entered[-1]  # the simulated clock runs
+    for event in history:
+        assert event["exited_at"] >= event["entered_at"]
+        assert "input" in event and "output" in event
+    choices = [event for event in history if event["type"] == "Choice"]
+    assert choices[0]["choice"] == {
+        "rule": 0,
+        "next": "Run every analysis",
+        "values": {"$.investigation.trigger": "manual"},
+    }
+    assert choices[-1]["choice"]["values"] == {"$.verdict": result["verdict"]}
+    assert main(["--state-dir", str(state), "investigate", "account:ring-a", "--at", latest]) == 0
+    text = capsys.readouterr().out
+    assert f"Verdict: {result['investigation_verdict']}, score {result['investigation_score']:.3f}" in text
+    assert "rule 1 (investigation.trigger='manual') -> Run every analysis" in text
+    assert main(["--state-dir", str(state), "investigate", "account:ring-a", "--at", "yesterday"]) == 2
+    assert "--at 'yesterday'" in capsys.readouterr().err

@@ -48,6 +48,13 @@ def run(args: argparse.Namespace) -> int:
     event = read_json_file(args.event, "event file") if args.event else {}
     try:
         response = invoke_function(args.logical_id, event, target_from_args(args))
+    except UserError:
+        raise
+    except Exception as error:  # what Lambda reports as errorType / errorMessage
+        raise UserError(
+            f"{args.logical_id} failed: {type(error).__name__}: {error} "
+            "(on AWS the invocation returns this as errorType and errorMessage)"
+        ) from None
     finally:
         close_local_backends()
     json.dump(response, sys.stdout, indent=2, default=str)
