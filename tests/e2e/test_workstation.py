@@ -13,11 +13,11 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from browser import CHROMIUM_FLAGS, chromium
+from two_rings import two_rings_day
 
 from fraudlocal.cli import main
 
@@ -26,31 +26,18 @@ ARTIFACTS = REPO / "out" / "test-artifacts" / "workstation"
 
 
 def transactions() -> list[dict]:
-    start = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-    rows: list[dict] = []
-
-    def add(account: str, minutes: float, amount: float, **extra: str) -> None:
-        moment = start + timedelta(minutes=minutes)
-        rows.append(
-            {
-                "transaction_id": f"tx-{len(rows):05d}",
-                "timestamp": moment.isoformat().replace("+00:00", "Z"),
-                "account_id": account,
-                "amount": amount,
-                "currency": "EUR",
-                "merchant_id": "m-1",
-                **extra,
-            }
-        )
-
-    for n in range(12):  # ordinary customers, each on their own device and email
-        for k in range(3):
-            add(f"acc-{n:03d}", 4 * n + 20 * k, 15 + n, device_id=f"dev-{n}", email=f"c{n}@example.com")
-    for i, account in enumerate(("ring-a", "ring-b", "ring-c", "ring-d")):  # two rings of two
-        shared = {"device_id": f"dev-ring-{i // 2}", "email": f"ring{i // 2}@example.net"}
-        for k in range(3):
-            add(account, 40 + 30 * (i // 2) + k + i * 0.1, 19_000, **shared)
-    add("ring-a", 50, 9_000, counterparty_account_id="ring-b", device_id="dev-ring-0")
+    rows = two_rings_day(currency="EUR")
+    rows.append(
+        {
+            "transaction_id": "tx-transfer",
+            "timestamp": "2026-11-02T09:50:00Z",
+            "account_id": "ring-a",
+            "amount": 9_000,
+            "currency": "EUR",
+            "counterparty_account_id": "ring-b",
+            "device_id": "dev-ring-0",
+        }
+    )
     return sorted(rows, key=lambda r: r["timestamp"])
 
 

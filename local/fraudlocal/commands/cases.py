@@ -168,19 +168,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     common(label)
     label.set_defaults(func=run_decide, action="label")
 
-    note = actions.add_parser("note", help="add a note to a case without changing its status")
-    note.add_argument("case_id")
-    note.add_argument("--note", required=True)
-    note.add_argument("--by", default=_default_analyst())
-    common(note)
-    note.set_defaults(func=run_decide, action="note")
-
-    close = actions.add_parser("close", help="close a decided case")
-    close.add_argument("case_id")
-    close.add_argument("--note", default=None)
-    close.add_argument("--by", default=_default_analyst())
-    common(close)
-    close.set_defaults(func=run_decide, action="close")
+    for action, help_text, note_required in (
+        ("note", "add a note to a case without changing its status", True),
+        ("close", "close a decided case", False),
+    ):
+        sub = actions.add_parser(action, help=help_text)
+        sub.add_argument("case_id")
+        sub.add_argument("--note", required=note_required, default=None)
+        sub.add_argument("--by", default=_default_analyst(), help="who (default: the current user)")
+        common(sub)
+        sub.set_defaults(func=run_decide, action=action)
 
     export = actions.add_parser("export-labels", help="the decisions as a labels file for backtest --labels")
     export.add_argument("--out", type=Path, required=True, help="the labels file to write (JSON lines)")
