@@ -10,22 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from fraudcore import backends
+from fraudcore.execution_names import safe_part
 from fraudcore.graph.schema import ENTITY_TYPES, vertex_id
-from fraudcore.timeutil import parse_utc
+from fraudcore.timeutil import iso_z, parse_utc
 
 from ..errors import UserError
 from ..runtime import DEFAULT_TEMPLATE, FunctionRunner, LocalTarget, close_local_backends, patched_environment
+from ..state_machine import STATE_MACHINE
 from .invoke import add_graph_options, read_json_file, target_from_args
-
-STATE_MACHINE = "InvestigationStateMachine"
-_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
 def parse_entity(text: str) -> tuple[str, str]:
@@ -51,7 +49,7 @@ def build_input(
             "requested_by": "fraudlocal investigate",
         }
         if at is not None:
-            request["reference_time"] = iso(at)
+            request["reference_time"] = iso_z(at, "milliseconds")
         return request
     data = read_json_file(input_file, "input file")
     if not isinstance(data, dict):
@@ -66,10 +64,6 @@ def build_input(
     return {**data, "entity_type": entity_type, "entity_id": entity_id} if body is data else data
 
 
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def parse_at(text: str) -> datetime:
     try:
         return parse_utc(text)
@@ -79,7 +73,7 @@ def parse_at(text: str) -> datetime:
 
 def execution_name(entity: tuple[str, str], now: datetime) -> str:
     stamp = now.strftime("%Y%m%dT%H%M%S%f")
-    base = _NAME_UNSAFE.sub("-", f"{entity[0]}-{entity[1]}")[: 80 - len(stamp) - 10]
+    base = safe_part(f"{entity[0]}-{entity[1]}")[: 80 - len(stamp) - 10]
     return f"local-{base}-{stamp}"
 
 

@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from gremlin_python.statics import long
 
 from ..graph import schema
 from ..ports import TimeseriesStore
+from ..timeutil import from_epoch_ms, iso_z, parse_utc
 from .model import GraphAccess, epoch_ms, plain_id
 from .scoring import VERDICTS
 
@@ -80,11 +81,11 @@ def _json_list(value: Any) -> list[Any]:
 
 
 def iso_ms(value: Any) -> str | None:
+    """Epoch milliseconds stored on the vertex -> ISO 8601 UTC to the second."""
     value = _first(value)
     if value in (None, ""):
         return None
-    moment = datetime.fromtimestamp(int(value) / 1000, tz=UTC)
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return iso_z(from_epoch_ms(int(value)).replace(microsecond=0))
 
 
 def severity_rank(verdict: str, score: float) -> tuple[int, float]:
@@ -190,7 +191,7 @@ def decide(graph: Any, case_id: str, action: str, by: str, note: str | None, now
             "status": status,
             "previous_status": case["status"],
             "by": by.strip(),
-            "at": now.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "at": iso_z(now.replace(microsecond=0)),
             "note": (note or "").strip(),
         }
         vid = schema.vertex_id(schema.CASE, case["case_id"])
@@ -353,11 +354,8 @@ def _transaction_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _iso_time(value: Any) -> str:
-    if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    text = str(value).replace(" ", "T")
-    return text if text.endswith("Z") else text.split(".")[0] + "Z"
+    """A row's ``time`` (a datetime, or Timestream's text) -> ISO 8601 UTC to the second."""
+    return iso_z(parse_utc(value if isinstance(value, datetime) else str(value)).replace(microsecond=0))
 
 
 def amounts_at_stake(
