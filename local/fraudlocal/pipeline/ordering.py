@@ -67,7 +67,17 @@ def read_jsonl(path: Path, mapping: Any) -> list[StreamInput]:
     if not path.is_file():
         raise UserError(f"{path}: no such file (expected transactions as JSON lines)")
     with path.open("rb") as handle:
-        return order_records(((line, None) for line in handle), mapping)
+        head = handle.read(4096).lstrip()
+        if head.startswith(b"["):
+            raise UserError(
+                f"{path} is a JSON array; give one JSON object per line (JSON lines), "
+                f"e.g. jq -c '.[]' {path} > transactions.jsonl"
+            )
+        handle.seek(0)
+        records = order_records(((line, None) for line in handle), mapping)
+    if not records:
+        raise UserError(f"{path} holds no records; give transactions as JSON lines, one object per line")
+    return records
 
 
 def field_mapping_value(mapping: str | None) -> str | None:

@@ -143,6 +143,8 @@ class Pipeline:
         self.flags: dict[str, dict[str, Any]] = {}
         self.cases: dict[str, CaseRecord] = {}
         self.investigations = 0
+        #: investigations that found no account to hold a case
+        self.without_case = 0
         self.failed: list[dict[str, Any]] = []
         self.began = time.perf_counter()
 
@@ -245,6 +247,9 @@ class Pipeline:
             )
             return
         summary = execution.output
+        if summary["case_id"] is None:  # nothing to review: no account behind the flag
+            self.without_case += 1
+            return
         case = self.cases.get(summary["case_id"])
         if case is None:
             case = self.cases[summary["case_id"]] = CaseRecord(
