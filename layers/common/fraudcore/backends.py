@@ -48,6 +48,7 @@ def timeseries_store(settings: Settings | None = None) -> TimeseriesStore:
                 settings.timestream_database,
                 settings.timestream_table,
                 settings.timestream_memory_retention_hours,
+                query_endpoint=settings.timestream_query_endpoint,
             )
         from fraudlocal.timeseries_duckdb import DuckDBTimeseriesStore
 

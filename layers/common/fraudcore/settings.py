@@ -58,6 +58,9 @@ class Settings:
     timestream_table: str = "transactions"
     #: hours of the Timestream memory store: older records must go to the magnetic store
     timestream_memory_retention_hours: int = 24
+    #: https://<query cell>.timestream.<region>.amazonaws.com: query that cell directly, without
+    #: endpoint discovery (a VPC with interface endpoints has no route to the discovery endpoint)
+    timestream_query_endpoint: str = ""
     # Graph store
     graph_backend: str = "embedded"
     #: ws(s)://host:port/gremlin for neptune and gremlin-server
@@ -66,8 +69,8 @@ class Settings:
     graph_traversal_source: str = "g"
     neptune_iam_auth: bool = False
     graph_eval_timeout_ms: int = 30_000
-    #: objects (vertices or edges) per mergeV/mergeE request
-    graph_write_batch: int = 150
+    #: objects (vertices or edges) per mergeV/mergeE request (Neptune's bulk-upsert advice)
+    graph_write_batch: int = 100
     graph_max_retries: int = 5
     # Sinks and publishers
     rejected_sink: str = "jsonl"
@@ -108,6 +111,7 @@ class Settings:
                 get("TIMESTREAM_MEMORY_RETENTION_HOURS", d.timestream_memory_retention_hours),
                 1,
             ),
+            timestream_query_endpoint=get("TIMESTREAM_QUERY_ENDPOINT", d.timestream_query_endpoint).strip(),
             graph_backend=_choice("GRAPH_BACKEND", get("GRAPH_BACKEND", d.graph_backend), GRAPH_BACKENDS),
             graph_endpoint=get("GRAPH_ENDPOINT", d.graph_endpoint),
             graph_traversal_source=get("GRAPH_TRAVERSAL_SOURCE", d.graph_traversal_source),
@@ -146,6 +150,11 @@ class Settings:
 
     def check(self) -> None:
         """Fail early, naming the setting, when a chosen backend lacks what it needs."""
+        if self.timestream_query_endpoint and not self.timestream_query_endpoint.startswith("https://"):
+            raise ConfigurationError(
+                f"TIMESTREAM_QUERY_ENDPOINT={self.timestream_query_endpoint!r}: expected "
+                "https://<query cell>.timestream.<region>.amazonaws.com, or empty for endpoint discovery"
+            )
         if self.rejected_sink == "sqs" and not self.rejected_queue_url:
             raise ConfigurationError("REJECTED_SINK=sqs needs REJECTED_QUEUE_URL")
         if self.investigation_starter == "stepfunctions" and not self.state_machine_arn:

@@ -7,6 +7,8 @@ Writes are multi-measure records (see :mod:`fraudcore.timeseries` for the layout
   :data:`~fraudcore.timeseries.RECORD_VERSION`) is accepted as a no-op or rejected with
   ``ExistingVersion``; both count as stored. In one request, the records that are not
   in ``RejectedRecords`` are written, so they count as stored too.
+- rejected before the request: a record over Timestream's size limits (see
+  :func:`~fraudcore.timeseries.record_limit_problem`); it never reaches WriteRecords.
 - rejected (never storable, goes to the rejected-record sink): an event time older than
   the memory-store window that Timestream refuses (magnetic store writes off, or older
   than the magnetic retention), an event time too far in the future, and a record the
@@ -18,6 +20,11 @@ Writes are multi-measure records (see :mod:`fraudcore.timeseries` for the layout
 Throttling, internal errors and connection errors are retried here with exponential
 backoff and full jitter; botocore's own retries are off for the write client so the two
 do not multiply.
+
+A query naming a column no record has used yet fails on Timestream with
+``ValidationException``; it is raised as :class:`~fraudcore.timeseries.MissingColumnError`.
+With ``query_endpoint`` (a cell's endpoint), queries go straight there without endpoint
+discovery, which a VPC reaching Timestream only through an interface endpoint needs.
 """
 
 from __future__ import annotations
@@ -41,10 +48,13 @@ from . import (
     MEASURE_NAME,
     MEASURES,
     RECORD_VERSION,
+    MissingColumnError,
     event_time_ms,
     measure_values,
+    missing_column,
     quote_identifier,
     record_dimensions,
+    split_by_record_limits,
     unique_by_key,
 )
 
@@ -63,13 +73,15 @@ _DUPLICATE_REASON = re.compile(r"already exists|existing version", re.I)
 _FUTURE_TOLERANCE = timedelta(minutes=15)
 
 _client_lock = threading.Lock()
-_clients: dict[str, Any] = {}
+_clients: dict[tuple[str, str], Any] = {}
 
 
-def _client(service: str) -> Any:
-    """One boto3 client per service and execution environment (reused across invocations)."""
+def _client(service: str, endpoint_url: str = "") -> Any:
+    """One boto3 client per service (and endpoint) and execution environment, reused across
+    invocations. An ``endpoint_url`` turns botocore's endpoint discovery off."""
     with _client_lock:
-        if service not in _clients:
+        key = (service, endpoint_url)
+        if key not in _clients:
             import boto3
 
             if service == "timestream-write":
@@ -77,8 +89,8 @@ def _client(service: str) -> Any:
                 config = Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=20)
             else:
                 config = Config(retries={"mode": "standard", "total_max_attempts": 3})
-            _clients[service] = boto3.client(service, config=config)
-        return _clients[service]
+            _clients[key] = boto3.client(service, config=config, endpoint_url=endpoint_url or None)
+        return _clients[key]
 
 
 def _chunks(items: Sequence[Transaction], size: int) -> Iterator[Sequence[Transaction]]:
@@ -128,6 +140,7 @@ class TimestreamStore:
         max_delay: float = 5.0,
         clock: Callable[[], datetime] = utc_now,
         jitter: Callable[[float, float], float] = random.uniform,
+        query_endpoint: str = "",
     ):
         if memory_retention_hours < 1:
             raise ValueError(f"memory_retention_hours must be at least 1, got {memory_retention_hours}")
@@ -144,6 +157,7 @@ class TimestreamStore:
         self._max_delay = max_delay
         self._clock = clock
         self._jitter = jitter
+        self._query_endpoint = query_endpoint
 
     @property
     def write_client(self) -> Any:
@@ -154,15 +168,18 @@ class TimestreamStore:
     @property
     def query_client(self) -> Any:
         if self._query_client is None:
-            self._query_client = _client("timestream-query")
+            self._query_client = _client("timestream-query", self._query_endpoint)
         return self._query_client
 
     # -- writes -------------------------------------------------------------------------
 
     def write(self, transactions: Sequence[Transaction]) -> WriteOutcome:
-        """Write a batch in chunks of 100; say per transaction_id what became of it."""
-        outcome = WriteOutcome()
-        for chunk in _chunks(unique_by_key(list(transactions)), MAX_RECORDS_PER_WRITE):
+        """Write a batch in chunks of 100; say per transaction_id what became of it.
+
+        Records over Timestream's size limits are rejected here, before any request."""
+        fitting, refused = split_by_record_limits(unique_by_key(list(transactions)))
+        outcome = WriteOutcome(rejected=refused)
+        for chunk in _chunks(fitting, MAX_RECORDS_PER_WRITE):
             outcome.merge(self._write_chunk(chunk, isolate_invalid=True))
         return outcome
 
@@ -285,7 +302,14 @@ class TimestreamStore:
         rows: list[dict[str, Any]] = []
         request: dict[str, Any] = {"QueryString": timestream_sql}
         while True:
-            page = self.query_client.query(**request)
+            try:
+                page = self.query_client.query(**request)
+            except ClientError as error:
+                details = error.response.get("Error") or {}
+                column = missing_column(str(details.get("Message") or ""))
+                if details.get("Code") == "ValidationException" and column:
+                    raise MissingColumnError(column, _error_text(error)) from error
+                raise
             columns = page.get("ColumnInfo") or []
             names = [column.get("Name") or f"_col{i}" for i, column in enumerate(columns)]
             for row in page.get("Rows") or []:
