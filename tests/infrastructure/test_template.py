@@ -653,19 +653,20 @@ def test_parameter_check_rejects_a_bad_value(template: dict[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------------- env.local.json
-def test_env_local_overrides_only_declared_variables_and_yields_valid_settings(
-    expanded: ExpandedTemplate,
-) -> None:
+def test_env_local_selects_only_adapters_the_built_layer_has(expanded: ExpandedTemplate) -> None:
+    """`sam local invoke` runs the built layer, which has the AWS adapters only: env.local.json
+    points the graph at a Gremlin Server and everything else at the dev stack's resources."""
     local = json.loads((REPO / "env.local.json").read_text())
-    assert set(local) == set(FUNCTIONS)
-    for name, overrides in local.items():
+    assert set(local) <= {"Parameters", *FUNCTIONS}
+    for name in FUNCTIONS:
         declared = deployed_environment(expanded, name)
+        overrides = {**local.get("Parameters", {}), **local.get(name, {})}
         # sam local invoke silently ignores variables the template does not declare.
         assert set(overrides) <= set(declared), (
             f"{name}: {set(overrides) - set(declared)} not in the template"
         )
-        merged = {**declared, **overrides}
-        settings = Settings.from_env(merged)
-        if name in GRAPH_FUNCTIONS:
-            assert settings.graph_backend == "gremlin-server" and not settings.neptune_iam_auth, name
-        assert settings.rejected_sink == "jsonl" and str(settings.state_dir).startswith("/tmp/"), name
+        settings = Settings.from_env({**declared, **overrides})
+        assert settings.graph_backend == "gremlin-server" and not settings.neptune_iam_auth, name
+        assert settings.timeseries_backend == "timestream", name
+        assert (settings.rejected_sink, settings.event_publisher) == ("sqs", "eventbridge"), name
+        assert settings.investigation_starter == "stepfunctions" or name != "MicroAnalysisFunction"

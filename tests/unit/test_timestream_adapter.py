@@ -587,3 +587,14 @@ def test_a_query_endpoint_skips_endpoint_discovery(monkeypatch: pytest.MonkeyPat
     assert client.meta.endpoint_url == "https://query-cell2.timestream.us-east-1.amazonaws.com"
     discovering = TimestreamStore(DATABASE, TABLE, 24).query_client
     assert discovering.meta.endpoint_url != client.meta.endpoint_url
+
+
+def test_a_configured_endpoint_is_called_directly_not_discovered(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fraudcore.timeseries import timestream
+
+    monkeypatch.setattr(timestream, "_clients", {})
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5999")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_TIMESTREAM_WRITE", "http://127.0.0.1:5998")
+    store = TimestreamStore(DATABASE, TABLE, 24)
+    assert store.query_client.meta.endpoint_url == "http://127.0.0.1:5999"
+    assert store.write_client.meta.endpoint_url == "http://127.0.0.1:5998"

@@ -29,6 +29,7 @@ discovery, which a VPC reaching Timestream only through an interface endpoint ne
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import threading
@@ -76,9 +77,22 @@ _client_lock = threading.Lock()
 _clients: dict[tuple[str, str], Any] = {}
 
 
+def _configured_endpoint(service: str) -> str:
+    """An endpoint set with botocore's own variables (``AWS_ENDPOINT_URL_TIMESTREAM_QUERY``,
+    ``AWS_ENDPOINT_URL``): an emulator of the API, or a proxy."""
+    specific = "AWS_ENDPOINT_URL_" + service.upper().replace("-", "_")
+    return os.environ.get(specific) or os.environ.get("AWS_ENDPOINT_URL") or ""
+
+
 def _client(service: str, endpoint_url: str = "") -> Any:
     """One boto3 client per service (and endpoint) and execution environment, reused across
-    invocations. An ``endpoint_url`` turns botocore's endpoint discovery off."""
+    invocations. An ``endpoint_url`` turns botocore's endpoint discovery off.
+
+    An endpoint configured through botocore's variables is passed explicitly too: botocore
+    would otherwise still discover the endpoint through it and then send the requests to the
+    address the discovery answer names, not to the configured endpoint.
+    """
+    endpoint_url = endpoint_url or _configured_endpoint(service)
     with _client_lock:
         key = (service, endpoint_url)
         if key not in _clients:
