@@ -233,6 +233,17 @@ def test_every_function_runs_from_the_build_against_local_endpoints(
     assert case["verdict"] in ("fraud_ring", "suspicious", "cleared")
 
 
+def test_the_build_never_imports_the_local_stack(built: Path) -> None:
+    assert (BUILD_DIR / "template.yaml").exists()
+    offenders = [
+        str(path.relative_to(BUILD_DIR))
+        for path in BUILD_DIR.rglob("*.py")
+        if re.search(r"^\s*(from|import)\s+fraudlocal\b", path.read_text(errors="replace"), re.M)
+    ]
+    assert offenders == []
+    assert not list(BUILD_DIR.rglob("fraudlocal"))
+
+
 def test_boto3_and_botocore_in_the_layer_match(built: Path) -> None:
     """aws-xray-sdk brings botocore into the layer, where it shadows the runtime's: boto3 must
     be there too, from the same resolution."""

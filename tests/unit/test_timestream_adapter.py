@@ -576,9 +576,9 @@ def test_other_validation_errors_are_not_mistaken_for_a_missing_column() -> None
 
 
 def test_a_query_endpoint_skips_endpoint_discovery(monkeypatch: pytest.MonkeyPatch) -> None:
-    from fraudcore.timeseries import timestream
+    from fraudcore import aws_adapters
 
-    monkeypatch.setattr(timestream, "_clients", {})
+    monkeypatch.setattr(aws_adapters, "_clients", {})
     store = TimestreamStore(
         DATABASE, TABLE, 24, query_endpoint="https://query-cell2.timestream.us-east-1.amazonaws.com"
     )
@@ -590,9 +590,9 @@ def test_a_query_endpoint_skips_endpoint_discovery(monkeypatch: pytest.MonkeyPat
 
 
 def test_a_configured_endpoint_is_called_directly_not_discovered(monkeypatch: pytest.MonkeyPatch) -> None:
-    from fraudcore.timeseries import timestream
+    from fraudcore import aws_adapters
 
-    monkeypatch.setattr(timestream, "_clients", {})
+    monkeypatch.setattr(aws_adapters, "_clients", {})
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5999")
     monkeypatch.setenv("AWS_ENDPOINT_URL_TIMESTREAM_WRITE", "http://127.0.0.1:5998")
     store = TimestreamStore(DATABASE, TABLE, 24)

@@ -30,7 +30,7 @@ def object_chunks(transactions: Sequence[Transaction], limit: int) -> list[list[
     """
     if limit < 1:
         raise ValueError(f"objects per request must be at least 1, got {limit}")
-    chunks: list[list[Transaction]] = []
+    cut: list[list[Transaction]] = []
     current: list[Transaction] = []
     vertices: set[str] = set()
     edges: set[str] = set()
@@ -39,15 +39,15 @@ def object_chunks(transactions: Sequence[Transaction], limit: int) -> list[list[
         new_vertices = own.vertices.keys() - vertices
         new_edges = own.edges.keys() - edges
         if current and (len(vertices) + len(new_vertices) > limit or len(edges) + len(new_edges) > limit):
-            chunks.append(current)
+            cut.append(current)
             current, vertices, edges = [], set(), set()
             new_vertices, new_edges = set(own.vertices), set(own.edges)
         current.append(transaction)
         vertices |= new_vertices
         edges |= new_edges
     if current:
-        chunks.append(current)
-    return chunks
+        cut.append(current)
+    return cut
 
 
 def _plain(element_map: dict[Any, Any]) -> dict[str, Any]:
