@@ -34,6 +34,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "investigation cap reached: flags left without an investigation",
             extra={"cap": settings.max_investigations_per_run, "capped": result.capped},
         )
+    if result.rules_skipped:
+        # A rule reading an identifier no producer has sent yet cannot match: not an error.
+        metrics.add_metric(name="RulesSkipped", unit=MetricUnit.Count, value=len(result.rules_skipped))
+        logger.info("rules skipped", extra={"rules_skipped": result.rules_skipped})
     if result.rule_errors:
         metrics.add_metric(name="RuleErrors", unit=MetricUnit.Count, value=len(result.rule_errors))
         logger.error("rules failed", extra={"rule_errors": result.rule_errors})

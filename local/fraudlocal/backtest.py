@@ -51,6 +51,7 @@ from fraudcore.mapping import FieldMapping
 from fraudcore.micro import Flag, dedupe_flags, evaluate_rules, flags_from_rows, parse_time
 from fraudcore.model import InvalidRecord, Transaction, parse_transaction
 from fraudcore.rules import Rule, format_duration
+from fraudcore.timeseries import MissingColumnError
 from fraudcore.timeseries.rule_sql import compile_range, evaluation_range, floor_to, span_range
 from fraudcore.timeutil import iso_z
 
@@ -172,13 +173,24 @@ def schedule_ticks(first_event: datetime, last_event: datetime, every: timedelta
 
 
 def evaluate_span(
-    store: DuckDBTimeseriesStore, rules: Sequence[Rule], ticks: Sequence[datetime], every: timedelta
+    store: DuckDBTimeseriesStore,
+    rules: Sequence[Rule],
+    ticks: Sequence[datetime],
+    every: timedelta,
+    skipped: dict[str, str] | None = None,
 ) -> list[Flag]:
-    """Each rule once over the span, then each tick's view of those windows, as a run sees it."""
+    """Each rule once over the span, then each tick's view of those windows, as a run sees it.
+
+    A rule on a column the data never carries is skipped, as the scheduled run skips it."""
     first_seen: dict[str, Flag] = {}
     for rule in rules:
         span = span_range(rule, ticks[0], ticks[-1], every)
-        rows = store.query(compile_range(rule, store.database, store.table, span))
+        try:
+            rows = store.query(compile_range(rule, store.database, store.table, span))
+        except MissingColumnError as error:
+            if skipped is not None:
+                skipped[rule.id] = f"column {error.column!r} does not exist: no record carries it"
+            continue
         hits = sorted(flags_from_rows(rule, rows, ticks[-1]), key=lambda flag: flag.window_start)
         starts = [flag.window_start for flag in hits]  # ISO texts in UTC sort in time order
         for tick in ticks:
@@ -192,11 +204,15 @@ def evaluate_span(
 
 
 def evaluate_per_tick(
-    store: DuckDBTimeseriesStore, rules: Sequence[Rule], ticks: Sequence[datetime], every: timedelta
+    store: DuckDBTimeseriesStore,
+    rules: Sequence[Rule],
+    ticks: Sequence[datetime],
+    every: timedelta,
+    skipped: dict[str, str] | None = None,
 ) -> list[Flag]:
     flags: list[Flag] = []
     for tick in ticks:
-        tick_flags, errors = evaluate_rules(store, rules, tick, every)
+        tick_flags, errors = evaluate_rules(store, rules, tick, every, skipped)
         if errors:
             raise BacktestError(f"rules failed at {iso_z(tick)}: {errors}")
         flags.extend(tick_flags)
@@ -326,14 +342,15 @@ def run_backtest(
     last = max(tx.timestamp for tx in loaded.transactions)
     ticks = schedule_ticks(first, last, every)
     mode = "per-tick" if per_tick else "span"
+    skipped: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="fraud-backtest-") as scratch:
         store = DuckDBTimeseriesStore(Path(scratch) / "backtest.duckdb", database, table)
         try:
             load_store(store, loaded.transactions)
             flags = (
-                evaluate_per_tick(store, active, ticks, every)
+                evaluate_per_tick(store, active, ticks, every, skipped)
                 if mode == "per-tick"
-                else evaluate_span(store, active, ticks, every)
+                else evaluate_span(store, active, ticks, every, skipped)
             )
             per_rule = score(store, rules, flags, labelled)
         finally:
@@ -354,6 +371,8 @@ def run_backtest(
         "rules": per_rule,
         "flags": [flag.to_dict() for flag in flags],
     }
+    if skipped:
+        result["rules_skipped"] = skipped
     if labelled is not None:
         fraud = fraud_of(labelled)
         flagged = {flag.entity_id for flag in flags if flag.entity_type == "account"}

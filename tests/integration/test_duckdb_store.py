@@ -159,3 +159,38 @@ def test_a_second_writer_process_is_refused(tmp_path: Path) -> None:
     assert other.returncode != 0
     assert "lock" in other.stderr.lower()
     assert duckdb.connect(str(path)).execute("SELECT count(*) FROM fraud.transactions").fetchone() == (0,)
+
+
+# -- as strict as Timestream --------------------------------------------------------------------
+
+
+def test_a_column_exists_once_a_record_has_used_it(store: DuckDBTimeseriesStore) -> None:
+    from fraudcore.timeseries import MissingColumnError
+
+    store.write([tx(1)])  # no card, device, ip, country
+    sql = 'SELECT card_id, count(*) AS n FROM "fraud"."transactions"\nWHERE card_id IS NOT NULL GROUP BY card_id'
+    with pytest.raises(MissingColumnError) as raised:
+        store.query(sql)
+    assert raised.value.column == "card_id"
+    assert str(raised.value) == "ValidationException: line 1:8: Column 'card_id' does not exist"
+    store.write([tx(2, card_id="card-9")])
+    assert store.query(sql) == [{"card_id": "card-9", "n": 1}]
+    # always there: time, measure_name, and what every record carries
+    assert store.query('SELECT count(*) AS n FROM "fraud"."transactions" WHERE account_id IS NOT NULL')
+
+
+def test_columns_in_use_survive_reopening_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "timeseries.duckdb"
+    with DuckDBTimeseriesStore(path, "fraud", "transactions") as first:
+        first.write([tx(1, device_id="dev-1")])
+    with DuckDBTimeseriesStore(path, "fraud", "transactions") as reopened:
+        assert "device_id" in reopened.columns_in_use and "ip" not in reopened.columns_in_use
+        assert reopened.query('SELECT device_id FROM "fraud"."transactions"') == [{"device_id": "dev-1"}]
+
+
+def test_a_record_over_timestreams_limits_is_rejected_not_stored(store: DuckDBTimeseriesStore) -> None:
+    outcome = store.write([tx(1, device_id="d" * 2100), tx(2)])
+    assert outcome.stored == {"tx-2"}
+    assert "Timestream would refuse the record" in outcome.rejected["tx-1"]
+    assert store.count() == 1
+    assert "device_id" not in store.columns_in_use  # the refused record created no column

@@ -21,20 +21,23 @@ from .ports import RejectedRecord
 from .timeutil import utc_now
 
 _client_lock = threading.Lock()
-_clients: dict[str, Any] = {}
+_clients: dict[tuple[str, str], Any] = {}
 
 
-def aws_client(service: str, config: Any = None) -> Any:
-    """One boto3 client per service and execution environment (reused across invocations).
+def aws_client(service: str, config: Any = None, endpoint_url: str = "") -> Any:
+    """One boto3 client per service (and endpoint) and execution environment (reused across
+    invocations).
 
-    ``config`` (a botocore ``Config``) applies when the client is first created.
+    ``config`` (a botocore ``Config``) applies when the client is first created; an
+    ``endpoint_url`` replaces the service's regional endpoint.
     """
     with _client_lock:
-        if service not in _clients:
+        key = (service, endpoint_url)
+        if key not in _clients:
             import boto3
 
-            _clients[service] = boto3.client(service, config=config)
-        return _clients[service]
+            _clients[key] = boto3.client(service, config=config, endpoint_url=endpoint_url or None)
+        return _clients[key]
 
 
 def _json(value: Any) -> str:

@@ -130,7 +130,10 @@ def _timestream(settings: Settings) -> TimeseriesStore:
     from .timeseries.timestream import TimestreamStore
 
     return TimestreamStore(
-        settings.timestream_database, settings.timestream_table, settings.timestream_memory_retention_hours
+        settings.timestream_database,
+        settings.timestream_table,
+        settings.timestream_memory_retention_hours,
+        query_endpoint=settings.timestream_query_endpoint,
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from .execution_names import RECHECK_SUFFIX, execution_name
 from .ports import InvestigationStarter, TimeseriesStore
 from .rules import Rule, enabled_rules, format_duration, load_rules, parse_duration
+from .timeseries import MissingColumnError
 from .timeseries.rule_sql import compile_rule, floor_to
 from .timeutil import iso_z, parse_utc
 
@@ -53,6 +54,8 @@ class MicroResult:
     duplicates: int = 0
     capped: int = 0
     rule_errors: dict[str, str] = field(default_factory=dict)
+    #: rules not evaluated because a column they read does not exist yet, with the reason
+    rules_skipped: dict[str, str] = field(default_factory=dict)
 
     def to_response(self) -> dict[str, Any]:
         response: dict[str, Any] = {
@@ -64,6 +67,8 @@ class MicroResult:
         }
         if self.rule_errors:
             response["rule_errors"] = self.rule_errors
+        if self.rules_skipped:
+            response["rules_skipped"] = self.rules_skipped
         return response
 
 
@@ -151,8 +156,13 @@ def evaluate_rules(
     rules: Sequence[Rule],
     evaluation_time: datetime,
     schedule_interval: timedelta | None = None,
+    skipped: dict[str, str] | None = None,
 ) -> tuple[list[Flag], dict[str, str]]:
-    """Run every enabled rule once at ``evaluation_time``; a failing rule does not stop the others."""
+    """Run every enabled rule once at ``evaluation_time``; a failing rule does not stop the others.
+
+    A rule that reads a column no record has used yet (a producer that never sends cards,
+    say) cannot match anything: it is left out, with the reason, in ``skipped``.
+    """
     flags: list[Flag] = []
     errors: dict[str, str] = {}
     for rule in rules:
@@ -161,6 +171,12 @@ def evaluate_rules(
         sql = compile_rule(rule, store.database, store.table, evaluation_time, schedule_interval)
         try:
             rows = store.query(sql)
+        except MissingColumnError as error:
+            if skipped is not None:
+                skipped[rule.id] = (
+                    f"column {error.column!r} does not exist yet: no record has carried it ({error})"
+                )
+            continue
         except Exception as error:  # one broken rule must not hide the hits of the others
             errors[rule.id] = f"{type(error).__name__}: {error}"
             continue
@@ -209,8 +225,11 @@ def run_micro_analysis(
     longer than the rule's lateness, so no window falls between two runs.
     """
     evaluation_time = parse_time(evaluation_time)
-    flags, errors = evaluate_rules(store, rules, evaluation_time, schedule_interval)
-    result = MicroResult(evaluation_time=evaluation_time, flags=flags, rule_errors=errors)
+    skipped: dict[str, str] = {}
+    flags, errors = evaluate_rules(store, rules, evaluation_time, schedule_interval, skipped)
+    result = MicroResult(
+        evaluation_time=evaluation_time, flags=flags, rule_errors=errors, rules_skipped=skipped
+    )
     start_investigations(starter, flags, max_investigations, result)
     return result
 

@@ -91,6 +91,9 @@ class Settings:
     timestream_table: str = _env("TIMESTREAM_TABLE", "transactions")
     #: hours of the Timestream memory store: older records must go to the magnetic store
     timestream_memory_retention_hours: int = _env("TIMESTREAM_MEMORY_RETENTION_HOURS", 24, minimum=1)
+    #: https://<query cell>.timestream.<region>.amazonaws.com: query that cell directly, without
+    #: endpoint discovery (a VPC with interface endpoints has no route to the discovery endpoint)
+    timestream_query_endpoint: str = _env("TIMESTREAM_QUERY_ENDPOINT", "")
     # Graph store
     graph_backend: str = _env("GRAPH_BACKEND", "embedded", choices=GRAPH_BACKENDS)
     #: ws(s)://host:port/gremlin for neptune and gremlin-server
@@ -99,8 +102,8 @@ class Settings:
     graph_traversal_source: str = _env("GRAPH_TRAVERSAL_SOURCE", "g")
     neptune_iam_auth: bool = _env("NEPTUNE_IAM_AUTH", False)
     graph_eval_timeout_ms: int = _env("GRAPH_EVAL_TIMEOUT_MS", 30_000, minimum=1)
-    #: objects (vertices or edges) per mergeV/mergeE request
-    graph_write_batch: int = _env("GRAPH_WRITE_BATCH", 150, minimum=1)
+    #: objects (vertices or edges) per mergeV/mergeE request (Neptune's bulk-upsert advice)
+    graph_write_batch: int = _env("GRAPH_WRITE_BATCH", 100, minimum=1)
     graph_max_retries: int = _env("GRAPH_MAX_RETRIES", 5, minimum=0)
     # Sinks and publishers
     rejected_sink: str = _env("REJECTED_SINK", "jsonl", choices=SINK_BACKENDS)
@@ -146,6 +149,11 @@ class Settings:
 
     def check(self) -> None:
         """Fail early, naming the setting, when a chosen backend lacks what it needs."""
+        if self.timestream_query_endpoint and not self.timestream_query_endpoint.startswith("https://"):
+            raise ConfigurationError(
+                f"TIMESTREAM_QUERY_ENDPOINT={self.timestream_query_endpoint!r}: expected "
+                "https://<query cell>.timestream.<region>.amazonaws.com, or empty for endpoint discovery"
+            )
         if self.rejected_sink == "sqs" and not self.rejected_queue_url:
             raise ConfigurationError("REJECTED_SINK=sqs needs REJECTED_QUEUE_URL")
         if self.investigation_starter == "stepfunctions" and not self.state_machine_arn:

@@ -12,6 +12,16 @@ multi-row ``VALUES`` statement and a few hundred rows/s for ``executemany``, whi
 row by row). ``INSERT OR IGNORE`` makes a replay a no-op: a re-sent ``transaction_id``
 counts as stored and keeps its first values.
 
+As strict as Timestream where Timestream refuses:
+
+- a column exists once a record has used it. The DuckDB table has every column from the
+  start, but the store remembers which dimensions and measures stored records have used
+  (recomputed from the data when the file is opened), and a query naming any other layout
+  column fails with :class:`~fraudcore.timeseries.MissingColumnError` and Timestream's
+  message (``ValidationException: line 1:8: Column 'card_id' does not exist``);
+- a record over Timestream's size limits is rejected, with the same reason the Timestream
+  adapter gives, and never inserted.
+
 Concurrency: a DuckDB file has one writer process. Every function of the local stack
 runs in the ``fraudlocal`` process, which opens one store (one connection) per state
 directory; a second process opening the same file read-write fails with DuckDB's lock
@@ -34,10 +44,12 @@ from fraudcore.ports import WriteOutcome
 from fraudcore.timeseries import (
     MEASURE_NAME,
     MEASURES,
+    MissingColumnError,
     event_time_naive_utc,
     measure_values,
     quote_identifier,
     record_dimensions,
+    split_by_record_limits,
     table_layout,
     unique_by_key,
 )
@@ -63,6 +75,8 @@ class DuckDBTimeseriesStore:
         self._connection: duckdb.DuckDBPyConnection | None = duckdb.connect(str(self.path))
         self._create_table()
         self._insert_sql = self._build_insert()
+        #: the dimension and measure columns stored records have used (Timestream's columns)
+        self.columns_in_use: set[str] = self._columns_used_by_stored_records()
 
     # -- schema -------------------------------------------------------------------------
 
@@ -80,6 +94,13 @@ class DuckDBTimeseriesStore:
         connection = self._open()
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(self.database)}")
         connection.execute(f"CREATE TABLE IF NOT EXISTS {self._qualified} ({', '.join(columns)})")
+
+    def _columns_used_by_stored_records(self) -> set[str]:
+        layout = self._layout
+        optional = [*layout.dimensions, *(name for name, _ in layout.measures)]
+        counts = ", ".join(f"count({quote_identifier(name)})" for name in optional)
+        row = self._open().execute(f"SELECT {counts} FROM {self._qualified}").fetchone() or ()
+        return {name for name, used in zip(optional, row, strict=True) if used}
 
     def _build_insert(self) -> str:
         layout = self._layout
@@ -108,9 +129,11 @@ class DuckDBTimeseriesStore:
     # -- the port -----------------------------------------------------------------------
 
     def write(self, transactions: Sequence[Transaction]) -> WriteOutcome:
-        """Insert a batch in one statement; already-stored transaction_ids count as stored."""
-        unique = unique_by_key(list(transactions))
-        outcome = WriteOutcome()
+        """Insert a batch in one statement; already-stored transaction_ids count as stored.
+
+        Records over Timestream's size limits are rejected, as the Timestream adapter does."""
+        unique, refused = split_by_record_limits(unique_by_key(list(transactions)))
+        outcome = WriteOutcome(rejected=refused)
         if not unique:
             return outcome
         columns = self._columns_of(unique)
@@ -123,16 +146,25 @@ class DuckDBTimeseriesStore:
                 outcome.failed = dict.fromkeys(ids, f"DuckDB insert into {self._qualified} failed: {error}")
                 outcome.requests = 1
                 return outcome
+            self.columns_in_use.update(MEASURES)
+            self.columns_in_use.update(name for t in unique for name in record_dimensions(t))
         outcome.stored = ids
         outcome.requests = 1
         return outcome
 
     def query(self, timestream_sql: str) -> list[dict[str, Any]]:
-        """Run Timestream SQL, translated to DuckDB SQL by :mod:`fraudlocal.adapters.timestream_sql`."""
-        try:
-            from fraudlocal.adapters.timestream_sql import to_duckdb
-        except ImportError:  # the translator is optional: plain SQL runs as it is
-            return self.query_duckdb(timestream_sql)
+        """Run Timestream SQL, translated to DuckDB SQL by :mod:`fraudlocal.adapters.timestream_sql`.
+
+        Like Timestream, a query naming a column no stored record has used fails with
+        :class:`MissingColumnError`."""
+        from fraudlocal.adapters.timestream_sql import column_references, to_duckdb
+
+        layout_columns = {*self._layout.dimensions, *MEASURES}
+        for name, line, column in column_references(timestream_sql):
+            if name in layout_columns and name not in self.columns_in_use:
+                raise MissingColumnError(
+                    name, f"ValidationException: line {line}:{column}: Column '{name}' does not exist"
+                )
         return self.query_duckdb(to_duckdb(timestream_sql))
 
     def query_duckdb(self, sql: str, parameters: Sequence[Any] | None = None) -> list[dict[str, Any]]:

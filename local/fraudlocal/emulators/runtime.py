@@ -83,6 +83,10 @@ class LocalTarget:
         env["GRAPH_BACKEND"] = self.graph_backend
         if self.graph_endpoint:
             env["GRAPH_ENDPOINT"] = self.graph_endpoint
+        # Which graph of a Gremlin Server (it binds several; each test worker has its own): the
+        # process's choice, not the template's "g", which is Neptune's only traversal source.
+        if os.environ.get("GRAPH_TRAVERSAL_SOURCE"):
+            env["GRAPH_TRAVERSAL_SOURCE"] = os.environ["GRAPH_TRAVERSAL_SOURCE"]
         env.update(dict(self.extra_env))
         return env
 

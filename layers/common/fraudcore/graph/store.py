@@ -11,10 +11,43 @@ from typing import Any
 
 from gremlin_python.process.traversal import T
 
-from ..chunking import chunks
 from ..model import Transaction
 from ..ports import WriteOutcome
 from .upserts import GraphBatch, merge_edges, merge_vertices, read_edges
+
+#: vertices or edges per upsert request. Neptune advises about 200 "records" per request (a
+#: vertex, an edge, or one of their properties counts as a record) and fewer than 1,500 steps;
+#: 100 upserts of a few properties each stay near that advice.
+DEFAULT_OBJECTS_PER_REQUEST = 100
+
+
+def object_chunks(transactions: Sequence[Transaction], limit: int) -> list[list[Transaction]]:
+    """The transactions in order, cut so no chunk upserts more than ``limit`` distinct vertices
+    or more than ``limit`` distinct edges (a request carries one kind).
+
+    A single transaction never exceeds the limit (it touches at most a few identifiers), so
+    every chunk holds at least one transaction.
+    """
+    if limit < 1:
+        raise ValueError(f"objects per request must be at least 1, got {limit}")
+    cut: list[list[Transaction]] = []
+    current: list[Transaction] = []
+    vertices: set[str] = set()
+    edges: set[str] = set()
+    for transaction in transactions:
+        own = GraphBatch.from_transactions([transaction])
+        new_vertices = own.vertices.keys() - vertices
+        new_edges = own.edges.keys() - edges
+        if current and (len(vertices) + len(new_vertices) > limit or len(edges) + len(new_edges) > limit):
+            cut.append(current)
+            current, vertices, edges = [], set(), set()
+            new_vertices, new_edges = set(own.vertices), set(own.edges)
+        current.append(transaction)
+        vertices |= new_vertices
+        edges |= new_edges
+    if current:
+        cut.append(current)
+    return cut
 
 
 def _plain(element_map: dict[Any, Any]) -> dict[str, Any]:
@@ -31,15 +64,17 @@ def _plain(element_map: dict[Any, Any]) -> dict[str, Any]:
 
 
 class GraphStore:
-    def __init__(self, connection: Any, write_batch: int = 150):
+    def __init__(self, connection: Any, write_batch: int = DEFAULT_OBJECTS_PER_REQUEST):
         self.connection = connection
+        #: distinct vertices (or edges) per mergeV (mergeE) request
         self.write_batch = write_batch
 
     # -- ingest -------------------------------------------------------------------------
     def upsert_transactions(self, transactions: Sequence[Transaction]) -> WriteOutcome:
-        """Upsert the entities and relations of a batch; a failed chunk fails only its records."""
+        """Upsert the entities and relations of a batch, in requests of at most ``write_batch``
+        vertices or edges each; a failed chunk fails only its records."""
         outcome = WriteOutcome()
-        for chunk in chunks(list(transactions), self.write_batch):
+        for chunk in object_chunks(list(transactions), self.write_batch):
             ids = {tx.transaction_id for tx in chunk}
             before = self.connection.requests
             try:

@@ -51,6 +51,7 @@ from typing import Any
 from ..graph import schema
 from ..graph.connection import is_timeout
 from ..ports import TimeseriesStore
+from ..timeseries import rows_or_none_yet
 from ..timeseries.queries import account_activity_sql, account_countries_sql, active_accounts_sql
 from ..timeutil import from_epoch_ms, iso_z
 from .model import (
@@ -136,7 +137,7 @@ def _active_accounts(
             timeseries.database, timeseries.table, TIMESERIES_COLUMNS[label], values, start_ms, end_ms
         )
         queries.append(sql)
-        for row in timeseries.query(sql):
+        for row in rows_or_none_yet(timeseries, sql):
             counts[schema.vertex_id(label, str(row["identifier"]))] = int(row["accounts"])
     return counts, queries
 
@@ -233,13 +234,15 @@ def _account_change(
     )
     carried: dict[str, dict[str, float]] = {"device_id": {}, "ip": {}, "country": {}}
     total = 0.0
-    for row in timeseries.query(window_sql):
+    for row in rows_or_none_yet(timeseries, window_sql):
         amount = float(row["amount"] or 0.0)
         total += amount
         for column, shares in carried.items():
             if row.get(column):
                 shares[str(row[column])] = shares.get(str(row[column]), 0.0) + amount
-    known_countries = sorted(str(r["country"]) for r in timeseries.query(history_sql) if r.get("country"))
+    known_countries = sorted(
+        str(r["country"]) for r in rows_or_none_yet(timeseries, history_sql) if r.get("country")
+    )
     return (
         assess_account_change(first_use, carried, total, known_countries, end_ms),
         [window_sql, history_sql],
