@@ -37,6 +37,25 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if result.rule_errors:
         metrics.add_metric(name="RuleErrors", unit=MetricUnit.Count, value=len(result.rule_errors))
         logger.error("rules failed", extra={"rule_errors": result.rule_errors})
+    if result.skipped_rows:
+        metrics.add_metric(name="RuleRowsSkipped", unit=MetricUnit.Count, value=len(result.skipped_rows))
+        logger.error("rule result rows skipped", extra={"skipped_rows": result.skipped_rows})
+    if result.start_failures:
+        metrics.add_metric(
+            name="InvestigationStartFailures", unit=MetricUnit.Count, value=len(result.start_failures)
+        )
+        logger.error(
+            "investigations not started; the next run starts them under the same names",
+            extra={"start_failures": result.start_failures},
+        )
+    if result.override_errors:
+        metrics.add_metric(
+            name="RuleOverridesRefused", unit=MetricUnit.Count, value=len(result.override_errors)
+        )
+        logger.error(
+            "rule overrides refused; those rules keep their last good definition",
+            extra={"override_errors": result.override_errors},
+        )
     logger.info(
         "micro-analysis done",
         extra={

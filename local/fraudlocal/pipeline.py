@@ -42,7 +42,7 @@ from fraudcore.rules import RuleError, enabled_rules, load_rules
 
 from .asl import execute, load_state_machine
 from .errors import UserError
-from .kinesis_esm import EventSourceMapping, LocalStream
+from .kinesis_esm import EventSourceMapping, LocalStream, discard_consumed
 from .runtime import FunctionRunner, LocalTarget, close_local_backends
 from .starter_local import LocalInvestigationStarter
 
@@ -276,6 +276,7 @@ class Pipeline:
         """Let both mappings read everything on the stream (each keeps its own checkpoints)."""
         for mapping in self.mappings:
             mapping.poll(self.stream)
+        discard_consumed(self.stream, self.mappings)  # a long replay stays in bounded memory
         self.unpolled = 0
         self._report_progress()
 

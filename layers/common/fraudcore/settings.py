@@ -7,10 +7,13 @@ graph engine, JSON-lines files for rejected records and published events, all un
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
+
+from .limits import DEFAULT_MAX_AMOUNT
 
 TIMESERIES_BACKENDS = ("timestream", "duckdb")
 GRAPH_BACKENDS = ("neptune", "gremlin-server", "embedded")
@@ -39,6 +42,16 @@ def _int(name: str, raw: str, minimum: int = 0) -> int:
         raise ConfigurationError(f"{name}={raw!r}: expected a whole number") from None
     if value < minimum:
         raise ConfigurationError(f"{name}={raw!r}: must be at least {minimum}")
+    return value
+
+
+def _positive_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r}: expected a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigurationError(f"{name}={raw!r}: must be a finite number more than 0")
     return value
 
 
@@ -80,6 +93,11 @@ class Settings:
     #: mapping applied to incoming records: "auto" (canonical, or a shipped mapping whose
     #: ``require`` matches), a shipped mapping name, a file path, or "" for canonical only
     field_mapping: str = "auto"
+    #: the largest amount a record may carry (a bigger one is rejected, see fraudcore.limits)
+    max_amount: float = DEFAULT_MAX_AMOUNT
+    #: key of the keyed hash of personal identifiers in execution names: ssm:/name or
+    #: secretsmanager:<id> on AWS; empty: a key file in the state dir (see fraudcore.pii)
+    pii_hash_key: str = ""
     # Micro-analysis
     rules_override: str = ""
     max_investigations_per_run: int = 200
@@ -131,6 +149,8 @@ class Settings:
             ),
             state_machine_arn=get("STATE_MACHINE_ARN", d.state_machine_arn),
             field_mapping=get("FIELD_MAPPING", d.field_mapping),
+            max_amount=_positive_float("MAX_AMOUNT", get("MAX_AMOUNT", d.max_amount)),
+            pii_hash_key=get("PII_HASH_KEY", d.pii_hash_key).strip(),
             rules_override=get("RULES_OVERRIDE", d.rules_override),
             max_investigations_per_run=_int(
                 "MAX_INVESTIGATIONS_PER_RUN",
