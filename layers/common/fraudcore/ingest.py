@@ -203,7 +203,9 @@ def handle_kinesis_event(
     max_amount: float = DEFAULT_MAX_AMOUNT,
 ) -> dict[str, Any]:
     """The whole ingest handler: bulk write, then a Powertools partial batch response."""
-    records = event.get("Records") or []
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not records or not isinstance(records, list):
+        return {"batchItemFailures": []}  # nothing to do (Lambda never sends an empty batch)
     result = ingest_records(records, write, sink, source, mapping, max_amount)
     metrics.add_metric(name="RecordsReceived", unit=MetricUnit.Count, value=result.received)
     metrics.add_metric(name="RecordsStored", unit=MetricUnit.Count, value=result.stored)
