@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e.test_investigation_e2e import flag, ingest, investigate, ring_transactions
 from gremlin_python.driver.remote_connection import RemoteConnection
 
 import fraudlocal.graph_embedded as graph_embedded
-from e2e.test_investigation_e2e import flag, ingest, investigate, ring_transactions
 
 
 class Outage:
