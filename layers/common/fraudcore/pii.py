@@ -33,7 +33,10 @@ KEY_FILE = "pii-hash.key"
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 _VERTEX = re.compile(r"\b(card|email|phone|ip):([^\s,;'\"\]\)}]+)")
-_PHONE = re.compile(r"(?<![\w.])\+?\d[\d\s().-]{6,}\d(?![\w.])")
+#: E.164-like numbers in free text (a leading +, so dates and counts are left alone)
+_PHONE = re.compile(r"(?<![\w.])\+\d[\d\s().-]{6,}\d(?![\w.])")
+#: card numbers: 13 to 19 digits that pass the Luhn check
+_PAN = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
 _IPV4 = re.compile(r"\b(\d{1,3})\.(\d{1,3})\.\d{1,3}\.\d{1,3}\b")
 _CARD_TOKEN = re.compile(r"\bcard-[0-9A-Za-z]{4,}")
 
@@ -58,7 +61,16 @@ def mask_text(text: str) -> str:
     text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
     text = _CARD_TOKEN.sub(lambda m: mask("card", m.group(0)), text)
     text = _IPV4.sub(lambda m: f"{m.group(1)}.{m.group(2)}.*.*", text)
-    return _PHONE.sub(lambda m: mask("phone", m.group(0)), text)
+    text = _PHONE.sub(lambda m: mask("phone", m.group(0)), text)
+    return _PAN.sub(lambda m: mask("card", m.group(0)) if _luhn(m.group(0)) else m.group(0), text)
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if position % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
 
 
 def mask_value(value: Any, field: str | None = None) -> Any:
