@@ -96,17 +96,7 @@ class Transaction(BaseModel):
         context = info.context or {}
         return check_amount(value, context.get("max_amount", DEFAULT_MAX_AMOUNT))
 
-    @field_validator(
-        "transaction_id",
-        "account_id",
-        "merchant_id",
-        "card_id",
-        "device_id",
-        "ip",
-        "email",
-        "phone",
-        "counterparty_account_id",
-    )
+    @field_validator("transaction_id", "account_id", *IDENTIFIER_FIELDS)
     @classmethod
     def _identifier_limits(cls, value: str | None) -> str | None:
         return None if value is None else check_text(value, MAX_IDENTIFIER_BYTES)
@@ -121,18 +111,7 @@ class Transaction(BaseModel):
     def _currency(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator(
-        "merchant_id",
-        "card_id",
-        "device_id",
-        "ip",
-        "email",
-        "phone",
-        "counterparty_account_id",
-        "channel",
-        "country",
-        mode="before",
-    )
+    @field_validator(*IDENTIFIER_FIELDS, "channel", "country", mode="before")
     @classmethod
     def _optional_text(cls, value: Any) -> Any:
         # Producers send numbers for phone numbers and ids; empty strings mean "absent".
