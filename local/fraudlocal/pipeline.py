@@ -38,6 +38,7 @@ from typing import Any
 from fraudcore.limits import parse_json_record
 from fraudcore.mapping import FieldMapping, MappingError, load_mapping
 from fraudcore.model import parse_transaction
+from fraudcore.pii import KEY_FILE
 from fraudcore.rule_sql import floor_to, iso
 from fraudcore.rules import RuleError, enabled_rules, load_rules
 
@@ -488,6 +489,7 @@ def fresh_state_dir(state_dir: Path) -> Path:
             "investigations",
             "ingest-failures.jsonl",
             "rules-override.yaml",
+            KEY_FILE,
         }
         strangers = [p.name for p in state_dir.iterdir() if p.name not in known]
         if strangers:
@@ -496,7 +498,7 @@ def fresh_state_dir(state_dir: Path) -> Path:
                 "give another --state-dir (or remove it)"
             )
         for child in state_dir.iterdir():
-            if child.name == "rules-override.yaml":
+            if child.name in ("rules-override.yaml", KEY_FILE):  # kept: the same key, the same names
                 continue
             if child.is_dir():
                 shutil.rmtree(child)
