@@ -11,15 +11,12 @@ from typing import Any
 
 from gremlin_python.process.traversal import T
 
+from ..chunking import chunks
 from ..limits import shorten
 from ..model import Transaction
 from ..ports import WriteOutcome
 from .connection import GraphTimeoutError, GraphUnavailableError
 from .upserts import GraphBatch, merge_edges, merge_vertices, read_edges
-
-
-def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _plain(element_map: dict[Any, Any]) -> dict[str, Any]:
@@ -52,7 +49,7 @@ class GraphStore:
           Upserts are idempotent, so the records of a half written twice count once.
         """
         outcome = WriteOutcome()
-        for chunk in _chunks(list(transactions), self.write_batch):
+        for chunk in chunks(list(transactions), self.write_batch):
             outcome.merge(self._upsert_isolating(chunk))
         return outcome
 
