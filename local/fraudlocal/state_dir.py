@@ -24,6 +24,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from fraudcore.pii import KEY_FILE
+
 from .errors import UserError
 
 TIMESERIES = "timeseries.duckdb"
@@ -47,6 +49,7 @@ OWNED = frozenset(
         INVESTIGATIONS,
         INGEST_FAILURES,
         RULES_OVERRIDE,
+        KEY_FILE,
     }
 )
 
@@ -104,7 +107,7 @@ def fresh_state_dir(state_dir: Path) -> Path:
                 "give another --state-dir (or remove it)"
             )
         for child in state_dir.iterdir():
-            if child.name == RULES_OVERRIDE:
+            if child.name in (RULES_OVERRIDE, KEY_FILE):  # kept: the same key, the same names
                 continue
             if child.is_dir():
                 shutil.rmtree(child)

@@ -505,7 +505,9 @@ def test_state_machine_substitutions_logging_and_tracing(
     deployed = expanded.properties("InvestigationStateMachine")
     assert deployed["TracingConfiguration"] == {"Enabled": True}
     logging = deployed["LoggingConfiguration"]
-    assert logging["Level"] == "ERROR" and logging["IncludeExecutionData"] is True
+    assert logging["Level"] == "ERROR"
+    # inputs and outputs name people's identifiers: kept in the execution history, not in logs
+    assert logging["IncludeExecutionData"] is False
     group = reference(logging["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"])
     assert expanded.resources[group]["Type"] == "AWS::Logs::LogGroup"
     assert set(template["Parameters"]["StateMachineLogLevel"]["AllowedValues"]) <= {"ALL", "ERROR"}
@@ -670,3 +672,19 @@ def test_env_local_selects_only_adapters_the_built_layer_has(expanded: ExpandedT
         assert settings.timeseries_backend == "timestream", name
         assert (settings.rejected_sink, settings.event_publisher) == ("sqs", "eventbridge"), name
         assert settings.investigation_starter == "stepfunctions" or name != "MicroAnalysisFunction"
+
+
+def test_personal_identifiers_stay_out_of_names_and_traces(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    secret = resources["PiiHashKeySecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+    micro = resources["MicroAnalysisFunction"]["Properties"]
+    assert micro["Environment"]["Variables"]["PII_HASH_KEY"] == {
+        "Fn::Sub": "secretsmanager:${PiiHashKeySecret}"
+    }
+    statements = [st for policy in micro["Policies"] for st in policy.get("Statement", [])]
+    reads = [st for st in statements if st["Action"] == "secretsmanager:GetSecretValue"]
+    assert [st["Resource"] for st in reads] == [{"Ref": "PiiHashKeySecret"}]
+    globals_env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert globals_env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"

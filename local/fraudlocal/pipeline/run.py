@@ -39,7 +39,7 @@ from fraudcore.timeutil import iso_z
 from ..adapters.sinks import rejected_by_function
 from ..adapters.starter_local import LocalInvestigationStarter
 from ..emulators.asl import execute, load_state_machine
-from ..emulators.kinesis_esm import EventSourceMapping, LocalStream
+from ..emulators.kinesis_esm import EventSourceMapping, LocalStream, discard_consumed
 from ..emulators.runtime import FunctionRunner, LocalTarget, close_local_backends, store_stats
 from ..errors import UserError
 from ..reporting import report
@@ -189,6 +189,7 @@ class Pipeline:
         """Let both mappings read everything on the stream (each keeps its own checkpoints)."""
         for mapping in self.mappings:
             mapping.poll(self.stream)
+        discard_consumed(self.stream, self.mappings)  # a long replay stays in bounded memory
         self.unpolled = 0
         self._report_progress()
 
