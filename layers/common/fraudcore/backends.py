@@ -49,6 +49,18 @@ def timeseries_store(settings: Settings | None = None) -> TimeseriesStore:
                 settings.timestream_table,
                 settings.timestream_memory_retention_hours,
             )
+        if settings.timeseries_backend == "influxdb3":
+            from .timeseries.influxdb3 import InfluxDB3Store
+
+            return InfluxDB3Store.from_settings(settings)
+        if settings.timeseries_backend == "datafusion":
+            from fraudlocal.timeseries_datafusion import DataFusionTimeseriesStore
+
+            return DataFusionTimeseriesStore(
+                settings.state_dir / "timeseries-datafusion",
+                settings.timestream_database,
+                settings.timestream_table,
+            )
         from fraudlocal.timeseries_duckdb import DuckDBTimeseriesStore
 
         settings.state_dir.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from typing import Any
 from .ports import InvestigationStarter, TimeseriesStore
 from .rule_sql import compile_rule, floor_to, iso
 from .rules import Rule, enabled_rules, format_duration, load_rules, parse_duration
+from .timeseries.dialects import dialect_of
 from .timeutil import parse_utc
 
 #: Step Functions execution names: 1-80 characters; these are safe everywhere (logs, ARNs).
@@ -183,7 +184,9 @@ def evaluate_rules(
     for rule in rules:
         if not rule.enabled:
             continue
-        sql = compile_rule(rule, store.database, store.table, evaluation_time, schedule_interval)
+        sql = compile_rule(
+            rule, store.database, store.table, evaluation_time, schedule_interval, dialect_of(store)
+        )
         try:
             rows = store.query(sql)
         except Exception as error:  # one broken rule must not hide the hits of the others

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 
-TIMESERIES_BACKENDS = ("timestream", "duckdb")
+TIMESERIES_BACKENDS = ("timestream", "influxdb3", "duckdb", "datafusion")
 GRAPH_BACKENDS = ("neptune", "gremlin-server", "embedded")
 SINK_BACKENDS = ("sqs", "jsonl")
 PUBLISHER_BACKENDS = ("eventbridge", "jsonl")
@@ -58,6 +58,13 @@ class Settings:
     timestream_table: str = "transactions"
     #: hours of the Timestream memory store: older records must go to the magnetic store
     timestream_memory_retention_hours: int = 24
+    #: Timestream for InfluxDB 3: https://host:port of the cluster, its database, and the
+    #: Secrets Manager secret holding the token (see fraudcore.timeseries.influxdb3)
+    influxdb_endpoint: str = ""
+    influxdb_database: str = "fraud"
+    influxdb_secret_arn: str = ""
+    influxdb_token: str = ""
+    influxdb_verify_tls: bool = True
     # Graph store
     graph_backend: str = "embedded"
     #: ws(s)://host:port/gremlin for neptune and gremlin-server
@@ -108,6 +115,13 @@ class Settings:
                 get("TIMESTREAM_MEMORY_RETENTION_HOURS", d.timestream_memory_retention_hours),
                 1,
             ),
+            influxdb_endpoint=get("INFLUXDB_ENDPOINT", d.influxdb_endpoint).strip().rstrip("/"),
+            influxdb_database=get("INFLUXDB_DATABASE", d.influxdb_database),
+            influxdb_secret_arn=get("INFLUXDB_SECRET_ARN", d.influxdb_secret_arn).strip(),
+            influxdb_token=get("INFLUXDB_TOKEN", d.influxdb_token),
+            influxdb_verify_tls=_bool(
+                "INFLUXDB_VERIFY_TLS", get("INFLUXDB_VERIFY_TLS", d.influxdb_verify_tls)
+            ),
             graph_backend=_choice("GRAPH_BACKEND", get("GRAPH_BACKEND", d.graph_backend), GRAPH_BACKENDS),
             graph_endpoint=get("GRAPH_ENDPOINT", d.graph_endpoint),
             graph_traversal_source=get("GRAPH_TRAVERSAL_SOURCE", d.graph_traversal_source),
@@ -146,6 +160,15 @@ class Settings:
 
     def check(self) -> None:
         """Fail early, naming the setting, when a chosen backend lacks what it needs."""
+        if self.timeseries_backend == "influxdb3":
+            if not self.influxdb_endpoint.startswith(("https://", "http://")):
+                raise ConfigurationError(
+                    f"TIMESERIES_BACKEND=influxdb3 needs INFLUXDB_ENDPOINT=https://host:port, got {self.influxdb_endpoint!r}"
+                )
+            if not (self.influxdb_secret_arn or self.influxdb_token):
+                raise ConfigurationError(
+                    "TIMESERIES_BACKEND=influxdb3 needs INFLUXDB_SECRET_ARN (or INFLUXDB_TOKEN)"
+                )
         if self.rejected_sink == "sqs" and not self.rejected_queue_url:
             raise ConfigurationError("REJECTED_SINK=sqs needs REJECTED_QUEUE_URL")
         if self.investigation_starter == "stepfunctions" and not self.state_machine_arn:

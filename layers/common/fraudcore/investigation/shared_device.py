@@ -50,6 +50,7 @@ from typing import Any
 
 from ..graph import schema
 from ..ports import TimeseriesStore
+from ..timeseries.dialects import TIMESTREAM, SqlDialect, dialect_of
 from .model import (
     GraphAccess,
     Investigation,
@@ -126,14 +127,20 @@ def _sql_text(value: str) -> str:
 
 
 def active_accounts_sql(
-    database: str, table: str, column: str, values: list[str], start_ms: int, end_ms: int
+    database: str,
+    table: str,
+    column: str,
+    values: list[str],
+    start_ms: int,
+    end_ms: int,
+    dialect: SqlDialect = TIMESTREAM,
 ) -> str:
-    """Timestream SQL: distinct accounts per identifier value within [start, end]."""
+    """Distinct accounts per identifier value within [start, end] (Timestream SQL unless ``dialect``)."""
     listed = ", ".join(_sql_text(v) for v in values)
     return (
         f"SELECT {column} AS identifier, COUNT(DISTINCT account_id) AS accounts "
-        f'FROM "{database}"."{table}" '
-        f"WHERE time BETWEEN from_milliseconds({start_ms}) AND from_milliseconds({end_ms}) "
+        f"FROM {dialect.table(database, table)} "
+        f"WHERE time BETWEEN {dialect.from_millis(start_ms)} AND {dialect.from_millis(end_ms)} "
         f"AND {column} IN ({listed}) "
         f"GROUP BY {column}"
     )
@@ -151,7 +158,13 @@ def _active_accounts(
         if not values:
             continue
         sql = active_accounts_sql(
-            timeseries.database, timeseries.table, TIMESERIES_COLUMNS[label], values, start_ms, end_ms
+            timeseries.database,
+            timeseries.table,
+            TIMESERIES_COLUMNS[label],
+            values,
+            start_ms,
+            end_ms,
+            dialect_of(timeseries),
         )
         queries.append(sql)
         for row in timeseries.query(sql):
@@ -240,7 +253,12 @@ def _account_change(
     )
     first_use = {str(r["id"]): int(r["first_seen"]) for r in own}
     window_sql = account_activity_sql(
-        timeseries.database, timeseries.table, investigation.entity_id, start_ms, end_ms
+        timeseries.database,
+        timeseries.table,
+        investigation.entity_id,
+        start_ms,
+        end_ms,
+        dialect_of(timeseries),
     )
     history_sql = account_countries_sql(
         timeseries.database,
@@ -248,6 +266,7 @@ def _account_change(
         investigation.entity_id,
         start_ms - int(COUNTRY_HISTORY.total_seconds() * 1000),
         start_ms,
+        dialect_of(timeseries),
     )
     carried: dict[str, dict[str, float]] = {"device_id": {}, "ip": {}, "country": {}}
     total = 0.0
@@ -325,24 +344,37 @@ def assess_account_change(
     }
 
 
-def account_activity_sql(database: str, table: str, account: str, start_ms: int, end_ms: int) -> str:
-    """Timestream SQL: the account's amounts in [start, end) by device, IP and country."""
+def _account_rows(account: str, start_ms: int, end_ms: int, dialect: SqlDialect) -> str:
+    return " AND ".join(
+        [
+            *dialect.transaction_rows(),
+            f"account_id = {_sql_text(account)}",
+            f"time >= {dialect.from_millis(start_ms)}",
+            f"time < {dialect.from_millis(end_ms)}",
+        ]
+    )
+
+
+def account_activity_sql(
+    database: str, table: str, account: str, start_ms: int, end_ms: int, dialect: SqlDialect = TIMESTREAM
+) -> str:
+    """The account's amounts in [start, end) by device, IP and country (Timestream SQL unless ``dialect``)."""
     return (
         "SELECT device_id, ip, country, SUM(amount) AS amount, COUNT(*) AS transactions "
-        f'FROM "{database}"."{table}" '
-        f"WHERE measure_name = 'transaction' AND account_id = {_sql_text(account)} "
-        f"AND time >= from_milliseconds({start_ms}) AND time < from_milliseconds({end_ms}) "
+        f"FROM {dialect.table(database, table)} "
+        f"WHERE {_account_rows(account, start_ms, end_ms, dialect)} "
         "GROUP BY device_id, ip, country"
     )
 
 
-def account_countries_sql(database: str, table: str, account: str, start_ms: int, end_ms: int) -> str:
-    """Timestream SQL: the countries of the account's activity in [start, end)."""
+def account_countries_sql(
+    database: str, table: str, account: str, start_ms: int, end_ms: int, dialect: SqlDialect = TIMESTREAM
+) -> str:
+    """The countries of the account's activity in [start, end) (Timestream SQL unless ``dialect``)."""
     return (
         "SELECT DISTINCT country "
-        f'FROM "{database}"."{table}" '
-        f"WHERE measure_name = 'transaction' AND account_id = {_sql_text(account)} "
-        f"AND time >= from_milliseconds({start_ms}) AND time < from_milliseconds({end_ms}) "
+        f"FROM {dialect.table(database, table)} "
+        f"WHERE {_account_rows(account, start_ms, end_ms, dialect)} "
         "AND country IS NOT NULL"
     )
 
