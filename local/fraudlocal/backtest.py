@@ -43,9 +43,12 @@ from typing import Any
 from fraudcore.mapping import FieldMapping
 from fraudcore.micro import Flag, dedupe_flags, evaluate_rules, flags_from_rows, parse_time
 from fraudcore.model import InvalidRecord, Transaction, parse_transaction
+from fraudcore.ports import TimeseriesStore
 from fraudcore.rule_sql import compile_range, evaluation_range, floor_to, iso, span_range
 from fraudcore.rules import Rule, format_duration
+from fraudcore.timeseries.dialects import dialect_of
 
+from .runtime import local_timeseries_backend
 from .timeseries_duckdb import DuckDBTimeseriesStore
 
 LEGIT_PATTERNS = {"", "legit", "legitimate", "none", "normal", "0", "false"}
@@ -58,7 +61,16 @@ class BacktestError(ValueError):
 LOAD_BATCH = 10_000
 
 
-def load_store(store: DuckDBTimeseriesStore, transactions: Sequence[Transaction]) -> None:
+def open_scratch_store(scratch: Path, database: str, table: str) -> TimeseriesStore:
+    """A scratch store on the local engine ``fraudlocal --timeseries`` chose (DuckDB by default)."""
+    if local_timeseries_backend() == "datafusion":
+        from .timeseries_datafusion import DataFusionTimeseriesStore
+
+        return DataFusionTimeseriesStore(scratch / "datafusion", database, table)
+    return DuckDBTimeseriesStore(scratch / "backtest.duckdb", database, table)
+
+
+def load_store(store: TimeseriesStore, transactions: Sequence[Transaction]) -> None:
     """Write the transactions through the local adapter, in large batches."""
     for offset in range(0, len(transactions), LOAD_BATCH):
         outcome = store.write(transactions[offset : offset + LOAD_BATCH])
@@ -140,13 +152,13 @@ def schedule_ticks(first_event: datetime, last_event: datetime, every: timedelta
 
 
 def evaluate_span(
-    store: DuckDBTimeseriesStore, rules: Sequence[Rule], ticks: Sequence[datetime], every: timedelta
+    store: TimeseriesStore, rules: Sequence[Rule], ticks: Sequence[datetime], every: timedelta
 ) -> list[Flag]:
     """Each rule once over the span, then each tick's view of those windows, as a run sees it."""
     first_seen: dict[str, Flag] = {}
     for rule in rules:
         span = span_range(rule, ticks[0], ticks[-1], every)
-        rows = store.query(compile_range(rule, store.database, store.table, span))
+        rows = store.query(compile_range(rule, store.database, store.table, span, dialect_of(store)))
         hits = sorted(flags_from_rows(rule, rows, ticks[-1]), key=lambda flag: flag.window_start)
         starts = [flag.window_start for flag in hits]  # ISO texts in UTC sort in time order
         for tick in ticks:
@@ -160,7 +172,7 @@ def evaluate_span(
 
 
 def evaluate_per_tick(
-    store: DuckDBTimeseriesStore, rules: Sequence[Rule], ticks: Sequence[datetime], every: timedelta
+    store: TimeseriesStore, rules: Sequence[Rule], ticks: Sequence[datetime], every: timedelta
 ) -> list[Flag]:
     flags: list[Flag] = []
     for tick in ticks:
@@ -182,24 +194,23 @@ def _first_seen(flags: Iterable[Flag]) -> list[Flag]:
     return list(first.values())
 
 
-def flag_accounts(store: DuckDBTimeseriesStore, flag: Flag, entity_column: str) -> set[str]:
+def flag_accounts(store: TimeseriesStore, flag: Flag, entity_column: str) -> set[str]:
     """The accounts behind a flag: itself, or those that used the card/device/IP in its window."""
     if flag.entity_type == "account":
         return {flag.entity_id}
-    rows = store.query_duckdb(
-        f'SELECT DISTINCT account_id FROM "{store.database}"."{store.table}" '
-        f"WHERE {entity_column} = ? AND time >= ? AND time < ?",
-        [flag.entity_id, _naive(flag.window_start), _naive(flag.window_end)],
+    dialect = dialect_of(store)
+    entity = "'" + flag.entity_id.replace("'", "''") + "'"
+    rows = store.query(
+        f"SELECT DISTINCT account_id FROM {dialect.table(store.database, store.table)} "
+        f"WHERE {entity_column} = {entity} "
+        f"AND time >= {dialect.timestamp(parse_time(flag.window_start))} "
+        f"AND time < {dialect.timestamp(parse_time(flag.window_end))}"
     )
     return {row["account_id"] for row in rows}
 
 
-def _naive(text: str) -> datetime:
-    return parse_time(text).replace(tzinfo=None)
-
-
 def score(
-    store: DuckDBTimeseriesStore,
+    store: TimeseriesStore,
     rules: Sequence[Rule],
     flags: Sequence[Flag],
     fraud: dict[str, dict[str, str]] | None,
@@ -257,7 +268,7 @@ def run_backtest(
     ticks = schedule_ticks(first, last, every)
     mode = "per-tick" if per_tick else "span"
     with tempfile.TemporaryDirectory(prefix="fraud-backtest-") as scratch:
-        store = DuckDBTimeseriesStore(Path(scratch) / "backtest.duckdb", database, table)
+        store = open_scratch_store(Path(scratch), database, table)
         try:
             load_store(store, loaded.transactions)
             flags = (

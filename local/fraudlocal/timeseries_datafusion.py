@@ -15,8 +15,11 @@ It keeps InfluxDB 3's rules where they change what a query sees:
 - **primary key = tag set + time**: a point written again with the same key replaces the
   stored one (the field sets are merged, the new values winning): a replay is a no-op.
 
-Storage: ``<directory>/<database>/<table>/part-NNNNNN.parquet``, one file per flush (before
-a query, or when :meth:`close` is called); opening the directory replays them in order.
+Storage: ``<directory>/<database>/<table>/part-NNNNNN.parquet``, one file per write (an
+acknowledged write is on disk, as InfluxDB acknowledges a write once its WAL holds it);
+opening the directory replays them in order. One process shares one store per directory
+(:func:`open_store`), so every local function sees the others' writes, as they would share
+one server.
 """
 
 from __future__ import annotations
@@ -151,6 +154,7 @@ class DataFusionTimeseriesStore:
                     continue
                 self._columns.update(added)
                 self._upsert(point)
+            self._flush()
         return errors
 
     def _upsert(self, point: Point) -> None:
@@ -303,6 +307,10 @@ class DataFusionTimeseriesStore:
                 self._flush()
                 self._closed = True
                 self._context = None
+        with _shared_lock:
+            for key, store in list(_shared.items()):
+                if store is self:
+                    del _shared[key]
 
     def _open(self) -> None:
         if self._closed:
@@ -313,6 +321,20 @@ class DataFusionTimeseriesStore:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+_shared: dict[tuple[Path, str, str], DataFusionTimeseriesStore] = {}
+_shared_lock = threading.Lock()
+
+
+def open_store(directory: str | Path, database: str, table: str) -> DataFusionTimeseriesStore:
+    """The process's store for this directory, database and table (opened on first use)."""
+    key = (Path(directory).resolve(), database, table)
+    with _shared_lock:
+        store = _shared.get(key)
+        if store is None:
+            store = _shared[key] = DataFusionTimeseriesStore(directory, database, table)
+        return store
 
 
 def _rows(table: pa.Table) -> list[dict[str, Any]]:

@@ -54,9 +54,9 @@ def timeseries_store(settings: Settings | None = None) -> TimeseriesStore:
 
             return InfluxDB3Store.from_settings(settings)
         if settings.timeseries_backend == "datafusion":
-            from fraudlocal.timeseries_datafusion import DataFusionTimeseriesStore
+            from fraudlocal.timeseries_datafusion import open_store
 
-            return DataFusionTimeseriesStore(
+            return open_store(
                 settings.state_dir / "timeseries-datafusion",
                 settings.timestream_database,
                 settings.timestream_table,
