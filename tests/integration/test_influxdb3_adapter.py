@@ -225,5 +225,6 @@ def test_the_rules_give_the_same_flags_over_http_as_on_the_local_datafusion_stor
 def test_the_token_comes_from_json_or_plain_secrets() -> None:
     assert token_from_secret('{"token": "abc"}') == "abc"
     assert token_from_secret("  plain-token\n") == "plain-token"
+    assert token_from_secret('{"username": "admin", "adminToken": "xyz"}') == "xyz"
     with pytest.raises(InfluxDB3Error, match="token"):
         token_from_secret('{"username": "admin"}')

@@ -60,16 +60,24 @@ class InfluxDB3Error(RuntimeError):
 
 
 def token_from_secret(secret: str) -> str:
-    """The token in a secret: ``{"token": ...}`` (JSON) or the whole text when it is not JSON."""
+    """The token in a secret: JSON with a ``token`` key (or one key whose name ends in "token",
+    such as an admin or operator token), or the whole text when it is not JSON."""
     text = secret.strip()
     if text.startswith("{"):
         try:
             document = json.loads(text)
         except json.JSONDecodeError:
             raise InfluxDB3Error("the InfluxDB secret is not valid JSON") from None
-        token = document.get("token") if isinstance(document, dict) else None
+        if not isinstance(document, dict):
+            raise InfluxDB3Error("the InfluxDB secret is not a JSON object")
+        token = document.get("token")
         if not token:
-            raise InfluxDB3Error('the InfluxDB secret has no "token" key')
+            candidates = [value for key, value in document.items() if key.lower().endswith("token") and value]
+            token = candidates[0] if len(candidates) == 1 else None
+        if not token:
+            raise InfluxDB3Error(
+                f'the InfluxDB secret has no "token" key (keys: {", ".join(sorted(document)) or "none"})'
+            )
         return str(token)
     if not text:
         raise InfluxDB3Error("the InfluxDB secret is empty")
