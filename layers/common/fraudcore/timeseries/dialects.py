@@ -27,24 +27,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from ..rules import format_duration
+from ..timeutil import iso_z
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _iso(moment: datetime) -> str:
-    """UTC ISO 8601 with a Z, milliseconds only when present."""
-    moment = moment.astimezone(UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond // 1000:03d}"
-    return text + "Z"
-
-
-def _timestream_duration(span: timedelta) -> str:
-    millis = round(span.total_seconds() * 1000)
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
-        if millis % size == 0:
-            return f"{millis // size}{unit}"
-    return f"{millis}ms"
 
 
 def _sql_interval(span: timedelta) -> str:
@@ -95,7 +81,7 @@ class TimestreamDialect(SqlDialect):
     name = "timestream"
 
     def timestamp(self, moment: datetime) -> str:
-        return f"from_iso8601_timestamp('{_iso(moment)}')"
+        return f"from_iso8601_timestamp('{iso_z(moment)}')"
 
     def from_millis(self, epoch_ms: int) -> str:
         return f"from_milliseconds({int(epoch_ms)})"
@@ -104,10 +90,10 @@ class TimestreamDialect(SqlDialect):
         return f"{_quote(database)}.{_quote(table)}"
 
     def window_start(self, window: timedelta, shift: timedelta = timedelta(0)) -> str:
-        length = _timestream_duration(window)
+        length = format_duration(window)
         if not shift:
             return f"bin(time, {length})"
-        offset = _timestream_duration(shift)
+        offset = format_duration(shift)
         return f"bin(time - {offset}, {length}) + {offset}"
 
     def transaction_rows(self) -> list[str]:
@@ -120,7 +106,7 @@ class InfluxDB3Dialect(SqlDialect):
     name = "influxdb3"
 
     def timestamp(self, moment: datetime) -> str:
-        return f"TIMESTAMP '{_iso(moment)}'"
+        return f"TIMESTAMP '{iso_z(moment)}'"
 
     def from_millis(self, epoch_ms: int) -> str:
         return f"to_timestamp_millis({int(epoch_ms)})"
