@@ -152,13 +152,27 @@ def schedule_ticks(first_event: datetime, last_event: datetime, every: timedelta
 
 
 def evaluate_span(
-    store: TimeseriesStore, rules: Sequence[Rule], ticks: Sequence[datetime], every: timedelta
+    store: TimeseriesStore,
+    rules: Sequence[Rule],
+    ticks: Sequence[datetime],
+    every: timedelta,
+    errors: dict[str, str] | None = None,
 ) -> list[Flag]:
-    """Each rule once over the span, then each tick's view of those windows, as a run sees it."""
+    """Each rule once over the span, then each tick's view of those windows, as a run sees it.
+
+    A rule whose query fails (on InfluxDB 3, one naming a column the data never had) is
+    reported in ``errors`` and the others go on, as in a scheduled run.
+    """
     first_seen: dict[str, Flag] = {}
     for rule in rules:
         span = span_range(rule, ticks[0], ticks[-1], every)
-        rows = store.query(compile_range(rule, store.database, store.table, span, dialect_of(store)))
+        try:
+            rows = store.query(compile_range(rule, store.database, store.table, span, dialect_of(store)))
+        except Exception as error:  # one broken rule must not hide the others' hits
+            if errors is None:
+                raise
+            errors[rule.id] = f"{type(error).__name__}: {error}"
+            continue
         hits = sorted(flags_from_rows(rule, rows, ticks[-1]), key=lambda flag: flag.window_start)
         starts = [flag.window_start for flag in hits]  # ISO texts in UTC sort in time order
         for tick in ticks:
@@ -172,13 +186,19 @@ def evaluate_span(
 
 
 def evaluate_per_tick(
-    store: TimeseriesStore, rules: Sequence[Rule], ticks: Sequence[datetime], every: timedelta
+    store: TimeseriesStore,
+    rules: Sequence[Rule],
+    ticks: Sequence[datetime],
+    every: timedelta,
+    errors: dict[str, str] | None = None,
 ) -> list[Flag]:
     flags: list[Flag] = []
     for tick in ticks:
-        tick_flags, errors = evaluate_rules(store, rules, tick, every)
-        if errors:
-            raise BacktestError(f"rules failed at {iso(tick)}: {errors}")
+        tick_flags, tick_errors = evaluate_rules(store, rules, tick, every)
+        if tick_errors and errors is None:
+            raise BacktestError(f"rules failed at {iso(tick)}: {tick_errors}")
+        for rule_id, message in tick_errors.items():
+            errors.setdefault(rule_id, message)  # type: ignore[union-attr]
         flags.extend(tick_flags)
     return dedupe_flags(_first_seen(flags))
 
@@ -267,14 +287,15 @@ def run_backtest(
     last = max(tx.timestamp for tx in loaded.transactions)
     ticks = schedule_ticks(first, last, every)
     mode = "per-tick" if per_tick else "span"
+    rule_errors: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="fraud-backtest-") as scratch:
         store = open_scratch_store(Path(scratch), database, table)
         try:
             load_store(store, loaded.transactions)
             flags = (
-                evaluate_per_tick(store, active, ticks, every)
+                evaluate_per_tick(store, active, ticks, every, rule_errors)
                 if mode == "per-tick"
-                else evaluate_span(store, active, ticks, every)
+                else evaluate_span(store, active, ticks, every, rule_errors)
             )
             per_rule = score(store, rules, flags, fraud)
         finally:
@@ -294,6 +315,7 @@ def run_backtest(
         "mode": mode,
         "rules": per_rule,
         "flags": [flag.to_dict() for flag in flags],
+        **({"rule_errors": rule_errors} if rule_errors else {}),
     }
     if fraud is not None:
         flagged = {flag.entity_id for flag in flags if flag.entity_type == "account"}

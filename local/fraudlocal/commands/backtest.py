@@ -87,6 +87,8 @@ def _print_text(report: dict) -> None:
             )
         if not entry["enabled"]:
             line += "  (disabled)"
+        if rule_id in report.get("rule_errors", {}):
+            line += f"  (failed: {report['rule_errors'][rule_id]})"
         print(line)
     if labelled:
         labels = report["labels"]
