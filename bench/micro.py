@@ -25,10 +25,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from fraudcore.rule_sql import compile_range, compile_rule, span_range
 from fraudcore.rules import load_rules
 from fraudcore.timeseries.dialects import INFLUXDB3
 from fraudcore.timeseries.line_protocol import TAGS
+from fraudcore.timeseries.rule_sql import compile_range, compile_rule, span_range
 from fraudlocal.timeseries_datafusion import DataFusionTimeseriesStore
 from fraudlocal.timeseries_duckdb import DuckDBTimeseriesStore
 from fraudlocal.timestream_sql import to_duckdb

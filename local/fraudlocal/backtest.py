@@ -44,9 +44,10 @@ from fraudcore.mapping import FieldMapping
 from fraudcore.micro import Flag, dedupe_flags, evaluate_rules, flags_from_rows, parse_time
 from fraudcore.model import InvalidRecord, Transaction, parse_transaction
 from fraudcore.ports import TimeseriesStore
-from fraudcore.rule_sql import compile_range, evaluation_range, floor_to, iso, span_range
 from fraudcore.rules import Rule, format_duration
 from fraudcore.timeseries.dialects import dialect_of
+from fraudcore.timeseries.rule_sql import compile_range, evaluation_range, floor_to, span_range
+from fraudcore.timeutil import iso_z
 
 from .runtime import local_timeseries_backend
 from .timeseries_duckdb import DuckDBTimeseriesStore
@@ -177,11 +178,11 @@ def evaluate_span(
         starts = [flag.window_start for flag in hits]  # ISO texts in UTC sort in time order
         for tick in ticks:
             # The windows this tick's run evaluates, merged as a run merges them.
-            low = bisect_left(starts, iso(evaluation_range(rule, tick, every).first_window_start))
-            high = bisect_left(starts, iso(tick))
+            low = bisect_left(starts, iso_z(evaluation_range(rule, tick, every).first_window_start))
+            high = bisect_left(starts, iso_z(tick))
             for flag in dedupe_flags(hits[low:high]):
                 if flag.execution_name not in first_seen:
-                    first_seen[flag.execution_name] = replace(flag, evaluation_time=iso(tick))
+                    first_seen[flag.execution_name] = replace(flag, evaluation_time=iso_z(tick))
     return dedupe_flags(first_seen.values())
 
 
@@ -196,7 +197,7 @@ def evaluate_per_tick(
     for tick in ticks:
         tick_flags, tick_errors = evaluate_rules(store, rules, tick, every)
         if tick_errors and errors is None:
-            raise BacktestError(f"rules failed at {iso(tick)}: {tick_errors}")
+            raise BacktestError(f"rules failed at {iso_z(tick)}: {tick_errors}")
         for rule_id, message in tick_errors.items():
             errors.setdefault(rule_id, message)  # type: ignore[union-attr]
         flags.extend(tick_flags)
@@ -307,8 +308,8 @@ def run_backtest(
             "rejected": len(loaded.rejected),
             "rejected_examples": loaded.rejected[:5],
             "duplicate_ids": loaded.duplicates,
-            "first_event": iso(first),
-            "last_event": iso(last),
+            "first_event": iso_z(first),
+            "last_event": iso_z(last),
         },
         "every": format_duration(every),
         "ticks": len(ticks),

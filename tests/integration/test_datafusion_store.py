@@ -15,9 +15,9 @@ import pytest
 
 from fraudcore.micro import evaluate_rules
 from fraudcore.model import Transaction
-from fraudcore.rule_sql import compile_range, span_range
 from fraudcore.rules import load_rules
 from fraudcore.timeseries.dialects import INFLUXDB3, TIMESTREAM
+from fraudcore.timeseries.rule_sql import compile_range, span_range
 from fraudlocal.cli import main
 from fraudlocal.scenario.generator import generate
 from fraudlocal.timeseries_datafusion import DataFusionTimeseriesStore

@@ -1,6 +1,6 @@
 """The SQL dialects of the time-series engines: everything that differs between them, in one place.
 
-The rule compiler (:mod:`fraudcore.rule_sql`) and the analyses build their queries once,
+The rule compiler (:mod:`fraudcore.timeseries.rule_sql`) and the analyses build their queries once,
 asking a :class:`SqlDialect` for the few pieces the engines spell differently:
 
 =====================  =======================================  ===========================================

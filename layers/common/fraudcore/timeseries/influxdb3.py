@@ -149,9 +149,9 @@ class InfluxDB3Store:
                 return fixed
 
         else:
-            token = secrets_manager_token(settings.influxdb_secret_arn)
+            token = secrets_manager_token(settings.influxdb_secret_arn.strip())
         return cls(
-            settings.influxdb_endpoint,
+            settings.influxdb_endpoint.strip(),
             settings.influxdb_database,
             settings.timestream_table,
             token,

@@ -24,8 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from .rules import Rule, parse_duration
-from .timeseries.dialects import TIMESTREAM, SqlDialect
+from ..rules import Rule, parse_duration
+from .dialects import TIMESTREAM, SqlDialect
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -34,15 +34,6 @@ def floor_to(moment: datetime, step: timedelta) -> datetime:
     """The start of the epoch-aligned ``step`` interval containing ``moment``."""
     offset = (moment - EPOCH) % step
     return moment - offset
-
-
-def iso(moment: datetime) -> str:
-    """UTC ISO 8601 with a Z, milliseconds only when present."""
-    moment = moment.astimezone(UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond // 1000:03d}"
-    return text + "Z"
 
 
 @dataclass(frozen=True)
