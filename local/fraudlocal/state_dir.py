@@ -29,6 +29,8 @@ from fraudcore.pii import KEY_FILE
 from .errors import UserError
 
 TIMESERIES = "timeseries.duckdb"
+#: the DataFusion time-series store (Parquet files), with --timeseries datafusion
+TIMESERIES_DATAFUSION = "timeseries-datafusion"
 GRAPH = "graph"
 REJECTED = "rejected.jsonl"
 EVENTS = "events.jsonl"
@@ -37,12 +39,13 @@ INGEST_FAILURES = "ingest-failures.jsonl"
 RULES_OVERRIDE = "rules-override.yaml"
 LATEST_RUN = "latest-run"
 #: what makes a folder a state dir with stores in it
-STORE_NAMES = (TIMESERIES, GRAPH)
+STORE_NAMES = (TIMESERIES, TIMESERIES_DATAFUSION, GRAPH)
 #: every name the local stores and tools create in a state dir
 OWNED = frozenset(
     {
         TIMESERIES,
         f"{TIMESERIES}.wal",
+        TIMESERIES_DATAFUSION,
         GRAPH,
         REJECTED,
         EVENTS,

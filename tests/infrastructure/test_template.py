@@ -168,11 +168,21 @@ def parameter_of(template: dict[str, Any], value: Any) -> dict[str, Any] | None:
     return template.get("Parameters", {}).get(name) if name else None
 
 
+def either_branch(statement: Any) -> Iterator[dict[str, Any]]:
+    """A statement, or both branches of a conditional one (what some parameter values deploy)."""
+    if isinstance(statement, dict) and set(statement) == {"Fn::If"}:
+        for branch in statement["Fn::If"][1:]:
+            yield from either_branch(branch)
+    elif statement != {"Ref": "AWS::NoValue"}:
+        yield statement
+
+
 def function_statements(resources: dict[str, Any], name: str) -> list[dict[str, Any]]:
     statements: list[dict[str, Any]] = []
     for policy in resources[name]["Properties"].get("Policies", []):
         if isinstance(policy, dict) and "Statement" in policy:
-            statements.extend(policy["Statement"])
+            for statement in policy["Statement"]:
+                statements.extend(either_branch(statement))
     return statements
 
 
@@ -195,8 +205,9 @@ def policy_documents(resources: dict[str, Any]) -> Iterator[tuple[str, str, dict
                 yield name, "Policies", statement
         elif kind == "AWS::IAM::Role":
             for policy in props.get("Policies", []):
-                for statement in policy["PolicyDocument"]["Statement"]:
-                    yield name, policy.get("PolicyName", "?"), statement
+                for written in policy["PolicyDocument"]["Statement"]:
+                    for statement in either_branch(written):
+                        yield name, policy.get("PolicyName", "?"), statement
         elif kind == "AWS::KMS::Key":
             for statement in props["KeyPolicy"]["Statement"]:
                 yield name, "KeyPolicy", statement

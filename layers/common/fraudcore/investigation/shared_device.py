@@ -52,6 +52,7 @@ from ..graph import schema
 from ..graph.connection import is_timeout
 from ..ports import TimeseriesStore
 from ..timeseries import rows_or_none_yet
+from ..timeseries.dialects import dialect_of
 from ..timeseries.queries import account_activity_sql, account_countries_sql, active_accounts_sql
 from ..timeutil import from_epoch_ms, iso_z
 from .model import (
@@ -134,7 +135,13 @@ def _active_accounts(
         if not values:
             continue
         sql = active_accounts_sql(
-            timeseries.database, timeseries.table, TIMESERIES_COLUMNS[label], values, start_ms, end_ms
+            timeseries.database,
+            timeseries.table,
+            TIMESERIES_COLUMNS[label],
+            values,
+            start_ms,
+            end_ms,
+            dialect_of(timeseries),
         )
         queries.append(sql)
         for row in rows_or_none_yet(timeseries, sql):
@@ -223,7 +230,12 @@ def _account_change(
     )
     first_use = {str(r["id"]): int(r["first_seen"]) for r in own}
     window_sql = account_activity_sql(
-        timeseries.database, timeseries.table, investigation.entity_id, start_ms, end_ms
+        timeseries.database,
+        timeseries.table,
+        investigation.entity_id,
+        start_ms,
+        end_ms,
+        dialect_of(timeseries),
     )
     history_sql = account_countries_sql(
         timeseries.database,
@@ -231,6 +243,7 @@ def _account_change(
         investigation.entity_id,
         start_ms - int(COUNTRY_HISTORY.total_seconds() * 1000),
         start_ms,
+        dialect_of(timeseries),
     )
     carried: dict[str, dict[str, float]] = {"device_id": {}, "ip": {}, "country": {}}
     total = 0.0

@@ -60,6 +60,7 @@ from . import (
     split_by_record_limits,
     unique_by_key,
 )
+from .dialects import TIMESTREAM
 
 #: error codes worth another try of the same request
 TRANSIENT_ERROR_CODES = frozenset(
@@ -125,6 +126,8 @@ def common_attributes() -> dict[str, Any]:
 
 class TimestreamStore:
     """:class:`fraudcore.ports.TimeseriesStore` on Amazon Timestream for LiveAnalytics."""
+
+    sql_dialect = TIMESTREAM
 
     def __init__(
         self,
