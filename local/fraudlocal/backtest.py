@@ -74,7 +74,7 @@ LOAD_BATCH = 10_000
 def open_scratch_store(scratch: Path, database: str, table: str) -> TimeseriesStore:
     """A scratch store on the local engine ``fraudlocal --timeseries`` chose (DuckDB by default)."""
     if local_timeseries_backend() == "datafusion":
-        from .timeseries_datafusion import DataFusionTimeseriesStore
+        from .adapters.timeseries_datafusion import DataFusionTimeseriesStore
 
         return DataFusionTimeseriesStore(scratch / "datafusion", database, table)
     return DuckDBTimeseriesStore(scratch / "backtest.duckdb", database, table)

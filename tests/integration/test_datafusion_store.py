@@ -20,7 +20,7 @@ from fraudcore.timeseries.dialects import INFLUXDB3, TIMESTREAM
 from fraudcore.timeseries.rule_sql import compile_range, span_range
 from fraudlocal.cli import main
 from fraudlocal.scenario.generator import generate
-from fraudlocal.timeseries_datafusion import DataFusionTimeseriesStore
+from fraudlocal.adapters.timeseries_datafusion import DataFusionTimeseriesStore
 from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore
 
 RULES = load_rules()
@@ -125,7 +125,7 @@ def test_replays_overwrite_and_the_store_survives_a_reopen(tmp_path: Path) -> No
 
 
 def test_a_field_written_with_another_type_is_refused_line_by_line(tmp_path: Path) -> None:
-    from fraudlocal.line_protocol import parse_lines
+    from fraudlocal.adapters.line_protocol import parse_lines
 
     store = DataFusionTimeseriesStore(tmp_path, "fraud", "transactions")
     points, _ = parse_lines(

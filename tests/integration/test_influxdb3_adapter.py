@@ -1,6 +1,6 @@
 """Contract tests of the InfluxDB 3 HTTP adapter against a local v3 server on 127.0.0.1.
 
-The server (fraudlocal.influxdb3_server) implements /api/v3/write_lp and /api/v3/query_sql
+The server (fraudlocal.emulators.influxdb3_server) implements /api/v3/write_lp and /api/v3/query_sql
 over the DataFusion store: line-protocol parsing, partial-write error bodies, bearer-token
 checks, and injected 429 / 5xx / dropped connections. Each test starts and stops its own.
 """
@@ -20,9 +20,9 @@ from fraudcore.micro import evaluate_rules
 from fraudcore.model import Transaction
 from fraudcore.rules import load_rules
 from fraudcore.timeseries.influxdb3 import InfluxDB3Error, InfluxDB3Store, token_from_secret
-from fraudlocal.influxdb3_server import InfluxDB3Server
+from fraudlocal.emulators.influxdb3_server import InfluxDB3Server
 from fraudlocal.adapters.sinks import JsonlRejectedRecordSink
-from fraudlocal.timeseries_datafusion import DataFusionTimeseriesStore
+from fraudlocal.adapters.timeseries_datafusion import DataFusionTimeseriesStore
 
 TOKEN = "apiv3_local-test-token"
 NOON = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)

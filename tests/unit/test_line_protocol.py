@@ -19,7 +19,7 @@ from fraudcore.timeseries.line_protocol import (
     escape_string_field,
     transaction_line,
 )
-from fraudlocal.line_protocol import LineError, parse_line, parse_lines
+from fraudlocal.adapters.line_protocol import LineError, parse_line, parse_lines
 
 AT = datetime(2026, 11, 29, 12, 0, 0, 123000, tzinfo=UTC)
 HOSTILE = [

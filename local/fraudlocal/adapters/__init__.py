@@ -23,7 +23,7 @@ def _duckdb(settings: Settings):
 
 
 def _datafusion(settings: Settings):
-    from fraudlocal.timeseries_datafusion import open_store
+    from fraudlocal.adapters.timeseries_datafusion import open_store
 
     return open_store(
         settings.state_dir / "timeseries-datafusion", settings.timestream_database, settings.timestream_table

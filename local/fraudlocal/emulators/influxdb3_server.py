@@ -35,8 +35,8 @@ from urllib.parse import parse_qs, urlsplit
 import pyarrow as pa
 from datafusion import SessionContext
 
-from .line_protocol import PRECISIONS, parse_lines
-from .timeseries_datafusion import DataFusionTimeseriesStore
+from ..adapters.line_protocol import PRECISIONS, parse_lines
+from ..adapters.timeseries_datafusion import DataFusionTimeseriesStore
 
 
 class InfluxDB3Server:

@@ -7,7 +7,7 @@ compile to runs here exactly as the AWS adapter sends it (no translation).
 It keeps InfluxDB 3's rules where they change what a query sees:
 
 - **writes are line protocol**: transactions are encoded by the same code as the AWS adapter
-  (:mod:`fraudcore.timeseries.line_protocol`) and read back by :mod:`fraudlocal.line_protocol`;
+  (:mod:`fraudcore.timeseries.line_protocol`) and read back by :mod:`fraudlocal.adapters.line_protocol`;
   a line that is not valid fails alone, with its line number and reason.
 - **a table's columns are what was written**: tags are dictionary-encoded strings, each field
   has the type of its first write, and a later line writing another type is refused. A query
