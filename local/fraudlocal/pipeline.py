@@ -17,6 +17,15 @@ Ticks where nothing can change are skipped: once the clock is more than the long
 ``window + lateness`` of the rules past the last record, no rule can see an event, so a
 quiet period of the input costs nothing.
 
+By default the rules are evaluated once per span of input rather than at every tick
+(:mod:`fraudlocal.span_evaluation`): ``IngestTimeseriesFunction``'s mapping reads a span of
+records ahead (on AWS the two mappings and the schedule run concurrently too), every rule
+is evaluated over the span with each scheduled run's result kept exact, and the clock then
+runs the span as above with the graph filled up to each tick, each run starting the
+investigations of its flags (same cap, same names) before they run. The flags, cases and
+figures are those of the per-tick run (``per_tick=True``, ``--per-tick``), which invokes
+``MicroAnalysisFunction`` at every tick.
+
 The outputs (see :mod:`fraudlocal.report`) go to ``--out``; the execution history of each
 investigation stays in ``<state>/investigations/done/<name>.json``.
 """
@@ -35,16 +44,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from fraudcore import backends
 from fraudcore.mapping import FieldMapping, MappingError, load_mapping
+from fraudcore.micro import MicroResult, schedule_interval, start_investigations
 from fraudcore.model import InvalidRecord, parse_transaction
 from fraudcore.rule_sql import floor_to, iso
 from fraudcore.rules import RuleError, enabled_rules, load_rules
+from fraudcore.settings import get_settings
 
 from .asl import execute, load_state_machine
 from .errors import UserError
 from .kinesis_esm import EventSourceMapping, LocalStream
-from .runtime import FunctionRunner, LocalTarget, close_local_backends
+from .runtime import FunctionRunner, LocalTarget, close_local_backends, patched_environment
+from .span_evaluation import RunFlags, SpanEvaluator
 from .starter_local import LocalInvestigationStarter
+from .timeseries_duckdb import read_horizon
 
 INGEST_TIMESERIES = "IngestTimeseriesFunction"
 INGEST_GRAPH = "IngestGraphFunction"
@@ -59,7 +73,11 @@ DEFAULT_BATCH_SIZE = 100
 DEFAULT_MAX_RETRIES = 3
 #: the stream is polled after this many new records, so the stores fill as the stream does
 DEFAULT_POLL_EVERY = 500
+#: records read ahead and evaluated at once when the rules run per span
+DEFAULT_SPAN_RECORDS = 50_000
 FALLBACK_HORIZON = timedelta(hours=1, minutes=10)
+#: the time-series store of a state dir (as fraudcore.backends opens it)
+TIMESERIES_FILE = "timeseries.duckdb"
 
 
 @dataclass
@@ -77,6 +95,9 @@ class PipelineConfig:
     graph_backend: str = "embedded"
     graph_endpoint: str | None = None
     verbose: bool = False
+    #: invoke MicroAnalysisFunction at every tick instead of evaluating the rules per span
+    per_tick: bool = False
+    span_records: int = DEFAULT_SPAN_RECORDS
 
     def target(self) -> LocalTarget:
         extra: list[tuple[str, str]] = []
@@ -99,6 +120,44 @@ class StreamInput:
     data: bytes
     partition_key: str
     event_time: datetime | None  # None when the record cannot be read (it will be rejected)
+
+
+@dataclass
+class ScheduleClock:
+    """The simulated schedule: which ticks fire as event time advances.
+
+    A tick fires when the first record at or after it arrives; ticks more than
+    ``horizon`` after the last record are skipped (no rule can see an event any more).
+    """
+
+    every: timedelta
+    horizon: timedelta
+    next_tick: datetime | None = None
+    last_event: datetime | None = None
+
+    def advance(self, event_time: datetime) -> list[datetime]:
+        """The ticks due before a record at ``event_time``, in order; then the record counts."""
+        due: list[datetime] = []
+        if self.next_tick is None:
+            self.next_tick = floor_to(event_time, self.every) + self.every
+        while event_time >= self.next_tick:
+            if self.last_event is not None and self.next_tick > self.last_event + self.horizon:
+                # Nothing recorded can be seen by a rule any more: jump over the quiet period.
+                self.next_tick = max(self.next_tick, floor_to(event_time, self.every) + self.every)
+                continue
+            due.append(self.next_tick)
+            self.next_tick += self.every
+        self.last_event = max(self.last_event or event_time, event_time)
+        return due
+
+    def closing(self) -> list[datetime]:
+        """The ticks after the input ends, until every window of the last record has closed."""
+        due: list[datetime] = []
+        if self.last_event is not None and self.next_tick is not None:
+            while self.next_tick <= self.last_event + self.horizon + self.every:
+                due.append(self.next_tick)
+                self.next_tick += self.every
+        return due
 
 
 @dataclass
@@ -205,7 +264,9 @@ class Pipeline:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.runner = FunctionRunner(self.target, verbose=config.verbose)
         self.watch = Stopwatch()
-        self.stream = LocalStream(config.shards)
+        # One stream per mapping, with the same records: the time-series mapping may read
+        # ahead of the graph mapping (per-span evaluation), each keeps its own position.
+        self.streams = {INGEST_TIMESERIES: LocalStream(config.shards), INGEST_GRAPH: LocalStream(config.shards)}
         failures = self.state_dir / "ingest-failures.jsonl"
         self.mappings = [
             EventSourceMapping(
@@ -221,12 +282,16 @@ class Pipeline:
         self.starter = LocalInvestigationStarter(self.state_dir)
         self.machine = load_state_machine(self.runner.template, STATE_MACHINE)
         self.horizon = self._rules_horizon()
+        self.clock = ScheduleClock(config.every, self.horizon)
         self.on_progress = on_progress
         self.put_count = 0
         self.unpolled = 0
-        self.next_tick: datetime | None = None
         self.first_event: datetime | None = None
         self.last_event: datetime | None = None
+        self.pending: list[StreamInput] = []  # read ahead, not yet through the clock (per span)
+        self.scheduled: dict[datetime, RunFlags] = {}  # each tick's evaluated run (per span)
+        self.span_evaluator: SpanEvaluator | None = None
+        self.max_investigations = 0
         self.ticks = 0
         self.flags: dict[str, dict[str, Any]] = {}
         self.cases: dict[str, CaseRecord] = {}
@@ -255,50 +320,94 @@ class Pipeline:
             return FALLBACK_HORIZON
         return max(rule.window + rule.lateness for rule in rules)
 
+    @property
+    def next_tick(self) -> datetime | None:
+        return self.clock.next_tick
+
     # -- input --------------------------------------------------------------------------
     def put(self, record: StreamInput) -> None:
-        """Put one record on the stream; ticks whose time has come run first."""
+        """Put one record on the stream; ticks whose time has come run first.
+
+        Per span, records are read ahead and go through the clock a span at a time.
+        """
+        if self.config.per_tick:
+            self._put_on_streams(record, tuple(self.streams))
+            return
+        self.pending.append(record)
+        if len(self.pending) >= self.config.span_records:
+            self._run_span()
+
+    def _put_on_streams(self, record: StreamInput, functions: tuple[str, ...]) -> None:
         if record.event_time is not None:
-            self._advance_clock(record.event_time)
+            for moment in self.clock.advance(record.event_time):
+                self.tick(moment)
             self.first_event = min(self.first_event or record.event_time, record.event_time)
             self.last_event = max(self.last_event or record.event_time, record.event_time)
-        self.stream.put(record.data, record.partition_key)
+        for function in functions:
+            self.streams[function].put(record.data, record.partition_key)
         self.put_count += 1
         self.unpolled += 1
         if self.unpolled >= self.config.poll_every:
             self.poll()
+
+    def _run_span(self, closing: bool = False) -> None:
+        """Read the pending records into the time-series store, evaluate their ticks, run them."""
+        span, self.pending = self.pending, []
+        timeseries = self.streams[INGEST_TIMESERIES]
+        for record in span:
+            timeseries.put(record.data, record.partition_key)
+        self.mappings[0].poll(timeseries)
+        preview = ScheduleClock(self.clock.every, self.clock.horizon, self.clock.next_tick, self.clock.last_event)
+        ticks = [moment for record in span if record.event_time for moment in preview.advance(record.event_time)]
+        if closing:
+            ticks += preview.closing()
+        self._evaluate(ticks)
+        for record in span:
+            self._put_on_streams(record, (INGEST_GRAPH,))
+
+    def _evaluate(self, ticks: list[datetime]) -> None:
+        if not ticks:
+            return
+        with self.watch.measure("micro_analysis"):
+            if self.span_evaluator is None:
+                env = self.runner.environment(MICRO_ANALYSIS)
+                with patched_environment(env):
+                    settings = get_settings()
+                    rules = enabled_rules(load_rules(override=settings.rules_override))
+                    self.max_investigations = settings.max_investigations_per_run
+                    self.span_evaluator = SpanEvaluator(
+                        backends.timeseries_store(settings),
+                        rules,
+                        schedule_interval(settings.micro_schedule_interval),
+                    )
+            self.scheduled.update(self.span_evaluator.evaluate(ticks))
 
     def put_all(self, records: Iterable[StreamInput]) -> None:
         for record in records:
             self.put(record)
 
     def poll(self) -> None:
-        """Let both mappings read everything on the stream (each keeps its own checkpoints)."""
+        """Let both mappings read everything on their stream (each keeps its own checkpoints)."""
         for mapping in self.mappings:
-            mapping.poll(self.stream)
+            mapping.poll(self.streams[mapping.name])
         self.unpolled = 0
         self._report_progress()
 
     # -- the simulated clock ------------------------------------------------------------
-    def _advance_clock(self, event_time: datetime) -> None:
-        if self.next_tick is None:
-            self.next_tick = floor_to(event_time, self.config.every) + self.config.every
-        while event_time >= self.next_tick:
-            if self.last_event is not None and self.next_tick > self.last_event + self.horizon:
-                # Nothing recorded can be seen by a rule any more: jump over the quiet period.
-                self.next_tick = max(
-                    self.next_tick, floor_to(event_time, self.config.every) + self.config.every
-                )
-                continue
-            self.tick(self.next_tick)
-            self.next_tick += self.config.every
-
     def tick(self, moment: datetime) -> None:
         """One scheduled run: the stores catch up, the rules run at ``moment``, investigations run."""
         self.poll()
-        event = scheduled_event(moment)
-        with self.watch.measure("micro_analysis"):
-            response = self.runner.invoke(MICRO_ANALYSIS, event)
+        run = self.scheduled.pop(moment, None)
+        if run is not None:
+            # Evaluated with its span: start its investigations as the function would.
+            with self.watch.measure("micro_analysis"):
+                result = MicroResult(evaluation_time=moment, flags=run.flags, rule_errors=run.errors)
+                start_investigations(self.starter, run.flags, self.max_investigations, result)
+                response = result.to_response()
+        else:
+            event = scheduled_event(moment)
+            with self.watch.measure("micro_analysis"):
+                response = self.runner.invoke(MICRO_ANALYSIS, event)
         self.ticks += 1
         for flag in (response or {}).get("flags", []):
             self.flags.setdefault(flag["execution_name"], flag)
@@ -307,10 +416,17 @@ class Pipeline:
     def run_investigations(self, moment: datetime | None = None) -> int:
         """Run every pending investigation through the local executor; returns how many ran."""
         ran = 0
-        for name in self.starter.pending_names():
-            with self.watch.measure("investigations"):
-                self._investigate(name, moment)
-            ran += 1
+        # Records read ahead of the clock (per span) stay out of sight of a run at ``moment``.
+        horizon = (
+            read_horizon(self.state_dir / TIMESERIES_FILE, moment)
+            if moment is not None and not self.config.per_tick
+            else contextlib.nullcontext()
+        )
+        with horizon:
+            for name in self.starter.pending_names():
+                with self.watch.measure("investigations"):
+                    self._investigate(name, moment)
+                ran += 1
         if ran:
             self._report_progress()
         return ran
@@ -365,11 +481,11 @@ class Pipeline:
     # -- the end --------------------------------------------------------------------------
     def finish(self) -> PipelineResult:
         """Drain the stream, let the clock run until every window closed, run the last investigations."""
+        if not self.config.per_tick:
+            self._run_span(closing=True)
         self.poll()
-        if self.last_event is not None and self.next_tick is not None:
-            while self.next_tick <= self.last_event + self.horizon + self.config.every:
-                self.tick(self.next_tick)
-                self.next_tick += self.config.every
+        for moment in self.clock.closing():
+            self.tick(moment)
         self.run_investigations()
         self.poll()
         elapsed = dict(self.watch.seconds)

@@ -12,6 +12,11 @@ multi-row ``VALUES`` statement and a few hundred rows/s for ``executemany``, whi
 row by row). ``INSERT OR IGNORE`` makes a replay a no-op: a re-sent ``transaction_id``
 counts as stored and keeps its first values.
 
+Replay horizon: a local replay may write a span of records ahead of its simulated clock
+(the time-series mapping reads ahead while the rules are evaluated per span). While
+:func:`read_horizon` is in force for a store file, every query of that file sees only the
+transactions before the horizon, as the functions running at that simulated time would.
+
 Concurrency: a DuckDB file has one writer process. Every function of the local stack
 runs in the ``fraudlocal`` process, which opens one store (one connection) per state
 directory; a second process opening the same file read-write fails with DuckDB's lock
@@ -20,8 +25,9 @@ error rather than corrupting it.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -42,6 +48,25 @@ from fraudcore.timeseries import (
     unique_by_key,
 )
 
+#: store file -> the time before which its queries see transactions (see read_horizon)
+_horizons: dict[Path, datetime] = {}
+
+
+@contextlib.contextmanager
+def read_horizon(path: str | Path, moment: datetime) -> Iterator[None]:
+    """Within the block, queries of the store at ``path`` see only transactions before ``moment``."""
+    key = Path(path).resolve()
+    previous = _horizons.get(key)
+    _horizons[key] = moment.astimezone(UTC).replace(tzinfo=None)
+    try:
+        yield
+    finally:
+        if previous is None:
+            _horizons.pop(key, None)
+        else:
+            _horizons[key] = previous
+
+
 _DUCKDB_TYPES = {"DOUBLE": "DOUBLE", "BIGINT": "BIGINT", "VARCHAR": "VARCHAR", "BOOLEAN": "BOOLEAN"}
 
 
@@ -54,6 +79,7 @@ class DuckDBTimeseriesStore:
                 f"DuckDB time-series store needs a schema and a table name, got {database!r}.{table!r}"
             )
         self.path = Path(path)
+        self._key = self.path.resolve()
         self.database = database
         self.table = table
         self._layout = table_layout()
@@ -137,6 +163,10 @@ class DuckDBTimeseriesStore:
 
     def query_duckdb(self, sql: str, parameters: Sequence[Any] | None = None) -> list[dict[str, Any]]:
         """Run native DuckDB SQL; rows as dicts with the same value types as the Timestream adapter."""
+        horizon = _horizons.get(self._key)
+        if horizon is not None:
+            visible = f"(SELECT * FROM {self._qualified} WHERE time < CAST('{horizon.isoformat(sep=' ')}' AS TIMESTAMP))"
+            sql = sql.replace(self._qualified, visible)
         with self._lock:
             cursor = self._open().execute(sql, parameters or [])
             if cursor.description is None:

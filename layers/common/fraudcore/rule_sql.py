@@ -247,3 +247,53 @@ def compile_rule(
 ) -> str:
     """The Timestream SQL of one scheduled evaluation of ``rule`` at ``evaluation_time``."""
     return compile_range(rule, database, table, evaluation_range(rule, evaluation_time, schedule_interval))
+
+
+@dataclass(frozen=True)
+class WindowProbe:
+    """One window of one entity, looked at by the run at ``evaluation_time`` (before it closed)."""
+
+    entity_id: str
+    window_start: datetime
+    evaluation_time: datetime
+
+
+def _text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def compile_window_probes(rule: Rule, database: str, table: str, probes: list[WindowProbe]) -> str:
+    """The SQL giving, for each probe that hits, what the run at its evaluation time observes.
+
+    A run at T sees a window that is still open with the events from its start up to T: the
+    same rows as :func:`compile_rule` reads for that window, so the same ``observed``. One
+    query answers many (entity, window, run) triples; rows: ``entity_id``, ``window_start``,
+    ``evaluation_time``, ``observed`` for the probes over the rule's threshold. Only for
+    rules whose ``aggregate`` is a plain SQL aggregate (not ``spike`` or ``pass_through``).
+    """
+    if rule.aggregate in ("spike", "pass_through") or not probes:
+        raise ValueError(f"{rule.id}: window probes need a plain aggregate and at least one probe")
+    aggregate = _aggregate_sql(rule)
+    values = ",\n  ".join(
+        f"({_text(probe.entity_id)}, {_ts(probe.window_start)}, {_ts(probe.evaluation_time)})"
+        for probe in probes
+    )
+    conditions = [
+        "measure_name = 'transaction'",
+        "tx.time >= probe.window_start",
+        "tx.time < probe.evaluation_time",
+    ]
+    if rule.distinct_column:
+        conditions.append(f"{rule.distinct_column} IS NOT NULL")
+    if rule.filter:
+        conditions.append(f"({rule.filter})")
+    where = "\n  AND ".join(conditions)
+    return (
+        "SELECT probe.entity_id, probe.window_start, probe.evaluation_time, "
+        f"{aggregate} AS observed\n"
+        f"FROM (VALUES\n  {values}\n) AS probe (entity_id, window_start, evaluation_time)\n"
+        f"JOIN {_table(database, table)} AS tx ON tx.{rule.entity_column} = probe.entity_id\n"
+        f"WHERE {where}\n"
+        "GROUP BY probe.entity_id, probe.window_start, probe.evaluation_time\n"
+        f"HAVING {aggregate} {_threshold_sql(rule)}"
+    )

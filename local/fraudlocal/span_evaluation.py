@@ -1,0 +1,249 @@
+"""Evaluate the window rules once per span of data, with each scheduled run's flags exact.
+
+A scheduled run at T evaluates every rule over the windows it can see (``evaluation_range``)
+with the events before T. Re-querying every rule at every tick is most of the time a
+local replay spends. This module gives, for a list of ticks whose data is all in the store,
+the flags each run would have produced: the same flags, in the same order, with the same
+``observed`` values and the same rule errors.
+
+How, per rule:
+
+- Plain aggregates (``count(*)``, ``count(distinct x)``, ``sum(amount)`` and ``max(amount)``
+  with amounts >= 0, compared with ``>``/``>=``) only grow as a window fills. One query
+  over the whole span gives the windows that hit with all their events (the candidates);
+  a window no run can see as a candidate never hits at any run. A run that sees a candidate
+  after the window closed sees all its events: the span's value. A run that sees it while
+  it is still open sees the events up to the run: one probe query
+  (:func:`fraudcore.rule_sql.compile_window_probes`) answers every such (window, run) pair.
+- ``spike`` and ``pass_through`` do not only grow (a baseline, a share), so the rule's own
+  per-run query runs, but only at the runs that can see a window meeting a condition every
+  hit needs (a payment of at least ``min_amount``; at least ``min_received`` received by
+  transfer over the whole window).
+- A rule whose span query fails runs at every tick as the scheduled path does, so its
+  errors are reported run by run as they would be.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from fraudcore.micro import Flag, dedupe_flags, flags_from_rows, parse_time
+from fraudcore.ports import TimeseriesStore
+from fraudcore.rule_sql import (
+    WindowProbe,
+    compile_range,
+    compile_rule,
+    compile_window_probes,
+    evaluation_range,
+    floor_to,
+    iso,
+    span_range,
+)
+from fraudcore.rules import Rule
+
+#: plain aggregates whose value never decreases as events are added to a window
+GROWING_AGGREGATES = ("count(*)", "sum(amount)", "max(amount)")
+#: probes per query (the VALUES list is SQL text; very long texts parse slowly)
+PROBES_PER_QUERY = 400
+
+
+def grows_with_events(rule: Rule) -> bool:
+    """Whether a window that hits at some run also hits over all its events."""
+    plain = rule.aggregate in GROWING_AGGREGATES or rule.distinct_column is not None
+    return plain and rule.op in (">", ">=")
+
+
+@dataclass
+class RunFlags:
+    """What one scheduled run evaluates: its flags (deduplicated, most urgent first) and errors."""
+
+    flags: list[Flag] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SpanStatistics:
+    """How much work the span took: queries run, and per-tick queries avoided."""
+
+    span_queries: int = 0
+    probe_queries: int = 0
+    per_tick_queries: int = 0
+    ticks: int = 0
+    rules: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "ticks": self.ticks,
+            "rules": self.rules,
+            "queries": self.span_queries + self.probe_queries + self.per_tick_queries,
+            "queries_per_tick_mode": self.ticks * self.rules,
+        }
+
+
+class SpanEvaluator:
+    """The flags of each scheduled run over a span of ticks, from a few queries per rule."""
+
+    def __init__(
+        self, store: TimeseriesStore, rules: Sequence[Rule], schedule_interval: timedelta | None
+    ) -> None:
+        self.store = store
+        self.rules = [rule for rule in rules if rule.enabled]
+        self.schedule_interval = schedule_interval
+        self.statistics = SpanStatistics()
+
+    def evaluate(self, ticks: Sequence[datetime]) -> dict[datetime, RunFlags]:
+        """Each tick's run, given that every event before the last tick is in the store."""
+        ticks = sorted(ticks)
+        runs = {tick: RunFlags() for tick in ticks}
+        if not ticks:
+            return runs
+        self.statistics.ticks += len(ticks)
+        self.statistics.rules = len(self.rules)
+        raw: dict[datetime, list[Flag]] = defaultdict(list)
+        for rule in self.rules:
+            for tick, outcome in self._rule_by_tick(rule, ticks).items():
+                if isinstance(outcome, str):
+                    runs[tick].errors[rule.id] = outcome
+                else:
+                    raw[tick].extend(outcome)
+        for tick in ticks:
+            runs[tick].flags = dedupe_flags(raw.get(tick, []))
+        return runs
+
+    # -- per rule -------------------------------------------------------------------------
+    def _rule_by_tick(self, rule: Rule, ticks: Sequence[datetime]) -> dict[datetime, list[Flag] | str]:
+        try:
+            if grows_with_events(rule):
+                return self._growing(rule, ticks)
+            return self._screened(rule, ticks, self._screen(rule, ticks))
+        except Exception:  # the scheduled path reports a failing rule run by run
+            return self._screened(rule, ticks, list(ticks))
+
+    def _growing(self, rule: Rule, ticks: Sequence[datetime]) -> dict[datetime, list[Flag] | str]:
+        span = span_range(rule, ticks[0], ticks[-1], self.schedule_interval)
+        self.statistics.span_queries += 1
+        rows = self.store.query(compile_range(rule, self.store.database, self.store.table, span))
+        candidates = sorted(
+            ((parse_time(row["window_start"]), str(row["entity_id"]), float(row["observed"])) for row in rows),
+            key=lambda item: (item[0], item[1]),
+        )
+        starts = [start for start, _, _ in candidates]
+        seen: dict[datetime, list[dict[str, Any]]] = {}
+        probes: list[WindowProbe] = []
+        for tick in ticks:
+            low = bisect_left(starts, self._first_window_start(rule, tick))
+            high = bisect_left(starts, tick)
+            closed = seen.setdefault(tick, [])
+            for start, entity, observed in candidates[low:high]:
+                if start + rule.window <= tick:
+                    closed.append({"entity_id": entity, "window_start": start, "observed": observed})
+                else:
+                    probes.append(WindowProbe(entity, start, tick))
+        for offset in range(0, len(probes), PROBES_PER_QUERY):
+            chunk = probes[offset : offset + PROBES_PER_QUERY]
+            self.statistics.probe_queries += 1
+            sql = compile_window_probes(rule, self.store.database, self.store.table, chunk)
+            for row in self.store.query(sql):
+                seen[parse_time(row["evaluation_time"])].append(row)
+        return {tick: flags_from_rows(rule, seen.get(tick, []), tick) for tick in ticks}
+
+    def _screened(
+        self, rule: Rule, ticks: Sequence[datetime], needed: Iterable[datetime]
+    ) -> dict[datetime, list[Flag] | str]:
+        outcome: dict[datetime, list[Flag] | str] = {tick: [] for tick in ticks}
+        for tick in needed:
+            sql = compile_rule(rule, self.store.database, self.store.table, tick, self.schedule_interval)
+            self.statistics.per_tick_queries += 1
+            try:
+                rows = self.store.query(sql)
+            except Exception as error:  # as evaluate_rules reports it
+                outcome[tick] = f"{type(error).__name__}: {error}"
+                continue
+            outcome[tick] = flags_from_rows(rule, rows, tick)
+        return outcome
+
+    # -- screens: a condition every hit needs, checked over the span -------------------------
+    def _screen(self, rule: Rule, ticks: Sequence[datetime]) -> list[datetime]:
+        span = span_range(rule, ticks[0], ticks[-1], self.schedule_interval)
+        if rule.aggregate == "spike":
+            moments = self._large_payments(rule, span.first_window_start, span.end)
+            windows = sorted(moments)
+            return [tick for tick in ticks if self._any_between(windows, rule, tick)]
+        if rule.aggregate == "pass_through":
+            windows = sorted(self._receiving_windows(rule, span.first_window_start, span.end))
+            return [tick for tick in ticks if self._any_between(windows, rule, tick)]
+        return list(ticks)
+
+    def _any_between(self, moments: Sequence[datetime], rule: Rule, tick: datetime) -> bool:
+        low = bisect_left(moments, self._first_window_start(rule, tick))
+        return low < len(moments) and moments[low] < tick
+
+    def _large_payments(self, rule: Rule, start: datetime, end: datetime) -> list[datetime]:
+        """Times of the payments a spike needs (at least ``min_amount``) in [start, end)."""
+        self.statistics.span_queries += 1
+        rows = self.store.query(
+            _select_rows(
+                rule,
+                self.store,
+                "time",
+                start,
+                end,
+                [f"amount >= {float(rule.params['min_amount'])!r}", f"{rule.entity_column} IS NOT NULL"],
+            )
+        )
+        return [parse_time(row["time"]) for row in rows]
+
+    def _receiving_windows(self, rule: Rule, start: datetime, end: datetime) -> set[datetime]:
+        """Starts of the windows in which some account received at least ``min_received``."""
+        self.statistics.span_queries += 1
+        rows = self.store.query(
+            _select_rows(
+                rule,
+                self.store,
+                "time, counterparty_account_id, amount",
+                start,
+                end,
+                ["counterparty_account_id IS NOT NULL"],
+                with_rule_conditions=False,
+            )
+        )
+        received: dict[tuple[str, datetime], float] = defaultdict(float)
+        phases = round(rule.window / rule.hop)
+        for row in rows:
+            moment = parse_time(row["time"])
+            for phase in range(phases):
+                shift = rule.hop * phase
+                window_start = floor_to(moment - shift, rule.window) + shift
+                received[(str(row["counterparty_account_id"]), window_start)] += float(row["amount"])
+        minimum = float(rule.params["min_received"])
+        return {window for (_, window), total in received.items() if total >= minimum}
+
+    def _first_window_start(self, rule: Rule, tick: datetime) -> datetime:
+        return evaluation_range(rule, tick, self.schedule_interval).first_window_start
+
+
+def _select_rows(
+    rule: Rule,
+    store: TimeseriesStore,
+    columns: str,
+    start: datetime,
+    end: datetime,
+    extra: list[str],
+    *,
+    with_rule_conditions: bool = True,
+) -> str:
+    """Timestream SQL reading ``columns`` of the transactions in [start, end)."""
+    conditions = [
+        "measure_name = 'transaction'",
+        f"time >= from_iso8601_timestamp('{iso(start)}')",
+        f"time < from_iso8601_timestamp('{iso(end)}')",
+        *extra,
+    ]
+    if with_rule_conditions and rule.filter:
+        conditions.append(f"({rule.filter})")
+    return f'SELECT {columns} FROM "{store.database}"."{store.table}" WHERE ' + " AND ".join(conditions)
