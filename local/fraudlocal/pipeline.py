@@ -266,7 +266,10 @@ class Pipeline:
         self.watch = Stopwatch()
         # One stream per mapping, with the same records: the time-series mapping may read
         # ahead of the graph mapping (per-span evaluation), each keeps its own position.
-        self.streams = {INGEST_TIMESERIES: LocalStream(config.shards), INGEST_GRAPH: LocalStream(config.shards)}
+        self.streams = {
+            INGEST_TIMESERIES: LocalStream(config.shards),
+            INGEST_GRAPH: LocalStream(config.shards),
+        }
         failures = self.state_dir / "ingest-failures.jsonl"
         self.mappings = [
             EventSourceMapping(
@@ -357,8 +360,12 @@ class Pipeline:
         for record in span:
             timeseries.put(record.data, record.partition_key)
         self.mappings[0].poll(timeseries)
-        preview = ScheduleClock(self.clock.every, self.clock.horizon, self.clock.next_tick, self.clock.last_event)
-        ticks = [moment for record in span if record.event_time for moment in preview.advance(record.event_time)]
+        preview = ScheduleClock(
+            self.clock.every, self.clock.horizon, self.clock.next_tick, self.clock.last_event
+        )
+        ticks = [
+            moment for record in span if record.event_time for moment in preview.advance(record.event_time)
+        ]
         if closing:
             ticks += preview.closing()
         self._evaluate(ticks)

@@ -35,14 +35,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     assert main(["--state-dir", str(root / "state"), "demo", *args, "--out", str(span)]) == 0
     tick = root / "tick"
     scenario = span / "scenario"
+    replay = ["replay", str(scenario / "transactions.jsonl"), "--labels", str(scenario / "labels.jsonl")]
     assert (
-        main(
-            [
-                "--state-dir", str(root / "state"), "replay", str(scenario / "transactions.jsonl"),
-                "--labels", str(scenario / "labels.jsonl"), "--out", str(tick), "--quiet", "--per-tick",
-            ]
-        )  # fmt: skip
-        == 0
+        main(["--state-dir", str(root / "state"), *replay, "--out", str(tick), "--quiet", "--per-tick"]) == 0
     )
     return {"span": span, "tick": tick}
 

@@ -48,7 +48,9 @@ def test_each_rule_reads_what_its_compiled_query_reads() -> None:
     assert max(scan.seconds for scan in spike.scans) >= 86_400
     velocity = rule_scans(rules["velocity"], "fraud", "transactions", FIVE)
     assert len(velocity.scans) == 2  # a hopping window: one read per phase
-    longer = rule_scans(rule_with(rules["velocity"], window=timedelta(minutes=20)), "fraud", "transactions", FIVE)
+    longer = rule_scans(
+        rule_with(rules["velocity"], window=timedelta(minutes=20)), "fraud", "transactions", FIVE
+    )
     assert longer.seconds() > velocity.seconds()
 
 
@@ -75,7 +77,11 @@ def test_influxdb3_has_no_charge_per_query() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"tps": 0}, "--tps"), ({"tps": 1, "engine": "oracle"}, "--engine"), ({"tps": 1, "schedule": timedelta(0)}, "--schedule")],
+    [
+        ({"tps": 0}, "--tps"),
+        ({"tps": 1, "engine": "oracle"}, "--engine"),
+        ({"tps": 1, "schedule": timedelta(0)}, "--schedule"),
+    ],
 )
 def test_bad_inputs_are_refused_with_the_option_named(kwargs: dict, message: str) -> None:
     with pytest.raises(CostError, match=message):
@@ -85,7 +91,9 @@ def test_bad_inputs_are_refused_with_the_option_named(kwargs: dict, message: str
 def test_the_command_prints_json_with_every_component(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cost", "--tps", "100", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed["monthly_total_usd"] == pytest.approx(sum(c["monthly_usd"] for c in printed["components"]), abs=0.1)
+    assert printed["monthly_total_usd"] == pytest.approx(
+        sum(c["monthly_usd"] for c in printed["components"]), abs=0.1
+    )
     names = " ".join(c["component"] for c in printed["components"])
     for part in ("Kinesis", "Lambda", "Timestream writes", "memory store", "magnetic store", "queries",
                  "Neptune", "Step Functions", "EventBridge", "SQS", "NAT", "CloudWatch", "X-Ray"):  # fmt: skip

@@ -278,15 +278,37 @@ def estimate(
         math.ceil(peak * sizes.kinesis_bytes / SHARD_BYTES_PER_SECOND),
     )
     retention = TEMPLATE_DEFAULTS["StreamRetentionHours"]
-    add(Line("Kinesis shard-hours", shards * hours * book["kinesis_shard_hour"], shards * hours, "shard-hours",
-             ["kinesis_shard_hour"], f"{shards} shard(s) for {peak:g}/s at peak"))
+    add(
+        Line(
+            "Kinesis shard-hours",
+            shards * hours * book["kinesis_shard_hour"],
+            shards * hours,
+            "shard-hours",
+            ["kinesis_shard_hour"],
+            f"{shards} shard(s) for {peak:g}/s at peak",
+        )
+    )
     if retention > 24:
-        add(Line("Kinesis extended retention", shards * hours * book["kinesis_extended_retention_shard_hour"],
-                 shards * hours, "shard-hours", ["kinesis_extended_retention_shard_hour"],
-                 f"StreamRetentionHours={retention}"))
+        add(
+            Line(
+                "Kinesis extended retention",
+                shards * hours * book["kinesis_extended_retention_shard_hour"],
+                shards * hours,
+                "shard-hours",
+                ["kinesis_extended_retention_shard_hour"],
+                f"StreamRetentionHours={retention}",
+            )
+        )
     units = transactions * math.ceil(sizes.kinesis_bytes / PUT_PAYLOAD_UNIT)
-    add(Line("Kinesis PUT payload units", units / 1e6 * book["kinesis_put_payload_units_million"], units,
-             "payload units", ["kinesis_put_payload_units_million"]))
+    add(
+        Line(
+            "Kinesis PUT payload units",
+            units / 1e6 * book["kinesis_put_payload_units_million"],
+            units,
+            "payload units",
+            ["kinesis_put_payload_units_million"],
+        )
+    )
 
     # -- Lambda -------------------------------------------------------------------------
     batch = min(TEMPLATE_DEFAULTS["IngestBatchSize"], max(1.0, tps / shards))  # a 1 s batch window
@@ -297,23 +319,40 @@ def estimate(
     )
     step_invocations = investigations * float(a["lambda_invocations_per_investigation"])
     memory_gb = TEMPLATE_DEFAULTS["LambdaMemoryMB"] / 1024
-    gb_seconds = memory_gb * (
-        ingest_invocations * float(a["lambda_ms_per_ingest_batch"])
-        + runs * float(a["lambda_ms_per_micro_run"])
-        + step_invocations * float(a["lambda_ms_per_investigation_step"])
-    ) / 1000
+    gb_seconds = (
+        memory_gb
+        * (
+            ingest_invocations * float(a["lambda_ms_per_ingest_batch"])
+            + runs * float(a["lambda_ms_per_micro_run"])
+            + step_invocations * float(a["lambda_ms_per_investigation_step"])
+        )
+        / 1000
+    )
     invocations = ingest_invocations + runs + step_invocations
-    add(Line("Lambda (ingest, micro-analysis, investigation steps)",
-             gb_seconds * book["lambda_arm_gb_second"] + invocations / 1e6 * book["lambda_requests_million"],
-             invocations, "invocations", ["lambda_arm_gb_second", "lambda_requests_million"],
-             f"{gb_seconds:,.0f} GB-s; ingest batches of {batch:g} records"))
+    add(
+        Line(
+            "Lambda (ingest, micro-analysis, investigation steps)",
+            gb_seconds * book["lambda_arm_gb_second"] + invocations / 1e6 * book["lambda_requests_million"],
+            invocations,
+            "invocations",
+            ["lambda_arm_gb_second", "lambda_requests_million"],
+            f"{gb_seconds:,.0f} GB-s; ingest batches of {batch:g} records",
+        )
+    )
 
     # -- Step Functions -----------------------------------------------------------------
     transitions = investigations * float(a["transitions_per_investigation"])
     billable = max(0.0, transitions - 4000)
-    add(Line("Step Functions transitions", billable / 1000 * book["step_functions_transitions_thousand"],
-             transitions, "transitions", ["step_functions_transitions_thousand"],
-             f"{investigations:,.0f} investigations a month (4,000 transitions free)"))
+    add(
+        Line(
+            "Step Functions transitions",
+            billable / 1000 * book["step_functions_transitions_thousand"],
+            transitions,
+            "transitions",
+            ["step_functions_transitions_thousand"],
+            f"{investigations:,.0f} investigations a month (4,000 transitions free)",
+        )
+    )
 
     # -- time series --------------------------------------------------------------------
     bytes_per_row = sizes.timestream_bytes
@@ -354,80 +393,184 @@ def estimate(
     gigabytes = transactions * bytes_per_row / 1e9
     if engine == "liveanalytics":
         writes = transactions * math.ceil(max(bytes_per_row, 1) / 1024)
-        add(Line("Timestream writes", writes / 1e6 * book["timestream_writes_million"], writes, "1 KB writes",
-                 ["timestream_writes_million"]))
+        add(
+            Line(
+                "Timestream writes",
+                writes / 1e6 * book["timestream_writes_million"],
+                writes,
+                "1 KB writes",
+                ["timestream_writes_million"],
+            )
+        )
         memory_hours = TEMPLATE_DEFAULTS["TimestreamMemoryRetentionHours"]
         memory_gb_resident = tps * SECONDS_PER_HOUR * memory_hours * bytes_per_row / 1e9
-        add(Line("Timestream memory store", memory_gb_resident * hours * book["timestream_memory_gb_hour"],
-                 memory_gb_resident, "GB resident", ["timestream_memory_gb_hour"],
-                 f"{memory_hours} h of data in the memory store"))
+        add(
+            Line(
+                "Timestream memory store",
+                memory_gb_resident * hours * book["timestream_memory_gb_hour"],
+                memory_gb_resident,
+                "GB resident",
+                ["timestream_memory_gb_hour"],
+                f"{memory_hours} h of data in the memory store",
+            )
+        )
         magnetic_months = TEMPLATE_DEFAULTS["TimestreamMagneticRetentionDays"] / 30.4
-        add(Line("Timestream magnetic store", gigabytes * magnetic_months * book["timestream_magnetic_gb_month"],
-                 gigabytes * magnetic_months, "GB stored", ["timestream_magnetic_gb_month"],
-                 "once the retention is full (a year of data)"))
-        add(Line("Timestream queries", runs * billed_per_run / 1e9 * book["timestream_query_gb"],
-                 runs * billed_per_run / 1e9, "GB billed", ["timestream_query_gb", "timestream_query_minimum_mb"],
-                 f"{len(scans)} queries a run, {billed_per_run / 1e6:,.0f} MB billed a run"))
+        add(
+            Line(
+                "Timestream magnetic store",
+                gigabytes * magnetic_months * book["timestream_magnetic_gb_month"],
+                gigabytes * magnetic_months,
+                "GB stored",
+                ["timestream_magnetic_gb_month"],
+                "once the retention is full (a year of data)",
+            )
+        )
+        add(
+            Line(
+                "Timestream queries",
+                runs * billed_per_run / 1e9 * book["timestream_query_gb"],
+                runs * billed_per_run / 1e9,
+                "GB billed",
+                ["timestream_query_gb", "timestream_query_minimum_mb"],
+                f"{len(scans)} queries a run, {billed_per_run / 1e6:,.0f} MB billed a run",
+            )
+        )
     else:
         instances = float(a["influxdb3_instances"])
-        add(Line("InfluxDB 3 instance hours", instances * hours * book["influxdb3_instance_hour"],
-                 instances * hours, "instance-hours", ["influxdb3_instance_hour"], "no charge per query"))
+        add(
+            Line(
+                "InfluxDB 3 instance hours",
+                instances * hours * book["influxdb3_instance_hour"],
+                instances * hours,
+                "instance-hours",
+                ["influxdb3_instance_hour"],
+                "no charge per query",
+            )
+        )
         stored = gigabytes * TEMPLATE_DEFAULTS["TimestreamMagneticRetentionDays"] / 30.4
-        add(Line("InfluxDB 3 storage", stored * book["influxdb3_storage_gb_month"], stored, "GB stored",
-                 ["influxdb3_storage_gb_month"], "once a year of data is kept"))
+        add(
+            Line(
+                "InfluxDB 3 storage",
+                stored * book["influxdb3_storage_gb_month"],
+                stored,
+                "GB stored",
+                ["influxdb3_storage_gb_month"],
+                "once a year of data is kept",
+            )
+        )
 
     # -- Neptune ------------------------------------------------------------------------
     ncu = float(a["neptune_min_ncu"]) + tps / 100 * float(a["neptune_ncu_per_100_tps"])
-    add(Line("Neptune serverless capacity", ncu * hours * book["neptune_ncu_hour"], ncu * hours, "NCU-hours",
-             ["neptune_ncu_hour"], f"{ncu:g} NCU on average"))
+    add(
+        Line(
+            "Neptune serverless capacity",
+            ncu * hours * book["neptune_ncu_hour"],
+            ncu * hours,
+            "NCU-hours",
+            ["neptune_ncu_hour"],
+            f"{ncu:g} NCU on average",
+        )
+    )
     graph_gb = transactions * 12 * float(a["neptune_bytes_per_transaction"]) / 1e9
     io = transactions * float(a["neptune_io_per_transaction"])
-    add(Line("Neptune storage and I/O",
-             graph_gb * book["neptune_storage_gb_month"] + io / 1e6 * book["neptune_io_million"],
-             io, "I/O requests", ["neptune_storage_gb_month", "neptune_io_million"],
-             f"{graph_gb:,.1f} GB after a year"))
+    add(
+        Line(
+            "Neptune storage and I/O",
+            graph_gb * book["neptune_storage_gb_month"] + io / 1e6 * book["neptune_io_million"],
+            io,
+            "I/O requests",
+            ["neptune_storage_gb_month", "neptune_io_million"],
+            f"{graph_gb:,.1f} GB after a year",
+        )
+    )
 
     # -- the rest -----------------------------------------------------------------------
     events = investigations  # one case event per investigation on the event bus
-    add(Line("EventBridge (schedule and case events)", events / 1e6 * book["eventbridge_custom_events_million"],
-             events, "custom events", ["eventbridge_custom_events_million"], "scheduled rule events are free"))
-    add(Line("SQS (on-failure and dead-letter queues)", 0.0, 0, "requests", ["sqs_requests_million"],
-             "only failed batches; within the free tier"))
+    add(
+        Line(
+            "EventBridge (schedule and case events)",
+            events / 1e6 * book["eventbridge_custom_events_million"],
+            events,
+            "custom events",
+            ["eventbridge_custom_events_million"],
+            "scheduled rule events are free",
+        )
+    )
+    add(
+        Line(
+            "SQS (on-failure and dead-letter queues)",
+            0.0,
+            0,
+            "requests",
+            ["sqs_requests_million"],
+            "only failed batches; within the free tier",
+        )
+    )
     nat = float(a["nat_gateways"])
     nat_gb = float(a["nat_gb_per_month"])
-    add(Line("NAT gateway", nat * hours * book["nat_gateway_hour"] + nat_gb * book["nat_gateway_gb"],
-             nat * hours, "gateway-hours", ["nat_gateway_hour", "nat_gateway_gb"]))
+    add(
+        Line(
+            "NAT gateway",
+            nat * hours * book["nat_gateway_hour"] + nat_gb * book["nat_gateway_gb"],
+            nat * hours,
+            "gateway-hours",
+            ["nat_gateway_hour", "nat_gateway_gb"],
+        )
+    )
     log_gb = invocations * float(a["log_bytes_per_invocation"]) / 1e9
-    add(Line("CloudWatch (alarms, dashboard, logs)",
-             float(a["cloudwatch_alarms"]) * book["cloudwatch_alarm_month"]
-             + float(a["cloudwatch_dashboards"]) * book["cloudwatch_dashboard_month"]
-             + log_gb * book["cloudwatch_logs_gb"],
-             log_gb, "GB of logs", ["cloudwatch_alarm_month", "cloudwatch_dashboard_month", "cloudwatch_logs_gb"]))
+    add(
+        Line(
+            "CloudWatch (alarms, dashboard, logs)",
+            float(a["cloudwatch_alarms"]) * book["cloudwatch_alarm_month"]
+            + float(a["cloudwatch_dashboards"]) * book["cloudwatch_dashboard_month"]
+            + log_gb * book["cloudwatch_logs_gb"],
+            log_gb,
+            "GB of logs",
+            ["cloudwatch_alarm_month", "cloudwatch_dashboard_month", "cloudwatch_logs_gb"],
+        )
+    )
     per_second = invocations / seconds
     sampled = seconds * min(per_second, 1.0) + max(0.0, per_second - 1.0) * seconds * 0.05
     traces = max(0.0, sampled - 100_000)
-    add(Line("X-Ray traces", traces / 1e6 * book["xray_traces_million"], sampled, "traces recorded",
-             ["xray_traces_million"], str(a["xray_sampling"])))
+    add(
+        Line(
+            "X-Ray traces",
+            traces / 1e6 * book["xray_traces_million"],
+            sampled,
+            "traces recorded",
+            ["xray_traces_million"],
+            str(a["xray_sampling"]),
+        )
+    )
     return result
 
 
 def render_text(result: Estimate) -> str:
     """The estimate as a table, with the derived figures and the assumptions."""
-    rows = [f"Monthly cost at {result.tps:g} transactions/s, rules every {format_duration(result.schedule)}, "
-            f"{result.engine} (us-east-1, USD)", ""]
+    rows = [
+        f"Monthly cost at {result.tps:g} transactions/s, rules every {format_duration(result.schedule)}, "
+        f"{result.engine} (us-east-1, USD)",
+        "",
+    ]
     width = max(len(line.component) for line in result.lines)
     for line in result.lines:
         rows.append(f"  {line.component:<{width}}  {line.monthly_usd:>10,.2f}  {line.note}")
     rows.append(f"  {'total':<{width}}  {result.total:>10,.2f}")
     rows += ["", "Derived from the code:"]
-    rows += [f"  {key}: {value:,}" if isinstance(value, int | float) else f"  {key}: {value}"
-             for key, value in result.derived.items()]
+    rows += [
+        f"  {key}: {value:,}" if isinstance(value, int | float) else f"  {key}: {value}"
+        for key, value in result.derived.items()
+    ]
     rows += ["", "Scanned per scheduled run (rows = rate x seconds of data each read covers):"]
     for scan in result.scans:
-        rows.append(f"  {scan['rule']:<22} {scan['table_reads']} read(s) {scan['seconds_of_data']:>7,} s  "
-                    f"{scan['rows']:>10,} rows  {scan['bytes'] / 1e6:>9,.1f} MB  billed {scan['billed_bytes'] / 1e6:,.0f} MB")
+        rows.append(
+            f"  {scan['rule']:<22} {scan['table_reads']} read(s) {scan['seconds_of_data']:>7,} s  "
+            f"{scan['rows']:>10,} rows  {scan['bytes'] / 1e6:>9,.1f} MB  billed {scan['billed_bytes'] / 1e6:,.0f} MB"
+        )
     rows += ["", "Assumed (local/fraudlocal/cost/prices.yaml):"]
     rows += [f"  {key}: {value}" for key, value in result.assumptions.items()]
-    unconfirmed = sorted({key for line in result.lines for key in line.prices if not result.prices[key].confirmed})
+    unconfirmed = sorted(
+        {key for line in result.lines for key in line.prices if not result.prices[key].confirmed}
+    )
     rows += ["", f"Prices not confirmed on an AWS page: {', '.join(unconfirmed)}"]
     return "\n".join(rows)
