@@ -246,6 +246,10 @@ class PipelineResult:
     last_event: datetime | None
     elapsed: dict[str, float]
     state_dir: Path
+    #: event time of each partition key's (account's) first record, and of the first case
+    #: recorded with each account among its members (the run's tick): detection latency
+    first_event_by_key: dict[str, datetime] = field(default_factory=dict)
+    first_case_by_account: dict[str, datetime] = field(default_factory=dict)
 
 
 class Pipeline:
@@ -290,6 +294,9 @@ class Pipeline:
         self.put_count = 0
         self.unpolled = 0
         self.first_event: datetime | None = None
+        self.first_event_by_key: dict[str, datetime] = {}
+        self.first_case_by_account: dict[str, datetime] = {}
+        self.last_tick: datetime | None = None
         self.last_event: datetime | None = None
         self.pending: list[StreamInput] = []  # read ahead, not yet through the clock (per span)
         self.scheduled: dict[datetime, RunFlags] = {}  # each tick's evaluated run (per span)
@@ -345,6 +352,7 @@ class Pipeline:
             for moment in self.clock.advance(record.event_time):
                 self.tick(moment)
             self.first_event = min(self.first_event or record.event_time, record.event_time)
+            self.first_event_by_key.setdefault(record.partition_key, record.event_time)
             self.last_event = max(self.last_event or record.event_time, record.event_time)
         for function in functions:
             self.streams[function].put(record.data, record.partition_key)
@@ -416,6 +424,7 @@ class Pipeline:
             with self.watch.measure("micro_analysis"):
                 response = self.runner.invoke(MICRO_ANALYSIS, event)
         self.ticks += 1
+        self.last_tick = moment
         for flag in (response or {}).get("flags", []):
             self.flags.setdefault(flag["execution_name"], flag)
         self.run_investigations(moment)
@@ -480,6 +489,10 @@ class Pipeline:
             recorded[-1].input.get("analyses") if recorded and isinstance(recorded[-1].input, dict) else None
         )
         case.update(summary, name, analyses)
+        recorded_at = moment or self.last_tick
+        if recorded_at is not None:
+            for member in summary.get("members", []):
+                self.first_case_by_account.setdefault(str(member), recorded_at)
 
     def _report_progress(self) -> None:
         if self.on_progress is not None:
@@ -509,6 +522,8 @@ class Pipeline:
             ticks=self.ticks,
             every=self.config.every,
             first_event=self.first_event,
+            first_event_by_key=self.first_event_by_key,
+            first_case_by_account=self.first_case_by_account,
             last_event=self.last_event,
             elapsed={k: round(v, 3) for k, v in elapsed.items()},
             state_dir=self.state_dir,

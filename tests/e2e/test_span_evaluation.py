@@ -20,7 +20,7 @@ ACCOUNTS = 500
 DAYS = 1
 SEED = 23
 #: figures that measure the run itself, not what it found
-RUN_FIGURES = {"elapsed_seconds", "transactions_per_second", "mappings", "state_dir", "source"}
+RUN_FIGURES = {"elapsed_seconds", "transactions_per_second", "event_source_mappings", "source"}
 
 
 def read(out: Path, name: str):
