@@ -39,11 +39,19 @@ def store():
         store.close()
 
 
+#: parameters that let the spike and the pass-through hit on an ordinary day
+EASIER = {"amount_spike": {"min_amount": 50.0}, "mule_pass_through": {"min_received": 200.0}}
+
+
 def lowered(factor: float) -> list:
-    return [rule_with(rule, threshold=rule.threshold * factor) for rule in enabled_rules(load_rules())]
+    rules = []
+    for rule in enabled_rules(load_rules()):
+        params = {**rule.params, **EASIER.get(rule.id, {})} if factor < 1 else rule.params
+        rules.append(rule_with(rule, threshold=rule.threshold * factor, params=params))
+    return rules
 
 
-@pytest.mark.parametrize("factor", [1.0, 0.4], ids=["shipped", "lowered"])
+@pytest.mark.parametrize("factor", [1.0, 0.15], ids=["shipped", "lowered"])
 def test_every_run_gets_the_flags_of_the_scheduled_path(store, factor: float) -> None:
     rules = lowered(factor)
     evaluator = SpanEvaluator(store, rules, EVERY)
