@@ -15,10 +15,13 @@ How, per rule:
   after the window closed sees all its events: the span's value. A run that sees it while
   it is still open sees the events up to the run: one probe query
   (:func:`fraudcore.rule_sql.compile_window_probes`) answers every such (window, run) pair.
-- ``spike`` and ``pass_through`` do not only grow (a baseline, a share), so the rule's own
-  per-run query runs, but only at the runs that can see a window meeting a condition every
-  hit needs (a payment of at least ``min_amount``; at least ``min_received`` received by
-  transfer over the whole window).
+- ``spike`` does not only grow (a payment's baseline moves with the run's history start):
+  a run can only hit in a window holding a payment of at least ``min_amount`` that it sees,
+  so one probe per such (entity, window, run) (:func:`fraudcore.rule_sql.compile_spike_probes`)
+  answers exactly what the run's query answers for that window.
+- ``pass_through`` (a share) does not only grow either: the rule's own per-run query runs,
+  but only at the runs that can see a window in which some account received at least
+  ``min_received`` by transfer over the whole window, a condition every hit needs.
 - A rule whose span query fails runs at every tick as the scheduled path does, so its
   errors are reported run by run as they would be.
 """
@@ -35,9 +38,11 @@ from typing import Any
 from fraudcore.micro import Flag, dedupe_flags, flags_from_rows, parse_time
 from fraudcore.ports import TimeseriesStore
 from fraudcore.rule_sql import (
+    SpikeProbe,
     WindowProbe,
     compile_range,
     compile_rule,
+    compile_spike_probes,
     compile_window_probes,
     evaluation_range,
     floor_to,
@@ -120,6 +125,8 @@ class SpanEvaluator:
         try:
             if grows_with_events(rule):
                 return self._growing(rule, ticks)
+            if rule.aggregate == "spike":
+                return self._spike(rule, ticks)
             return self._screened(rule, ticks, self._screen(rule, ticks))
         except Exception:  # the scheduled path reports a failing rule run by run
             return self._screened(rule, ticks, list(ticks))
@@ -154,28 +161,61 @@ class SpanEvaluator:
                 seen[parse_time(row["evaluation_time"])].append(row)
         return {tick: flags_from_rows(rule, seen.get(tick, []), tick) for tick in ticks}
 
-    def _probe(self, rule: Rule, probes: list[WindowProbe]) -> list[dict[str, Any]]:
+    def _spike(self, rule: Rule, ticks: Sequence[datetime]) -> dict[datetime, list[Flag] | str]:
+        """Each run's spike hits, from the windows holding a payment of at least ``min_amount``.
+
+        A run can only hit in such a window, with such a payment it can see (after its first
+        window start, before the run): one probe per (entity, window, run) answers exactly
+        what that run's query answers for the window.
+        """
+        span = span_range(rule, ticks[0], ticks[-1], self.schedule_interval)
+        self.statistics.span_queries += 1
+        payments = self.store.query(
+            _select_rows(
+                rule,
+                self.store,
+                f"time, {rule.entity_column} AS entity_id",
+                span.first_window_start,
+                span.end,
+                [f"amount >= {float(rule.params['min_amount'])!r}", f"{rule.entity_column} IS NOT NULL"],
+            )
+        )
+        moments = sorted((parse_time(row["time"]), str(row["entity_id"])) for row in payments)
+        times = [moment for moment, _ in moments]
+        probes: dict[tuple[str, datetime, datetime], SpikeProbe] = {}
+        for tick in ticks:
+            first = self._first_window_start(rule, tick)
+            for moment, entity in moments[bisect_left(times, first) : bisect_left(times, tick)]:
+                window_start = floor_to(moment, rule.window)
+                probes.setdefault((entity, window_start, tick), SpikeProbe(entity, window_start, tick, first))
+        seen: dict[datetime, list[dict[str, Any]]] = defaultdict(list)
+        listed = list(probes.values())
+        for offset in range(0, len(listed), PROBES_PER_QUERY):
+            self.statistics.probe_queries += 1
+            for row in self._probe(rule, listed[offset : offset + PROBES_PER_QUERY]):
+                seen[parse_time(row["evaluation_time"])].append(row)
+        return {tick: flags_from_rows(rule, seen.get(tick, []), tick) for tick in ticks}
+
+    def _probe(self, rule: Rule, probes: list[Any]) -> list[dict[str, Any]]:
         """The probe query's rows; on DuckDB its list of probes skips the SQL translator.
 
         Translating a long list of literal rows costs milliseconds per row, and only the rows
         differ from one probe query to the next: the query is translated with one
         placeholder row (once per rule), and the rows are written in DuckDB's own literals.
         """
+        spike = rule.aggregate == "spike"
+        compile_probes = compile_spike_probes if spike else compile_window_probes
+        database, table = self.store.database, self.store.table
         native = getattr(self.store, "query_duckdb", None)
         if native is None:
-            return self.store.query(
-                compile_window_probes(rule, self.store.database, self.store.table, probes)
-            )
+            return self.store.query(compile_probes(rule, database, table, probes))
         from .timestream_sql import to_duckdb
 
-        template = to_duckdb(
-            compile_window_probes(rule, self.store.database, self.store.table, [_PLACEHOLDER])
-        )
-        placeholder = _duckdb_row(_PLACEHOLDER)
+        dummy = _SPIKE_PLACEHOLDER if spike else _PLACEHOLDER
+        template = to_duckdb(compile_probes(rule, database, table, [dummy]))
+        placeholder = _duckdb_row(dummy)
         if template.count(placeholder) != 1:
-            return self.store.query(
-                compile_window_probes(rule, self.store.database, self.store.table, probes)
-            )
+            return self.store.query(compile_probes(rule, database, table, probes))
         return native(template.replace(placeholder, ", ".join(_duckdb_row(probe) for probe in probes)))
 
     def _screened(
@@ -196,10 +236,6 @@ class SpanEvaluator:
     # -- screens: a condition every hit needs, checked over the span -------------------------
     def _screen(self, rule: Rule, ticks: Sequence[datetime]) -> list[datetime]:
         span = span_range(rule, ticks[0], ticks[-1], self.schedule_interval)
-        if rule.aggregate == "spike":
-            moments = self._large_payments(rule, span.first_window_start, span.end)
-            windows = sorted(moments)
-            return [tick for tick in ticks if self._any_between(windows, rule, tick)]
         if rule.aggregate == "pass_through":
             windows = sorted(self._receiving_windows(rule, span.first_window_start, span.end))
             return [tick for tick in ticks if self._any_between(windows, rule, tick)]
@@ -208,21 +244,6 @@ class SpanEvaluator:
     def _any_between(self, moments: Sequence[datetime], rule: Rule, tick: datetime) -> bool:
         low = bisect_left(moments, self._first_window_start(rule, tick))
         return low < len(moments) and moments[low] < tick
-
-    def _large_payments(self, rule: Rule, start: datetime, end: datetime) -> list[datetime]:
-        """Times of the payments a spike needs (at least ``min_amount``) in [start, end)."""
-        self.statistics.span_queries += 1
-        rows = self.store.query(
-            _select_rows(
-                rule,
-                self.store,
-                "time",
-                start,
-                end,
-                [f"amount >= {float(rule.params['min_amount'])!r}", f"{rule.entity_column} IS NOT NULL"],
-            )
-        )
-        return [parse_time(row["time"]) for row in rows]
 
     def _receiving_windows(self, rule: Rule, start: datetime, end: datetime) -> set[datetime]:
         """Starts of the windows in which some account received at least ``min_received``."""
@@ -256,16 +277,25 @@ class SpanEvaluator:
 _PLACEHOLDER = WindowProbe(
     "probe-placeholder", datetime(2000, 1, 1, tzinfo=UTC), datetime(2000, 1, 2, tzinfo=UTC)
 )
+_SPIKE_PLACEHOLDER = SpikeProbe(
+    "probe-placeholder",
+    datetime(2000, 1, 1, tzinfo=UTC),
+    datetime(2000, 1, 2, tzinfo=UTC),
+    datetime(2000, 1, 3, tzinfo=UTC),
+)
 
 
-def _duckdb_row(probe: WindowProbe) -> str:
-    """A probe as the translator writes a VALUES row: text, then two naive UTC timestamps."""
+def _duckdb_row(probe: WindowProbe | SpikeProbe) -> str:
+    """A probe as the translator writes a VALUES row: text, then naive UTC timestamps."""
 
     def moment(value: datetime) -> str:
         return f"CAST('{value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=' ')}' AS TIMESTAMP)"
 
     entity = probe.entity_id.replace("'", "''")
-    return f"('{entity}', {moment(probe.window_start)}, {moment(probe.evaluation_time)})"
+    times = [probe.window_start, probe.evaluation_time]
+    if isinstance(probe, SpikeProbe):
+        times.append(probe.first_window_start)
+    return f"('{entity}', " + ", ".join(moment(value) for value in times) + ")"
 
 
 def _select_rows(
