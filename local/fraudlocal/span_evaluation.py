@@ -14,10 +14,10 @@ How, per rule:
   a window no run can see as a candidate never hits at any run. A run that sees a candidate
   after the window closed sees all its events: the span's value. A run that sees it while
   it is still open sees the events up to the run: one probe query
-  (:func:`fraudcore.rule_sql.compile_window_probes`) answers every such (window, run) pair.
+  (:func:`fraudcore.timeseries.rule_sql.compile_window_probes`) answers every such (window, run) pair.
 - ``spike`` does not only grow (a payment's baseline moves with the run's history start):
   a run can only hit in a window holding a payment of at least ``min_amount`` that it sees,
-  so one probe per such (entity, window, run) (:func:`fraudcore.rule_sql.compile_spike_probes`)
+  so one probe per such (entity, window, run) (:func:`fraudcore.timeseries.rule_sql.compile_spike_probes`)
   answers exactly what the run's query answers for that window.
 - ``pass_through`` (a share) does not only grow either: the rule's own per-run query runs,
   but only at the runs that can see a window in which some account received at least
@@ -37,7 +37,8 @@ from typing import Any
 
 from fraudcore.micro import Flag, dedupe_flags, flags_from_rows, parse_time
 from fraudcore.ports import TimeseriesStore
-from fraudcore.rule_sql import (
+from fraudcore.rules import Rule
+from fraudcore.timeseries.rule_sql import (
     SpikeProbe,
     WindowProbe,
     compile_range,
@@ -46,10 +47,9 @@ from fraudcore.rule_sql import (
     compile_window_probes,
     evaluation_range,
     floor_to,
-    iso,
     span_range,
 )
-from fraudcore.rules import Rule
+from fraudcore.timeutil import iso_z
 
 #: plain aggregates whose value never decreases as events are added to a window
 GROWING_AGGREGATES = ("count(*)", "sum(amount)", "max(amount)")
@@ -311,8 +311,8 @@ def _select_rows(
     """Timestream SQL reading ``columns`` of the transactions in [start, end)."""
     conditions = [
         "measure_name = 'transaction'",
-        f"time >= from_iso8601_timestamp('{iso(start)}')",
-        f"time < from_iso8601_timestamp('{iso(end)}')",
+        f"time >= from_iso8601_timestamp('{iso_z(start)}')",
+        f"time < from_iso8601_timestamp('{iso_z(end)}')",
         *extra,
     ]
     if with_rule_conditions and rule.filter:

@@ -7,21 +7,18 @@ often a run is retried or replayed, the entity is investigated once per period.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .execution_names import RECHECK_SUFFIX, execution_name
 from .ports import InvestigationStarter, TimeseriesStore
-from .rule_sql import compile_rule, floor_to, iso
 from .rules import Rule, enabled_rules, format_duration, load_rules, parse_duration
-from .timeutil import parse_utc
+from .timeseries.rule_sql import compile_rule, floor_to
+from .timeutil import iso_z, parse_utc
 
-#: Step Functions execution names: 1-80 characters; these are safe everywhere (logs, ARNs).
-MAX_EXECUTION_NAME = 80
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
 
@@ -59,7 +56,7 @@ class MicroResult:
 
     def to_response(self) -> dict[str, Any]:
         response: dict[str, Any] = {
-            "evaluation_time": iso(self.evaluation_time),
+            "evaluation_time": iso_z(self.evaluation_time),
             "flags": [flag.to_dict() for flag in self.flags],
             "started": self.started,
             "duplicates": self.duplicates,
@@ -68,28 +65,6 @@ class MicroResult:
         if self.rule_errors:
             response["rule_errors"] = self.rule_errors
         return response
-
-
-#: appended to the execution name of the investigation that rechecks a closed window
-RECHECK_SUFFIX = "-closed"
-
-
-def execution_name(
-    rule_id: str, entity_type: str, entity_id: str, period_start: datetime, suffix: str = ""
-) -> str:
-    """``<rule>-<entity_type>-<entity>-<YYYYmmddTHHMMSSZ><suffix>``, within Step Functions' rules.
-
-    An entity id with characters outside ``[A-Za-z0-9_-]``, or too long to fit, is shortened
-    and followed by a hash of the original id, so distinct ids never share a name.
-    """
-    stamp = period_start.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") + suffix
-    prefix = f"{rule_id}-{entity_type}-"
-    room = MAX_EXECUTION_NAME - len(prefix) - len(stamp) - 1
-    safe = _UNSAFE.sub("-", entity_id).strip("-")
-    if safe != entity_id or len(safe) > room:
-        digest = hashlib.sha256(entity_id.encode()).hexdigest()[:12]
-        safe = f"{safe[: max(0, room - len(digest) - 1)]}-{digest}".lstrip("-")
-    return f"{prefix}{safe}-{stamp}"
 
 
 def parse_time(value: Any) -> datetime:
@@ -115,8 +90,8 @@ def flags_from_rows(rule: Rule, rows: Iterable[Mapping[str, Any]], evaluation_ti
                 rule=rule.id,
                 entity_type=rule.entity,
                 entity_id=entity_id,
-                window_start=iso(window_start),
-                window_end=iso(window_end),
+                window_start=iso_z(window_start),
+                window_end=iso_z(window_end),
                 observed=round(observed, 6),
                 threshold=rule.threshold,
                 severity=rule.severity,
@@ -126,11 +101,11 @@ def flags_from_rows(rule: Rule, rows: Iterable[Mapping[str, Any]], evaluation_ti
                     observed=observed,
                     threshold=rule.threshold,
                     window=format_duration(rule.window),
-                    window_start=iso(window_start),
-                    window_end=iso(window_end),
+                    window_start=iso_z(window_start),
+                    window_end=iso_z(window_end),
                 ),
                 execution_name=execution_name(rule.id, rule.entity, entity_id, period),
-                evaluation_time=iso(evaluation_time),
+                evaluation_time=iso_z(evaluation_time),
                 recheck_execution_name=(
                     execution_name(rule.id, rule.entity, entity_id, period, RECHECK_SUFFIX)
                     if rule.recheck_on_close and closed

@@ -27,8 +27,8 @@ from typing import Any
 import yaml
 from sqlglot import exp
 
-from fraudcore.rule_sql import compile_rule, floor_to
 from fraudcore.rules import Rule, enabled_rules, format_duration, load_rules
+from fraudcore.timeseries.rule_sql import compile_rule, floor_to
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
 SECONDS_PER_HOUR = 3600

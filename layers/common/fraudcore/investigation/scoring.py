@@ -73,7 +73,10 @@ TAKEOVER_SIGNAL = 0.5
 TAKEOVER_CORROBORATED_SIGNAL = 0.6
 #: most accounts recorded in one case
 CASE_MEMBER_CAP = 100
+#: every verdict, the most severe first
 VERDICTS = ("fraud_ring", "suspicious", "cleared")
+#: the verdicts that count as detecting fraud (the case goes to an analyst or flags a ring)
+DETECTING_VERDICTS = VERDICTS[:2]
 
 
 @dataclass(frozen=True)
