@@ -36,7 +36,9 @@ def _table(engine: str) -> list[str]:
     for index, line in enumerate(estimates[0].lines):
         cells = [_money(result.lines[index].monthly_usd) for result in estimates]
         rows.append(f"| {line.component} | " + " | ".join(cells) + " |")
-    rows.append("| **total (estimate)** | " + " | ".join(f"**{_money(result.total)}**" for result in estimates) + " |")
+    rows.append(
+        "| **total (estimate)** | " + " | ".join(f"**{_money(result.total)}**" for result in estimates) + " |"
+    )
     return rows
 
 
