@@ -40,7 +40,8 @@ from typing import Any
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
 from fraudlocal.commands.stats import collect_stats
-from fraudlocal.pipeline import Pipeline, PipelineConfig, StreamInput
+from fraudlocal.pipeline.ordering import StreamInput
+from fraudlocal.pipeline.run import Pipeline, PipelineConfig
 
 START = datetime(2026, 11, 20, tzinfo=UTC)
 #: mean seconds between two transactions of the whole population (1M in about 4 days)

@@ -9,6 +9,7 @@ or ``ssm:/parameter/name`` (read once per execution environment), each holding
 from __future__ import annotations
 
 import math
+import copy
 import re
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -18,6 +19,9 @@ from typing import Any
 import yaml
 
 from .model import DIMENSION_FIELDS
+
+#: libyaml's loader when PyYAML was built with it (several times faster), the pure one otherwise
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 SHIPPED_RULES = Path(__file__).parent / "rules.yaml"
 
@@ -340,9 +344,21 @@ def rules_from_document(doc: Any, origin: str = "rules") -> list[Rule]:
     return rules
 
 
+#: parsed rules documents by (path, modification time, size): every scheduled run loads the
+#: rules, and parsing the YAML took a third of a run; an edited file is read again
+_parsed_documents: dict[tuple[str, int, int], Any] = {}
+
+
 def _read_document(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text())
+        status = path.stat()
+        key = (str(path.resolve()), status.st_mtime_ns, status.st_size)
+        if key not in _parsed_documents:
+            if len(_parsed_documents) >= 8:  # a few rules files are all a process reads
+                _parsed_documents.pop(next(iter(_parsed_documents)))
+            _parsed_documents[key] = yaml.load(path.read_text(), Loader=_SAFE_LOADER)
+        # The caller builds rules from the document: hand it a copy, never the cached one.
+        return copy.deepcopy(_parsed_documents[key])
     except OSError as error:
         raise RuleError(f"{path}: cannot read: {error.strerror}") from None
     except yaml.YAMLError as error:

@@ -21,6 +21,10 @@ As strict as Timestream where Timestream refuses:
   message (``ValidationException: line 1:8: Column 'card_id' does not exist``);
 - a record over Timestream's size limits is rejected, with the same reason the Timestream
   adapter gives, and never inserted.
+Replay horizon: a local replay may write a span of records ahead of its simulated clock
+(the time-series mapping reads ahead while the rules are evaluated per span). While
+:func:`read_horizon` is in force for a store file, every query of that file sees only the
+transactions before the horizon, as the functions running at that simulated time would.
 
 Concurrency: a DuckDB file has one writer process. Every function of the local stack
 runs in the ``fraudlocal`` process, which opens one store (one connection) per state
@@ -30,8 +34,9 @@ error rather than corrupting it.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -55,6 +60,25 @@ from fraudcore.timeseries import (
 )
 from fraudcore.timeseries.dialects import TIMESTREAM
 
+#: store file -> the time before which its queries see transactions (see read_horizon)
+_horizons: dict[Path, datetime] = {}
+
+
+@contextlib.contextmanager
+def read_horizon(path: str | Path, moment: datetime) -> Iterator[None]:
+    """Within the block, queries of the store at ``path`` see only transactions before ``moment``."""
+    key = Path(path).resolve()
+    previous = _horizons.get(key)
+    _horizons[key] = moment.astimezone(UTC).replace(tzinfo=None)
+    try:
+        yield
+    finally:
+        if previous is None:
+            _horizons.pop(key, None)
+        else:
+            _horizons[key] = previous
+
+
 _DUCKDB_TYPES = {"DOUBLE": "DOUBLE", "BIGINT": "BIGINT", "VARCHAR": "VARCHAR", "BOOLEAN": "BOOLEAN"}
 
 
@@ -69,6 +93,7 @@ class DuckDBTimeseriesStore:
                 f"DuckDB time-series store needs a schema and a table name, got {database!r}.{table!r}"
             )
         self.path = Path(path)
+        self._key = self.path.resolve()
         self.database = database
         self.table = table
         self._layout = table_layout()
@@ -186,6 +211,10 @@ class DuckDBTimeseriesStore:
 
     def query_duckdb(self, sql: str, parameters: Sequence[Any] | None = None) -> list[dict[str, Any]]:
         """Run native DuckDB SQL; rows as dicts with the same value types as the Timestream adapter."""
+        horizon = _horizons.get(self._key)
+        if horizon is not None:
+            visible = f"(SELECT * FROM {self._qualified} WHERE time < CAST('{horizon.isoformat(sep=' ')}' AS TIMESTAMP))"
+            sql = sql.replace(self._qualified, visible)
         with self._lock:
             cursor = self._open().execute(sql, parameters or [])
             if cursor.description is None:

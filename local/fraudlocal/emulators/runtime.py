@@ -215,6 +215,10 @@ class FunctionRunner:
             prepared = self._prepared[logical_id] = (env, handler)
         return prepared
 
+    def environment(self, logical_id: str) -> dict[str, str]:
+        """The environment ``logical_id``'s handler runs with (for code acting on its behalf)."""
+        return dict(self._prepare(logical_id)[0])
+
     def invoke(self, logical_id: str, event: Any) -> Any:
         """Invoke ``logical_id``'s handler; exceptions propagate as Lambda reports them
         (``errorType`` is the class name)."""

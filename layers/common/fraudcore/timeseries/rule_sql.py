@@ -240,3 +240,121 @@ def compile_rule(
     return compile_range(
         rule, database, table, evaluation_range(rule, evaluation_time, schedule_interval), dialect
     )
+
+
+@dataclass(frozen=True)
+class WindowProbe:
+    """One window of one entity, looked at by the run at ``evaluation_time`` (before it closed)."""
+
+    entity_id: str
+    window_start: datetime
+    evaluation_time: datetime
+
+
+def _text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def compile_window_probes(rule: Rule, database: str, table: str, probes: list[WindowProbe]) -> str:
+    """The SQL giving, for each probe that hits, what the run at its evaluation time observes.
+
+    A run at T sees a window that is still open with the events from its start up to T: the
+    same rows as :func:`compile_rule` reads for that window, so the same ``observed``. One
+    query answers many (entity, window, run) triples; rows: ``entity_id``, ``window_start``,
+    ``evaluation_time``, ``observed`` for the probes over the rule's threshold. Only for
+    rules whose ``aggregate`` is a plain SQL aggregate (not ``spike`` or ``pass_through``).
+    """
+    if rule.aggregate in ("spike", "pass_through") or not probes:
+        raise ValueError(f"{rule.id}: window probes need a plain aggregate and at least one probe")
+    aggregate = _aggregate_sql(rule)
+    values = ",\n  ".join(
+        f"({_text(probe.entity_id)}, {TIMESTREAM.timestamp(probe.window_start)}, {TIMESTREAM.timestamp(probe.evaluation_time)})"
+        for probe in probes
+    )
+    conditions = [
+        "measure_name = 'transaction'",
+        "tx.time >= probe.window_start",
+        "tx.time < probe.evaluation_time",
+    ]
+    if rule.distinct_column:
+        conditions.append(f"{rule.distinct_column} IS NOT NULL")
+    if rule.filter:
+        conditions.append(f"({rule.filter})")
+    where = "\n  AND ".join(conditions)
+    return (
+        "SELECT probe.entity_id, probe.window_start, probe.evaluation_time, "
+        f"{aggregate} AS observed\n"
+        f"FROM (VALUES\n  {values}\n) AS probe (entity_id, window_start, evaluation_time)\n"
+        f"JOIN {TIMESTREAM.table(database, table)} AS tx ON tx.{rule.entity_column} = probe.entity_id\n"
+        f"WHERE {where}\n"
+        "GROUP BY probe.entity_id, probe.window_start, probe.evaluation_time\n"
+        f"HAVING {aggregate} {_threshold_sql(rule)}"
+    )
+
+
+@dataclass(frozen=True)
+class SpikeProbe:
+    """A spike window of one entity as the run at ``evaluation_time`` sees it.
+
+    ``first_window_start`` is that run's (:func:`evaluation_range`); its history starts the
+    rule's ``history`` earlier.
+    """
+
+    entity_id: str
+    window_start: datetime
+    evaluation_time: datetime
+    first_window_start: datetime
+
+
+def compile_spike_probes(rule: Rule, database: str, table: str, probes: list[SpikeProbe]) -> str:
+    """What the spike rule's run at each probe's evaluation time observes in the probe's window.
+
+    The same rows, order and frame as the run's own query (:func:`compile_rule`), one
+    partition per probe: a payment's baseline is the average of the entity's previous
+    ``baseline_transactions`` payments since the run's history start. Rows: ``entity_id``,
+    ``window_start``, ``evaluation_time``, ``observed`` for the probes over the threshold.
+    """
+    if rule.aggregate != "spike" or not probes:
+        raise ValueError(f"{rule.id}: spike probes need the spike aggregate and at least one probe")
+    params = rule.params
+    parse_duration(params["history"], rule.id)  # a duration literal, checked before it is pasted
+    values = ",\n  ".join(
+        f"({_text(probe.entity_id)}, {TIMESTREAM.timestamp(probe.window_start)}, {TIMESTREAM.timestamp(probe.evaluation_time)}, "
+        f"{TIMESTREAM.timestamp(probe.first_window_start)})"
+        for probe in probes
+    )
+    conditions = [
+        "measure_name = 'transaction'",
+        f"tx.time >= probe.first_window_start - {params['history']}",
+        "tx.time < probe.evaluation_time",
+    ]
+    if rule.filter:
+        conditions.append(f"({rule.filter})")
+    where = "\n    AND ".join(conditions)
+    baseline = int(params["baseline_transactions"])
+    partition = "probe.entity_id, probe.window_start, probe.evaluation_time"
+    frame = (
+        f"PARTITION BY {partition} ORDER BY tx.time, tx.transaction_id "
+        f"ROWS BETWEEN {baseline} PRECEDING AND 1 PRECEDING"
+    )
+    return (
+        "WITH scored AS (\n"
+        "  SELECT probe.entity_id, probe.window_start, probe.evaluation_time, probe.first_window_start,\n"
+        "    tx.time, tx.amount,\n"
+        f"    avg(tx.amount) OVER ({frame}) AS baseline,\n"
+        f"    count(*) OVER ({frame}) AS history\n"
+        f"  FROM (VALUES\n  {values}\n) AS probe (entity_id, window_start, evaluation_time, first_window_start)\n"
+        f"  JOIN {TIMESTREAM.table(database, table)} AS tx ON tx.{rule.entity_column} = probe.entity_id\n"
+        f"  WHERE {where}\n"
+        ")\n"
+        "SELECT entity_id, window_start, evaluation_time, max(amount / baseline) AS observed\n"
+        "FROM scored\n"
+        "WHERE time >= window_start\n"
+        "  AND time >= first_window_start\n"
+        f"  AND time < window_start + {format_duration(rule.window)}\n"
+        f"  AND history >= {int(params['min_history'])}\n"
+        f"  AND amount >= {_number_sql(params['min_amount'])}\n"
+        "  AND baseline > 0\n"
+        "GROUP BY entity_id, window_start, evaluation_time\n"
+        f"HAVING max(amount / baseline) {_threshold_sql(rule)}"
+    )
