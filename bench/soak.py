@@ -39,7 +39,7 @@ from typing import Any
 # The handlers' EMF metrics are kept by the local runner; nothing else may reach stdout.
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
-from fraudlocal.commands.stats import collect_stats
+from fraudlocal.emulators.runtime import store_stats
 from fraudlocal.pipeline.ordering import StreamInput
 from fraudlocal.pipeline.run import Pipeline, PipelineConfig
 
@@ -114,7 +114,7 @@ def _invalid(record: dict[str, Any], rng: random.Random) -> bytes:
 def store_counts(state: Path) -> dict[str, Any]:
     from fraudlocal.emulators.runtime import LocalTarget
 
-    return collect_stats(LocalTarget(state_dir=state))
+    return store_stats(LocalTarget(state_dir=state))
 
 
 def replay(state: Path, checkpoints: list[int], args: argparse.Namespace, label: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import commands
 from .errors import UserError
-from .runtime import LOCAL_TIMESERIES, TIMESERIES_CHOICE_VARIABLE
+from .emulators.runtime import LOCAL_TIMESERIES, TIMESERIES_CHOICE_VARIABLE
 
 
 def build_parser() -> argparse.ArgumentParser:
