@@ -30,6 +30,7 @@ EXPECTED_IDS = {
     "shared_email",
     "shared_phone",
     "mule_pass_through",
+    "novel_takeover",
 }
 STEP_FUNCTIONS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 
