@@ -41,7 +41,7 @@ DEFAULT_DAYS = 1
 TARGETS = {"mean_precision": 0.95, "mean_recall": 0.9, "min_pattern_recall": 0.8}
 
 
-def run_seed(seed: int, accounts: int, days: int, every: float) -> dict:
+def run_seed(seed: int, accounts: int, days: int, every: float, keep: str | None = None) -> dict:
     from fraudlocal.pipeline import (
         Pipeline,
         PipelineConfig,
@@ -60,6 +60,12 @@ def run_seed(seed: int, accounts: int, days: int, every: float) -> dict:
         result = pipeline.finish()
         close_local_backends()
     figures = label_figures(result.cases, scenario.labels)
+    if keep:  # the cases and flags of a tuning seed, to see why an account was missed
+        out = Path(keep) / f"seed-{seed}"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "cases.json").write_text(json.dumps([c.to_dict() for c in result.cases], indent=1, default=str))
+        (out / "flags.json").write_text(json.dumps(result.flags, indent=1, default=str))
+        scenario.write(out / "scenario")
     return {
         "seed": seed,
         "transactions": result.transactions,
@@ -76,6 +82,7 @@ def run_seed(seed: int, accounts: int, days: int, every: float) -> dict:
         "unlabelled_detected": len(figures["false_positives_unlabelled"]),
         "confounders_in_fraud_ring_cases": figures["confounders_in_fraud_ring_cases"],
         "pipeline_seconds": result.elapsed.get("total"),
+        "seconds_per_stage": {k: v for k, v in result.elapsed.items() if k != "total"},
     }
 
 
@@ -125,10 +132,11 @@ def main() -> None:
     )
     parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help="days per world (default 1)")
     parser.add_argument("--every", type=float, default=5.0, help="minutes between scheduled runs (default 5)")
+    parser.add_argument("--keep", help="write each seed's cases, flags and scenario under this folder")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: one seed in this process
     args = parser.parse_args()
     if args.one is not None:
-        print(json.dumps(run_seed(args.one, args.accounts, args.days, args.every)))
+        print(json.dumps(run_seed(args.one, args.accounts, args.days, args.every, args.keep)))
         return
     if args.seeds:
         seeds = [int(s) for s in args.seeds.split(",")]
@@ -152,6 +160,7 @@ def main() -> None:
                 str(args.days),
                 "--every",
                 str(args.every),
+                *(["--keep", args.keep] if args.keep else []),
             ],
             capture_output=True,
             text=True,

@@ -114,11 +114,11 @@ class Stopwatch:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - began
 
 
-@dataclass
 #: roles that say only how an account came into a case: a money or takeover role says more
 GENERIC_ROLES = ("flagged", "ring_member")
 
 
+@dataclass
 class CaseRecord:
     """A case as the investigations left it: one entry per case id."""
 
