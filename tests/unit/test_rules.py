@@ -31,6 +31,8 @@ EXPECTED_IDS = {
     "shared_phone",
     "mule_pass_through",
     "novel_takeover",
+    "device_account_spread",
+    "slow_pass_through",
 }
 STEP_FUNCTIONS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 

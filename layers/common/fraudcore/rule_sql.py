@@ -285,9 +285,20 @@ def _signals_sql(rule: Rule, database: str, table: str, span: EvaluationRange) -
     new_within = format_duration(parse_duration(params["new_within"], rule.id))
     novelty = sorted({c for signal in rule.signals for c in signal.get("new", [])})
     firsts = "".join(f",\n    min(time) OVER (PARTITION BY {column}, {c}) AS first_{c}" for c in novelty)
-    # The habit is made of the account's usual transactions only: an intruder's first
-    # payments must not raise the bar for the next ones.
-    usual = " AND ".join(f"({c} IS NULL OR first_{c} < time - {new_within})" for c in novelty) or "TRUE"
+    # The habit is made of the account's usual transactions only: those that meet the
+    # rule's novelty signals (an intruder's first payments) must not raise the bar for the
+    # next ones. The identifiers the account started with are its own, never new.
+    novel = [
+        "("
+        + " OR ".join(
+            f"({c} IS NOT NULL AND first_{c} >= time - {new_within} AND first_{c} > first_use)"
+            for c in signal["new"]
+        )
+        + ")"
+        for signal in rule.signals
+        if "new" in signal
+    ]
+    usual = f"NOT ({' AND '.join(novel)})" if novel else "TRUE"
     aggregate = _aggregate_sql(rule)
     where = "\n  AND ".join(
         [

@@ -75,7 +75,7 @@ FILTER_COLUMNS = {"amount", *DIMENSION_FIELDS}
 SIGNAL_PARAMS = {
     "history": "30d",
     "new_within": "1h",
-    "established": "6h",
+    "established": "3h",
     "habit_transactions": 50,
     "min_history": 3,
     "min_amount": 500.0,

@@ -282,14 +282,15 @@ def plant_takeover(world: World, group_id: str) -> PlantedGroup:
     new IP (and, half the time, a new country), to a payee never paid before or online shops."""
     rng, ids = world.rng, world.ids
     variant = rng.choice(("transfers", "purchases"))
+    # Intruders go for accounts worth taking: active customers, with their everyday history.
     (victim,) = world.take(1, lambda account: account.daily_rate >= 2.0 and account.itinerary is None)
-    victim.daily_rate = max(victim.daily_rate, 3.0)
+    victim.daily_rate = rng.uniform(5.0, 12.0)
     beneficiary = world.take_for_fraud(1)[0] if variant == "transfers" else None
     if beneficiary is not None:
         beneficiary.contacts = []
         _history(world, [beneficiary], (0.3, 1.0))
     # The intruder comes in late enough for the owner's everyday spending to be its history.
-    at = _moment(world, 0.45, 0.95, HOUR_MS)
+    at = _moment(world, 0.5, 0.95, HOUR_MS)
     new_device, new_ip = ids.device(), ids.ip()
     country = rng.choice(ATTACKER_COUNTRIES) if rng.random() < 0.5 else victim.country
     count = rng.randint(1, 5)

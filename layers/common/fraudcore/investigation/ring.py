@@ -28,9 +28,10 @@ accounts linked only by a device and/or IP, under the same conditions, each of w
 uses a device of its own (people have phones; accounts opened in a device farm use the
 farm's device and nothing else). A family is one too, even when its members share a card,
 an email or a phone: at most six accounts, all on one home IP that nobody else uses and
-on one family device, each also on a device of its own (people have phones: card
-testers and ring members working from one machine do not), under the same conditions
-(rings share cards and phones, but each member keeps a home of its own). A benign cluster's ring score is capped at
+on one family device, under the same conditions (rings share cards and phones, but each
+member keeps a home of its own). A flag of critical severity (card testing: a pattern of
+fraud by itself) is never waved through as a household, even when the testers work from
+one machine behind one IP as a family would. A benign cluster's ring score is capped at
 :data:`BENIGN_SCORE_CAP`.
 """
 
@@ -266,10 +267,11 @@ def analyse_ring(
         len(members) >= 2
         and not flagged_others
         and investigation.rule not in HIGH_VALUE_RULES
+        and investigation.severity != "critical"
         and bool(link_types)
         and (
             (link_types <= HOUSEHOLD_LINK_TYPES and (len(members) <= 3 or _everyone_has_own_device(state)))
-            or (_one_home(members, shared) and _everyone_has_own_device(state))
+            or _one_home(members, shared)
         )
     )
     return {

@@ -375,7 +375,7 @@ def money_roles(
             roles[transfer["account"]] = _transfer_role("source", transfer)
         for transfer in paid:
             roles[transfer["account"]] = _transfer_role("cash_out", transfer)
-        if len(sources) >= MULE_SENDERS_MIN and len(sources) >= len(paid):
+        if len(sources) >= MULE_SENDERS_MIN:
             roles[start] = {"role": "collector"}
         elif len(paid) >= MULE_SENDERS_MIN:
             roles[start] = {"role": "distributor"}
