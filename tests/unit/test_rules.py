@@ -66,6 +66,7 @@ def test_the_shipped_rules_have_the_expected_ids_and_defaults() -> None:
     # accounts that join a device or an identifier after the first hit are investigated
     assert {r.id for r in rules.values() if r.recheck_on_close} == {
         "device_account_burst",
+        "device_account_spread",
         "ip_account_burst",
         "shared_card",
         "shared_email",
