@@ -63,7 +63,9 @@ def run_seed(seed: int, accounts: int, days: int, every: float, keep: str | None
     if keep:  # the cases and flags of a tuning seed, to see why an account was missed
         out = Path(keep) / f"seed-{seed}"
         out.mkdir(parents=True, exist_ok=True)
-        (out / "cases.json").write_text(json.dumps([c.to_dict() for c in result.cases], indent=1, default=str))
+        (out / "cases.json").write_text(
+            json.dumps([c.to_dict() for c in result.cases], indent=1, default=str)
+        )
         (out / "flags.json").write_text(json.dumps(result.flags, indent=1, default=str))
         scenario.write(out / "scenario")
     return {

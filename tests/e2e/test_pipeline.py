@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fraudcore.micro import RECHECK_SUFFIX, execution_name, parse_time
+from fraudcore.micro import RECHECK_SUFFIX, execution_name, growth_suffix, parse_time
 from fraudcore.rule_sql import floor_to
 from fraudcore.rules import load_rules
 from fraudlocal.cli import main
@@ -105,7 +105,7 @@ def test_every_investigation_left_its_history(demo: Path) -> None:
     # a flag's investigation, or the recheck of its window once closed (rules with
     # recheck_on_close); a long entity id is shortened to fit the suffix, so the recheck's
     # name is derived the way the micro-analysis derives it
-    cooldowns = {rule.id: rule.cooldown for rule in load_rules()}
+    rules = {rule.id: rule for rule in load_rules()}
     flags = read(demo, "flags.json")
     started = {flag["execution_name"] for flag in flags}
     rechecks = {
@@ -113,8 +113,8 @@ def test_every_investigation_left_its_history(demo: Path) -> None:
             flag["rule"],
             flag["entity_type"],
             flag["entity_id"],
-            floor_to(parse_time(flag["window_start"]), cooldowns[flag["rule"]]),
-            RECHECK_SUFFIX,
+            floor_to(parse_time(flag["window_start"]), rules[flag["rule"]].cooldown),
+            growth_suffix(rules[flag["rule"]], flag["observed"]) + RECHECK_SUFFIX,
         )
         for flag in flags
     }

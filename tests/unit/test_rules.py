@@ -234,9 +234,10 @@ def test_flags_carry_a_readable_sentence_and_the_cooldown_period() -> None:
         "Device dev-1 was used by 7 distinct accounts between 2026-11-29T13:00:00Z and 2026-11-29T14:00:00Z "
         "(threshold 5 in 1h)."
     )
-    assert flag.execution_name == "device_account_burst-device-dev-1-20261129T120000Z"  # 12:00-18:00 period
+    # 12:00-18:00 period, and the count: a count that grows later is a new investigation
+    assert flag.execution_name == "device_account_burst-device-dev-1-20261129T120000Z-n7"
     # the window closed at 14:00: the rule rechecks closed windows, under a name of its own
-    assert flag.recheck_execution_name == "device_account_burst-device-dev-1-20261129T120000Z-closed"
+    assert flag.recheck_execution_name == "device_account_burst-device-dev-1-20261129T120000Z-n7-closed"
     (filling,) = flags_from_rows(rule, rows, datetime(2026, 11, 29, 13, 55, tzinfo=UTC))
     assert filling.recheck_execution_name is None  # still filling at 13:55
 

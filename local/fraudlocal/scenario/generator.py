@@ -234,7 +234,9 @@ def _labels(groups: list[PlantedGroup]) -> dict[str, Label]:
                 PATTERN_LABEL[group.pattern],
                 group.pattern,
                 group.ring_id,
-                role=group.role_of(account_id) if group.variant else canonical_role(group.role_of(account_id)),
+                role=group.role_of(account_id)
+                if group.variant
+                else canonical_role(group.role_of(account_id)),
                 variant=group.variant,
             )
     return labels
