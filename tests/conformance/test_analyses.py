@@ -25,6 +25,8 @@ The graph is written with plain gremlinpython bytecode following the model of
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -368,6 +370,19 @@ def test_a_family_sharing_a_card_and_a_phone_at_one_home_is_a_benign_cluster(wor
 def test_a_family_hit_by_a_high_value_burst_is_not_waved_through(world: Any) -> None:
     result = analyse_ring(world, investigation("account", "e1", rule="high_value_burst"))
     assert result["benign_cluster"] is False
+
+
+@pytest.mark.parametrize("rule", ["amount_spike", "novel_takeover"])
+def test_one_members_large_payment_leaves_the_household_a_household(world: Any, rule: str) -> None:
+    # An amount far above one member's habit (or an intruder on one member's account) is
+    # about that account: the home the family shares does not become a ring link.
+    assert analyse_ring(world, investigation("account", "h1", rule=rule))["benign_cluster"] is True
+    assert analyse_ring(world, investigation("account", "e1", rule=rule))["benign_cluster"] is True
+
+
+def test_card_testing_from_one_home_is_not_waved_through_as_a_family(world: Any) -> None:
+    tested = replace(investigation("card", "c-family", rule="card_testing"), severity="critical")
+    assert analyse_ring(world, tested)["benign_cluster"] is False
 
 
 def test_public_ip_links_nobody(world: Any) -> None:
