@@ -18,9 +18,9 @@ whether the targets hold (mean precision >= 0.95, mean recall >= 0.9, every patt
 minimum recall >= 0.8, no confounder in a fraud_ring case).
 
 Usage: python bench/quality.py [--set evaluation|tuning|all] [--accounts 500] [--days 1]
-       [--seeds 1001,1002] [--every 5]
+       [--seeds 1001,1002] [--every 5] [--jobs 2] [--keep DIR]
 
-Each seed runs in its own process (one after another: the stores are embedded).
+Each seed runs in its own process (``--jobs`` of them at once).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -134,6 +135,7 @@ def main() -> None:
     )
     parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help="days per world (default 1)")
     parser.add_argument("--every", type=float, default=5.0, help="minutes between scheduled runs (default 5)")
+    parser.add_argument("--jobs", type=int, default=1, help="seeds run at once, each in its own process")
     parser.add_argument("--keep", help="write each seed's cases, flags and scenario under this folder")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: one seed in this process
     args = parser.parse_args()
@@ -148,30 +150,32 @@ def main() -> None:
             "evaluation": list(EVALUATION_SEEDS),
             "all": [*TUNING_SEEDS, *EVALUATION_SEEDS],
         }[args.set]
-    runs = []
-    for seed in seeds:
-        completed = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--one",
-                str(seed),
-                "--accounts",
-                str(args.accounts),
-                "--days",
-                str(args.days),
-                "--every",
-                str(args.every),
-                *(["--keep", args.keep] if args.keep else []),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+
+    def command(seed: int) -> list[str]:
+        return [
+            sys.executable,
+            __file__,
+            "--one",
+            str(seed),
+            "--accounts",
+            str(args.accounts),
+            "--days",
+            str(args.days),
+            "--every",
+            str(args.every),
+            *(["--keep", args.keep] if args.keep else []),
+        ]
+
+    def run(seed: int) -> dict:
+        completed = subprocess.run(command(seed), capture_output=True, text=True, check=False)
         if completed.returncode != 0:
             raise SystemExit(f"seed {seed} failed:\n{completed.stderr}")
-        runs.append(json.loads(completed.stdout.strip().splitlines()[-1]))
-        print(f"seed {seed}: precision {runs[-1]['precision']} recall {runs[-1]['recall']}", file=sys.stderr)
+        found = json.loads(completed.stdout.strip().splitlines()[-1])
+        print(f"seed {seed}: precision {found['precision']} recall {found['recall']}", file=sys.stderr)
+        return found
+
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        runs = list(pool.map(run, seeds))
     report = {
         "world": {
             "variety": "wide",
