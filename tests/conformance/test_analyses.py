@@ -26,7 +26,6 @@ The graph is written with plain gremlinpython bytecode following the model of
 from __future__ import annotations
 
 from dataclasses import replace
-
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -497,6 +496,26 @@ def test_mule_chain(world: Any) -> None:
         "accounts_downstream": ["m2", "m3", "m4"],
         "accounts_upstream": ["v1", "v2", "v3", "v4"],
         "flagged_accounts": ["m3"],
+        # the direct transfers, with their times: who fed the account, whom it paid
+        "transfers_in": [
+            {
+                "account": f"v{n}",
+                "amount": 2500.0,
+                "transfers": 1,
+                "first_seen": REF_MS - DAY_MS,
+                "last_seen": REF_MS - HOUR_MS,
+            }
+            for n in range(1, 5)
+        ],
+        "transfers_out": [
+            {
+                "account": "m2",
+                "amount": 9500.0,
+                "transfers": 1,
+                "first_seen": REF_MS - DAY_MS,
+                "last_seen": REF_MS - HOUR_MS,
+            }
+        ],
         "truncated": False,
         "truncation": [],
     }
@@ -576,6 +595,7 @@ def test_a_new_device_carrying_the_flagged_money_is_a_takeover(
         "established_since": REF_MS - 30 * DAY_MS,
         "established_since_at": "2026-10-30T12:00:00.000Z",
         "new_device_first_seen_at": "2026-11-29T11:40:00.000Z",
+        "new_device_first_seen": REF_MS - 20 * 60_000,
         "own_network": False,
         "takeover": True,
     }

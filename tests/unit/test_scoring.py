@@ -566,3 +566,34 @@ def test_a_takeover_case_names_the_victim_and_the_new_payee() -> None:
     assert result.roles["payee"]["role"] == "beneficiary" and result.roles["payee"]["amount"] == 7_850.0
     assert "landlord" not in result.members  # paid long before the intruder's device appeared
     assert result.verdict == "fraud_ring"
+
+
+def test_a_device_whose_accounts_also_pay_in_shops_is_no_farm() -> None:
+    from fraudcore.investigation.model import SharedDeviceLimits
+    from fraudcore.investigation.shared_device import UsageThresholds, _usage
+
+    def use(account: str, on_device: int, on_cards: int) -> dict[str, Any]:
+        return {
+            "account": f"account:{account}",
+            "first_seen": 1,
+            "last_seen": 2,
+            "flagged": False,
+            "devices": ["device:d"],
+            "tx_count": on_device,
+            "card_transactions": [
+                {"to": f"card:{account}", "tx_count": on_cards},
+                {"to": "device:d", "tx_count": on_device},
+                {"to": "ip:10.0.0.1", "tx_count": on_device},
+            ],
+        }
+
+    def usage(uses: list[dict[str, Any]]) -> dict[str, Any]:
+        row = {"id": "device:d", "label": "device", "degree": len(uses), "uses": uses}
+        return _usage(row, len(uses), SharedDeviceLimits(), UsageThresholds(), {})
+
+    # Every payment of a farm's account goes through the farm's device.
+    farm = usage([use(f"f{n}", 3, 3) for n in range(5)])
+    assert (farm["class"], len(farm["dedicated_accounts"])) == ("device_farm", 5)
+    # Colleagues seen on no other device today, but paying in shops too: people.
+    office = usage([use(f"o{n}", 2, 6) for n in range(5)])
+    assert (office["class"], office["dedicated_accounts"]) == ("shared_public", [])
