@@ -282,9 +282,9 @@ def test_a_filling_window_is_investigated_again_when_it_grows_and_rechecked_when
     assert closed.started == 1
     assert closed.flags[0].observed == 9
     assert sorted(p.stem for p in starter.pending.glob("*.json")) == [
-        "device_account_burst-device-farm-20261129T120000Z-n5",
-        "device_account_burst-device-farm-20261129T120000Z-n9",
-        "device_account_burst-device-farm-20261129T120000Z-n9-closed",
+        "device_account_burst-device-farm-20261129T120000Z-n4",
+        "device_account_burst-device-farm-20261129T120000Z-n8",
+        "device_account_burst-device-farm-20261129T120000Z-n8-closed",
     ]
     assert run_micro_analysis(recorder.store, starter, rule, NOON + minutes(65)).started == 0
 
@@ -321,7 +321,7 @@ def test_a_hit_first_seen_closed_is_investigated_once(recorder: Recorder, tmp_pa
     result = run_micro_analysis(recorder.store, starter, [RULES["device_account_burst"]], NOON + minutes(60))
     assert (result.started, result.duplicates) == (1, 0)
     assert [p.stem for p in starter.pending.glob("*.json")] == [
-        "device_account_burst-device-farm-20261129T120000Z-n5"
+        "device_account_burst-device-farm-20261129T120000Z-n4"
     ]
 
 

@@ -92,14 +92,26 @@ def execution_name(
     return f"{prefix}{safe}-{stamp}"
 
 
+#: the counts that name a growing ring's investigations: roughly one step per half again
+GROWTH_STEPS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+
+
 def growth_suffix(rule: Rule, observed: float) -> str:
-    """``-n<count>`` for rules that recheck on close, else nothing.
+    """``-n<step>`` for rules that recheck on close, else nothing.
 
     Their hits count accounts on one identifier: a count that grows after an investigation
-    (an account joining the ring late) is a new execution name, so it is investigated
-    again; the same count derives the same name, so it never is twice.
+    (an account joining the ring late) past the next of :data:`GROWTH_STEPS` is a new
+    execution name, so it is investigated again; a count within the same step derives the
+    same name, so it never is twice (and a family card that two, then three people use in
+    turn is not investigated at every window).
     """
-    return f"-n{int(observed)}" if rule.recheck_on_close else ""
+    return _step_suffix(observed) if rule.recheck_on_close else ""
+
+
+def _step_suffix(observed: float) -> str:
+    count = int(observed)
+    step = max((s for s in GROWTH_STEPS if s <= count), default=count)
+    return f"-n{step if count < GROWTH_STEPS[-1] else count}"
 
 
 def parse_time(value: Any) -> datetime:
@@ -193,7 +205,7 @@ def _with_count(flag: Flag, observed: float) -> Flag:
     """The flag named (and described) by a larger count of its cluster."""
     if observed <= flag.observed:
         return flag
-    count = f"-n{int(observed)}"
+    count = _step_suffix(observed)
     return replace(
         flag,
         observed=observed,
