@@ -21,8 +21,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from fraudcore.rule_sql import compile_range, compile_rule, span_range
 from fraudcore.rules import load_rules
+from fraudcore.timeseries.rule_sql import compile_range, compile_rule, span_range
 from fraudlocal.timeseries_duckdb import DuckDBTimeseriesStore
 from fraudlocal.timestream_sql import to_duckdb
 

@@ -16,6 +16,8 @@ import pytest
 from gremlin_python.driver.driver_remote_connection import DriverRemoteConnection
 from gremlin_python.process.anonymous_traversal import traversal
 
+import fraudlocal  # noqa: F401  (registers the local adapters with fraudcore.backends)
+
 DEFAULT_GREMLIN_SERVER_URL = "ws://127.0.0.1:8182/gremlin"
 SERVER_SOURCES = 8  # g, g1 .. g7, bound by scripts/gremlin/init.groovy
 

@@ -43,8 +43,9 @@ from typing import Any
 from fraudcore.mapping import FieldMapping
 from fraudcore.micro import Flag, dedupe_flags, evaluate_rules, flags_from_rows, parse_time
 from fraudcore.model import InvalidRecord, Transaction, parse_transaction
-from fraudcore.rule_sql import compile_range, evaluation_range, floor_to, iso, span_range
 from fraudcore.rules import Rule, format_duration
+from fraudcore.timeseries.rule_sql import compile_range, evaluation_range, floor_to, span_range
+from fraudcore.timeutil import iso_z
 
 from .timeseries_duckdb import DuckDBTimeseriesStore
 
@@ -151,11 +152,11 @@ def evaluate_span(
         starts = [flag.window_start for flag in hits]  # ISO texts in UTC sort in time order
         for tick in ticks:
             # The windows this tick's run evaluates, merged as a run merges them.
-            low = bisect_left(starts, iso(evaluation_range(rule, tick, every).first_window_start))
-            high = bisect_left(starts, iso(tick))
+            low = bisect_left(starts, iso_z(evaluation_range(rule, tick, every).first_window_start))
+            high = bisect_left(starts, iso_z(tick))
             for flag in dedupe_flags(hits[low:high]):
                 if flag.execution_name not in first_seen:
-                    first_seen[flag.execution_name] = replace(flag, evaluation_time=iso(tick))
+                    first_seen[flag.execution_name] = replace(flag, evaluation_time=iso_z(tick))
     return dedupe_flags(first_seen.values())
 
 
@@ -166,7 +167,7 @@ def evaluate_per_tick(
     for tick in ticks:
         tick_flags, errors = evaluate_rules(store, rules, tick, every)
         if errors:
-            raise BacktestError(f"rules failed at {iso(tick)}: {errors}")
+            raise BacktestError(f"rules failed at {iso_z(tick)}: {errors}")
         flags.extend(tick_flags)
     return dedupe_flags(_first_seen(flags))
 
@@ -275,8 +276,8 @@ def run_backtest(
             "rejected": len(loaded.rejected),
             "rejected_examples": loaded.rejected[:5],
             "duplicate_ids": loaded.duplicates,
-            "first_event": iso(first),
-            "last_event": iso(last),
+            "first_event": iso_z(first),
+            "last_event": iso_z(last),
         },
         "every": format_duration(every),
         "ticks": len(ticks),

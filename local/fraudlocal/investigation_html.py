@@ -16,15 +16,16 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .state_machine import RECORD_CASE_STATE
+
 ASSETS = Path(__file__).resolve().parent / "assets"
 WIDTH, HEIGHT, MARGIN = 960, 560, 50
-RECORD_STATE = "Score the evidence and record the case"
 
 
 def analyses_from_history(history: list[dict[str, Any]]) -> dict[str, Any]:
     """The analyses the record step received (its input), from the execution history."""
     for event in history:
-        if event.get("state") == RECORD_STATE and isinstance(event.get("input"), dict):
+        if event.get("state") == RECORD_CASE_STATE and isinstance(event.get("input"), dict):
             return dict(event["input"].get("analyses") or {})
     return {}
 

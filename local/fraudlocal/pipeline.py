@@ -35,24 +35,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from fraudcore.investigation.scoring import VERDICTS
 from fraudcore.mapping import FieldMapping, MappingError, load_mapping
 from fraudcore.model import InvalidRecord, parse_transaction
-from fraudcore.rule_sql import floor_to, iso
 from fraudcore.rules import RuleError, enabled_rules, load_rules
+from fraudcore.timeseries.rule_sql import floor_to
+from fraudcore.timeutil import iso_z
 
 from .asl import execute, load_state_machine
 from .errors import UserError
 from .kinesis_esm import EventSourceMapping, LocalStream
 from .runtime import FunctionRunner, LocalTarget, close_local_backends
 from .starter_local import LocalInvestigationStarter
+from .state_machine import RECORD_CASE_STATE, STATE_MACHINE
 
 INGEST_TIMESERIES = "IngestTimeseriesFunction"
 INGEST_GRAPH = "IngestGraphFunction"
 MICRO_ANALYSIS = "MicroAnalysisFunction"
-STATE_MACHINE = "InvestigationStateMachine"
-RECORD_CASE_STATE = "Score the evidence and record the case"
-DETECTING_VERDICTS = ("fraud_ring", "suspicious")
-VERDICT_ORDER = ("fraud_ring", "suspicious", "cleared")
 STAGES = ("ingest_timeseries", "ingest_graph", "micro_analysis", "investigations")
 #: what Lambda's Kinesis mapping is given in template.yaml (batch size, retries, bisect)
 DEFAULT_BATCH_SIZE = 100
@@ -176,7 +175,7 @@ class CaseRecord:
 
 
 def _verdict_rank(verdict: str) -> int:
-    return VERDICT_ORDER.index(verdict) if verdict in VERDICT_ORDER else len(VERDICT_ORDER)
+    return VERDICTS.index(verdict) if verdict in VERDICTS else len(VERDICTS)
 
 
 @dataclass
@@ -406,7 +405,7 @@ class Pipeline:
 
 def scheduled_event(moment: datetime) -> dict[str, Any]:
     """The event EventBridge Scheduler sends ``MicroAnalysisFunction`` at ``moment``."""
-    stamp = iso(moment.astimezone(UTC))
+    stamp = iso_z(moment.astimezone(UTC))
     return {
         "version": "0",
         "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"fraudlocal-tick:{stamp}")),
@@ -580,10 +579,10 @@ def _progress(console: Any, show: bool, total: int | None) -> Iterator[Callable[
         checks = bars.add_task("investigations", total=None, detail="")
 
         def update(pipeline: Pipeline) -> None:
-            clock = iso(pipeline.next_tick) if pipeline.next_tick else "-"
+            clock = iso_z(pipeline.next_tick) if pipeline.next_tick else "-"
             bars.update(records, completed=pipeline.put_count, detail=f"clock {clock}")
             verdicts = Counter(case.verdict for case in pipeline.cases.values())
-            shown = ", ".join(f"{verdicts[v]} {v}" for v in VERDICT_ORDER if verdicts[v])
+            shown = ", ".join(f"{verdicts[v]} {v}" for v in VERDICTS if verdicts[v])
             bars.update(
                 checks,
                 completed=pipeline.investigations,

@@ -36,7 +36,10 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from .pipeline import DETECTING_VERDICTS, STAGES, VERDICT_ORDER, CaseRecord, PipelineResult
+from fraudcore.investigation.scoring import DETECTING_VERDICTS, VERDICTS
+from fraudcore.timeutil import iso_z
+
+from .pipeline import STAGES, CaseRecord, PipelineResult
 from .scenario.labels import CONFOUNDER, FRAUD, Label
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -141,7 +144,7 @@ def build_summary(
         "investigations": result.investigations,
         "investigations_failed": len(result.failed_investigations),
         "cases": len(result.cases),
-        "cases_by_verdict": {verdict: verdicts.get(verdict, 0) for verdict in VERDICT_ORDER},
+        "cases_by_verdict": {verdict: verdicts.get(verdict, 0) for verdict in VERDICTS},
         "elapsed_seconds": elapsed,
         "transactions_per_second": round(result.transactions / elapsed["total"], 1)
         if elapsed["total"]
@@ -154,7 +157,7 @@ def build_summary(
 
 
 def _iso(moment: Any) -> str | None:
-    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+    return None if moment is None else iso_z(moment, "exact")
 
 
 # -- files ------------------------------------------------------------------------------------
@@ -437,7 +440,7 @@ def render_report(
         charts.append(_bars("recall by pattern", summary["recall_by_pattern"], "{:.0%}", scale=1.0))
         if summary["false_positives_by_confounder"]:
             charts.append(_bars("confounder accounts detected", summary["false_positives_by_confounder"]))
-    order = {verdict: i for i, verdict in enumerate(VERDICT_ORDER)}
+    order = {verdict: i for i, verdict in enumerate(VERDICTS)}
     cases = sorted(result.cases, key=lambda c: (order.get(c.verdict, 9), -c.score, c.case_id))
     failed = ""
     if result.failed_investigations:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+from fraudcore.execution_names import check_safe_execution_name
 
 
 class LocalInvestigationStarter:
@@ -31,10 +30,7 @@ class LocalInvestigationStarter:
         ) or ((self.done / name).exists())
 
     def start(self, name: str, payload: Mapping[str, Any]) -> bool:
-        if not _NAME.match(name):
-            raise ValueError(
-                f"execution name {name!r}: must be 1-80 characters of letters, digits, '-' and '_'"
-            )
+        check_safe_execution_name(name)  # the queue keeps one file per name
         if self._exists(name):
             return False
         self.pending.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from fraudcore.micro import RECHECK_SUFFIX, execution_name, growth_suffix, parse_time
-from fraudcore.rule_sql import floor_to
 from fraudcore.rules import load_rules
+from fraudcore.timeseries.rule_sql import floor_to
 from fraudlocal.cli import main
 from fraudlocal.scenario import load_labels
 

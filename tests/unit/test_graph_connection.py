@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import random
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 from botocore.credentials import Credentials
@@ -22,6 +23,7 @@ from gremlin_python.driver.remote_connection import RemoteConnection, RemoteTrav
 from gremlin_python.process.strategies import OptionsStrategy
 from gremlin_python.process.traversal import Bytecode, Traverser
 
+from fraudcore import backends
 from fraudcore.graph import sigv4
 from fraudcore.graph.connection import (
     ConcurrentModificationError,
@@ -29,9 +31,7 @@ from fraudcore.graph.connection import (
     GraphError,
     GraphTimeoutError,
     GraphUnavailableError,
-    close_all,
     driver_factory,
-    shared_connection,
 )
 from fraudcore.settings import ConfigurationError, Settings
 
@@ -327,23 +327,32 @@ def test_bad_endpoint_is_named() -> None:
 
 
 def test_one_shared_connection_per_endpoint_and_source(tmp_path) -> None:
-    close_all()
+    transport = ScriptedTransport([])
+    backends.register(
+        "graph",
+        "scripted",
+        lambda settings: GraphConnection.from_factory(transport.factory, settings, name="scripted graph"),
+    )
+    backends.reset()
     a = Settings(graph_backend="gremlin-server", graph_endpoint="ws://127.0.0.1:8182/gremlin")
     b = Settings(graph_backend="gremlin-server", graph_endpoint="ws://127.0.0.1:8183/gremlin")
+    shared_connection = backends.graph_connection
     try:
         assert shared_connection(a) is shared_connection(a)
         assert shared_connection(a) is not shared_connection(b)
-        assert shared_connection(a, "g1") is not shared_connection(a)
-        embedded = Settings(state_dir=tmp_path)
-        transport = ScriptedTransport([])
-        first = shared_connection(embedded, factory=transport.factory)
-        assert shared_connection(embedded, factory=transport.factory) is first
+        assert shared_connection(replace(a, graph_traversal_source="g1")) is not shared_connection(a)
+        embedded = Settings(graph_backend="scripted", state_dir=tmp_path)
+        first = shared_connection(embedded)
+        assert shared_connection(embedded) is first
         first.run(inject(1))
     finally:
-        close_all()
+        backends.reset()
     assert transport.connections[0].closed
-    assert shared_connection(embedded, factory=transport.factory) is not first
-    close_all()
+    try:
+        assert shared_connection(embedded) is not first
+    finally:
+        backends.reset()
+        backends.unregister("graph", "scripted")
 
 
 # -- SigV4 -------------------------------------------------------------------------------

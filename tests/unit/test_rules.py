@@ -12,10 +12,10 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from fraudcore import rules as rules_module
+from fraudcore.aws_adapters import read_ssm_parameter
 from fraudcore.micro import execution_name, flags_from_rows
-from fraudcore.rule_sql import compile_rule, evaluation_range, floor_to
 from fraudcore.rules import SHIPPED_RULES, RuleError, load_rules, parse_duration, rules_from_document
+from fraudcore.timeseries.rule_sql import compile_rule, evaluation_range, floor_to
 
 EXPECTED_IDS = {
     "high_value_burst",
@@ -119,7 +119,7 @@ def test_missing_override_file_is_named() -> None:
 @mock_aws
 def test_override_from_ssm_is_read_once_per_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    rules_module._ssm_override_text.cache_clear()
+    read_ssm_parameter.cache_clear()
     ssm = boto3.client("ssm", region_name="us-east-1")
     ssm.put_parameter(Name="/fraud/rules-override", Type="String", Value='{"velocity": {"threshold": 25}}')
     first = {rule.id: rule for rule in load_rules(override="ssm:/fraud/rules-override")}
@@ -128,11 +128,11 @@ def test_override_from_ssm_is_read_once_per_environment(monkeypatch: pytest.Monk
     )
     again = {rule.id: rule for rule in load_rules(override="ssm:/fraud/rules-override")}
     assert first["velocity"].threshold == again["velocity"].threshold == 25
-    rules_module._ssm_override_text.cache_clear()  # a new execution environment
+    read_ssm_parameter.cache_clear()  # a new execution environment
     assert {r.id: r for r in load_rules(override="ssm:/fraud/rules-override")}["velocity"].threshold == 99
     with pytest.raises(RuleError, match="ssm:/fraud/missing: cannot read the SSM parameter"):
         load_rules(override="ssm:/fraud/missing")
-    rules_module._ssm_override_text.cache_clear()
+    read_ssm_parameter.cache_clear()
 
 
 def test_a_rules_file_may_replace_the_shipped_rules(tmp_path: Path) -> None:

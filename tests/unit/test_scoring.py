@@ -11,7 +11,8 @@ from fraudcore.investigation.case import case_id_for, jaccard
 from fraudcore.investigation.model import InvalidInvestigationInput, Investigation, parse_investigation_input
 from fraudcore.investigation.ring import ring_score
 from fraudcore.investigation.scoring import assess, combine, decide
-from fraudcore.investigation.shared_device import active_accounts_sql, assess_account_change, classify
+from fraudcore.investigation.shared_device import assess_account_change, classify
+from fraudcore.timeseries.queries import active_accounts_sql
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 

@@ -8,8 +8,8 @@ import duckdb
 import pytest
 from sqlglot import exp
 
-from fraudcore.rule_sql import compile_rule
 from fraudcore.rules import load_rules
+from fraudcore.timeseries.rule_sql import compile_rule
 from fraudlocal.timestream_sql import TimestreamSQLError, parse, to_duckdb
 
 AT = datetime(2026, 11, 29, 12, 5, tzinfo=UTC)

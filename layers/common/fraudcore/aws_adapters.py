@@ -8,14 +8,15 @@ client created once per execution environment, so warm Lambda invocations reuse 
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from .execution_names import check_execution_name
 from .ports import RejectedRecord
 from .timeutil import utc_now
 
@@ -23,13 +24,16 @@ _client_lock = threading.Lock()
 _clients: dict[str, Any] = {}
 
 
-def _client(service: str) -> Any:
-    """One boto3 client per service and execution environment."""
+def aws_client(service: str, config: Any = None) -> Any:
+    """One boto3 client per service and execution environment (reused across invocations).
+
+    ``config`` (a botocore ``Config``) applies when the client is first created.
+    """
     with _client_lock:
         if service not in _clients:
             import boto3
 
-            _clients[service] = boto3.client(service)
+            _clients[service] = boto3.client(service, config=config)
         return _clients[service]
 
 
@@ -93,7 +97,7 @@ class SqsRejectedRecordSink:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = _client("sqs")
+            self._client = aws_client("sqs")
         return self._client
 
     def send(self, records: Sequence[RejectedRecord]) -> None:
@@ -158,7 +162,7 @@ class EventBridgePublisher:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = _client("events")
+            self._client = aws_client("events")
         return self._client
 
     def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
@@ -188,23 +192,6 @@ class EventBridgePublisher:
 
 
 # -- investigations -> Step Functions ----------------------------------------------------
-
-#: StartExecution names: 1-80 characters, none of whitespace, brackets, wildcards,
-#: the listed punctuation or control characters
-MAX_EXECUTION_NAME = 80
-_FORBIDDEN_NAME_CHARACTERS = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
-
-
-def check_execution_name(name: str) -> str:
-    """Return ``name`` if Step Functions accepts it as an execution name; else raise ValueError."""
-    if not 1 <= len(name) <= MAX_EXECUTION_NAME:
-        raise ValueError(f"execution name {name!r} has {len(name)} characters; Step Functions allows 1 to 80")
-    bad = _FORBIDDEN_NAME_CHARACTERS.search(name)
-    if bad:
-        raise ValueError(
-            f"execution name {name!r} contains {bad.group()!r}, which Step Functions does not allow"
-        )
-    return name
 
 
 class InvestigationStartError(RuntimeError):
@@ -243,7 +230,7 @@ class StepFunctionsInvestigationStarter:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = _client("stepfunctions")
+            self._client = aws_client("stepfunctions")
         return self._client
 
     def start(self, name: str, payload: Mapping[str, Any]) -> bool:
@@ -268,3 +255,26 @@ class StepFunctionsInvestigationStarter:
             if started < called_at - _REPLAY_TOLERANCE:
                 return False  # the same running execution, returned again
         return True
+
+
+# -- configuration <- SSM Parameter Store ------------------------------------------------
+
+
+class ParameterReadError(RuntimeError):
+    """An SSM parameter could not be read."""
+
+
+@lru_cache(maxsize=8)
+def read_ssm_parameter(name: str) -> str:
+    """The value of an SSM parameter (decrypted), read once per execution environment.
+
+    Once: a changed parameter reaches new environments, and a scheduled run does not pay
+    an SSM call (or its throttling) every time.
+    """
+    import boto3
+
+    try:
+        response = boto3.client("ssm").get_parameter(Name=name, WithDecryption=True)
+    except Exception as error:
+        raise ParameterReadError(f"cannot read the SSM parameter: {error}") from None
+    return response["Parameter"]["Value"]

@@ -7,21 +7,18 @@ often a run is retried or replayed, the entity is investigated once per period.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .execution_names import RECHECK_SUFFIX, count_step_suffix, execution_name
 from .ports import InvestigationStarter, TimeseriesStore
-from .rule_sql import compile_rule, floor_to, iso
 from .rules import Rule, enabled_rules, format_duration, load_rules, parse_duration
-from .timeutil import parse_utc
+from .timeseries.rule_sql import compile_rule, floor_to
+from .timeutil import iso_z, parse_utc
 
-#: Step Functions execution names: 1-80 characters; these are safe everywhere (logs, ARNs).
-MAX_EXECUTION_NAME = 80
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
 
@@ -59,7 +56,7 @@ class MicroResult:
 
     def to_response(self) -> dict[str, Any]:
         response: dict[str, Any] = {
-            "evaluation_time": iso(self.evaluation_time),
+            "evaluation_time": iso_z(self.evaluation_time),
             "flags": [flag.to_dict() for flag in self.flags],
             "started": self.started,
             "duplicates": self.duplicates,
@@ -70,48 +67,16 @@ class MicroResult:
         return response
 
 
-#: appended to the execution name of the investigation that rechecks a closed window
-RECHECK_SUFFIX = "-closed"
-
-
-def execution_name(
-    rule_id: str, entity_type: str, entity_id: str, period_start: datetime, suffix: str = ""
-) -> str:
-    """``<rule>-<entity_type>-<entity>-<YYYYmmddTHHMMSSZ><suffix>``, within Step Functions' rules.
-
-    An entity id with characters outside ``[A-Za-z0-9_-]``, or too long to fit, is shortened
-    and followed by a hash of the original id, so distinct ids never share a name.
-    """
-    stamp = period_start.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") + suffix
-    prefix = f"{rule_id}-{entity_type}-"
-    room = MAX_EXECUTION_NAME - len(prefix) - len(stamp) - 1
-    safe = _UNSAFE.sub("-", entity_id).strip("-")
-    if safe != entity_id or len(safe) > room:
-        digest = hashlib.sha256(entity_id.encode()).hexdigest()[:12]
-        safe = f"{safe[: max(0, room - len(digest) - 1)]}-{digest}".lstrip("-")
-    return f"{prefix}{safe}-{stamp}"
-
-
-#: the counts that name a growing ring's investigations: roughly one step per half again
-GROWTH_STEPS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
-
-
 def growth_suffix(rule: Rule, observed: float) -> str:
     """``-n<step>`` for rules that recheck on close, else nothing.
 
     Their hits count accounts on one identifier: a count that grows after an investigation
-    (an account joining the ring late) past the next of :data:`GROWTH_STEPS` is a new
+    (an account joining the ring late) past the next of ``execution_names.GROWTH_STEPS`` is a new
     execution name, so it is investigated again; a count within the same step derives the
     same name, so it never is twice (and a family card that two, then three people use in
     turn is not investigated at every window).
     """
-    return _step_suffix(observed) if rule.recheck_on_close else ""
-
-
-def _step_suffix(observed: float) -> str:
-    count = int(observed)
-    step = max((s for s in GROWTH_STEPS if s <= count), default=count)
-    return f"-n{step if count < GROWTH_STEPS[-1] else count}"
+    return count_step_suffix(observed) if rule.recheck_on_close else ""
 
 
 def parse_time(value: Any) -> datetime:
@@ -138,8 +103,8 @@ def flags_from_rows(rule: Rule, rows: Iterable[Mapping[str, Any]], evaluation_ti
                 rule=rule.id,
                 entity_type=rule.entity,
                 entity_id=entity_id,
-                window_start=iso(window_start),
-                window_end=iso(window_end),
+                window_start=iso_z(window_start),
+                window_end=iso_z(window_end),
                 observed=round(observed, 6),
                 threshold=rule.threshold,
                 severity=rule.severity,
@@ -149,11 +114,11 @@ def flags_from_rows(rule: Rule, rows: Iterable[Mapping[str, Any]], evaluation_ti
                     observed=observed,
                     threshold=rule.threshold,
                     window=format_duration(rule.window),
-                    window_start=iso(window_start),
-                    window_end=iso(window_end),
+                    window_start=iso_z(window_start),
+                    window_end=iso_z(window_end),
                 ),
                 execution_name=execution_name(rule.id, rule.entity, entity_id, period, grown),
-                evaluation_time=iso(evaluation_time),
+                evaluation_time=iso_z(evaluation_time),
                 recheck_execution_name=(
                     execution_name(rule.id, rule.entity, entity_id, period, grown + RECHECK_SUFFIX)
                     if rule.recheck_on_close and closed
@@ -205,7 +170,7 @@ def _with_count(flag: Flag, observed: float) -> Flag:
     """The flag named (and described) by a larger count of its cluster."""
     if observed <= flag.observed:
         return flag
-    count = _step_suffix(observed)
+    count = count_step_suffix(observed)
     return replace(
         flag,
         observed=observed,

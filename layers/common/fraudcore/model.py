@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .timeutil import parse_utc
+from .timeutil import iso_z, parse_utc
 
 IDENTIFIER_FIELDS = ("merchant_id", "card_id", "device_id", "ip", "email", "phone", "counterparty_account_id")
 DIMENSION_FIELDS = (
@@ -116,7 +116,7 @@ class Transaction(BaseModel):
 
     def to_json_dict(self) -> dict[str, Any]:
         data = self.model_dump(exclude_none=True)
-        data["timestamp"] = self.timestamp.isoformat().replace("+00:00", "Z")
+        data["timestamp"] = iso_z(self.timestamp, "exact")
         return data
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -431,23 +430,6 @@ def _rule_document(rule: Rule) -> dict[str, Any]:
     return rule.to_dict()
 
 
-def _override_text_from_ssm(name: str) -> str:
-    import boto3  # only on AWS: boto3 comes with the Lambda runtime
-
-    try:
-        response = boto3.client("ssm").get_parameter(Name=name, WithDecryption=True)
-    except Exception as error:
-        raise RuleError(f"RULES_OVERRIDE=ssm:{name}: cannot read the SSM parameter: {error}") from None
-    return response["Parameter"]["Value"]
-
-
-@lru_cache(maxsize=8)
-def _ssm_override_text(name: str) -> str:
-    # Once per execution environment: a changed parameter reaches new environments, and
-    # a scheduled run does not pay an SSM call (or its throttling) every time.
-    return _override_text_from_ssm(name)
-
-
 def load_override(spec: str) -> Any:
     """The override document named by ``RULES_OVERRIDE``.
 
@@ -458,7 +440,12 @@ def load_override(spec: str) -> Any:
     if not spec:
         return {}
     if spec.startswith("ssm:"):
-        text, origin = _ssm_override_text(spec[4:]), spec
+        from .aws_adapters import ParameterReadError, read_ssm_parameter
+
+        try:
+            text, origin = read_ssm_parameter(spec[4:]), spec
+        except ParameterReadError as error:
+            raise RuleError(f"RULES_OVERRIDE={spec}: {error}") from None
     elif spec.startswith("{"):
         text, origin = spec, "RULES_OVERRIDE"
     else:

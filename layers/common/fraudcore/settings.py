@@ -8,9 +8,11 @@ graph engine, JSON-lines files for rejected records and published events, all un
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import Field, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 TIMESERIES_BACKENDS = ("timestream", "duckdb")
 GRAPH_BACKENDS = ("neptune", "gremlin-server", "embedded")
@@ -48,101 +50,99 @@ def _choice(name: str, raw: str, allowed: tuple[str, ...]) -> str:
     return raw
 
 
+def _env(
+    name: str,
+    default: Any,
+    *,
+    minimum: int | None = None,
+    choices: tuple[str, ...] | None = None,
+    also: tuple[str, ...] = (),
+) -> Any:
+    """A setting read from the environment variable ``name`` (or the first of ``also`` set)."""
+    spec = {"env": name, "minimum": minimum, "choices": choices, "also": also}
+    if isinstance(default, Path):
+        return field(default_factory=lambda: Path(default), metadata=spec)
+    return field(default=default, metadata=spec)
+
+
+def _parse(setting: Field[Any], raw: str) -> Any:
+    name, spec = setting.metadata["env"], setting.metadata
+    if spec["choices"]:
+        return _choice(name, raw, spec["choices"])
+    if setting.type in ("bool", bool):
+        return _bool(name, raw)
+    if setting.type in ("int", int):
+        return _int(name, raw, spec["minimum"] or 0)
+    if setting.type in ("Path", Path):
+        return Path(raw)
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Everything a function needs to know about where its data lives."""
+    """Everything a function needs to know about where its data lives.
+
+    Each field names its environment variable once; :meth:`from_env` reads them all.
+    """
 
     # Time-series store
-    timeseries_backend: str = "duckdb"
-    timestream_database: str = "fraud"
-    timestream_table: str = "transactions"
+    timeseries_backend: str = _env("TIMESERIES_BACKEND", "duckdb", choices=TIMESERIES_BACKENDS)
+    timestream_database: str = _env("TIMESTREAM_DATABASE", "fraud")
+    timestream_table: str = _env("TIMESTREAM_TABLE", "transactions")
     #: hours of the Timestream memory store: older records must go to the magnetic store
-    timestream_memory_retention_hours: int = 24
+    timestream_memory_retention_hours: int = _env("TIMESTREAM_MEMORY_RETENTION_HOURS", 24, minimum=1)
     # Graph store
-    graph_backend: str = "embedded"
+    graph_backend: str = _env("GRAPH_BACKEND", "embedded", choices=GRAPH_BACKENDS)
     #: ws(s)://host:port/gremlin for neptune and gremlin-server
-    graph_endpoint: str = "ws://127.0.0.1:8182/gremlin"
+    graph_endpoint: str = _env("GRAPH_ENDPOINT", "ws://127.0.0.1:8182/gremlin")
     #: the server's traversal source (Gremlin Server can bind several graphs; Neptune has g)
-    graph_traversal_source: str = "g"
-    neptune_iam_auth: bool = False
-    graph_eval_timeout_ms: int = 30_000
+    graph_traversal_source: str = _env("GRAPH_TRAVERSAL_SOURCE", "g")
+    neptune_iam_auth: bool = _env("NEPTUNE_IAM_AUTH", False)
+    graph_eval_timeout_ms: int = _env("GRAPH_EVAL_TIMEOUT_MS", 30_000, minimum=1)
     #: objects (vertices or edges) per mergeV/mergeE request
-    graph_write_batch: int = 150
-    graph_max_retries: int = 5
+    graph_write_batch: int = _env("GRAPH_WRITE_BATCH", 150, minimum=1)
+    graph_max_retries: int = _env("GRAPH_MAX_RETRIES", 5, minimum=0)
     # Sinks and publishers
-    rejected_sink: str = "jsonl"
-    rejected_queue_url: str = ""
-    event_publisher: str = "jsonl"
-    event_bus_name: str = "default"
-    event_source: str = "fraud-detection"
-    investigation_starter: str = "local"
-    state_machine_arn: str = ""
+    rejected_sink: str = _env("REJECTED_SINK", "jsonl", choices=SINK_BACKENDS)
+    rejected_queue_url: str = _env("REJECTED_QUEUE_URL", "")
+    event_publisher: str = _env("EVENT_PUBLISHER", "jsonl", choices=PUBLISHER_BACKENDS)
+    event_bus_name: str = _env("EVENT_BUS_NAME", "default")
+    event_source: str = _env("EVENT_SOURCE", "fraud-detection")
+    investigation_starter: str = _env("INVESTIGATION_STARTER", "local", choices=STARTER_BACKENDS)
+    state_machine_arn: str = _env("STATE_MACHINE_ARN", "")
     #: mapping applied to incoming records: "auto" (canonical, or a shipped mapping whose
     #: ``require`` matches), a shipped mapping name, a file path, or "" for canonical only
-    field_mapping: str = "auto"
+    field_mapping: str = _env("FIELD_MAPPING", "auto")
     # Micro-analysis
-    rules_override: str = ""
-    max_investigations_per_run: int = 200
+    rules_override: str = _env("RULES_OVERRIDE", "")
+    max_investigations_per_run: int = _env("MAX_INVESTIGATIONS_PER_RUN", 200, minimum=0)
     #: time between scheduled runs: a duration (15m) or the schedule's rate(15 minutes)
-    micro_schedule_interval: str = "5m"
+    micro_schedule_interval: str = _env("MICRO_SCHEDULE_INTERVAL", "5m")
     # Local state
-    state_dir: Path = field(default_factory=lambda: Path(".fraudlocal"))
-    aws_region: str = "us-east-1"
+    state_dir: Path = _env("FRAUD_STATE_DIR", Path(".fraudlocal"))  # noqa: RUF009 (a field() with a factory)
+    aws_region: str = _env("AWS_REGION", "us-east-1", also=("AWS_DEFAULT_REGION",))
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
-        d = cls()
-
-        def get(name: str, default: object) -> str:
-            return env.get(name, str(default) if not isinstance(default, bool) else str(default).lower())
-
-        settings = cls(
-            timeseries_backend=_choice(
-                "TIMESERIES_BACKEND", get("TIMESERIES_BACKEND", d.timeseries_backend), TIMESERIES_BACKENDS
-            ),
-            timestream_database=get("TIMESTREAM_DATABASE", d.timestream_database),
-            timestream_table=get("TIMESTREAM_TABLE", d.timestream_table),
-            timestream_memory_retention_hours=_int(
-                "TIMESTREAM_MEMORY_RETENTION_HOURS",
-                get("TIMESTREAM_MEMORY_RETENTION_HOURS", d.timestream_memory_retention_hours),
-                1,
-            ),
-            graph_backend=_choice("GRAPH_BACKEND", get("GRAPH_BACKEND", d.graph_backend), GRAPH_BACKENDS),
-            graph_endpoint=get("GRAPH_ENDPOINT", d.graph_endpoint),
-            graph_traversal_source=get("GRAPH_TRAVERSAL_SOURCE", d.graph_traversal_source),
-            neptune_iam_auth=_bool("NEPTUNE_IAM_AUTH", get("NEPTUNE_IAM_AUTH", d.neptune_iam_auth)),
-            graph_eval_timeout_ms=_int(
-                "GRAPH_EVAL_TIMEOUT_MS", get("GRAPH_EVAL_TIMEOUT_MS", d.graph_eval_timeout_ms), 1
-            ),
-            graph_write_batch=_int("GRAPH_WRITE_BATCH", get("GRAPH_WRITE_BATCH", d.graph_write_batch), 1),
-            graph_max_retries=_int("GRAPH_MAX_RETRIES", get("GRAPH_MAX_RETRIES", d.graph_max_retries), 0),
-            rejected_sink=_choice("REJECTED_SINK", get("REJECTED_SINK", d.rejected_sink), SINK_BACKENDS),
-            rejected_queue_url=get("REJECTED_QUEUE_URL", d.rejected_queue_url),
-            event_publisher=_choice(
-                "EVENT_PUBLISHER", get("EVENT_PUBLISHER", d.event_publisher), PUBLISHER_BACKENDS
-            ),
-            event_bus_name=get("EVENT_BUS_NAME", d.event_bus_name),
-            event_source=get("EVENT_SOURCE", d.event_source),
-            investigation_starter=_choice(
-                "INVESTIGATION_STARTER",
-                get("INVESTIGATION_STARTER", d.investigation_starter),
-                STARTER_BACKENDS,
-            ),
-            state_machine_arn=get("STATE_MACHINE_ARN", d.state_machine_arn),
-            field_mapping=get("FIELD_MAPPING", d.field_mapping),
-            rules_override=get("RULES_OVERRIDE", d.rules_override),
-            max_investigations_per_run=_int(
-                "MAX_INVESTIGATIONS_PER_RUN",
-                get("MAX_INVESTIGATIONS_PER_RUN", d.max_investigations_per_run),
-                0,
-            ),
-            micro_schedule_interval=get("MICRO_SCHEDULE_INTERVAL", d.micro_schedule_interval).strip(),
-            state_dir=Path(get("FRAUD_STATE_DIR", d.state_dir)),
-            aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or d.aws_region,
-        )
+        values: dict[str, Any] = {}
+        for setting in fields(cls):
+            names = (setting.metadata["env"], *setting.metadata["also"])
+            raw = next((env[name] for name in names if env.get(name)), None)
+            if raw is None and setting.metadata["env"] in env and not setting.metadata["also"]:
+                raw = env[setting.metadata["env"]]  # set but empty: empty is a value here
+            if raw is not None:
+                values[setting.name] = _parse(setting, raw)
+        if "micro_schedule_interval" in values:
+            values["micro_schedule_interval"] = values["micro_schedule_interval"].strip()
+        settings = cls(**values)
         settings.check()
         return settings
+
+    @classmethod
+    def env_name(cls, setting: str) -> str:
+        """The environment variable of a setting: ``env_name("graph_backend") == "GRAPH_BACKEND"``."""
+        return next(f.metadata["env"] for f in fields(cls) if f.name == setting)
 
     def check(self) -> None:
         """Fail early, naming the setting, when a chosen backend lacks what it needs."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 _FRACTION = re.compile(r"^(.*[T ]\d\d:\d\d:\d\d)\.(\d+)(.*)$")
 
@@ -47,8 +47,27 @@ def parse_utc(value: Any) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def iso_z(moment: datetime) -> str:
-    """``2026-11-29T12:00:00Z`` (milliseconds kept when present)."""
+#: how much of the second :func:`iso_z` writes: ``auto`` milliseconds when there are any
+#: (``12:00:00Z``, ``12:00:00.250Z``), ``milliseconds`` always three digits, ``exact``
+#: every microsecond there is (Python's own rule)
+TimeSpec = Literal["auto", "milliseconds", "exact"]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def iso_z(moment: datetime | int | str, timespec: TimeSpec = "auto") -> str:
+    """UTC ISO 8601 with a ``Z``: ``2026-11-29T12:00:00Z``; see :data:`TimeSpec`."""
     moment = parse_utc(moment)
-    spec = "milliseconds" if moment.microsecond else "seconds"
+    if timespec == "auto":
+        spec = "milliseconds" if moment.microsecond else "seconds"
+    elif timespec == "milliseconds":
+        spec = "milliseconds"
+    elif timespec == "exact":
+        spec = "auto"
+    else:
+        raise ValueError(f"timespec={timespec!r}: expected auto, milliseconds or exact")
     return moment.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def from_epoch_ms(ms: int) -> datetime:
+    """The aware UTC datetime of epoch milliseconds, exactly (no float rounding)."""
+    return EPOCH + timedelta(milliseconds=ms)

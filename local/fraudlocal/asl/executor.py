@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fraudcore.execution_names import check_execution_name
+
 from . import choice, intrinsics, paths
 from .errors import DefinitionError, RuntimeStatesError, StatesError
 from .history import Execution, HistoryEvent, RetryAttempt, iso
@@ -31,8 +33,6 @@ ACCOUNT = "123456789012"
 _FUNCTION_ARN = re.compile(
     r"^(?:arn:[\w-]+:lambda:[\w-]+:\d{12}:function:|\d{12}:function:)?([\w-]+)(?::[\w$-]+)?$"
 )
-# Step Functions' rule for execution names: 1-80 characters, none of these.
-_BAD_NAME = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
 
 
 def function_name(reference: str) -> str:
@@ -44,11 +44,7 @@ def function_name(reference: str) -> str:
 
 
 def validate_execution_name(name: str) -> None:
-    if not 1 <= len(name) <= 80:
-        raise ValueError(f"execution name {name!r} must be 1 to 80 characters long, not {len(name)}")
-    bad = _BAD_NAME.search(name)
-    if bad:
-        raise ValueError(f"execution name {name!r} contains {bad.group(0)!r}, which Step Functions refuses")
+    check_execution_name(name)
 
 
 def _as_json(value: Any, what: str) -> Any:

@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from fraudcore.timeutil import iso_z
+
 
 def iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_z(moment, "milliseconds")
 
 
 @dataclass

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fraudcore.execution_names import safe_part
 from fraudcore.graph.schema import ENTITY_TYPES
 
 from ..errors import UserError
 from ..runtime import DEFAULT_TEMPLATE, close_local_backends, invoke_function
+from ..state_machine import STATE_MACHINE
 from .invoke import add_graph_options, read_json_file, target_from_args
-
-STATE_MACHINE = "InvestigationStateMachine"
-_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
 def parse_entity(text: str) -> tuple[str, str]:
@@ -56,7 +54,7 @@ def build_input(entity: tuple[str, str], input_file: Path | None) -> dict[str, A
 
 def execution_name(entity: tuple[str, str], now: datetime) -> str:
     stamp = now.strftime("%Y%m%dT%H%M%S%f")
-    base = _NAME_UNSAFE.sub("-", f"{entity[0]}-{entity[1]}")[: 80 - len(stamp) - 10]
+    base = safe_part(f"{entity[0]}-{entity[1]}")[: 80 - len(stamp) - 10]
     return f"local-{base}-{stamp}"
 
 

@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fraudcore.micro import parse_time
-from fraudcore.rule_sql import compile_rule, floor_to, iso
 from fraudcore.rules import RuleError, load_rules
 from fraudcore.settings import ConfigurationError, Settings
+from fraudcore.timeseries.rule_sql import compile_rule, floor_to
+from fraudcore.timeutil import iso_z
 
 from ..errors import UserError
 from ..timestream_sql import to_duckdb
@@ -58,11 +59,11 @@ def run(args: argparse.Namespace) -> int:
         timestream = compile_rule(rule, settings.timestream_database, settings.timestream_table, at)
         listing.append({**rule.to_dict(), "timestream_sql": timestream, "duckdb_sql": to_duckdb(timestream)})
     if args.json:
-        print(json.dumps({"evaluation_time": iso(at), "rules": listing}, indent=2))
+        print(json.dumps({"evaluation_time": iso_z(at), "rules": listing}, indent=2))
         return 0
     override = os.environ.get("RULES_OVERRIDE")
     print(
-        f"{len(listing)} rules, SQL for an evaluation at {iso(at)}"
+        f"{len(listing)} rules, SQL for an evaluation at {iso_z(at)}"
         + (f" (overrides: {override})" if override else "")
     )
     for item in listing:

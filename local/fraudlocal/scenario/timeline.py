@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any, NamedTuple
+
+from fraudcore.timeutil import from_epoch_ms, iso_z
 
 from .population import Account
 
@@ -69,8 +70,7 @@ class Timeline:
 
 def iso_millis(ms: int) -> str:
     """``2026-11-01T08:15:30.123Z`` from epoch milliseconds."""
-    seconds, millis = divmod(ms, 1000)
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{millis:03d}Z"
+    return iso_z(from_epoch_ms(ms), "milliseconds")
 
 
 def render(

@@ -37,6 +37,7 @@ from gremlin_python.process.anonymous_traversal import traversal
 from gremlin_python.process.graph_traversal import GraphTraversalSource
 from gremlin_python.process.traversal import Bytecode, Traversal
 
+from ..retry import RetryPolicy
 from ..settings import ConfigurationError, Settings
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,9 @@ _CONFLICT_MARKERS = ("ConcurrentModificationException", "ConcurrentModification"
 #: Neptune's code for a write that reached a reader after a failover: a reconnect resolves
 #: the cluster endpoint to the new writer
 _FAILOVER_MARKERS = ("ReadOnlyViolationException",)
-_TIMEOUT_MARKERS = ("TimeLimitExceededException", "evaluation exceeded", "timeout occurred")
+#: texts of an evaluation timeout: Neptune's exception code, Gremlin Server's and the
+#: embedded engine's messages
+_TIMEOUT_MARKERS = ("TimeLimitExceeded", "evaluation exceeded", "timeout occurred")
 #: gremlinpython's words for a socket that is gone (aiohttp transport, protocol, client)
 _CONNECTION_LOST_MARKERS = (
     "Connection was closed by server",
@@ -126,10 +129,13 @@ def _is_conflict(error: BaseException) -> bool:
     return any(marker in text for marker in _CONFLICT_MARKERS + _FAILOVER_MARKERS)
 
 
-def _is_timeout(error: BaseException) -> bool:
+def is_timeout(error: BaseException) -> bool:
+    """An evaluation timeout, whichever layer reported it (this connection, the server, the engine)."""
+    if isinstance(error, GraphTimeoutError):
+        return True
     if isinstance(error, GremlinServerError) and error.status_code == _STATUS_TIMEOUT:
         return True
-    text = _full_text(error)
+    text = f"{_full_text(error)} {error}"
     return any(marker in text for marker in _TIMEOUT_MARKERS)
 
 
@@ -167,8 +173,6 @@ class _CountingConnection(RemoteConnection):
 
 
 _live: weakref.WeakSet[GraphConnection] = weakref.WeakSet()
-_shared: dict[tuple[str, str, str], GraphConnection] = {}
-_shared_lock = threading.Lock()
 
 
 class GraphConnection:
@@ -198,10 +202,13 @@ class GraphConnection:
         self.name = name
         self.eval_timeout_ms = eval_timeout_ms
         self.max_retries = max_retries
-        self.backoff_base_s = backoff_base_s
-        self.backoff_cap_s = backoff_cap_s
-        self._sleep = sleep
-        self._rng = rng or random.Random()
+        self.retry = RetryPolicy(
+            max_attempts=max_retries + 1,
+            base_delay=backoff_base_s,
+            max_delay=backoff_cap_s,
+            sleep=sleep,
+            jitter=(rng or random.Random()).uniform,
+        )
         self._remote: _CountingConnection | None = None
         self._lock = threading.RLock()
         self.requests = 0
@@ -294,7 +301,7 @@ class GraphConnection:
         """
         if terminal not in ("toList", "iterate", "next"):
             raise ValueError(f"terminal={terminal!r}: expected 'toList', 'iterate' or 'next'")
-        attempt = 0
+        attempt = 1
         while True:
             label = what or "graph request"
             try:
@@ -310,30 +317,25 @@ class GraphConnection:
                     raise self._fatal(error, label, eval_timeout_ms) from error
                 if lost:
                     self.close()
-                if attempt >= self.max_retries:
+                if not self.retry.can_retry(attempt):
                     exhausted = ConcurrentModificationError if _is_conflict(error) else GraphUnavailableError
                     raise exhausted(
                         f"graph request {label!r} on {self.name} still failing after "
-                        f"{attempt + 1} attempts: {_error_text(error)}"
+                        f"{attempt} attempts: {_error_text(error)}"
                     ) from error
-                delay = self.backoff_delay(attempt)
+                delay = self.retry.delay(attempt)
                 log.warning(
                     "graph request %r on %s failed (%s); retry %d/%d in %.3fs",
                     label,
                     self.name,
                     _error_text(error),
-                    attempt + 1,
+                    attempt,
                     self.max_retries,
                     delay,
                 )
                 self.retries += 1
-                self._sleep(delay)
+                self.retry.sleep(delay)
                 attempt += 1
-
-    def backoff_delay(self, attempt: int) -> float:
-        """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
-        ceiling = min(self.backoff_cap_s, self.backoff_base_s * (2**attempt))
-        return self._rng.uniform(0.0, ceiling)
 
     @staticmethod
     def _execute(request: Traversal, terminal: Terminal, label: str) -> Any:
@@ -350,7 +352,7 @@ class GraphConnection:
     @staticmethod
     def _classify(error: BaseException) -> tuple[bool, bool]:
         """(retryable, connection lost)."""
-        if _is_timeout(error):
+        if is_timeout(error):
             return False, False
         if _is_conflict(error):
             # A failover needs a new socket to reach the new writer; a lock conflict does not.
@@ -360,7 +362,7 @@ class GraphConnection:
         return False, False
 
     def _fatal(self, error: BaseException, label: str, eval_timeout_ms: int | None) -> GraphError:
-        if _is_timeout(error):
+        if is_timeout(error):
             timeout = self.eval_timeout_ms if eval_timeout_ms is None else eval_timeout_ms
             return GraphTimeoutError(
                 f"graph request {label!r} on {self.name} exceeded its evaluation timeout of {timeout} ms: "
@@ -405,38 +407,8 @@ def driver_factory(
     return open_connection
 
 
-# -- one connection per execution environment ------------------------------------------
-
-
-def shared_connection(
-    settings: Settings,
-    traversal_source: str = "g",
-    factory: RemoteConnectionFactory | None = None,
-) -> GraphConnection:
-    """The connection of this execution environment for the settings' endpoint, created once.
-
-    With ``factory`` (the embedded engine), the key is the state directory instead of the
-    endpoint.
-    """
-    if factory is None:
-        key = (settings.graph_backend, settings.graph_endpoint, traversal_source)
-    else:
-        key = (settings.graph_backend, str(settings.state_dir.resolve()), traversal_source)
-    with _shared_lock:
-        connection = _shared.get(key)
-        if connection is None:
-            if factory is None:
-                connection = GraphConnection.from_settings(settings, traversal_source)
-            else:
-                connection = GraphConnection.from_factory(factory, settings, name=f"embedded graph {key[1]}")
-            _shared[key] = connection
-        return connection
-
-
 def close_all() -> None:
     """Close every graph connection of the process (tests; interpreter exit)."""
-    with _shared_lock:
-        _shared.clear()
     for connection in list(_live):
         connection.close()
 

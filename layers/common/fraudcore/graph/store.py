@@ -11,13 +11,10 @@ from typing import Any
 
 from gremlin_python.process.traversal import T
 
+from ..chunking import chunks
 from ..model import Transaction
 from ..ports import WriteOutcome
 from .upserts import GraphBatch, merge_edges, merge_vertices, read_edges
-
-
-def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _plain(element_map: dict[Any, Any]) -> dict[str, Any]:
@@ -42,7 +39,7 @@ class GraphStore:
     def upsert_transactions(self, transactions: Sequence[Transaction]) -> WriteOutcome:
         """Upsert the entities and relations of a batch; a failed chunk fails only its records."""
         outcome = WriteOutcome()
-        for chunk in _chunks(list(transactions), self.write_batch):
+        for chunk in chunks(list(transactions), self.write_batch):
             ids = {tx.transaction_id for tx in chunk}
             before = self.connection.requests
             try:

@@ -35,6 +35,7 @@ from typing import Any
 from gremlin_python.process.traversal import Direction, T
 from gremlin_python.statics import long
 
+from ..chunking import chunks
 from ..graph import schema
 from ..ports import EventPublisher
 from .model import GraphAccess, Investigation, epoch_ms, plain_id
@@ -55,10 +56,6 @@ def case_id_for(members: list[str]) -> str:
 
 def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 0.0
-
-
-def _chunks(rows: list[Any], size: int = WRITE_BATCH) -> list[list[Any]]:
-    return [rows[i : i + size] for i in range(0, len(rows), size)]
 
 
 def _first(values: Any) -> Any:
@@ -127,7 +124,7 @@ def _link_members(access: GraphAccess, case_vid: str, member_vids: list[str], at
         }
         for vid in member_vids
     ]
-    for chunk in _chunks(rows):
+    for chunk in chunks(rows, WRITE_BATCH):
         access.run(lambda g, chunk=chunk: g.merge_edges(chunk), "case: member_of edges")
 
 
@@ -140,7 +137,7 @@ def _propagate_flags(
     alerts = {
         vid: schema.vertex_id(schema.ALERT, f"{RING_MEMBER_REASON}:{case_id}:{vid}") for vid in member_vids
     }
-    for chunk in _chunks(member_vids):
+    for chunk in chunks(member_vids, WRITE_BATCH):
         access.run(
             lambda g, chunk=chunk: g.flag_many(
                 chunk, {"flagged": True, "last_flag_reason": RING_MEMBER_REASON, "last_flagged_at": at}
@@ -161,13 +158,13 @@ def _propagate_flags(
         }
         for vid, alert in alerts.items()
     ]
-    for chunk in _chunks(vertex_rows):
+    for chunk in chunks(vertex_rows, WRITE_BATCH):
         access.run(lambda g, chunk=chunk: g.merge_vertices(chunk), "case: member alerts")
     edge_rows = []
     for vid, alert in alerts.items():
         edge_rows.append(_edge_row(schema.FLAGGED_BY, vid, alert, at))
         edge_rows.append(_edge_row(schema.ALERT_OF, alert, case_vid, at))
-    for chunk in _chunks(edge_rows):
+    for chunk in chunks(edge_rows, WRITE_BATCH):
         access.run(lambda g, chunk=chunk: g.merge_edges(chunk), "case: alert edges")
     return sorted(plain_id(v) for v in member_vids)
 

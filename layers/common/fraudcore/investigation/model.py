@@ -18,16 +18,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from gremlin_python.driver.protocol import GremlinServerError
 from gremlin_python.process.graph_traversal import GraphTraversalSource
 from gremlin_python.process.traversal import Traversal
 
 from ..graph import schema
 from ..graph.dsl import FraudTraversalSource, fraud_source
-from ..timeutil import parse_utc
+from ..timeutil import iso_z, parse_utc
 
 MANUAL_TRIGGER = "manual"
 FLAG_TRIGGER = "flag"
@@ -56,10 +55,6 @@ def parse_time(value: Any, name: str) -> datetime:
         return parse_utc(value)
     except ValueError as error:
         raise InvalidInvestigationInput(f"{name}: {error}") from None
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def epoch_ms(moment: datetime) -> int:
@@ -179,7 +174,7 @@ def parse_investigation_input(event: Mapping[str, Any], now: datetime) -> Invest
             entity_id=entity_id,
             trigger=MANUAL_TRIGGER,
             rule=MANUAL_TRIGGER,
-            reference_time=iso(reference),
+            reference_time=iso_z(reference, "milliseconds"),
             risk_score=0.0,
             summary=str(
                 data.get("summary") or f"Investigation of {entity_type} {entity_id} started by hand."
@@ -203,10 +198,10 @@ def parse_investigation_input(event: Mapping[str, Any], now: datetime) -> Invest
         entity_id=entity_id,
         trigger=FLAG_TRIGGER,
         rule=rule.strip(),
-        reference_time=iso(window_end),
+        reference_time=iso_z(window_end, "milliseconds"),
         risk_score=_flag_risk(data),
-        window_start=iso(window_start) if window_start else None,
-        window_end=iso(window_end),
+        window_start=iso_z(window_start, "milliseconds") if window_start else None,
+        window_end=iso_z(window_end, "milliseconds"),
         severity=str(data["severity"]) if data.get("severity") else None,
         observed=_number(data.get("observed"), "observed"),
         threshold=_number(data.get("threshold"), "threshold"),
@@ -275,16 +270,6 @@ def limits_from(cls: type, overrides: Mapping[str, Any] | None) -> Any:
 
 
 # -- graph access -------------------------------------------------------------------------
-
-
-def is_timeout(error: BaseException) -> bool:
-    """An evaluation timeout, whichever layer reported it."""
-    if type(error).__name__ == "GraphTimeoutError":
-        return True
-    if isinstance(error, GremlinServerError) and error.status_code == 598:
-        return True
-    text = str(error)
-    return "TimeLimitExceeded" in text or "evaluation exceeded" in text
 
 
 class GraphAccess:

@@ -21,7 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..graph import schema
-from .model import GraphAccess, Investigation, MoneyFlowLimits, is_timeout, plain_id
+from ..graph.connection import is_timeout
+from .model import GraphAccess, Investigation, MoneyFlowLimits, plain_id
 
 
 class _Walk:

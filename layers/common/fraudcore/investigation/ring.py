@@ -43,12 +43,12 @@ from itertools import combinations
 from typing import Any
 
 from ..graph import schema
+from ..graph.connection import is_timeout
 from .model import (
     HIGH_VALUE_RULES,
     GraphAccess,
     Investigation,
     RingLimits,
-    is_timeout,
     label_of,
     plain_id,
 )

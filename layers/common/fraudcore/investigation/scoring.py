@@ -77,7 +77,10 @@ CASE_MEMBER_CAP = 100
 #: within this long before the flag's window began, or after: the sources that fed a
 #: collector within hours, the accounts it paid out to
 ROLE_TRANSFER_LOOKBACK_MS = 6 * 3_600_000
+#: every verdict, the most severe first
 VERDICTS = ("fraud_ring", "suspicious", "cleared")
+#: the verdicts that count as detecting fraud (the case goes to an analyst or flags a ring)
+DETECTING_VERDICTS = VERDICTS[:2]
 
 
 @dataclass(frozen=True)

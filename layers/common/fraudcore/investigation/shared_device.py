@@ -46,18 +46,19 @@ IP carried the money, a new device alone still counts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from ..graph import schema
+from ..graph.connection import is_timeout
 from ..ports import TimeseriesStore
+from ..timeseries.queries import account_activity_sql, account_countries_sql, active_accounts_sql
+from ..timeutil import from_epoch_ms, iso_z
 from .model import (
     GraphAccess,
     Investigation,
     SharedDeviceLimits,
     epoch_ms,
-    is_timeout,
-    iso,
     label_of,
     parse_time,
     plain_id,
@@ -121,25 +122,6 @@ def classify(
     return "device_farm" if farm else "shared_public"
 
 
-def _sql_text(value: str) -> str:
-    """A SQL string literal; identifiers come from transaction data, so quotes are doubled."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def active_accounts_sql(
-    database: str, table: str, column: str, values: list[str], start_ms: int, end_ms: int
-) -> str:
-    """Timestream SQL: distinct accounts per identifier value within [start, end]."""
-    listed = ", ".join(_sql_text(v) for v in values)
-    return (
-        f"SELECT {column} AS identifier, COUNT(DISTINCT account_id) AS accounts "
-        f'FROM "{database}"."{table}" '
-        f"WHERE time BETWEEN from_milliseconds({start_ms}) AND from_milliseconds({end_ms}) "
-        f"AND {column} IN ({listed}) "
-        f"GROUP BY {column}"
-    )
-
-
 def _active_accounts(
     timeseries: TimeseriesStore | None, by_label: dict[str, list[str]], end_ms: int
 ) -> tuple[dict[str, int], list[str]]:
@@ -161,7 +143,7 @@ def _active_accounts(
 
 
 def _ms_iso(ms: int) -> str | None:
-    return iso(datetime.fromtimestamp(ms / 1000.0, tz=UTC)) if ms else None
+    return iso_z(from_epoch_ms(ms), "milliseconds") if ms else None
 
 
 def _identifiers_of(
@@ -344,28 +326,6 @@ def assess_account_change(
     }
 
 
-def account_activity_sql(database: str, table: str, account: str, start_ms: int, end_ms: int) -> str:
-    """Timestream SQL: the account's amounts in [start, end) by device, IP and country."""
-    return (
-        "SELECT device_id, ip, country, SUM(amount) AS amount, COUNT(*) AS transactions "
-        f'FROM "{database}"."{table}" '
-        f"WHERE measure_name = 'transaction' AND account_id = {_sql_text(account)} "
-        f"AND time >= from_milliseconds({start_ms}) AND time < from_milliseconds({end_ms}) "
-        "GROUP BY device_id, ip, country"
-    )
-
-
-def account_countries_sql(database: str, table: str, account: str, start_ms: int, end_ms: int) -> str:
-    """Timestream SQL: the countries of the account's activity in [start, end)."""
-    return (
-        "SELECT DISTINCT country "
-        f'FROM "{database}"."{table}" '
-        f"WHERE measure_name = 'transaction' AND account_id = {_sql_text(account)} "
-        f"AND time >= from_milliseconds({start_ms}) AND time < from_milliseconds({end_ms}) "
-        "AND country IS NOT NULL"
-    )
-
-
 def analyse_shared_devices(
     graph: Any,
     timeseries: TimeseriesStore | None,
@@ -416,7 +376,10 @@ def analyse_shared_devices(
     return {
         "analysis": "shared_device",
         "start": {"type": investigation.entity_type, "id": investigation.entity_id},
-        "window": {"start": iso(window_end - LOOKBACK), "end": iso(window_end)},
+        "window": {
+            "start": iso_z(window_end - LOOKBACK, "milliseconds"),
+            "end": iso_z(window_end, "milliseconds"),
+        },
         "identifiers": identifiers,
         "classes": sorted({i["class"] for i in identifiers}),
         "account_change": change,

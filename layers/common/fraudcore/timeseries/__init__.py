@@ -129,3 +129,8 @@ def unique_by_key(transactions: list[Transaction] | tuple[Transaction, ...]) -> 
 def quote_identifier(name: str) -> str:
     """A double-quoted SQL identifier (Timestream and DuckDB quote the same way)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    """A single-quoted SQL string literal; values come from transaction data, so quotes are doubled."""
+    return "'" + value.replace("'", "''") + "'"

@@ -24,17 +24,19 @@ from __future__ import annotations
 
 import random
 import re
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..aws_adapters import aws_client
+from ..chunking import chunks
 from ..model import Transaction
 from ..ports import WriteOutcome
+from ..retry import RetryPolicy
 from ..timeutil import parse_utc, utc_now
 from . import (
     MAX_RECORDS_PER_WRITE,
@@ -62,28 +64,14 @@ _DUPLICATE_REASON = re.compile(r"already exists|existing version", re.I)
 #: Timestream accepts event times up to 15 minutes ahead of its clock
 _FUTURE_TOLERANCE = timedelta(minutes=15)
 
-_client_lock = threading.Lock()
-_clients: dict[str, Any] = {}
-
 
 def _client(service: str) -> Any:
-    """One boto3 client per service and execution environment (reused across invocations)."""
-    with _client_lock:
-        if service not in _clients:
-            import boto3
-
-            if service == "timestream-write":
-                # Retries are ours (with jitter, per chunk): botocore's would multiply them.
-                config = Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=20)
-            else:
-                config = Config(retries={"mode": "standard", "total_max_attempts": 3})
-            _clients[service] = boto3.client(service, config=config)
-        return _clients[service]
-
-
-def _chunks(items: Sequence[Transaction], size: int) -> Iterator[Sequence[Transaction]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    if service == "timestream-write":
+        # Retries are ours (with jitter, per chunk): botocore's would multiply them.
+        config = Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=20)
+    else:
+        config = Config(retries={"mode": "standard", "total_max_attempts": 3})
+    return aws_client(service, config)
 
 
 def to_record(transaction: Transaction) -> dict[str, Any]:
@@ -131,19 +119,13 @@ class TimestreamStore:
     ):
         if memory_retention_hours < 1:
             raise ValueError(f"memory_retention_hours must be at least 1, got {memory_retention_hours}")
-        if max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
         self.database = database
         self.table = table
         self.memory_retention_hours = memory_retention_hours
         self._write_client = write_client
         self._query_client = query_client
-        self._sleep = sleep
-        self._max_attempts = max_attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
+        self.retry = RetryPolicy(max_attempts, base_delay, max_delay, sleep=sleep, jitter=jitter)
         self._clock = clock
-        self._jitter = jitter
 
     @property
     def write_client(self) -> Any:
@@ -162,7 +144,7 @@ class TimestreamStore:
     def write(self, transactions: Sequence[Transaction]) -> WriteOutcome:
         """Write a batch in chunks of 100; say per transaction_id what became of it."""
         outcome = WriteOutcome()
-        for chunk in _chunks(unique_by_key(list(transactions)), MAX_RECORDS_PER_WRITE):
+        for chunk in chunks(unique_by_key(list(transactions)), MAX_RECORDS_PER_WRITE):
             outcome.merge(self._write_chunk(chunk, isolate_invalid=True))
         return outcome
 
@@ -174,7 +156,7 @@ class TimestreamStore:
             "CommonAttributes": common_attributes(),
             "Records": [to_record(t) for t in chunk],
         }
-        for attempt in range(1, self._max_attempts + 1):
+        for attempt in range(1, self.retry.max_attempts + 1):
             outcome.requests += 1
             try:
                 self.write_client.write_records(**request)
@@ -193,13 +175,13 @@ class TimestreamStore:
                         }
                     )
                     return outcome
-                if code in TRANSIENT_ERROR_CODES and attempt < self._max_attempts:
-                    self._back_off(attempt)
+                if code in TRANSIENT_ERROR_CODES and self.retry.can_retry(attempt):
+                    self.retry.back_off(attempt)
                     continue
                 return self._all_failed(chunk, outcome, error, attempt)
             except BotoCoreError as error:  # connection reset, read timeout, endpoint discovery
-                if attempt < self._max_attempts:
-                    self._back_off(attempt)
+                if self.retry.can_retry(attempt):
+                    self.retry.back_off(attempt)
                     continue
                 return self._all_failed(chunk, outcome, error, attempt)
             outcome.stored.update(t.transaction_id for t in chunk)
@@ -219,11 +201,6 @@ class TimestreamStore:
         reason = f"Timestream WriteRecords failed after {attempts} attempt(s): {_error_text(error)}"
         outcome.failed.update(dict.fromkeys((t.transaction_id for t in chunk), reason))
         return outcome
-
-    def _back_off(self, attempt: int) -> None:
-        # Full jitter: a random wait up to an exponentially growing, capped ceiling.
-        ceiling = min(self._max_delay, self._base_delay * (2 ** (attempt - 1)))
-        self._sleep(self._jitter(0.0, ceiling))
 
     def _sort_rejected(self, chunk: Sequence[Transaction], response: dict[str, Any]) -> WriteOutcome:
         """Per record of a RejectedRecordsException; the records not listed were written."""

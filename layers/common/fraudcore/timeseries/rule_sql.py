@@ -19,7 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from .rules import Rule, format_duration, parse_duration
+from ..rules import Rule, format_duration, parse_duration
+from ..timeutil import iso_z
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -28,15 +29,6 @@ def floor_to(moment: datetime, step: timedelta) -> datetime:
     """The start of the epoch-aligned ``step`` interval containing ``moment``."""
     offset = (moment - EPOCH) % step
     return moment - offset
-
-
-def iso(moment: datetime) -> str:
-    """UTC ISO 8601 with a Z, milliseconds only when present."""
-    moment = moment.astimezone(UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond // 1000:03d}"
-    return text + "Z"
 
 
 @dataclass(frozen=True)
@@ -71,7 +63,7 @@ def span_range(
 
 
 def _ts(moment: datetime) -> str:
-    return f"from_iso8601_timestamp('{iso(moment)}')"
+    return f"from_iso8601_timestamp('{iso_z(moment)}')"
 
 
 def _table(database: str, table: str) -> str:

@@ -1,0 +1,74 @@
+"""Step Functions execution names: the rule the service enforces, and the names flags get.
+
+StartExecution names are 1-80 characters, none of whitespace, ``< > { } [ ]``, the
+wildcards ``? *``, ``" # % \\ ^ | ~ ` $ & , ; : /`` or control characters
+(https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html).
+The name of an investigation is its idempotency key, so the names derived here are
+stable for a (rule, entity, period).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+
+MAX_EXECUTION_NAME = 80
+_FORBIDDEN_NAME_CHARACTERS = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
+#: what derived names keep of an id: characters that are safe everywhere (logs, ARNs, files)
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+#: appended to the execution name of the investigation that rechecks a closed window
+RECHECK_SUFFIX = "-closed"
+#: the counts that name a growing ring's investigations: roughly one step per half again
+GROWTH_STEPS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+
+
+def count_step_suffix(observed: float) -> str:
+    """``-n<step>``: the largest of :data:`GROWTH_STEPS` not above the count (the count
+    itself beyond the last step), so a count growing past a step derives a new name."""
+    count = int(observed)
+    step = max((s for s in GROWTH_STEPS if s <= count), default=count)
+    return f"-n{step if count < GROWTH_STEPS[-1] else count}"
+
+
+def check_execution_name(name: str) -> str:
+    """Return ``name`` if Step Functions accepts it as an execution name; else raise ValueError."""
+    if not 1 <= len(name) <= MAX_EXECUTION_NAME:
+        raise ValueError(f"execution name {name!r} has {len(name)} characters; Step Functions allows 1 to 80")
+    bad = _FORBIDDEN_NAME_CHARACTERS.search(name)
+    if bad:
+        raise ValueError(
+            f"execution name {name!r} contains {bad.group()!r}, which Step Functions does not allow"
+        )
+    return name
+
+
+def check_safe_execution_name(name: str) -> str:
+    """Return ``name`` if it is 1-80 characters of ``[A-Za-z0-9_-]`` (every name derived here
+    is), safe as a file name too; else raise ValueError."""
+    if not 1 <= len(name) <= MAX_EXECUTION_NAME or _UNSAFE.search(name):
+        raise ValueError(f"execution name {name!r}: must be 1-80 characters of letters, digits, '-' and '_'")
+    return name
+
+
+def safe_part(text: str) -> str:
+    """``text`` with every run of characters outside ``[A-Za-z0-9_-]`` replaced by ``-``."""
+    return _UNSAFE.sub("-", text)
+
+
+def execution_name(
+    rule_id: str, entity_type: str, entity_id: str, period_start: datetime, suffix: str = ""
+) -> str:
+    """``<rule>-<entity_type>-<entity>-<YYYYmmddTHHMMSSZ><suffix>``, within Step Functions' rules.
+
+    An entity id with characters outside ``[A-Za-z0-9_-]``, or too long to fit, is shortened
+    and followed by a hash of the original id, so distinct ids never share a name.
+    """
+    stamp = period_start.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") + suffix
+    prefix = f"{rule_id}-{entity_type}-"
+    room = MAX_EXECUTION_NAME - len(prefix) - len(stamp) - 1
+    safe = safe_part(entity_id).strip("-")
+    if safe != entity_id or len(safe) > room:
+        digest = hashlib.sha256(entity_id.encode()).hexdigest()[:12]
+        safe = f"{safe[: max(0, room - len(digest) - 1)]}-{digest}".lstrip("-")
+    return f"{prefix}{safe}-{stamp}"

@@ -1,0 +1,53 @@
+"""The local adapters of fraudcore's ports, registered with :mod:`fraudcore.backends`.
+
+Importing :mod:`fraudlocal` registers them: DuckDB for the time series, the embedded graph
+engine, JSON-lines files for rejected records and published events, and the on-disk queue
+of investigations. Each factory imports its adapter only when a setting chooses it.
+"""
+
+from __future__ import annotations
+
+from fraudcore import backends
+from fraudcore.settings import Settings
+
+
+def _duckdb(settings: Settings):
+    from fraudlocal.timeseries_duckdb import DuckDBTimeseriesStore
+
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    return DuckDBTimeseriesStore(
+        settings.state_dir / "timeseries.duckdb", settings.timestream_database, settings.timestream_table
+    )
+
+
+def _embedded_graph(settings: Settings):
+    from fraudcore.graph.connection import GraphConnection
+    from fraudlocal.graph_embedded import open_embedded_graph
+
+    return GraphConnection.from_factory(lambda: open_embedded_graph(settings.state_dir), settings=settings)
+
+
+def _jsonl_rejected(settings: Settings):
+    from fraudlocal.sinks import JsonlRejectedRecordSink
+
+    return JsonlRejectedRecordSink(settings.state_dir)
+
+
+def _jsonl_events(settings: Settings):
+    from fraudlocal.sinks import JsonlEventPublisher
+
+    return JsonlEventPublisher(settings.state_dir, source=settings.event_source)
+
+
+def _local_starter(settings: Settings):
+    from fraudlocal.starter_local import LocalInvestigationStarter
+
+    return LocalInvestigationStarter(settings.state_dir)
+
+
+def register() -> None:
+    backends.register("timeseries", "duckdb", _duckdb)
+    backends.register("graph", "embedded", _embedded_graph)
+    backends.register("rejected", "jsonl", _jsonl_rejected)
+    backends.register("publisher", "jsonl", _jsonl_events)
+    backends.register("starter", "local", _local_starter)
