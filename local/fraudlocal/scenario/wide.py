@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 
+from . import confounders
 from .bursts import burst_start, burst_times, split_amount
 from .ordinary import (
     CARD_NOT_PRESENT,
@@ -463,30 +465,16 @@ def plant_device_farm(world: World, group_id: str) -> PlantedGroup:
 
 
 def plant_household(world: World, group_id: str) -> PlantedGroup:
-    """2-6 people at one address: one home IP, one family computer, money between them, and
-    sometimes a large one-off payment (a sofa, a holiday) from the family computer."""
-    rng, ids, clock = world.rng, world.ids, world.clock
-    members = world.take(rng.choice((2, 2, 3, 3, 4, 5, 6)))
-    home_ip, family_device = ids.ip(), ids.device()
-    for member in members:
-        member.home_ip = home_ip
-        member.shared_device = family_device
-        member.contacts = [other.account_id for other in members if other is not member]
-        world.timeline.emit(
-            clock.start_ms + rng.randrange(clock.end_ms - clock.start_ms),
-            member,
-            ordinary_amount(rng, member),
-            channel=CARD_NOT_PRESENT,
-            merchant=world.merchants.pick(rng),
-            card=member.cards[0],
-            device=family_device,
-            ip=home_ip,
-        )
+    """2-6 people at one address (one home IP, one family computer, money between them),
+    half of them with a large one-off payment (a sofa, a holiday) from the family computer."""
+    rng = world.rng
+    group = confounders.plant_household(world, group_id, sizes=(2, 6))
     facts = {}
     if rng.random() < 0.5:
-        buyer = rng.choice(members)
+        buyer = world.accounts[rng.choice(group.members)]
         at = _moment(world, 0.5, 0.95)
         amount = round(_log_uniform(world, 1_500, 12_000), 2)
+        (home_ip,), (family_device,) = group.identifiers["ip"], group.identifiers["device_id"]
         world.timeline.emit(
             at,
             buyer,
@@ -498,15 +486,7 @@ def plant_household(world: World, group_id: str) -> PlantedGroup:
             ip=home_ip,
         )
         facts = {"one_off": {"account": buyer.account_id, "amount": amount, "ms": at}}
-    return PlantedGroup(
-        group_id,
-        "household",
-        tuple(m.account_id for m in members),
-        identifiers={"ip": [home_ip], "device_id": [family_device]},
-        roles={"household_member": [m.account_id for m in members]},
-        facts=facts,
-        variant="large" if len(members) > 3 else "small",
-    )
+    return replace(group, facts=facts, variant="large" if len(group.members) > 3 else "small")
 
 
 def plant_vpn_or_public_ip(world: World, group_id: str) -> PlantedGroup:
@@ -542,31 +522,8 @@ def plant_vpn_or_public_ip(world: World, group_id: str) -> PlantedGroup:
 
 
 def plant_office(world: World, group_id: str) -> PlantedGroup:
-    rng, ids, clock = world.rng, world.ids, world.clock
-    colleagues = world.take(_group_size(world, 3, 15))
-    office_device, office_ip = ids.device(), ids.ip()
-    for colleague in colleagues:
-        for day in range(clock.days):
-            for _ in range(rng.randint(1, 3)):
-                at = clock.day_start(day) + rng.randint(9, 16) * HOUR_MS + rng.randrange(HOUR_MS)
-                world.timeline.emit(
-                    at,
-                    colleague,
-                    ordinary_amount(rng, colleague),
-                    channel=CARD_NOT_PRESENT,
-                    merchant=world.merchants.pick(rng),
-                    card=colleague.cards[0],
-                    device=office_device,
-                    ip=office_ip,
-                )
-    return PlantedGroup(
-        group_id,
-        "office_device",
-        tuple(c.account_id for c in colleagues),
-        identifiers={"device_id": [office_device], "ip": [office_ip]},
-        roles={"colleague": [c.account_id for c in colleagues]},
-        variant="large" if len(colleagues) > 6 else "small",
-    )
+    group = confounders.plant_office_device(world, group_id, sizes=(3, _group_size(world, 3, 15)))
+    return replace(group, variant="large" if len(group.members) > 6 else "small")
 
 
 def plant_big_spending_traveller(world: World, group_id: str) -> PlantedGroup:
@@ -617,90 +574,17 @@ def plant_big_spending_traveller(world: World, group_id: str) -> PlantedGroup:
 
 def plant_family_card(world: World, group_id: str) -> PlantedGroup:
     """2-5 people of one family on one card, often one email or phone too, at one home."""
-    rng, ids, clock = world.rng, world.ids, world.clock
-    members = world.take(rng.choice((2, 2, 3, 3, 4, 5)))
-    home_ip, family_device, family_card = ids.ip(), ids.device(), ids.card()
-    identifiers: dict[str, list[str]] = {
-        "ip": [home_ip],
-        "device_id": [family_device],
-        "card_id": [family_card],
-    }
-    contact = rng.choice(("email", "phone", None))
-    value = {"email": ids.email, "phone": ids.phone}[contact]() if contact else None
-    if contact and value:
-        identifiers[contact] = [value]
-    for member in members:
-        member.country = members[0].country
-        member.home_ip = home_ip
-        member.shared_device = family_device
-        member.cards = [family_card, *member.cards]
-        member.contacts = [other.account_id for other in members if other is not member]
-        if contact == "email" and value:
-            member.email = value
-        elif contact == "phone" and value:
-            member.phone = value
-    evening = clock.day_start(rng.randrange(clock.days)) + rng.randint(17, 21) * HOUR_MS
-    for member in members:
-        world.timeline.emit(
-            world.clip(evening + rng.randrange(HOUR_MS)),
-            member,
-            ordinary_amount(rng, member),
-            channel=CARD_NOT_PRESENT,
-            merchant=world.merchants.pick(rng),
-            card=family_card,
-            device=family_device,
-            ip=home_ip,
-        )
-    return PlantedGroup(
-        group_id,
-        "shared_card_family",
-        tuple(m.account_id for m in members),
-        identifiers=identifiers,
-        roles={"family_member": [m.account_id for m in members]},
-        variant="large" if len(members) > 3 else "small",
-    )
+    group = confounders.plant_shared_card_family(world, group_id, sizes=(2, 5))
+    return replace(group, variant="large" if len(group.members) > 3 else "small")
 
 
 def plant_carrier_nat(world: World, group_id: str) -> PlantedGroup:
-    rng, ids, clock = world.rng, world.ids, world.clock
-    members = world.take(min(_group_size(world, 15, 80), len(world.unassigned) // 3))
-    nat_ip = ids.ip()
-    for member in members:
-        member.mobile_ip = nat_ip
-        world.timeline.emit(
-            clock.start_ms + rng.randrange(clock.end_ms - clock.start_ms),
-            member,
-            ordinary_amount(rng, member),
-            channel=MOBILE,
-            merchant=world.merchants.pick(rng),
-            card=member.cards[0],
-            device=member.mobile_device,
-            ip=nat_ip,
-        )
-    return PlantedGroup(
-        group_id,
-        "carrier_nat",
-        tuple(m.account_id for m in members),
-        identifiers={"ip": [nat_ip]},
-        roles={"subscriber": [m.account_id for m in members]},
-    )
+    most = min(_group_size(world, 15, 80), len(world.unassigned) // 3)
+    return confounders.plant_carrier_nat(world, group_id, sizes=(min(15, most), most))
 
 
 def plant_large_transfer(world: World, group_id: str) -> PlantedGroup:
-    rng, clock = world.rng, world.clock
-    sender, receiver = world.take(2)
-    amount = round(_log_uniform(world, 3_000, 60_000), -1)
-    sent_at = (
-        clock.day_start(rng.randrange(clock.days)) + rng.randint(8, 20) * HOUR_MS + rng.randrange(HOUR_MS)
-    )
-    transfer(world.timeline, rng, sender, receiver.account_id, world.clip(sent_at), amount)
-    return PlantedGroup(
-        group_id,
-        "large_transfer",
-        (sender.account_id, receiver.account_id),
-        roles={"sender": [sender.account_id], "receiver": [receiver.account_id]},
-        facts={"amount": amount, "sent_ms": sent_at},
-    )
+    return confounders.plant_large_transfer(world, group_id, amounts=(3_000, 60_000))
 
 
 def plant_big_spender(world: World, group_id: str) -> PlantedGroup:
