@@ -6,10 +6,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv demo test lint format bench validate gremlin-start gremlin-stop clean
+.PHONY: help venv demo serve test lint format bench validate gremlin-start gremlin-stop clean
 
 help:
 	@echo "make demo      run the local pipeline on a generated scenario (embedded stores)"
+	@echo "make serve     the case queue in a browser, on the demo's stores (http://127.0.0.1:8400/)"
 	@echo "make test      every test suite, template and ASL checks (starts a Gremlin Server)"
 	@echo "make lint      ruff"
 	@echo "make bench     benchmarks (JSON figures)"
@@ -30,6 +31,9 @@ node_modules/.installed: package.json package-lock.json
 
 demo: venv
 	$(BIN)/fraudlocal demo
+
+serve: venv node_modules/.installed
+	$(BIN)/fraudlocal serve
 
 test: venv node_modules/.installed
 	scripts/run-tests

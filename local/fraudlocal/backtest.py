@@ -20,11 +20,18 @@ Two evaluation modes give the same investigations (same execution names):
   the whole window's observation.
 - ``per-tick`` (``--per-tick``): the scheduled path itself, every rule at every tick.
 
-Labels (``--labels``): JSON lines or CSV with ``account_id``, ``pattern`` (or ``label``)
-and an optional ``ring_id``. A row whose pattern is non-empty and not ``legit``/``none``
-marks a fraudulent account; accounts without a row are legitimate. A flag on an account
-is a true positive when the account is fraudulent; a flag on a card, device or IP is a
-true positive when any account that used it in the flag's window is fraudulent.
+Labels (``--labels``): JSON lines or CSV with ``account_id``, ``label`` and/or
+``pattern``, and an optional ``ring_id`` (the scenario's ``labels.jsonl`` and
+``fraudlocal cases export-labels`` both qualify). An account is fraudulent when its
+``label`` is ``fraud`` (or, without a label, when its ``pattern`` names fraud);
+``legit``, ``confounder`` and the confounder patterns (households, public IPs...) are
+legitimate, and so is every account without a row. The accounts behind a flag are the
+account itself, or the accounts that used the flagged card, device or IP in its window.
+
+Per rule, at account level: the fraudulent and the legitimate accounts it flagged,
+precision (fraud among the flagged accounts) and recall (of all fraudulent accounts);
+overall, the fraudulent accounts no rule caught. :func:`compare` diffs two backtests
+(current rules and a candidate) account by account.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from fraudcore.rules import Rule, format_duration
 from fraudcore.timeseries.rule_sql import compile_range, evaluation_range, floor_to, span_range
 from fraudcore.timeutil import iso_z
 
+from .scenario.labels import CONFOUNDER, CONFOUNDER_PATTERNS
 from .timeseries_duckdb import DuckDBTimeseriesStore
 
 LEGIT_PATTERNS = {"", "legit", "legitimate", "none", "normal", "0", "false"}
@@ -105,12 +113,27 @@ def read_transactions(path: Path, mapping: FieldMapping | None = None) -> Loaded
     return loaded
 
 
+def label_class(text: str) -> str:
+    """``fraud``, ``confounder`` (benign but fraud-like) or ``legit`` for a label or pattern."""
+    word = text.strip().lower()
+    if word in LEGIT_PATTERNS:
+        return "legit"
+    if word == CONFOUNDER or word in CONFOUNDER_PATTERNS:
+        return CONFOUNDER
+    return "fraud"
+
+
 def read_labels(path: Path) -> dict[str, dict[str, str]]:
-    """account_id -> {pattern, ring_id} for the fraudulent accounts of a labels file."""
+    """account_id -> {class (fraud|confounder|legit), pattern, ring_id} for every labelled account."""
     if not path.is_file():
         raise BacktestError(f"--labels {path}: no such file")
     text = path.read_text()
     stripped = text.lstrip()
+    if stripped.startswith("["):
+        raise BacktestError(
+            f"--labels {path}: a JSON array; give one JSON object per line (JSON lines), "
+            "e.g. jq -c '.[]' FILE > labels.jsonl"
+        )
     if stripped.startswith("{"):
         rows = []
         for number, line in enumerate(text.splitlines(), start=1):
@@ -121,16 +144,24 @@ def read_labels(path: Path) -> dict[str, dict[str, str]]:
                     raise BacktestError(f"--labels {path}: line {number} is not JSON ({error.msg})") from None
     else:
         rows = list(csv.DictReader(io.StringIO(text)))
-    fraud: dict[str, dict[str, str]] = {}
+    labels: dict[str, dict[str, str]] = {}
     for number, row in enumerate(rows, start=1):
         if not isinstance(row, dict) or not row.get("account_id"):
             raise BacktestError(
-                f"--labels {path}: row {number} has no account_id (columns: account_id,pattern,ring_id)"
+                f"--labels {path}: row {number} has no account_id (columns: account_id,label,pattern,ring_id)"
             )
-        pattern = str(row.get("pattern") or row.get("label") or "").strip()
-        if pattern.lower() not in LEGIT_PATTERNS:
-            fraud[str(row["account_id"])] = {"pattern": pattern, "ring_id": str(row.get("ring_id") or "")}
-    return fraud
+        label = str(row.get("label") or "").strip()
+        pattern = str(row.get("pattern") or "").strip()
+        labels[str(row["account_id"])] = {
+            "class": label_class(label or pattern),
+            "pattern": pattern or label,
+            "ring_id": str(row.get("ring_id") or ""),
+        }
+    return labels
+
+
+def fraud_of(labels: dict[str, dict[str, str]]) -> set[str]:
+    return {account for account, label in labels.items() if label["class"] == "fraud"}
 
 
 def schedule_ticks(first_event: datetime, last_event: datetime, every: timedelta) -> list[datetime]:
@@ -203,11 +234,13 @@ def score(
     store: DuckDBTimeseriesStore,
     rules: Sequence[Rule],
     flags: Sequence[Flag],
-    fraud: dict[str, dict[str, str]] | None,
+    labels: dict[str, dict[str, str]] | None,
 ) -> dict[str, dict[str, Any]]:
-    """Per rule: flags, distinct entities, and (with labels) true/false positives."""
+    """Per rule: flags, distinct entities, and (with labels) the accounts it flagged, split
+    into fraudulent and legitimate, with precision and recall over accounts."""
     report: dict[str, dict[str, Any]] = {}
     by_rule = {rule.id: rule for rule in rules}
+    fraud = fraud_of(labels) if labels is not None else set()
     for rule in rules:
         mine = [flag for flag in flags if flag.rule == rule.id]
         entry: dict[str, Any] = {
@@ -217,27 +250,63 @@ def score(
             "flags": len(mine),
             "entities": len({flag.entity_id for flag in mine}),
         }
-        if fraud is not None:
-            fraud_accounts: set[str] = set()
-            legit_accounts: set[str] = set()
+        if labels is not None:
+            flagged: set[str] = set()
             true_positives = 0
             for flag in mine:
                 accounts = flag_accounts(store, flag, by_rule[flag.rule].entity_column)
-                hit = accounts & set(fraud)
-                true_positives += bool(hit)
-                fraud_accounts |= hit
-                legit_accounts |= accounts - set(fraud)
+                true_positives += bool(accounts & fraud)
+                flagged |= accounts
+            fraud_accounts = sorted(flagged & fraud)
+            legit_accounts = sorted(flagged - fraud)
+            legit_by_label: dict[str, int] = {}
+            for account in legit_accounts:
+                kind = labels[account]["class"] if account in labels else "unlabelled"
+                legit_by_label[kind] = legit_by_label.get(kind, 0) + 1
             entry.update(
                 {
                     "true_positives": true_positives,
                     "false_positives": len(mine) - true_positives,
-                    "precision": round(true_positives / len(mine), 4) if mine else None,
                     "fraud_accounts": len(fraud_accounts),
                     "legit_accounts": len(legit_accounts),
+                    "legit_accounts_by_label": dict(sorted(legit_by_label.items())),
+                    "precision": round(len(fraud_accounts) / len(flagged), 4) if flagged else None,
+                    "recall": round(len(fraud_accounts) / len(fraud), 4) if fraud else None,
+                    "fraud_account_ids": fraud_accounts,
+                    "legit_account_ids": legit_accounts,
                 }
             )
         report[rule.id] = entry
     return report
+
+
+def compare(current: dict[str, Any], candidate: dict[str, Any]) -> dict[str, Any]:
+    """What the candidate rules change, account by account (both reports need labels)."""
+
+    def accounts(report: dict[str, Any], rule_id: str | None, kind: str) -> set[str]:
+        rules = report["rules"].values() if rule_id is None else [report["rules"].get(rule_id, {})]
+        return {a for entry in rules for a in entry.get(f"{kind}_account_ids", [])}
+
+    def diff(rule_id: str | None) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for kind in ("fraud", "legit"):
+            before, after = accounts(current, rule_id, kind), accounts(candidate, rule_id, kind)
+            out[f"{kind}_gained"] = sorted(after - before)
+            out[f"{kind}_lost"] = sorted(before - after)
+        return out
+
+    per_rule = {}
+    for rule_id in sorted(set(current["rules"]) | set(candidate["rules"])):
+        before, after = current["rules"].get(rule_id, {}), candidate["rules"].get(rule_id, {})
+        change = diff(rule_id)
+        if before.get("threshold") != after.get("threshold") or any(change.values()):
+            per_rule[rule_id] = {
+                "threshold": {"current": before.get("threshold"), "candidate": after.get("threshold")},
+                "precision": {"current": before.get("precision"), "candidate": after.get("precision")},
+                "recall": {"current": before.get("recall"), "candidate": after.get("recall")},
+                **change,
+            }
+    return {"rules": per_rule, "all_rules": diff(None)}
 
 
 def run_backtest(
@@ -251,7 +320,7 @@ def run_backtest(
     table: str = "transactions",
 ) -> dict[str, Any]:
     loaded = read_transactions(data, mapping)
-    fraud = read_labels(labels) if labels else None
+    labelled = read_labels(labels) if labels else None
     active = [rule for rule in rules if rule.enabled]
     first = min(tx.timestamp for tx in loaded.transactions)
     last = max(tx.timestamp for tx in loaded.transactions)
@@ -266,7 +335,7 @@ def run_backtest(
                 if mode == "per-tick"
                 else evaluate_span(store, active, ticks, every)
             )
-            per_rule = score(store, rules, flags, fraud)
+            per_rule = score(store, rules, flags, labelled)
         finally:
             store.close()
     result: dict[str, Any] = {
@@ -285,10 +354,15 @@ def run_backtest(
         "rules": per_rule,
         "flags": [flag.to_dict() for flag in flags],
     }
-    if fraud is not None:
+    if labelled is not None:
+        fraud = fraud_of(labelled)
         flagged = {flag.entity_id for flag in flags if flag.entity_type == "account"}
+        caught = {a for entry in per_rule.values() for a in entry["fraud_account_ids"]}
         result["labels"] = {
             "fraud_accounts": len(fraud),
-            "fraud_accounts_flagged_directly": len(flagged & set(fraud)),
+            "legit_accounts_labelled": len(labelled) - len(fraud),
+            "fraud_accounts_flagged_directly": len(flagged & fraud),
+            "fraud_accounts_caught": len(caught),
+            "fraud_not_caught": sorted(fraud - caught),
         }
     return result

@@ -240,6 +240,8 @@ class Pipeline:
         self.flags: dict[str, dict[str, Any]] = {}
         self.cases: dict[str, CaseRecord] = {}
         self.investigations = 0
+        #: investigations that found no account to hold a case
+        self.without_case = 0
         self.failed: list[dict[str, Any]] = []
         self.began = time.perf_counter()
 
@@ -356,6 +358,9 @@ class Pipeline:
             )
             return
         summary = execution.output
+        if summary["case_id"] is None:  # nothing to review: no account behind the flag
+            self.without_case += 1
+            return
         case = self.cases.get(summary["case_id"])
         if case is None:
             case = self.cases[summary["case_id"]] = CaseRecord(
@@ -480,7 +485,17 @@ def read_jsonl(path: Path, mapping: Any) -> list[StreamInput]:
     if not path.is_file():
         raise UserError(f"{path}: no such file (expected transactions as JSON lines)")
     with path.open("rb") as handle:
-        return order_records(((line, None) for line in handle), mapping)
+        head = handle.read(4096).lstrip()
+        if head.startswith(b"["):
+            raise UserError(
+                f"{path} is a JSON array; give one JSON object per line (JSON lines), "
+                f"e.g. jq -c '.[]' {path} > transactions.jsonl"
+            )
+        handle.seek(0)
+        records = order_records(((line, None) for line in handle), mapping)
+    if not records:
+        raise UserError(f"{path} holds no records; give transactions as JSON lines, one object per line")
+    return records
 
 
 def fresh_state_dir(state_dir: Path) -> Path:

@@ -184,11 +184,13 @@ def test_an_unknown_entity_fails_with_a_readable_cause(tmp_path: Path) -> None:
     ingest(state, ring_transactions())
     result = investigate(state, {"entity_type": "account", "entity_id": "no-such-account"}, "manual-missing")
     assert result["status"] == "FAILED"
-    assert result["error"] == "EntityNotInGraph"
+    assert result["error"] == "EntityNotFound"
     assert "account 'no-such-account' is not in the graph" in result["cause"]
-    assert result["cause"].startswith("The investigation stopped because a step failed after its retries")
-    flag_step = result["history"][0]
-    assert len(flag_step["retries"]) == 2  # ingest may lag: retried before giving up
+    assert result["history"][0]["retries"] == []  # an analyst's typo: nothing to wait for
+    flagged = investigate(state, flag("no-such-account"), "flag-missing")
+    assert flagged["error"] == "EntityNotInGraph"
+    assert flagged["cause"].startswith("The investigation stopped because a step failed after its retries")
+    assert len(flagged["history"][0]["retries"]) == 2  # ingest may lag behind a flag: retried
 
 
 def test_device_flag_starts_with_the_shared_device_analysis(tmp_path: Path) -> None:

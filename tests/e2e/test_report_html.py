@@ -11,40 +11,17 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from browser import CHROMIUM_FLAGS, chromium
+from two_rings import two_rings_day
 
 from fraudlocal.cli import main
 
 
 def transactions() -> list[dict]:
-    start = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-    rows = []
-
-    def add(account: str, minutes: float, amount: float, **extra: str) -> None:
-        moment = start + timedelta(minutes=minutes)
-        rows.append(
-            {
-                "transaction_id": f"tx-{len(rows):05d}",
-                "timestamp": moment.isoformat().replace("+00:00", "Z"),
-                "account_id": account,
-                "amount": amount,
-                "merchant_id": "m-1",
-                **extra,
-            }
-        )
-
-    for n in range(12):  # ordinary customers, each on their own device and email
-        for k in range(3):
-            add(f"acc-{n:03d}", 4 * n + 20 * k, 15 + n, device_id=f"dev-{n}", email=f"c{n}@example.com")
-    for i, account in enumerate(("ring-a", "ring-b", "ring-c", "ring-d")):  # two rings of two
-        shared = {"device_id": f"dev-ring-{i // 2}", "email": f"ring{i // 2}@example.net"}
-        for k in range(3):
-            add(account, 40 + 30 * (i // 2) + k + i * 0.1, 19_000, **shared)
-    return sorted(rows, key=lambda r: r["timestamp"])
+    return sorted(two_rings_day(), key=lambda r: r["timestamp"])
 
 
 @pytest.fixture(scope="module")

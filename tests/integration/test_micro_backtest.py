@@ -143,7 +143,55 @@ def test_planted_burst_is_flagged_by_high_value_burst_and_nothing_else(
     assert others == {("ip_account_burst", "192.0.2.1", "low")}
     scores = report["rules"]["high_value_burst"]
     assert (scores["true_positives"], scores["false_positives"], scores["fraud_accounts"]) == (1, 0, 1)
-    assert report["labels"] == {"fraud_accounts": 1, "fraud_accounts_flagged_directly": 1}
+    assert (scores["legit_accounts"], scores["precision"], scores["recall"]) == (0, 1.0, 1.0)
+    public_wifi = report["rules"]["ip_account_burst"]
+    assert (public_wifi["fraud_accounts"], public_wifi["precision"], public_wifi["recall"]) == (0, 0.0, 0.0)
+    assert public_wifi["legit_accounts"] == len(public_wifi["legit_account_ids"]) >= 20
+    assert report["labels"] == {
+        "fraud_accounts": 1,
+        "legit_accounts_labelled": 2,
+        "fraud_accounts_flagged_directly": 1,
+        "fraud_accounts_caught": 1,
+        "fraud_not_caught": [],
+    }
+
+
+def test_confounder_labels_are_legitimate_and_a_candidate_threshold_is_diffed_by_account(
+    recorded: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, _ = recorded
+    labels = tmp_path / "labels.jsonl"
+    rows = [{"account_id": VICTIM, "label": "fraud", "pattern": "account_takeover"}]
+    rows += [
+        {"account_id": f"acct-{n:03d}", "label": "confounder", "pattern": "public_ip"}
+        for n in range(0, 150, 5)  # the public Wi-Fi's users
+    ]
+    rows += [{"account_id": "acct-rich", "label": "confounder", "pattern": "big_spender"}]
+    labels.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert main(["backtest", "--data", str(data), "--labels", str(labels), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    public_wifi = report["rules"]["ip_account_burst"]
+    assert public_wifi["fraud_accounts"] == 0 and public_wifi["precision"] == 0.0
+    by_label = public_wifi["legit_accounts_by_label"]
+    assert by_label["confounder"] >= 20 and sum(by_label.values()) == public_wifi["legit_accounts"]
+    assert report["labels"]["fraud_accounts"] == 1
+    candidate = tmp_path / "candidate.json"
+    candidate.write_text(
+        json.dumps({"ip_account_burst": {"threshold": 100}, "high_value_burst": {"threshold": 80_000}})
+    )
+    assert (
+        main(["backtest", "--data", str(data), "--labels", str(labels), "--rules", str(candidate), "--json"])
+        == 0
+    )
+    compared = json.loads(capsys.readouterr().out)
+    difference = compared["difference"]["rules"]
+    assert difference["ip_account_burst"]["legit_lost"] == public_wifi["legit_account_ids"]
+    assert difference["ip_account_burst"]["threshold"]["candidate"] == 100
+    assert difference["high_value_burst"]["fraud_lost"] == [VICTIM]
+    assert compared["difference"]["all_rules"]["fraud_gained"] == []
+    assert main(["backtest", "--data", str(data), "--labels", str(labels), "--rules", str(candidate)]) == 0
+    text = capsys.readouterr().out
+    assert "ip_account_burst: threshold" in text and f"fraud lost       1  {VICTIM}" in text
 
 
 def test_span_mode_and_the_per_tick_path_flag_the_same_investigations(recorded: tuple[Path, Path]) -> None:
@@ -181,7 +229,9 @@ def test_bad_lines_are_reported_and_thresholds_are_tunable(
     assert default["data"]["rejected_examples"][0].startswith("line 4: ")
     assert main(["backtest", "--data", str(data), "--rules", str(tuning), "--json"]) == 0
     tuned = json.loads(capsys.readouterr().out)
-    assert tuned["rules"]["high_value_burst"]["flags"] == 1
+    assert tuned["current"]["rules"]["high_value_burst"]["flags"] == 0
+    assert tuned["candidate"]["rules"]["high_value_burst"]["flags"] == 1
+    assert tuned["difference"] is None  # without labels, gained and lost cannot be told apart
 
 
 def test_backtest_errors_name_the_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

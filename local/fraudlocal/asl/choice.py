@@ -76,6 +76,22 @@ def evaluate(rule: dict[str, Any], data: Any, context: Any, where: str) -> bool:
     return _compare(name, value, expected, where)
 
 
+def variables(rule: dict[str, Any], data: Any, context: Any) -> dict[str, Any]:
+    """Every ``Variable`` a rule reads, with its value (absent ones as None)."""
+    found: dict[str, Any] = {}
+    for key in ("And", "Or"):
+        for sub in rule.get(key) or []:
+            found.update(variables(sub, data, context))
+    if isinstance(rule.get("Not"), dict):
+        found.update(variables(rule["Not"], data, context))
+    variable = rule.get("Variable")
+    if isinstance(variable, str):
+        found[variable] = (
+            paths.read(variable, data, context) if paths.exists(variable, data, context) else None
+        )
+    return found
+
+
 def _type_test(name: str, value: Any) -> bool:
     if name == "IsNull":
         return value is None

@@ -63,8 +63,10 @@ class _Interpreter:
         seed: int,
         max_transitions: int,
         put_events: PutEvents | None,
+        task_time: bool = False,
     ) -> None:
         self.invoke = invoke
+        self.task_time = task_time
         self.execution = execution
         self.clock = execution.start_date
         self.rng = random.Random(seed)
@@ -117,8 +119,12 @@ class _Interpreter:
             event.error, event.cause = err.name, err.cause
             raise
         finally:
-            event.exited_at = self.clock
             event.duration_ms = (time.perf_counter() - started) * 1000
+            if kind == "Task" and self.task_time:
+                # The simulated clock runs while a task works, as long as it took here, so
+                # the history's entered/exited times show each task's part of the execution.
+                self.advance(event.duration_ms / 1000)
+            event.exited_at = self.clock
 
     # -- context object and data processing -------------------------------------------
 
@@ -386,17 +392,23 @@ def _choice(run: _Interpreter, name: str, state: Mapping[str, Any], raw: Any, ev
     context = run.context(name, event.entered_at)
     data = run.input_path(state, raw, context)
     following = state.get("Default")
-    for rule in state.get("Choices") or []:
+    rules = state.get("Choices") or []
+    for index, rule in enumerate(rules):
         if choice.evaluate(rule, data, context, f"state {name!r}"):
             following = rule.get("Next")
             if not isinstance(following, str):
                 raise DefinitionError(f"state {name!r}: a top-level choice rule needs a 'Next'")
+            event.choice = {"rule": index, "next": following, "values": choice.variables(rule, data, context)}
             break
     else:
         if following is None:
             raise StatesError(
                 "States.NoChoiceMatched", f"no choice rule of state {name!r} matched and it has no Default"
             )
+        values: dict[str, Any] = {}
+        for rule in rules:
+            values.update(choice.variables(rule, data, context))
+        event.choice = {"rule": "Default", "next": following, "values": values}
     return run.output_path(state, data, context), following
 
 
@@ -510,6 +522,7 @@ def execute(
     put_events: PutEvents | None = None,
     seed: int = 0,
     max_transitions: int = 25_000,
+    task_time: bool = False,
 ) -> Execution:
     """Run ``definition`` on ``input`` and return the finished execution.
 
@@ -518,7 +531,10 @@ def execute(
     through :func:`fraudlocal.asl.run_state_machine`). A Python exception it raises becomes
     the ASL error named after the exception class. ``substitutions`` fills ``${Name}``
     placeholders first. ``start_time`` starts the simulated clock (default: now, UTC);
-    ``seed`` makes jittered retry delays and generated ids reproducible.
+    ``seed`` makes jittered retry delays and generated ids reproducible. With ``task_time``
+    the simulated clock also runs while a Task works, as long as it took here (so each
+    state's entered/exited times show its part of the execution); without it only Wait
+    states and retry intervals move the clock, which keeps the history reproducible.
     ``put_events`` also receives the entries of ``events:putEvents`` tasks, which are
     always kept on ``Execution.published_events``.
 
@@ -537,7 +553,14 @@ def execute(
         start_date=start,
         stop_date=start,
     )
-    run = _Interpreter(invoke, execution, seed=seed, max_transitions=max_transitions, put_events=put_events)
+    run = _Interpreter(
+        invoke,
+        execution,
+        seed=seed,
+        max_transitions=max_transitions,
+        put_events=put_events,
+        task_time=task_time,
+    )
     try:
         execution.output = run.run_machine(definition, copy.deepcopy(execution.input), None)
         execution.status = "SUCCEEDED"

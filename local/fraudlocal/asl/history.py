@@ -41,8 +41,9 @@ class RetryAttempt:
 class HistoryEvent:
     """One state entered and exited.
 
-    ``entered_at``/``exited_at`` come from the simulated clock (only Wait states and retry
-    intervals move it); ``duration_ms`` is the real time the state took to run here.
+    ``entered_at``/``exited_at`` come from the simulated clock (Wait states, retry intervals
+    and the time each Task took here move it); ``duration_ms`` is the real time the state
+    took to run here.
     ``parent`` names the Parallel branch or Map iteration the state ran in, e.g.
     ``"Analyses/branch 1"`` or ``"PerMember/item 3"``; None at the top level.
     """
@@ -62,6 +63,8 @@ class HistoryEvent:
     caught: bool = False  # the error was handled by a Catch (execution went on at ``next``)
     function: str | None = None  # logical id of the Lambda function a Task invoked
     retries: list[RetryAttempt] = field(default_factory=list)
+    #: for a Choice: ``{rule: index or "Default", next, values: {Variable: value}}``
+    choice: dict[str, Any] | None = None
 
     @property
     def attempts(self) -> int:
@@ -89,6 +92,7 @@ class HistoryEvent:
             "cause": self.cause,
             "caught": self.caught,
             "next": self.next,
+            "choice": self.choice,
             "input": self.input,
             "output": self.output,
         }

@@ -15,11 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fraudcore import backends
 from fraudcore.execution_names import safe_part
-from fraudcore.graph.schema import ENTITY_TYPES
+from fraudcore.graph.schema import ENTITY_TYPES, vertex_id
+from fraudcore.timeutil import iso_z, parse_utc
 
 from ..errors import UserError
-from ..runtime import DEFAULT_TEMPLATE, close_local_backends, invoke_function
+from ..runtime import DEFAULT_TEMPLATE, FunctionRunner, LocalTarget, close_local_backends, patched_environment
 from ..state_machine import STATE_MACHINE
 from .invoke import add_graph_options, read_json_file, target_from_args
 
@@ -34,11 +36,21 @@ def parse_entity(text: str) -> tuple[str, str]:
     return entity_type, entity_id.strip()
 
 
-def build_input(entity: tuple[str, str], input_file: Path | None) -> dict[str, Any]:
-    """The execution input: the file's (a flag or a hand-started request) or a hand-started one."""
+def build_input(
+    entity: tuple[str, str], input_file: Path | None, at: datetime | None = None
+) -> dict[str, Any]:
+    """The execution input: the file's (a flag or a hand-started request) or a hand-started one
+    looking at the graph as of ``at``."""
     entity_type, entity_id = entity
     if input_file is None:
-        return {"entity_type": entity_type, "entity_id": entity_id, "requested_by": "fraudlocal investigate"}
+        request = {
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "requested_by": "fraudlocal investigate",
+        }
+        if at is not None:
+            request["reference_time"] = iso_z(at, "milliseconds")
+        return request
     data = read_json_file(input_file, "input file")
     if not isinstance(data, dict):
         raise UserError(f"input file {input_file}: expected a JSON object (a flag or a hand-started request)")
@@ -52,6 +64,13 @@ def build_input(entity: tuple[str, str], input_file: Path | None) -> dict[str, A
     return {**data, "entity_type": entity_type, "entity_id": entity_id} if body is data else data
 
 
+def parse_at(text: str) -> datetime:
+    try:
+        return parse_utc(text)
+    except ValueError as error:
+        raise UserError(f"--at {text!r}: {error}; e.g. --at 2026-11-02T12:00:00Z") from None
+
+
 def execution_name(entity: tuple[str, str], now: datetime) -> str:
     stamp = now.strftime("%Y%m%dT%H%M%S%f")
     base = safe_part(f"{entity[0]}-{entity[1]}")[: 80 - len(stamp) - 10]
@@ -59,19 +78,62 @@ def execution_name(entity: tuple[str, str], now: datetime) -> str:
 
 
 def run_investigation(
-    state_dir: Path | Any, execution_input: dict[str, Any], name: str, template: Path = DEFAULT_TEMPLATE
+    state_dir: Path | LocalTarget,
+    execution_input: dict[str, Any],
+    name: str,
+    template: Path = DEFAULT_TEMPLATE,
+    *,
+    start_time: datetime | None = None,
+    verbose: bool = False,
 ) -> dict[str, Any]:
-    """Run the state machine locally and return ``Execution.to_dict()``."""
+    """Run the state machine locally and return ``Execution.to_dict()``; the simulated clock
+    starts at ``start_time`` and runs while each task works. The functions' logs stay
+    quiet unless ``verbose``."""
     from ..asl import run_state_machine
 
-    def invoke(logical_id: str, payload: Any) -> Any:
-        return invoke_function(logical_id, payload, state_dir)
-
+    target = state_dir if isinstance(state_dir, LocalTarget) else LocalTarget(Path(state_dir))
+    runner = FunctionRunner(target, verbose=verbose)
     try:
-        execution = run_state_machine(template, STATE_MACHINE, execution_input, invoke, name)
+        execution = run_state_machine(
+            template,
+            STATE_MACHINE,
+            execution_input,
+            runner.invoke,
+            name,
+            start_time=start_time,
+            task_time=True,
+        )
     finally:
         close_local_backends()
     return execution.to_dict()
+
+
+def latest_event_time(target: LocalTarget) -> datetime | None:
+    """The time of the newest transaction in the time-series store (None when it is empty)."""
+    with patched_environment(target.environment({})):
+        try:
+            store = backends.timeseries_store()
+            rows = store.query(
+                f'SELECT max(time) AS latest FROM "{store.database}"."{store.table}" '
+                "WHERE measure_name = 'transaction'"
+            )
+        finally:
+            backends.reset()
+    latest = rows[0]["latest"] if rows else None
+    if latest is None:
+        return None
+    return parse_utc(latest)
+
+
+def entity_exists(target: LocalTarget, entity: tuple[str, str]) -> bool:
+    vid = vertex_id(ENTITY_TYPES[entity[0]], entity[1])
+    with patched_environment(target.environment({})):
+        try:
+            return bool(
+                backends.graph_connection().run(lambda g: g.V(vid).id_(), "toList", what="entity exists")
+            )
+        finally:
+            backends.reset()
 
 
 def save_execution(state_dir: Path, execution: dict[str, Any]) -> Path:
@@ -82,8 +144,16 @@ def save_execution(state_dir: Path, execution: dict[str, Any]) -> Path:
     return path
 
 
+def _choice_text(choice: dict[str, Any] | None) -> str:
+    if not choice:
+        return ""
+    values = ", ".join(f"{path.removeprefix('$.')}={value!r}" for path, value in choice["values"].items())
+    which = "no rule matched: Default" if choice["rule"] == "Default" else f"rule {choice['rule'] + 1}"
+    return f"{which} ({values}) -> {choice['next']}"
+
+
 def format_history(execution: dict[str, Any]) -> str:
-    rows = [("state", "type", "entered", "ms", "retries", "error")]
+    rows = [("state", "type", "entered", "exited", "retries", "outcome")]
     for event in execution.get("history", []):
         state = event["state"] if not event.get("parent") else f"  {event['state']}"
         rows.append(
@@ -91,9 +161,9 @@ def format_history(execution: dict[str, Any]) -> str:
                 state,
                 event.get("type", ""),
                 str(event.get("entered_at", ""))[11:23],
-                f"{float(event.get('duration_ms') or 0):.1f}",
+                str(event.get("exited_at", ""))[11:23],
                 str(len(event.get("retries") or [])),
-                event.get("error") or "",
+                event.get("error") or _choice_text(event.get("choice")),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -108,10 +178,15 @@ def format_case(execution: dict[str, Any]) -> str:
     if execution.get("status") != "SUCCEEDED":
         return f"Investigation {execution.get('status')}: {execution.get('error')}\n{execution.get('cause')}"
     case = execution["output"]
-    lines = [
-        f"Case {case['case_id']} ({case['status']}): {case['verdict']}, score {case['score']:.3f}",
-        f"Members ({len(case['members'])}): {', '.join(case['members'])}",
-    ]
+    lines = [f"Verdict: {case['investigation_verdict']}, score {case['investigation_score']:.3f}"]
+    if case["case_id"] is None:
+        lines.append("No case recorded: no account to review behind this entity")
+    else:
+        lines.append(
+            f"Case {case['case_id']} ({case['status']}): {case['verdict']}, score {case['score']:.3f} "
+            "(the most severe of the case's investigations)"
+        )
+    lines.append(f"Members ({len(case['members'])}): {', '.join(case['members'])}")
     if case.get("flags_propagated"):
         lines.append(f"Flagged as ring members: {', '.join(case['flags_propagated'])}")
     lines.append("Reasons:")
@@ -121,24 +196,30 @@ def format_case(execution: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     entity = parse_entity(args.entity)
-    execution_input = build_input(entity, args.input)
-    name = args.name or execution_name(entity, datetime.now(tz=UTC))
-    execution = run_investigation(target_from_args(args), execution_input, name)
-    saved = save_execution(Path(args.state_dir), execution)
+    target = target_from_args(args)
+    if args.input is None and not entity_exists(target, entity):
+        raise UserError(
+            f"{entity[0]}:{entity[1]} is not in the graph of {target.state_dir}; check the id "
+            "(`fraudlocal cases list` and `cases show` name the accounts), or ingest its transactions first"
+        )
+    at = parse_at(args.at) if args.at else latest_event_time(target)
+    execution_input = build_input(entity, args.input, at)
+    name = args.name or execution_name(entity, at or datetime.now(tz=UTC))
+    execution = run_investigation(target, execution_input, name, start_time=at, verbose=args.verbose)
+    saved = save_execution(target.state_dir, execution)
     if args.html:
         from ..investigation_html import write_investigation_html
 
         write_investigation_html(execution, args.html)
     if args.json:
-        output = (
-            execution.get("output")
-            if execution["status"] == "SUCCEEDED"
-            else {
-                "status": execution["status"],
-                "error": execution.get("error"),
-                "cause": execution.get("cause"),
-            }
-        )
+        output = {
+            **(execution.get("output") or {}),
+            "execution": execution,
+        }
+        if execution["status"] != "SUCCEEDED":
+            output.update(
+                status=execution["status"], error=execution.get("error"), cause=execution.get("cause")
+            )
         json.dump(output, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
     else:
@@ -162,8 +243,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--input", type=Path, default=None, help="execution input JSON (a flag, or a hand-started request)"
     )
     parser.add_argument(
-        "--json", action="store_true", help="print only the execution output (the case summary)"
+        "--json",
+        action="store_true",
+        help="print the case summary with the whole execution (each state's input, output, times, choice)",
     )
+    parser.add_argument(
+        "--at",
+        default=None,
+        help="look at the graph as of this time (ISO 8601 UTC); default: the latest transaction in the stores",
+    )
+    parser.add_argument("--verbose", action="store_true", help="show the functions' logs on stderr")
     parser.add_argument(
         "--html", type=Path, default=None, help="write the investigation page (ring graph, evidence, history)"
     )

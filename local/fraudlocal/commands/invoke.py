@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..runtime import LocalTarget, close_local_backends, invoke_function
+from ..state_dir import resolve
 
 
 def add_graph_options(parser: argparse.ArgumentParser) -> None:
@@ -26,8 +27,9 @@ def add_graph_options(parser: argparse.ArgumentParser) -> None:
 
 
 def target_from_args(args: argparse.Namespace) -> LocalTarget:
+    """The stores a command reads: the state dir's, or its latest pipeline run's."""
     return LocalTarget(
-        state_dir=args.state_dir,
+        state_dir=resolve(args.state_dir),
         graph_backend=getattr(args, "graph", "embedded"),
         graph_endpoint=getattr(args, "graph_endpoint", None),
     )
@@ -46,6 +48,13 @@ def run(args: argparse.Namespace) -> int:
     event = read_json_file(args.event, "event file") if args.event else {}
     try:
         response = invoke_function(args.logical_id, event, target_from_args(args))
+    except UserError:
+        raise
+    except Exception as error:  # what Lambda reports as errorType / errorMessage
+        raise UserError(
+            f"{args.logical_id} failed: {type(error).__name__}: {error} "
+            "(on AWS the invocation returns this as errorType and errorMessage)"
+        ) from None
     finally:
         close_local_backends()
     json.dump(response, sys.stdout, indent=2, default=str)

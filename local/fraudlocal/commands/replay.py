@@ -18,6 +18,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from fraudcore.rules import RuleError, parse_duration
+
 from ..errors import UserError
 from ..pipeline import (
     PipelineConfig,
@@ -29,6 +31,7 @@ from ..pipeline import (
     run_to_outputs,
 )
 from ..scenario.labels import LabelsError, load_labels
+from ..state_dir import run_folder
 from .invoke import add_graph_options
 
 
@@ -37,9 +40,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("out"), help="output folder (default ./out)")
     parser.add_argument(
         "--every",
-        type=float,
-        default=5.0,
-        help="minutes of event time between scheduled micro-analysis runs (default 5)",
+        default="5m",
+        help="event time between scheduled micro-analysis runs, as backtest takes it: 5m, 15m, 1h "
+        "(a bare number is minutes; default 5m)",
     )
     parser.add_argument(
         "--rules-override",
@@ -62,12 +65,25 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_state_dir(args: argparse.Namespace, command: str) -> Path:
-    return Path(args.state_dir) / command
+    return run_folder(Path(args.state_dir), command)
+
+
+def schedule_interval(text: str) -> timedelta:
+    """``--every``: a duration (``5m``, ``1h``) or a bare number of minutes (``5``, ``2.5``)."""
+    try:
+        minutes = float(text)
+    except ValueError:
+        try:
+            return parse_duration(text, "--every")
+        except RuleError as error:
+            raise UserError(f"{error}; e.g. --every 5m") from None
+    if minutes <= 0:
+        raise UserError(f"--every {text}: must be positive, e.g. --every 5m")
+    return timedelta(minutes=minutes)
 
 
 def config_from_args(args: argparse.Namespace, state_dir: Path, mapping: str | None) -> PipelineConfig:
-    if args.every <= 0:
-        raise UserError(f"--every {args.every}: must be a positive number of minutes")
+    every = schedule_interval(args.every)
     if args.shards < 1 or args.batch_size < 1:
         raise UserError("--shards and --batch-size must be at least 1")
     override = args.rules_override
@@ -77,7 +93,7 @@ def config_from_args(args: argparse.Namespace, state_dir: Path, mapping: str | N
         raise UserError(f"--rules-override {override}: no such file")
     return PipelineConfig(
         state_dir=state_dir,
-        every=timedelta(minutes=args.every),
+        every=every,
         shards=args.shards,
         batch_size=args.batch_size,
         mapping=mapping,

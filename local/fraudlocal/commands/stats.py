@@ -35,5 +35,6 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("stats", help="print what the local stores hold, as JSON")
+    parser.add_argument("--json", action="store_true", help="JSON (what stats always prints)")
     add_graph_options(parser)
     parser.set_defaults(func=run)

@@ -264,6 +264,31 @@ class FraudTraversalSource(GraphTraversalSource):
         """The case's stored properties (empty when it does not exist yet)."""
         return self.V(case_vertex_id).has_label(schema.CASE).value_map()
 
+    def cases_with_members(
+        self, case_vertex_ids: Sequence[str] = (), member_limit: int = 1000
+    ) -> FraudTraversal:
+        """Each case (the given ones, or every case) with its stored properties and member ids."""
+        start = self.V(*case_vertex_ids) if case_vertex_ids else self.V()
+        return (
+            start.has_label(schema.CASE)
+            .project("id", "properties", "members")
+            .by(T.id)
+            .by(__.value_map())
+            .by(__.in_(schema.MEMBER_OF).limit(member_limit).id_().fold())
+        )
+
+    def set_case_properties(
+        self, case_vertex_id: str, properties: dict[str, Any], expected: dict[str, Any] | None = None
+    ) -> FraudTraversal:
+        """Set scalar properties on an existing case, only if it still has the ``expected``
+        values (None: the property is absent); a compare-and-set in one request, which
+        Neptune runs as one transaction;
+        yields nothing when the case does not exist or changed."""
+        traversal = self.V(case_vertex_id).has_label(schema.CASE)
+        for key, value in (expected or {}).items():
+            traversal = traversal.not_(__.has(key)) if value is None else traversal.has(key, value)
+        return traversal.set_single(properties).id_()
+
     # -- writes (idempotent: fixed ids, mergeV/mergeE, single cardinality) --------------
 
     def flag(self, vertex_id: str, properties: dict[str, Any]) -> FraudTraversal:

@@ -20,6 +20,7 @@ from ..ports import EventPublisher, TimeseriesStore
 from .case import case_id_for, record_case
 from .flagging import flag_entity
 from .model import (
+    EntityNotFound,
     EntityNotInGraph,
     InvalidInvestigationInput,
     Investigation,
@@ -35,6 +36,7 @@ from .scoring import assess
 from .shared_device import analyse_shared_devices
 
 __all__ = [
+    "EntityNotFound",
     "EntityNotInGraph",
     "InvalidInvestigationInput",
     "Investigation",

@@ -38,6 +38,7 @@ from gremlin_python.statics import long
 from ..chunking import chunks
 from ..graph import schema
 from ..ports import EventPublisher
+from .casework import OPEN, link_related_cases
 from .model import GraphAccess, Investigation, epoch_ms, plain_id
 from .scoring import VERDICTS, Assessment, assess
 
@@ -105,8 +106,16 @@ def _write_case(
         "last_entity": investigation.vertex_id,
         "last_verdict": assessment.verdict,
         "reasons": json.dumps(assessment.sentences()),
+        "reason_details": json.dumps([r.to_dict() for r in assessment.reasons], default=str),
     }
-    on_create = {"case_id": plain_id(case_vid), "opened_at": at, "opened_by": investigation.vertex_id}
+    on_create = {
+        "case_id": plain_id(case_vid),
+        "opened_at": at,
+        "opened_by": investigation.vertex_id,
+        "status": OPEN,
+        "decisions": "[]",
+        "related_cases": "[]",
+    }
     access.run(lambda g: g.upsert_vertex(case_vid, schema.CASE, on_create, always), "case: upsert")
     return verdict, score
 
@@ -193,11 +202,6 @@ def record_case(
     access = graph if isinstance(graph, GraphAccess) else GraphAccess(graph)
     assessment = assess(investigation, analyses)
     at = long(epoch_ms(now))  # epoch ms exceed GraphBinary's 32-bit int
-    case_id, overlap = choose_case_id(access, assessment.members)
-    case_vid = schema.vertex_id(schema.CASE, case_id)
-    prior_rows = access.run(lambda g: g.case_state(case_vid), "case: prior state")
-    prior = prior_rows[0] if prior_rows else {}
-    verdict, score = _write_case(access, case_vid, investigation, assessment, prior, at)
     member_vids = [schema.vertex_id(schema.ACCOUNT, m) for m in assessment.members]
     existing = (
         set(access.run(lambda g: g.existing_ids(member_vids), "case: members exist"))
@@ -205,7 +209,17 @@ def record_case(
         else set()
     )
     member_vids = [v for v in member_vids if v in existing]
+    if not member_vids:
+        # A case is about accounts: with none to review there is nothing to open (and the
+        # id of an empty ring would gather unrelated identifiers into one case).
+        return _no_case_summary(investigation, assessment)
+    case_id, overlap = choose_case_id(access, [plain_id(v) for v in member_vids])
+    case_vid = schema.vertex_id(schema.CASE, case_id)
+    prior_rows = access.run(lambda g: g.case_state(case_vid), "case: prior state")
+    prior = prior_rows[0] if prior_rows else {}
+    verdict, score = _write_case(access, case_vid, investigation, assessment, prior, at)
     _link_members(access, case_vid, member_vids, at)
+    links = link_related_cases(access, case_vid)
     if trigger_alert_id:
         access.run(
             lambda g: g.merge_edges([_edge_row(schema.ALERT_OF, trigger_alert_id, case_vid, at)]),
@@ -232,7 +246,31 @@ def record_case(
         "reference_time": investigation.reference_time,
         "flags_propagated": propagated,
         "matched_existing_case": overlap if prior else None,
+        "related_cases": links["related_cases"],
+        "superseded_by": links["superseded_by"],
     }
     if publisher is not None:
         publisher.publish(CASE_UPDATED if prior else CASE_OPENED, summary)
     return summary
+
+
+def _no_case_summary(investigation: Investigation, assessment: Assessment) -> dict[str, Any]:
+    """The outcome of an investigation that found no account to hold a case."""
+    return {
+        "case_id": None,
+        "status": "no_case",
+        "verdict": assessment.verdict,
+        "score": assessment.score,
+        "investigation_verdict": assessment.verdict,
+        "investigation_score": assessment.score,
+        "members": [],
+        "reasons": [r.to_dict() for r in assessment.reasons],
+        "entity": {"type": investigation.entity_type, "id": investigation.entity_id},
+        "trigger": investigation.trigger,
+        "rule": investigation.rule,
+        "reference_time": investigation.reference_time,
+        "flags_propagated": [],
+        "matched_existing_case": None,
+        "related_cases": [],
+        "superseded_by": None,
+    }

@@ -19,7 +19,7 @@ from gremlin_python.process.traversal import Direction, T
 from gremlin_python.statics import long
 
 from ..graph import schema
-from .model import EntityNotInGraph, GraphAccess, Investigation, epoch_ms
+from .model import EntityNotFound, EntityNotInGraph, GraphAccess, Investigation, epoch_ms
 
 MANUAL_REASON = "manual_investigation"
 
@@ -36,6 +36,13 @@ def flag_entity(graph: Any, investigation: Investigation, now: datetime) -> dict
     access = graph if isinstance(graph, GraphAccess) else GraphAccess(graph)
     vid = investigation.vertex_id
     if not access.run(lambda g: g.existing_ids([vid]), "flag: entity exists"):
+        if investigation.is_manual:
+            # An analyst's typo: retrying cannot help. A flag's entity may still be on its
+            # way through ingest (the two run independently), so that one is retried.
+            raise EntityNotFound(
+                f"{investigation.entity_type} {investigation.entity_id!r} is not in the graph (vertex {vid}): "
+                "check the id (case members and flagged entities are listed by the case queue)"
+            )
         raise EntityNotInGraph(
             f"{investigation.entity_type} {investigation.entity_id!r} is not in the graph (vertex {vid}): "
             "check the id, or wait until its transactions are ingested"

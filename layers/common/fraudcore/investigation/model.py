@@ -46,7 +46,12 @@ class InvalidInvestigationInput(ValueError):
 
 
 class EntityNotInGraph(LookupError):
-    """The entity to investigate has no vertex (yet): a wrong id, or ingest has not caught up."""
+    """A flagged entity has no vertex yet: ingest may not have caught up (the workflow retries)."""
+
+
+class EntityNotFound(LookupError):
+    """A hand-started investigation names an entity the graph does not hold: nothing to wait
+    for (the workflow does not retry it)."""
 
 
 def parse_time(value: Any, name: str) -> datetime:
