@@ -20,7 +20,7 @@ from fraudcore.rules import enabled_rules, load_rules, rule_with
 from fraudlocal.backtest import load_store, schedule_ticks
 from fraudlocal.scenario import generate
 from fraudlocal.pipeline.span_evaluation import SpanEvaluator, grows_with_events
-from fraudlocal.timeseries_duckdb import DuckDBTimeseriesStore
+from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore
 
 EVERY = timedelta(minutes=5)
 TICKS = 96  # eight hours of scheduled runs
