@@ -35,10 +35,10 @@ from fraudcore.model import Transaction
 from fraudcore.observability import logger, metrics
 from fraudcore.ports import WriteOutcome
 from fraudlocal.adapters.graph_embedded import open_embedded_graph
-from fraudlocal.hostile import HOSTILE_KINDS, hostile_record, valid_record
-from fraudlocal.emulators.kinesis_esm import LocalStream, kinesis_event
 from fraudlocal.adapters.sinks import JsonlRejectedRecordSink
 from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore
+from fraudlocal.emulators.kinesis_esm import LocalStream, kinesis_event
+from fraudlocal.hostile import HOSTILE_KINDS, hostile_record, valid_record
 
 BATCH = 100
 

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 from . import commands
-from .errors import UserError
 from .emulators.runtime import LOCAL_TIMESERIES, TIMESERIES_CHOICE_VARIABLE
+from .errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,10 +18,10 @@ from fraudcore.model import Transaction
 from fraudcore.rules import load_rules
 from fraudcore.timeseries.dialects import INFLUXDB3, TIMESTREAM
 from fraudcore.timeseries.rule_sql import compile_range, span_range
-from fraudlocal.cli import main
-from fraudlocal.scenario.generator import generate
 from fraudlocal.adapters.timeseries_datafusion import DataFusionTimeseriesStore
 from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore
+from fraudlocal.cli import main
+from fraudlocal.scenario.generator import generate
 
 RULES = load_rules()
 NOON = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)

@@ -20,9 +20,9 @@ from fraudcore.micro import evaluate_rules
 from fraudcore.model import Transaction
 from fraudcore.rules import load_rules
 from fraudcore.timeseries.influxdb3 import InfluxDB3Error, InfluxDB3Store, token_from_secret
-from fraudlocal.emulators.influxdb3_server import InfluxDB3Server
 from fraudlocal.adapters.sinks import JsonlRejectedRecordSink
 from fraudlocal.adapters.timeseries_datafusion import DataFusionTimeseriesStore
+from fraudlocal.emulators.influxdb3_server import InfluxDB3Server
 
 TOKEN = "apiv3_local-test-token"
 NOON = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)

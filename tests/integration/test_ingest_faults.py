@@ -27,8 +27,8 @@ from fraudcore.graph.store import GraphStore
 from fraudcore.ingest import handle_kinesis_event
 from fraudcore.settings import Settings
 from fraudcore.timeseries.timestream import TimestreamStore
-from fraudlocal.emulators.kinesis_esm import EventSourceMapping, LocalStream
 from fraudlocal.adapters.sinks import JsonlRejectedRecordSink
+from fraudlocal.emulators.kinesis_esm import EventSourceMapping, LocalStream
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "gremlin-server"

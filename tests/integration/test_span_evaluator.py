@@ -17,10 +17,10 @@ import pytest
 from fraudcore.micro import evaluate_rules
 from fraudcore.model import parse_transaction
 from fraudcore.rules import enabled_rules, load_rules, rule_with
-from fraudlocal.backtest import load_store, schedule_ticks
-from fraudlocal.scenario import generate
-from fraudlocal.pipeline.span_evaluation import SpanEvaluator, grows_with_events
 from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore
+from fraudlocal.backtest import load_store, schedule_ticks
+from fraudlocal.pipeline.span_evaluation import SpanEvaluator, grows_with_events
+from fraudlocal.scenario import generate
 
 EVERY = timedelta(minutes=5)
 TICKS = 96  # eight hours of scheduled runs

@@ -29,10 +29,10 @@ from fraudcore.graph.store import GraphStore
 from fraudcore.ingest import handle_kinesis_event
 from fraudcore.mapping import load_mapping
 from fraudlocal.adapters.graph_embedded import open_embedded_graph
-from fraudlocal.hostile import HOSTILE_KINDS, hostile_record, valid_record
-from fraudlocal.emulators.kinesis_esm import LocalStream, kinesis_event
 from fraudlocal.adapters.sinks import JsonlRejectedRecordSink
 from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore
+from fraudlocal.emulators.kinesis_esm import LocalStream, kinesis_event
+from fraudlocal.hostile import HOSTILE_KINDS, hostile_record, valid_record
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
 FUZZ = settings(

@@ -8,8 +8,8 @@ or ``ssm:/parameter/name`` (read once per execution environment), each holding
 
 from __future__ import annotations
 
-import math
 import copy
+import math
 import re
 from dataclasses import dataclass, field, replace
 from datetime import timedelta

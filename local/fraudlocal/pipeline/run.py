@@ -206,10 +206,6 @@ class Pipeline:
     def next_tick(self) -> datetime | None:
         return self.clock.next_tick
 
-    @property
-    def next_tick(self) -> datetime | None:
-        return self.clock.next_tick
-
     # -- input --------------------------------------------------------------------------
     def put(self, record: StreamInput) -> None:
         """Put one record on the stream; ticks whose time has come run first.

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ..rules import Rule, parse_duration
+from ..rules import Rule, format_duration, parse_duration
 from .dialects import TIMESTREAM, SqlDialect
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
