@@ -47,6 +47,7 @@ from fraudcore.timeseries import (
     table_layout,
     unique_by_key,
 )
+from fraudcore.timeseries.dialects import TIMESTREAM
 
 #: store file -> the time before which its queries see transactions (see read_horizon)
 _horizons: dict[Path, datetime] = {}
@@ -72,6 +73,8 @@ _DUCKDB_TYPES = {"DOUBLE": "DOUBLE", "BIGINT": "BIGINT", "VARCHAR": "VARCHAR", "
 
 class DuckDBTimeseriesStore:
     """:class:`fraudcore.ports.TimeseriesStore` on a DuckDB file (one connection per store)."""
+
+    sql_dialect = TIMESTREAM
 
     def __init__(self, path: str | Path, database: str, table: str):
         if not database or not table:

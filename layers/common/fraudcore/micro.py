@@ -16,6 +16,7 @@ from typing import Any
 from .execution_names import RECHECK_SUFFIX, execution_name
 from .ports import InvestigationStarter, TimeseriesStore
 from .rules import Rule, enabled_rules, format_duration, load_rules, parse_duration
+from .timeseries.dialects import dialect_of
 from .timeseries.rule_sql import compile_rule, floor_to
 from .timeutil import iso_z, parse_utc
 
@@ -158,7 +159,9 @@ def evaluate_rules(
     for rule in rules:
         if not rule.enabled:
             continue
-        sql = compile_rule(rule, store.database, store.table, evaluation_time, schedule_interval)
+        sql = compile_rule(
+            rule, store.database, store.table, evaluation_time, schedule_interval, dialect_of(store)
+        )
         try:
             rows = store.query(sql)
         except Exception as error:  # one broken rule must not hide the hits of the others
