@@ -497,6 +497,7 @@ def fresh_state_dir(state_dir: Path) -> Path:
         known = {
             "timeseries.duckdb",
             "timeseries.duckdb.wal",
+            "timeseries-datafusion",
             "graph",
             "rejected.jsonl",
             "events.jsonl",

@@ -28,9 +28,24 @@ from .errors import UserError
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
 
+#: the local time-series engines (``fraudlocal --timeseries``) and the default one
+LOCAL_TIMESERIES = ("duckdb", "datafusion")
+#: environment variable through which ``fraudlocal --timeseries`` reaches every local run
+TIMESERIES_CHOICE_VARIABLE = "FRAUDLOCAL_TIMESERIES"
+
+
+def local_timeseries_backend() -> str:
+    """The local time-series engine chosen with ``fraudlocal --timeseries`` (DuckDB by default)."""
+    choice = os.environ.get(TIMESERIES_CHOICE_VARIABLE, "duckdb")
+    if choice not in LOCAL_TIMESERIES:
+        raise UserError(
+            f"{TIMESERIES_CHOICE_VARIABLE}={choice!r}: expected one of {', '.join(LOCAL_TIMESERIES)}"
+        )
+    return choice
+
+
 #: what every locally invoked function gets, whatever the template says
 LOCAL_OVERRIDES = {
-    "TIMESERIES_BACKEND": "duckdb",
     "GRAPH_BACKEND": "embedded",
     "REJECTED_SINK": "jsonl",
     "EVENT_PUBLISHER": "jsonl",
@@ -72,10 +87,12 @@ class LocalTarget:
     graph_endpoint: str | None = None
     template: Path = DEFAULT_TEMPLATE
     extra_env: tuple[tuple[str, str], ...] = ()
+    timeseries_backend: str = field(default_factory=local_timeseries_backend)
 
     def environment(self, function_env: dict[str, str]) -> dict[str, str]:
         env = dict(function_env)
         env.update(LOCAL_OVERRIDES)
+        env["TIMESERIES_BACKEND"] = self.timeseries_backend
         env["FRAUD_STATE_DIR"] = str(self.state_dir)
         override = self.state_dir / "rules-override.yaml"
         if override.exists():

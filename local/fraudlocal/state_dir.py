@@ -14,7 +14,7 @@ from pathlib import Path
 
 LATEST_RUN = "latest-run"
 #: what makes a folder a state dir with stores in it
-STORE_NAMES = ("timeseries.duckdb", "graph")
+STORE_NAMES = ("timeseries.duckdb", "timeseries-datafusion", "graph")
 
 
 def has_stores(folder: Path) -> bool:

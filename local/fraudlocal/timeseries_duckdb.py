@@ -41,12 +41,15 @@ from fraudcore.timeseries import (
     table_layout,
     unique_by_key,
 )
+from fraudcore.timeseries.dialects import TIMESTREAM
 
 _DUCKDB_TYPES = {"DOUBLE": "DOUBLE", "BIGINT": "BIGINT", "VARCHAR": "VARCHAR", "BOOLEAN": "BOOLEAN"}
 
 
 class DuckDBTimeseriesStore:
     """:class:`fraudcore.ports.TimeseriesStore` on a DuckDB file (one connection per store)."""
+
+    sql_dialect = TIMESTREAM
 
     def __init__(self, path: str | Path, database: str, table: str):
         if not database or not table:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from samtranslator.translator.transform import transform
+from cfn_conditions import sam_transform, with_parameters
 from samtranslator.yaml_helper import yaml_parse
 
 from fraudcore.settings import Settings
@@ -91,18 +91,7 @@ def resources(template: dict[str, Any]) -> dict[str, Any]:
 def transformed(template: dict[str, Any], monkeypatch_module: pytest.MonkeyPatch) -> dict[str, Any]:
     """The template after the SAM transform, as CloudFormation would receive it."""
     monkeypatch_module.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    local = copy.deepcopy(template)
-    for resource in local["Resources"].values():
-        props = resource.get("Properties", {})
-        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
-            if isinstance(props.get(key), str):
-                props[key] = "s3://bucket/key"  # what `sam package` puts there
-
-    class NoManagedPolicyLookups:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    return transform(local, {}, NoManagedPolicyLookups())
+    return sam_transform(template)
 
 
 @pytest.fixture(scope="module")
@@ -159,11 +148,21 @@ def function_env(template: dict[str, Any], name: str) -> dict[str, Any]:
     return env
 
 
+def either_branch(statement: Any) -> Iterator[dict[str, Any]]:
+    """A statement, or both branches of a conditional one (what some parameter values deploy)."""
+    if isinstance(statement, dict) and set(statement) == {"Fn::If"}:
+        for branch in statement["Fn::If"][1:]:
+            yield from either_branch(branch)
+    elif statement != {"Ref": "AWS::NoValue"}:
+        yield statement
+
+
 def function_statements(resources: dict[str, Any], name: str) -> list[dict[str, Any]]:
     statements: list[dict[str, Any]] = []
     for policy in resources[name]["Properties"].get("Policies", []):
         if isinstance(policy, dict) and "Statement" in policy:
-            statements.extend(policy["Statement"])
+            for statement in policy["Statement"]:
+                statements.extend(either_branch(statement))
     return statements
 
 
@@ -186,8 +185,9 @@ def policy_documents(resources: dict[str, Any]) -> Iterator[tuple[str, str, dict
                 yield name, "Policies", statement
         elif kind == "AWS::IAM::Role":
             for policy in props.get("Policies", []):
-                for statement in policy["PolicyDocument"]["Statement"]:
-                    yield name, policy.get("PolicyName", "?"), statement
+                for written in policy["PolicyDocument"]["Statement"]:
+                    for statement in either_branch(written):
+                        yield name, policy.get("PolicyName", "?"), statement
         elif kind == "AWS::KMS::Key":
             for statement in props["KeyPolicy"]["Statement"]:
                 yield name, "KeyPolicy", statement
@@ -256,7 +256,7 @@ def test_every_function_gets_its_own_role(resources: dict[str, Any], transformed
 
 def test_environment_matches_what_the_settings_expect(template: dict[str, Any]) -> None:
     globals_env = template["Globals"]["Function"]["Environment"]["Variables"]
-    assert globals_env["TIMESERIES_BACKEND"] == "timestream"
+    assert globals_env["TIMESERIES_BACKEND"] == {"Fn::If": ["UseInfluxDB", "influxdb3", "timestream"]}
     assert globals_env["GRAPH_BACKEND"] == "neptune"
     assert globals_env["NEPTUNE_IAM_AUTH"] == "true"
     assert globals_env["REJECTED_SINK"] == "sqs"
@@ -280,10 +280,14 @@ def test_environment_matches_what_the_settings_expect(template: dict[str, Any]) 
     assert others == ["MicroAnalysisFunction"]
 
 
-def test_graph_functions_run_in_the_vpc(resources: dict[str, Any]) -> None:
+@pytest.mark.parametrize("engine", ["influxdb3", "liveanalytics"])
+def test_graph_functions_run_in_the_vpc(template: dict[str, Any], engine: str) -> None:
+    # With InfluxDB 3 (in the VPC) the time-series functions join it too.
+    resources = with_parameters(template, {"TimeseriesEngine": engine})["Resources"]
+    timeseries = {"IngestTimeseriesFunction", "MicroAnalysisFunction"} if engine == "influxdb3" else set()
     for name in FUNCTIONS:
         in_vpc = "VpcConfig" in resources[name]["Properties"]
-        assert in_vpc == (name in GRAPH_FUNCTIONS), name
+        assert in_vpc == (name in GRAPH_FUNCTIONS or name in timeseries), name
 
 
 # --------------------------------------------------------------------------- encryption
@@ -376,7 +380,7 @@ def test_state_machine_substitutions_logging_tracing_and_invoke_rights(template:
 def test_micro_analysis_starts_only_the_investigation_and_reads_only_its_override(
     template: dict[str, Any],
 ) -> None:
-    resources = template["Resources"]
+    resources = with_parameters(template, {"TimeseriesEngine": "liveanalytics"})["Resources"]
     statements = function_statements(resources, "MicroAnalysisFunction")
     assert actions_on(statements, "InvestigationStateMachine") == {"states:StartExecution"}
     assert actions_on(statements, "TransactionsTable") == {"timestream:Select"}

@@ -134,6 +134,12 @@ def _timestream(settings: Settings) -> TimeseriesStore:
     )
 
 
+def _influxdb3(settings: Settings) -> TimeseriesStore:
+    from .timeseries.influxdb3 import InfluxDB3Store
+
+    return InfluxDB3Store.from_settings(settings)
+
+
 def _network_graph(settings: Settings) -> GraphConnection:
     from .graph.connection import GraphConnection
 
@@ -159,6 +165,7 @@ def _stepfunctions(settings: Settings) -> InvestigationStarter:
 
 
 register("timeseries", "timestream", _timestream)
+register("timeseries", "influxdb3", _influxdb3)
 register("graph", "neptune", _network_graph)
 register("graph", "gremlin-server", _network_graph)
 register("rejected", "sqs", _sqs)

@@ -17,6 +17,7 @@ from typing import Any
 from .execution_names import RECHECK_SUFFIX, execution_name
 from .ports import InvestigationStarter, TimeseriesStore
 from .rules import Rule, enabled_rules, format_duration, load_rules_keeping_last_good, parse_duration
+from .timeseries.dialects import dialect_of
 from .timeseries.rule_sql import compile_rule, floor_to
 from .timeutil import iso_z, parse_utc
 
@@ -195,7 +196,9 @@ def evaluate_rules(
         if not rule.enabled:
             continue
         try:
-            sql = compile_rule(rule, store.database, store.table, evaluation_time, schedule_interval)
+            sql = compile_rule(
+                rule, store.database, store.table, evaluation_time, schedule_interval, dialect_of(store)
+            )
             rows = store.query(sql)
             flags.extend(flags_from_rows(rule, rows, evaluation_time, skipped))
         except Exception as error:  # one broken rule must not hide the hits of the others

@@ -17,7 +17,7 @@ from typing import Any
 
 from .limits import DEFAULT_MAX_AMOUNT
 
-TIMESERIES_BACKENDS = ("timestream", "duckdb")
+TIMESERIES_BACKENDS = ("timestream", "influxdb3", "duckdb", "datafusion")
 GRAPH_BACKENDS = ("neptune", "gremlin-server", "embedded")
 SINK_BACKENDS = ("sqs", "jsonl")
 PUBLISHER_BACKENDS = ("eventbridge", "jsonl")
@@ -106,6 +106,13 @@ class Settings:
     timestream_table: str = _env("TIMESTREAM_TABLE", "transactions")
     #: hours of the Timestream memory store: older records must go to the magnetic store
     timestream_memory_retention_hours: int = _env("TIMESTREAM_MEMORY_RETENTION_HOURS", 24, minimum=1)
+    #: Timestream for InfluxDB 3: https://host:port of the cluster, its database, and the
+    #: Secrets Manager secret holding the token (see fraudcore.timeseries.influxdb3)
+    influxdb_endpoint: str = _env("INFLUXDB_ENDPOINT", "")
+    influxdb_database: str = _env("INFLUXDB_DATABASE", "fraud")
+    influxdb_secret_arn: str = _env("INFLUXDB_SECRET_ARN", "")
+    influxdb_token: str = _env("INFLUXDB_TOKEN", "")
+    influxdb_verify_tls: bool = _env("INFLUXDB_VERIFY_TLS", True)
     # Graph store
     graph_backend: str = _env("GRAPH_BACKEND", "embedded", choices=GRAPH_BACKENDS)
     #: ws(s)://host:port/gremlin for neptune and gremlin-server
@@ -167,6 +174,15 @@ class Settings:
 
     def check(self) -> None:
         """Fail early, naming the setting, when a chosen backend lacks what it needs."""
+        if self.timeseries_backend == "influxdb3":
+            if not self.influxdb_endpoint.strip().startswith(("https://", "http://")):
+                raise ConfigurationError(
+                    f"TIMESERIES_BACKEND=influxdb3 needs INFLUXDB_ENDPOINT=https://host:port, got {self.influxdb_endpoint!r}"
+                )
+            if not (self.influxdb_secret_arn.strip() or self.influxdb_token):
+                raise ConfigurationError(
+                    "TIMESERIES_BACKEND=influxdb3 needs INFLUXDB_SECRET_ARN (or INFLUXDB_TOKEN)"
+                )
         if self.rejected_sink == "sqs" and not self.rejected_queue_url:
             raise ConfigurationError("REJECTED_SINK=sqs needs REJECTED_QUEUE_URL")
         if self.investigation_starter == "stepfunctions" and not self.state_machine_arn:

@@ -51,6 +51,7 @@ from typing import Any
 from ..graph import schema
 from ..graph.connection import is_timeout
 from ..ports import TimeseriesStore
+from ..timeseries.dialects import dialect_of
 from ..timeseries.queries import account_activity_sql, account_countries_sql, active_accounts_sql
 from ..timeutil import from_epoch_ms, iso_z
 from .model import (
@@ -133,7 +134,13 @@ def _active_accounts(
         if not values:
             continue
         sql = active_accounts_sql(
-            timeseries.database, timeseries.table, TIMESERIES_COLUMNS[label], values, start_ms, end_ms
+            timeseries.database,
+            timeseries.table,
+            TIMESERIES_COLUMNS[label],
+            values,
+            start_ms,
+            end_ms,
+            dialect_of(timeseries),
         )
         queries.append(sql)
         for row in timeseries.query(sql):
@@ -222,7 +229,12 @@ def _account_change(
     )
     first_use = {str(r["id"]): int(r["first_seen"]) for r in own}
     window_sql = account_activity_sql(
-        timeseries.database, timeseries.table, investigation.entity_id, start_ms, end_ms
+        timeseries.database,
+        timeseries.table,
+        investigation.entity_id,
+        start_ms,
+        end_ms,
+        dialect_of(timeseries),
     )
     history_sql = account_countries_sql(
         timeseries.database,
@@ -230,6 +242,7 @@ def _account_change(
         investigation.entity_id,
         start_ms - int(COUNTRY_HISTORY.total_seconds() * 1000),
         start_ms,
+        dialect_of(timeseries),
     )
     carried: dict[str, dict[str, float]] = {"device_id": {}, "ip": {}, "country": {}}
     total = 0.0

@@ -49,6 +49,7 @@ from . import (
     record_dimensions,
     unique_by_key,
 )
+from .dialects import TIMESTREAM
 
 #: error codes worth another try of the same request
 TRANSIENT_ERROR_CODES = frozenset(
@@ -101,6 +102,8 @@ def common_attributes() -> dict[str, Any]:
 
 class TimestreamStore:
     """:class:`fraudcore.ports.TimeseriesStore` on Amazon Timestream for LiveAnalytics."""
+
+    sql_dialect = TIMESTREAM
 
     def __init__(
         self,
