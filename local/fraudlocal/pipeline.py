@@ -46,9 +46,11 @@ from typing import Any
 
 from fraudcore import backends
 from fraudcore.investigation.scoring import VERDICTS
+from fraudcore.limits import parse_json_record
 from fraudcore.mapping import FieldMapping, MappingError, load_mapping
 from fraudcore.micro import MicroResult, schedule_interval, start_investigations
-from fraudcore.model import InvalidRecord, parse_transaction
+from fraudcore.model import parse_transaction
+from fraudcore.pii import KEY_FILE
 from fraudcore.rules import RuleError, enabled_rules, load_rules
 from fraudcore.settings import get_settings
 from fraudcore.timeseries.rule_sql import floor_to
@@ -56,7 +58,7 @@ from fraudcore.timeutil import iso_z
 
 from .asl import execute, load_state_machine
 from .errors import UserError
-from .kinesis_esm import EventSourceMapping, LocalStream
+from .kinesis_esm import EventSourceMapping, LocalStream, discard_consumed
 from .runtime import FunctionRunner, LocalTarget, close_local_backends, patched_environment
 from .span_evaluation import RunFlags, SpanEvaluator
 from .starter_local import LocalInvestigationStarter
@@ -369,6 +371,7 @@ class Pipeline:
         for record in span:
             timeseries.put(record.data, record.partition_key)
         self.mappings[0].poll(timeseries)
+        discard_consumed(timeseries, [self.mappings[0]])
         preview = ScheduleClock(
             self.clock.every, self.clock.horizon, self.clock.next_tick, self.clock.last_event
         )
@@ -406,6 +409,8 @@ class Pipeline:
         """Let both mappings read everything on their stream (each keeps its own checkpoints)."""
         for mapping in self.mappings:
             mapping.poll(self.streams[mapping.name])
+            # a long replay stays in bounded memory
+            discard_consumed(self.streams[mapping.name], [mapping])
         self.unpolled = 0
         self._report_progress()
 
@@ -581,10 +586,10 @@ def ordering_mapping(name: str | None) -> Any:
 def describe(data: bytes, mapping: Any) -> tuple[str | None, datetime | None]:
     """The account id and event time of a producer record, or None where it cannot be read."""
     try:
-        payload = json.loads(data)
+        payload = parse_json_record(data.decode("utf-8"))
         canonical = mapping.apply(payload) if mapping is not None else payload
         transaction = parse_transaction(canonical)
-    except (json.JSONDecodeError, UnicodeDecodeError, InvalidRecord, ValueError, TypeError):
+    except Exception:  # any record that cannot be read is rejected by the functions, with the reason
         return None, None
     return transaction.account_id, transaction.timestamp
 
@@ -639,6 +644,7 @@ def fresh_state_dir(state_dir: Path) -> Path:
             "investigations",
             "ingest-failures.jsonl",
             "rules-override.yaml",
+            KEY_FILE,
         }
         strangers = [p.name for p in state_dir.iterdir() if p.name not in known]
         if strangers:
@@ -647,7 +653,7 @@ def fresh_state_dir(state_dir: Path) -> Path:
                 "give another --state-dir (or remove it)"
             )
         for child in state_dir.iterdir():
-            if child.name == "rules-override.yaml":
+            if child.name in ("rules-override.yaml", KEY_FILE):  # kept: the same key, the same names
                 continue
             if child.is_dir():
                 shutil.rmtree(child)

@@ -137,23 +137,37 @@ class DuckDBTimeseriesStore:
     # -- the port -----------------------------------------------------------------------
 
     def write(self, transactions: Sequence[Transaction]) -> WriteOutcome:
-        """Insert a batch in one statement; already-stored transaction_ids count as stored."""
+        """Insert a batch in one statement; already-stored transaction_ids count as stored.
+
+        When DuckDB refuses the statement, the batch is halved down to the record it refuses:
+        a value DuckDB cannot take (a conversion, a range) rejects that record alone; any
+        other error (I/O, a closed store) is not the record's fault, so it is retried.
+        """
         unique = unique_by_key(list(transactions))
-        outcome = WriteOutcome()
         if not unique:
-            return outcome
-        columns = self._columns_of(unique)
-        ids = {t.transaction_id for t in unique}
-        with self._lock:
-            try:
+            return WriteOutcome()
+        return self._insert_isolating(unique)
+
+    def _insert_isolating(self, batch: Sequence[Transaction]) -> WriteOutcome:
+        outcome = WriteOutcome(requests=1)
+        ids = {t.transaction_id for t in batch}
+        try:
+            columns = self._columns_of(batch)
+            with self._lock:
                 self._open().execute(self._insert_sql, columns)
-            except duckdb.Error as error:
-                # A local store error is not the record's fault: retry the records.
-                outcome.failed = dict.fromkeys(ids, f"DuckDB insert into {self._qualified} failed: {error}")
-                outcome.requests = 1
-                return outcome
+        except (duckdb.IOException, RuntimeError) as error:
+            outcome.failed = dict.fromkeys(ids, f"DuckDB insert into {self._qualified} failed: {error}")
+            return outcome
+        except (duckdb.Error, ValueError, OverflowError) as error:
+            if len(batch) > 1:
+                middle = len(batch) // 2
+                outcome.merge(self._insert_isolating(batch[:middle]))
+                return outcome.merge(self._insert_isolating(batch[middle:]))
+            outcome.rejected = dict.fromkeys(
+                ids, f"DuckDB refused the record for {self._qualified}: {type(error).__name__}: {error}"
+            )
+            return outcome
         outcome.stored = ids
-        outcome.requests = 1
         return outcome
 
     def query(self, timestream_sql: str) -> list[dict[str, Any]]:

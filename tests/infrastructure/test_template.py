@@ -369,7 +369,8 @@ def test_state_machine_substitutions_logging_tracing_and_invoke_rights(template:
     level = resolved_parameter(template, logging["Level"])
     levels = set(level["AllowedValues"]) if level else {logging["Level"]}
     assert levels <= {"ALL", "ERROR"}
-    assert logging["IncludeExecutionData"] is True
+    # inputs and outputs name people's identifiers: kept in the execution history, not in logs
+    assert logging["IncludeExecutionData"] is False
     group = ref_name(logging["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"])
     assert template["Resources"][group]["Type"] == "AWS::Logs::LogGroup"
     invoked = [ref_name(p["LambdaInvokePolicy"]["FunctionName"]) for p in machine["Policies"]]
@@ -542,3 +543,19 @@ def test_env_local_overrides_only_declared_variables_and_yields_valid_settings(
         if name in GRAPH_FUNCTIONS:
             assert settings.graph_backend == "gremlin-server" and not settings.neptune_iam_auth, name
         assert settings.rejected_sink == "jsonl" and str(settings.state_dir).startswith("/tmp/"), name
+
+
+def test_personal_identifiers_stay_out_of_names_and_traces(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    secret = resources["PiiHashKeySecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+    micro = resources["MicroAnalysisFunction"]["Properties"]
+    assert micro["Environment"]["Variables"]["PII_HASH_KEY"] == {
+        "Fn::Sub": "secretsmanager:${PiiHashKeySecret}"
+    }
+    statements = [st for policy in micro["Policies"] for st in policy.get("Statement", [])]
+    reads = [st for st in statements if st["Action"] == "secretsmanager:GetSecretValue"]
+    assert [st["Resource"] for st in reads] == [{"Ref": "PiiHashKeySecret"}]
+    globals_env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert globals_env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"

@@ -7,12 +7,15 @@ graph engine, JSON-lines files for rejected records and published events, all un
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import Field, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from .limits import DEFAULT_MAX_AMOUNT
 
 TIMESERIES_BACKENDS = ("timestream", "influxdb3", "duckdb", "datafusion")
 GRAPH_BACKENDS = ("neptune", "gremlin-server", "embedded")
@@ -41,6 +44,16 @@ def _int(name: str, raw: str, minimum: int = 0) -> int:
         raise ConfigurationError(f"{name}={raw!r}: expected a whole number") from None
     if value < minimum:
         raise ConfigurationError(f"{name}={raw!r}: must be at least {minimum}")
+    return value
+
+
+def _positive_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r}: expected a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigurationError(f"{name}={raw!r}: must be a finite number more than 0")
     return value
 
 
@@ -73,6 +86,8 @@ def _parse(setting: Field[Any], raw: str) -> Any:
         return _bool(name, raw)
     if setting.type in ("int", int):
         return _int(name, raw, spec["minimum"] or 0)
+    if setting.type in ("float", float):
+        return _positive_float(name, raw)
     if setting.type in ("Path", Path):
         return Path(raw)
     return raw
@@ -120,6 +135,11 @@ class Settings:
     #: mapping applied to incoming records: "auto" (canonical, or a shipped mapping whose
     #: ``require`` matches), a shipped mapping name, a file path, or "" for canonical only
     field_mapping: str = _env("FIELD_MAPPING", "auto")
+    #: the largest amount a record may carry (a bigger one is rejected, see fraudcore.limits)
+    max_amount: float = _env("MAX_AMOUNT", DEFAULT_MAX_AMOUNT)
+    #: key of the keyed hash of personal identifiers in execution names: ssm:/name or
+    #: secretsmanager:<id> on AWS; empty: a key file in the state dir (see fraudcore.pii)
+    pii_hash_key: str = _env("PII_HASH_KEY", "")
     # Micro-analysis
     rules_override: str = _env("RULES_OVERRIDE", "")
     max_investigations_per_run: int = _env("MAX_INVESTIGATIONS_PER_RUN", 200, minimum=0)
@@ -140,8 +160,9 @@ class Settings:
                 raw = env[setting.metadata["env"]]  # set but empty: empty is a value here
             if raw is not None:
                 values[setting.name] = _parse(setting, raw)
-        if "micro_schedule_interval" in values:
-            values["micro_schedule_interval"] = values["micro_schedule_interval"].strip()
+        for name in ("micro_schedule_interval", "pii_hash_key"):
+            if name in values:
+                values[name] = values[name].strip()
         settings = cls(**values)
         settings.check()
         return settings

@@ -12,8 +12,10 @@ from typing import Any
 from gremlin_python.process.traversal import T
 
 from ..chunking import chunks
+from ..limits import shorten
 from ..model import Transaction
 from ..ports import WriteOutcome
+from .connection import GraphTimeoutError, GraphUnavailableError
 from .upserts import GraphBatch, merge_edges, merge_vertices, read_edges
 
 
@@ -37,18 +39,40 @@ class GraphStore:
 
     # -- ingest -------------------------------------------------------------------------
     def upsert_transactions(self, transactions: Sequence[Transaction]) -> WriteOutcome:
-        """Upsert the entities and relations of a batch; a failed chunk fails only its records."""
+        """Upsert the entities and relations of a batch; a refused record fails only itself.
+
+        - the graph unreachable, or still failing with retryable errors after the
+          connection's retries (:class:`GraphUnavailableError`), or a timeout: the chunk's
+          records are *failed* (Lambda retries them);
+        - any other refusal: the chunk is halved and each half written again, down to the
+          record the graph refuses, which alone is *rejected* with the graph's reason.
+          Upserts are idempotent, so the records of a half written twice count once.
+        """
         outcome = WriteOutcome()
         for chunk in chunks(list(transactions), self.write_batch):
-            ids = {tx.transaction_id for tx in chunk}
-            before = self.connection.requests
-            try:
-                self._upsert_chunk(chunk)
-            except Exception as error:  # the connection already retried what is retryable
-                outcome.failed.update({tx_id: f"graph write failed: {error}" for tx_id in ids})
-            else:
-                outcome.stored |= ids
+            outcome.merge(self._upsert_isolating(chunk))
+        return outcome
+
+    def _upsert_isolating(self, chunk: Sequence[Transaction]) -> WriteOutcome:
+        outcome = WriteOutcome()
+        ids = {tx.transaction_id for tx in chunk}
+        before = self.connection.requests
+        try:
+            self._upsert_chunk(chunk)
+        except (GraphUnavailableError, GraphTimeoutError) as error:
+            outcome.failed.update(dict.fromkeys(ids, f"graph write failed: {error}"))
+        except Exception as error:  # the graph refused something in this chunk
             outcome.requests += self.connection.requests - before
+            if len(chunk) > 1:
+                middle = len(chunk) // 2
+                outcome.merge(self._upsert_isolating(chunk[:middle]))
+                return outcome.merge(self._upsert_isolating(chunk[middle:]))
+            reason = f"the graph refused the record: {type(error).__name__}: {shorten(str(error))}"
+            outcome.rejected.update(dict.fromkeys(ids, reason))
+            return outcome
+        else:
+            outcome.stored |= ids
+        outcome.requests += self.connection.requests - before
         return outcome
 
     def _upsert_chunk(self, chunk: Sequence[Transaction]) -> None:
