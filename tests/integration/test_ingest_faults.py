@@ -79,13 +79,15 @@ class DurableServer:
             **os.environ,
             "GREMLIN_SERVER_PORT": str(self.port),
             "GREMLIN_SERVER_DATA_DIR": str(data_dir),
+            # a loaded machine starts a JVM slowly
+            "GREMLIN_SERVER_WAIT": os.environ.get("GREMLIN_SERVER_WAIT", "300"),
         }
         self.url = f"ws://127.0.0.1:{self.port}/gremlin"
         self.events: list[str] = []
 
     def script(self, command: str) -> None:
         done = subprocess.run(
-            [str(SCRIPT), command], env=self.env, capture_output=True, text=True, timeout=240, check=False
+            [str(SCRIPT), command], env=self.env, capture_output=True, text=True, timeout=600, check=False
         )
         assert done.returncode == 0, f"gremlin-server {command}:\n{done.stdout}\n{done.stderr}"
         self.events.append(command)

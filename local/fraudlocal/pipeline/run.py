@@ -240,6 +240,7 @@ class Pipeline:
         for record in span:
             timeseries.put(record.data, record.partition_key)
         self.mappings[0].poll(timeseries)
+        discard_consumed(timeseries, [self.mappings[0]])
         preview = ScheduleClock(
             self.clock.every, self.clock.horizon, self.clock.next_tick, self.clock.last_event
         )
