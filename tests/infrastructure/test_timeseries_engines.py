@@ -75,7 +75,10 @@ def test_only_the_chosen_engine_has_resources_and_iam_actions(deployed) -> None:
                 "timestream:Select",
                 "timestream:DescribeEndpoints",
             }
-            assert not {a for a in actions if a.startswith("secretsmanager:")}
+            # the only secret then is the name-hash key (read by micro-analysis, checked below)
+            assert {a for a in actions if a.startswith("secretsmanager:")} == {
+                "secretsmanager:GetSecretValue"
+            }
     outputs = set(resolved["Outputs"])
     assert ("InfluxDBEndpoint" in outputs) == (engine == "influxdb3")
     assert ("TimestreamDatabaseName" in outputs) == (engine == "liveanalytics")
@@ -84,13 +87,18 @@ def test_only_the_chosen_engine_has_resources_and_iam_actions(deployed) -> None:
 def test_the_token_is_readable_only_by_the_time_series_functions_and_only_that_secret(deployed) -> None:
     engine, resolved, _ = deployed
     readers = {}
+    name_key_readers = set()
     for name, resource in resolved["Resources"].items():
         if resource["Type"] != "AWS::Serverless::Function":
             continue
         for policy in resource["Properties"].get("Policies", []):
             for statement in policy.get("Statement", []):
                 if "secretsmanager:GetSecretValue" in json.dumps(statement.get("Action")):
-                    readers[name] = statement["Resource"]
+                    if statement["Resource"] == {"Ref": "PiiHashKeySecret"}:
+                        name_key_readers.add(name)  # the execution-name hash key, not the token
+                    else:
+                        readers[name] = statement["Resource"]
+    assert name_key_readers == {"MicroAnalysisFunction"}
     if engine == "liveanalytics":
         assert readers == {}
         return
