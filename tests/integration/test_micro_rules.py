@@ -258,9 +258,7 @@ def test_mule_pass_through_sees_a_hop_forwarded_two_hours_later(recorder: Record
     assert found == {("slow", "2026-11-29T12:00:00Z"): pytest.approx(28 / 30)}
 
 
-def test_a_filling_window_is_investigated_again_when_it_grows_and_rechecked_when_it_closes(
-    recorder: Recorder, tmp_path: Path
-) -> None:
+def test_a_filling_window_is_rechecked_once_when_it_closes(recorder: Recorder, tmp_path: Path) -> None:
     from fraudcore.micro import run_micro_analysis
     from fraudlocal.adapters.starter_local import LocalInvestigationStarter
 
@@ -269,22 +267,18 @@ def test_a_filling_window_is_investigated_again_when_it_grows_and_rechecked_when
     recorder.add(*({"account_id": f"farm{i}", "device_id": "farm", "at": minutes(i)} for i in range(5)))
     first = run_micro_analysis(recorder.store, starter, rule, NOON + minutes(10))
     assert (first.started, first.duplicates) == (1, 0)
-    assert run_micro_analysis(recorder.store, starter, rule, NOON + minutes(15)).started == 0
-    # more accounts join the device within the same hour: the count grew, so the device is
-    # investigated again, under the larger count
+    # more accounts join the device within the same hour: the same investigation, not a new one
     recorder.add(
         *({"account_id": f"farm{i}", "device_id": "farm", "at": minutes(i + 20)} for i in range(5, 9))
     )
-    assert run_micro_analysis(recorder.store, starter, rule, NOON + minutes(30)).started == 1
-    assert run_micro_analysis(recorder.store, starter, rule, NOON + minutes(35)).started == 0
+    assert run_micro_analysis(recorder.store, starter, rule, NOON + minutes(30)).started == 0
     # the hour is over: one recheck of the complete window, under its own name
     closed = run_micro_analysis(recorder.store, starter, rule, NOON + minutes(60))
     assert closed.started == 1
     assert closed.flags[0].observed == 9
     assert sorted(p.stem for p in starter.pending.glob("*.json")) == [
-        "device_account_burst-device-farm-20261129T120000Z-n4",
-        "device_account_burst-device-farm-20261129T120000Z-n8",
-        "device_account_burst-device-farm-20261129T120000Z-n8-closed",
+        "device_account_burst-device-farm-20261129T120000Z",
+        "device_account_burst-device-farm-20261129T120000Z-closed",
     ]
     assert run_micro_analysis(recorder.store, starter, rule, NOON + minutes(65)).started == 0
 
@@ -301,10 +295,9 @@ def test_an_account_joining_a_shared_email_is_rechecked_when_the_window_closes(
         *({"account_id": f"ring{i}", "email": "x@example.com", "at": minutes(5 + i)} for i in range(2))
     )
     assert run_micro_analysis(recorder.store, starter, rule, NOON + minutes(15)).started == 1
-    # a third member starts using the address: the count grew, so it is investigated again
+    # a third member starts using the address inside the cooldown: no new investigation yet
     recorder.add({"account_id": "ring2", "email": "x@example.com", "at": minutes(40)})
-    assert run_micro_analysis(recorder.store, starter, rule, NOON + minutes(45)).started == 1
-    assert run_micro_analysis(recorder.store, starter, rule, NOON + minutes(50)).started == 0
+    assert run_micro_analysis(recorder.store, starter, rule, NOON + minutes(45)).started == 0
     # the earliest window (11:00-13:00) closes: one recheck sees all three
     closed = run_micro_analysis(recorder.store, starter, rule, NOON + minutes(60))
     assert closed.started == 1
@@ -321,7 +314,7 @@ def test_a_hit_first_seen_closed_is_investigated_once(recorder: Recorder, tmp_pa
     result = run_micro_analysis(recorder.store, starter, [RULES["device_account_burst"]], NOON + minutes(60))
     assert (result.started, result.duplicates) == (1, 0)
     assert [p.stem for p in starter.pending.glob("*.json")] == [
-        "device_account_burst-device-farm-20261129T120000Z-n4"
+        "device_account_burst-device-farm-20261129T120000Z"
     ]
 
 
@@ -333,168 +326,3 @@ def test_shared_email_and_phone(recorder: Recorder, rule: str, column: str) -> N
         *({"account_id": "own", column: "own-contact", "at": minutes(i)} for i in range(5)),
     )
     assert hits(recorder, rule, minutes(45)) == {("ring-contact", "2026-11-29T11:00:00Z"): 2}
-
-
-# --- novel_takeover: a combination of signals against the account's own profile ------------
-
-
-def _profile(recorder: Recorder, account: str, **identifiers: str) -> None:
-    """Ten ordinary payments over the previous day from the account's usual device, IP, country."""
-    usual = {"device_id": f"{account}-phone", "ip": f"{account}-home", "country": "US", **identifiers}
-    recorder.add(
-        *(
-            {"account_id": account, "amount": 40.0 + n, "at": -timedelta(hours=20 - 2 * n), **usual}
-            for n in range(10)
-        )
-    )
-
-
-def test_novel_takeover_needs_a_new_device_a_new_network_and_an_amount_far_above_habit(
-    recorder: Recorder,
-) -> None:
-    for account in ("intruded", "traveller", "new-phone", "one-off", "too-small"):
-        _profile(recorder, account)
-    recorder.add(
-        # A new device, from a new IP and a new country, 30 times the habit: a takeover.
-        {
-            "account_id": "intruded",
-            "amount": 1_300,
-            "at": minutes(1),
-            "device_id": "attacker",
-            "ip": "vpn",
-            "country": "RO",
-        },
-        # Benign twins, each missing one signal:
-        # a traveller abroad on their usual phone (new IP and country, ordinary amounts)...
-        {
-            "account_id": "traveller",
-            "amount": 45,
-            "at": minutes(1),
-            "device_id": "traveller-phone",
-            "ip": "hotel",
-            "country": "JP",
-        },
-        {
-            "account_id": "traveller",
-            "amount": 2_000,
-            "at": minutes(2),
-            "device_id": "traveller-phone",
-            "ip": "hotel",
-            "country": "JP",
-        },
-        # a new phone on the home network, paying a large sum (no new IP, no new country)...
-        {
-            "account_id": "new-phone",
-            "amount": 2_500,
-            "at": minutes(1),
-            "device_id": "new-phone-2",
-            "ip": "new-phone-home",
-            "country": "US",
-        },
-        # a large one-off payment from the usual device at home...
-        {
-            "account_id": "one-off",
-            "amount": 4_000,
-            "at": minutes(1),
-            "device_id": "one-off-phone",
-            "ip": "one-off-home",
-            "country": "US",
-        },
-        # and a new device and network with an ordinary amount.
-        {
-            "account_id": "too-small",
-            "amount": 60,
-            "at": minutes(1),
-            "device_id": "d2",
-            "ip": "cafe",
-            "country": "US",
-        },
-    )
-    found = hits(recorder, "novel_takeover", minutes(5))
-    assert entities(found) == {"intruded"}
-    assert list(found.values()) == [pytest.approx(1_300)]
-
-
-def test_novel_takeover_ignores_a_brand_new_account_and_one_without_history(recorder: Recorder) -> None:
-    recorder.add(
-        # A new account: every identifier is new, and it has no habit to compare with.
-        {
-            "account_id": "fresh",
-            "amount": 50,
-            "at": minutes(-50),
-            "device_id": "f1",
-            "ip": "fip",
-            "country": "US",
-        },
-        {
-            "account_id": "fresh",
-            "amount": 60,
-            "at": minutes(-40),
-            "device_id": "f1",
-            "ip": "fip",
-            "country": "US",
-        },
-        {
-            "account_id": "fresh",
-            "amount": 70,
-            "at": minutes(-30),
-            "device_id": "f1",
-            "ip": "fip",
-            "country": "US",
-        },
-        {
-            "account_id": "fresh",
-            "amount": 5_000,
-            "at": minutes(1),
-            "device_id": "f1",
-            "ip": "fip",
-            "country": "US",
-        },
-        # Two earlier payments only: fewer than min_history, so no habit.
-        {
-            "account_id": "thin",
-            "amount": 20,
-            "at": -timedelta(hours=12),
-            "device_id": "t1",
-            "ip": "tip",
-            "country": "US",
-        },
-        {
-            "account_id": "thin",
-            "amount": 20,
-            "at": -timedelta(hours=11),
-            "device_id": "t1",
-            "ip": "tip",
-            "country": "US",
-        },
-        {
-            "account_id": "thin",
-            "amount": 5_000,
-            "at": minutes(1),
-            "device_id": "t2",
-            "ip": "tip2",
-            "country": "BR",
-        },
-    )
-    assert hits(recorder, "novel_takeover", minutes(5)) == {}
-
-
-def test_novel_takeover_counts_a_takeover_spread_over_an_hour_once(recorder: Recorder) -> None:
-    _profile(recorder, "victim")
-    recorder.add(
-        *(
-            {
-                "account_id": "victim",
-                "amount": 600,
-                "at": minutes(m),
-                "device_id": "intruder",
-                "ip": "proxy",
-                "counterparty_account_id": "payee",
-            }
-            for m in (2, 20, 41)
-        )
-    )
-    found = hits(recorder, "novel_takeover", minutes(50))
-    assert entities(found) == {"victim"}
-    # Three transfers of 600 from the intruder's device: the new-IP signal holds for each.
-    assert max(found.values()) == pytest.approx(1_800)

@@ -14,10 +14,6 @@ from fraudcore.investigation.scoring import VERDICTS
 STAGES = ("ingest_timeseries", "ingest_graph", "micro_analysis", "investigations")
 
 
-#: roles that say only how an account came into a case: a money or takeover role says more
-GENERIC_ROLES = ("flagged", "ring_member")
-
-
 @dataclass
 class CaseRecord:
     """A case as the investigations left it: one entry per case id."""
@@ -29,8 +25,6 @@ class CaseRecord:
     reasons: list[dict[str, Any]] = field(default_factory=list)
     investigations: list[dict[str, Any]] = field(default_factory=list)
     analyses: list[dict[str, Any]] = field(default_factory=list)
-    #: member -> its role (a specific role found by one investigation wins over a generic one)
-    roles: dict[str, dict[str, Any]] = field(default_factory=dict)
     _best: tuple[int, float] = (99, -1.0)
 
     def update(self, summary: Mapping[str, Any], name: str, analyses: Mapping[str, Any] | None) -> None:
@@ -39,9 +33,6 @@ class CaseRecord:
         self.verdict = str(summary["verdict"])
         self.score = float(summary["score"])
         self.members.update(str(m) for m in summary.get("members", []))
-        for member, role in (summary.get("roles") or {}).items():
-            if self.roles.get(member, {}).get("role") in (None, *GENERIC_ROLES):
-                self.roles[member] = dict(role)
         own_verdict = str(summary.get("investigation_verdict", summary["verdict"]))
         own_score = float(summary.get("investigation_score", summary["score"]))
         rank = (_verdict_rank(own_verdict), -own_score)
@@ -69,7 +60,6 @@ class CaseRecord:
             "verdict": self.verdict,
             "score": self.score,
             "members": sorted(self.members),
-            "roles": {member: self.roles[member] for member in sorted(self.roles)},
             "reasons": self.reasons,
             "investigations": self.investigations,
         }

@@ -73,15 +73,6 @@ def label_figures(cases: list[CaseRecord], labels: Mapping[str, Label]) -> dict[
         planted = {a for a in fraud if labels[a].pattern == pattern}
         recall_by_pattern[pattern] = _ratio(len(planted & detected), len(planted))
         missed_by_pattern[pattern] = sorted(planted - detected)
-    recall_by_variant = {}
-    variants = sorted({(labels[a].pattern, labels[a].variant) for a in fraud if labels[a].variant})
-    for pattern, variant in variants:
-        planted = {a for a in fraud if labels[a].pattern == pattern and labels[a].variant == variant}
-        recall_by_variant[f"{pattern}/{variant}"] = _ratio(len(planted & detected), len(planted))
-    recall_by_role = {}
-    for role in sorted({labels[a].role for a in fraud if labels[a].role}):
-        planted = {a for a in fraud if labels[a].role == role}
-        recall_by_role[role] = _ratio(len(planted & detected), len(planted))
     confounders = {a: labels[a] for a in false_positives if a in labels and labels[a].label == CONFOUNDER}
     by_confounder = Counter(label.pattern for label in confounders.values())
     in_rings = sorted(
@@ -102,8 +93,6 @@ def label_figures(cases: list[CaseRecord], labels: Mapping[str, Label]) -> dict[
         "recall": _ratio(len(true_positives), len(fraud)),
         "recall_by_pattern": recall_by_pattern,
         "missed_by_pattern": missed_by_pattern,
-        "recall_by_variant": recall_by_variant,
-        "recall_by_role": recall_by_role,
         "false_positives_by_confounder": dict(sorted(by_confounder.items())),
         "false_positives_unlabelled": sorted(false_positives - set(labels)),
         "confounder_false_positives": sorted(confounders),
@@ -275,10 +264,6 @@ def print_table(summary: Mapping[str, Any], out_dir: Path, console: Any = None) 
         ]
         rows += [
             (f"  recall {pattern}", _pct(value)) for pattern, value in summary["recall_by_pattern"].items()
-        ]
-        rows += [
-            (f"  recall {variant}", _pct(value))
-            for variant, value in summary.get("recall_by_variant", {}).items()
         ]
         confounders = summary["false_positives_by_confounder"]
         rows.append(("confounders detected", _by(sum(confounders.values()), confounders)))
@@ -465,18 +450,14 @@ def _bars(title: str, values: Mapping[str, float], fmt: str = "{:,.0f}", scale: 
     )
 
 
-def _member_text(case: CaseRecord, member: str, labels: Mapping[str, Label] | None) -> str:
-    role = case.roles.get(member, {}).get("role")
-    text = f"{member} [{role}]" if role else member
-    if labels is None:
-        return text
-    label = labels.get(member)
-    return f"{text} ({label.pattern})" if label is not None else f"{text} (unlabelled)"
-
-
 def _case_html(case: CaseRecord, labels: Mapping[str, Label] | None) -> str:
     members = sorted(case.members)
-    member_text = ", ".join(_member_text(case, m, labels) for m in members)
+    if labels is not None:
+        member_text = ", ".join(
+            f"{m} ({labels[m].pattern})" if m in labels else f"{m} (unlabelled)" for m in members
+        )
+    else:
+        member_text = ", ".join(members)
     reasons = "".join(
         f"<li>{_e(reason.get('sentence', ''))} <span class=meta>({_e(reason.get('signal', ''))}, strength "
         f"{float(reason.get('strength', 0)):.2f})</span><details><summary>evidence</summary><pre>"

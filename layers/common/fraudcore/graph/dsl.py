@@ -147,13 +147,7 @@ class FraudTraversalSource(GraphTraversalSource):
         whether the account is flagged, and up to ``devices_per_account`` ids of the devices
         that account uses (to tell a farm's dedicated accounts from people with their own).
 
-        With each usage edge come its ``tx_count`` and the account's ``card_transactions``
-        (the ``tx_count`` of its card edges, up to ``devices_per_account * 4`` identifier
-        edges looked at): an account whose every payment went through this device is a
-        farm's, a person also pays in shops, with no device at all.
-
-        ``{id, label, degree, uses: [{account, first_seen, last_seen, flagged, devices,
-        tx_count, card_transactions}, ...]}``.
+        ``{id, label, degree, uses: [{account, first_seen, last_seen, flagged, devices}, ...]}``.
         """
         return (
             self.V(*identifier_ids)
@@ -164,15 +158,7 @@ class FraudTraversalSource(GraphTraversalSource):
             .by(
                 __.in_e(*IDENTIFIER_EDGES)
                 .limit(account_limit)
-                .project(
-                    "account",
-                    "first_seen",
-                    "last_seen",
-                    "flagged",
-                    "devices",
-                    "tx_count",
-                    "card_transactions",
-                )
+                .project("account", "first_seen", "last_seen", "flagged", "devices")
                 .by(__.out_v().id_())
                 .by(__.number_or_zero("first_seen"))
                 .by(__.number_or_zero("last_seen"))
@@ -183,16 +169,6 @@ class FraudTraversalSource(GraphTraversalSource):
                     .has_label(schema.DEVICE)
                     .limit(devices_per_account)
                     .id_()
-                    .fold()
-                )
-                .by(__.number_or_zero("tx_count"))
-                .by(
-                    __.out_v()
-                    .out_e(schema.USES)
-                    .limit(devices_per_account * 4)
-                    .project("to", "tx_count")
-                    .by(__.in_v().id_())
-                    .by(__.number_or_zero("tx_count"))
                     .fold()
                 )
                 .fold()

@@ -238,7 +238,6 @@ def record_case(
         "investigation_verdict": assessment.verdict,
         "investigation_score": assessment.score,
         "members": assessment.members,
-        "roles": {member: dict(role) for member, role in assessment.roles.items()},
         "reasons": [r.to_dict() for r in assessment.reasons],
         "entity": {"type": investigation.entity_type, "id": investigation.entity_id},
         "trigger": investigation.trigger,

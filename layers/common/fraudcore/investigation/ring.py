@@ -21,17 +21,14 @@ Output (ids without their ``<label>:`` prefix): ``members``, ``shared_identifier
 ``ring_score`` and ``benign_cluster``.
 
 A household is recognised as a benign cluster: two or three accounts linked only by an IP
-and/or a device, none of the others flagged, and the flag not about a group's money (not a
-high-value burst; an amount spike or a takeover of one member's account is about that
-account alone, and the family stays a family). So are colleagues at an office computer: more
+and/or a device, none of the others flagged, and the flag not about money (not a
+high-value burst or an amount spike). So are colleagues at an office computer: more
 accounts linked only by a device and/or IP, under the same conditions, each of which also
 uses a device of its own (people have phones; accounts opened in a device farm use the
 farm's device and nothing else). A family is one too, even when its members share a card,
-an email or a phone: at most six accounts, all on one home IP that nobody else uses and
+an email or a phone: at most three accounts, all on one home IP that nobody else uses and
 on one family device, under the same conditions (rings share cards and phones, but each
-member keeps a home of its own). A flag of critical severity (card testing: a pattern of
-fraud by itself) is never waved through as a household, even when the testers work from
-one machine behind one IP as a family would. A benign cluster's ring score is capped at
+member keeps a home of its own). A benign cluster's ring score is capped at
 :data:`BENIGN_SCORE_CAP`.
 """
 
@@ -60,7 +57,7 @@ LINK_WEIGHTS = {"card": 1.0, "phone": 0.8, "email": 0.8, "device": 0.7, "ip": 0.
 HOUSEHOLD_LINK_TYPES = frozenset({"ip", "device"})
 BENIGN_SCORE_CAP = 0.2
 #: most accounts of one household (a home IP and a family computer)
-HOME_SIZE = 6
+HOME_SIZE = 3
 #: ring_score = sum of weight * component (each component in 0..1)
 SCORE_WEIGHTS = {"size": 0.3, "density": 0.2, "flagged_share": 0.3, "link_strength": 0.2}
 #: a ring of this many accounts (or more) counts fully towards the size component
@@ -267,7 +264,6 @@ def analyse_ring(
         len(members) >= 2
         and not flagged_others
         and investigation.rule not in HIGH_VALUE_RULES
-        and investigation.severity != "critical"
         and bool(link_types)
         and (
             (link_types <= HOUSEHOLD_LINK_TYPES and (len(members) <= 3 or _everyone_has_own_device(state)))

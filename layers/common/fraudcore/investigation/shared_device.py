@@ -8,9 +8,8 @@ or an IP; an account's devices and IPs otherwise):
   reference time, from the time-series store (explicit time bounds, never ``ago()``,
   so a replay answers the same);
 - ``flagged_accounts``: the listed accounts already flagged;
-- ``dedicated_accounts``: the listed accounts that use no device but this one and made
-  no card payment without it (for a device: people also pay in shops, with no device,
-  where a farm's accounts pay only through the farm); ``devices_behind``: distinct devices the listed accounts use (for an IP);
+- ``dedicated_accounts``: the listed accounts that use no device but this one (for a
+  device); ``devices_behind``: distinct devices the listed accounts use (for an IP);
 - ``first_seen`` / ``last_seen``: from the ``uses`` edges (epoch ms and ISO 8601);
 - ``class``, by these thresholds (:class:`UsageThresholds`):
 
@@ -166,19 +165,6 @@ def _identifiers_of(
     return sorted(str(i) for i in ids)[: limits.identifiers_per_account]
 
 
-def _pays_elsewhere(use: dict[str, Any]) -> bool:
-    """The account made card payments that did not go through this device (in shops, at a
-    till): a person. Every payment of a farm account goes through the farm's device."""
-    if "card_transactions" not in use:
-        return False
-    on_cards = sum(
-        int(edge["tx_count"] or 0)
-        for edge in use["card_transactions"]
-        if label_of(str(edge["to"])) == schema.CARD
-    )
-    return on_cards > int(use.get("tx_count") or 0)
-
-
 def _usage(
     row: dict[str, Any],
     accounts_24h: int,
@@ -197,11 +183,7 @@ def _usage(
     first = min((int(u["first_seen"]) for u in uses if u["first_seen"]), default=0)
     last = max((int(u["last_seen"]) for u in uses), default=0)
     devices_of = {str(u["account"]): {str(d) for d in u.get("devices") or []} for u in uses}
-    dedicated = sorted(
-        plain_id(str(u["account"]))
-        for u in uses
-        if devices_of[str(u["account"])] == {vid} and not _pays_elsewhere(u)
-    )
+    dedicated = sorted(plain_id(a) for a, devices in devices_of.items() if devices == {vid})
     behind = set().union(*devices_of.values()) if devices_of else set()
     item: dict[str, Any] = {
         "type": label,
@@ -336,7 +318,6 @@ def assess_account_change(
         "established_since": established_since,
         "established_since_at": _ms_iso(established_since or 0),
         "new_device_first_seen_at": _ms_iso(appeared) if new_devices else None,
-        "new_device_first_seen": appeared if new_devices else None,
         "own_network": own_network,
         "takeover": bool(new_devices) and established and not own_network,
     }
