@@ -156,7 +156,7 @@ class RuleScan:
 
 def rule_scans(rule: Rule, database: str, table: str, schedule: timedelta) -> RuleScan:
     """The table reads of one scheduled run of ``rule``, from its compiled query."""
-    from fraudlocal.timestream_sql import parse
+    from fraudlocal.adapters.timestream_sql import parse
 
     moment = floor_to(datetime(2026, 1, 1, tzinfo=UTC), schedule)
     sql = compile_rule(rule, database, table, moment, schedule)
