@@ -10,10 +10,12 @@ figures.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
+from fraudcore.pii import KEY_FILE
 from fraudlocal.cli import main
 
 ACCOUNTS = 500
@@ -34,6 +36,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     args = ["--accounts", str(ACCOUNTS), "--days", str(DAYS), "--seed", str(SEED), "--quiet"]
     assert main(["--state-dir", str(root / "state"), "demo", *args, "--out", str(span)]) == 0
     tick = root / "tick"
+    # The same name key, so PII entities get the same pseudonymous execution names.
+    (root / "state" / "replay").mkdir(parents=True, exist_ok=True)
+    shutil.copy(root / "state" / "demo" / KEY_FILE, root / "state" / "replay" / KEY_FILE)
     scenario = span / "scenario"
     replay = ["replay", str(scenario / "transactions.jsonl"), "--labels", str(scenario / "labels.jsonl")]
     assert (

@@ -77,7 +77,9 @@ def execution_name(
 
 def configured_name_key() -> bytes:
     """The name-hash key of this execution environment (``PII_HASH_KEY``, read once)."""
-    from .settings import get_settings
+    from .settings import Settings
 
-    settings = get_settings()
+    # the environment as it is now (the local runner switches it between invocations);
+    # the key itself is read once per spec or directory
+    settings = Settings.from_env()
     return pii.hash_key(settings.pii_hash_key, settings.state_dir)

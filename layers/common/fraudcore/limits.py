@@ -106,7 +106,7 @@ def check_text(value: str, max_bytes: int) -> str:
     """``value`` if it fits ``max_bytes`` of UTF-8 and has no control, surrogate or non-character."""
     for position, char in enumerate(value):
         category = unicodedata.category(char)
-        if category in ("Cc", "Cs") or char in ("\ufffe", "\uffff"):
+        if (category in ("Cc", "Cs") and char != "\t") or char in ("\ufffe", "\uffff"):
             raise LimitExceeded(f"contains the character U+{ord(char):04X} at position {position}")
     size = len(value.encode("utf-8"))
     if size > max_bytes:

@@ -45,7 +45,7 @@ from typing import Any
 from fraudcore import backends
 from fraudcore.investigation.scoring import VERDICTS
 from fraudcore.micro import MicroResult, schedule_interval, start_investigations
-from fraudcore.rules import enabled_rules, load_rules
+from fraudcore.rules import enabled_rules, load_rules_keeping_last_good
 from fraudcore.settings import get_settings
 from fraudcore.timeutil import iso_z
 
@@ -165,6 +165,8 @@ class Pipeline:
         self.starter = LocalInvestigationStarter(self.state_dir)
         self.machine = load_state_machine(self.runner.template, STATE_MACHINE)
         self.horizon = rules_horizon(self._rules_override())
+        # Per span needs the replay horizon of the DuckDB store; another engine runs per tick.
+        self.per_span = not config.per_tick and self.target.timeseries_backend == "duckdb"
         self.clock = ScheduleClock(config.every, self.horizon)
         self.on_progress = on_progress
         self.put_count = 0
@@ -212,7 +214,7 @@ class Pipeline:
 
         Per span, records are read ahead and go through the clock a span at a time.
         """
-        if self.config.per_tick:
+        if not self.per_span:
             self._put_on_streams(record, tuple(self.streams))
             return
         self.pending.append(record)
@@ -256,18 +258,21 @@ class Pipeline:
     def _evaluate(self, ticks: list[datetime]) -> None:
         if not ticks:
             return
-        with self.watch.measure("micro_analysis"):
+        # As the function would: its settings (state dir, name key, overrides), its store.
+        environment = patched_environment(self.runner.environment(MICRO_ANALYSIS))
+        with self.watch.measure("micro_analysis"), environment:
             if self.span_evaluator is None:
-                env = self.runner.environment(MICRO_ANALYSIS)
-                with patched_environment(env):
-                    settings = get_settings()
-                    rules = enabled_rules(load_rules(override=settings.rules_override))
-                    self.max_investigations = settings.max_investigations_per_run
-                    self.span_evaluator = SpanEvaluator(
-                        backends.timeseries_store(settings),
-                        rules,
-                        schedule_interval(settings.micro_schedule_interval),
-                    )
+                settings = get_settings()
+                rules, _ = load_rules_keeping_last_good(
+                    settings.rules_override, timedelta(hours=settings.timestream_memory_retention_hours)
+                )
+                rules = enabled_rules(rules)
+                self.max_investigations = settings.max_investigations_per_run
+                self.span_evaluator = SpanEvaluator(
+                    backends.timeseries_store(settings),
+                    rules,
+                    schedule_interval(settings.micro_schedule_interval),
+                )
             self.scheduled.update(self.span_evaluator.evaluate(ticks))
 
     def put_all(self, records: Iterable[StreamInput]) -> None:
@@ -310,7 +315,7 @@ class Pipeline:
         # Records read ahead of the clock (per span) stay out of sight of a run at ``moment``.
         horizon = (
             read_horizon(StateDir(self.state_dir).timeseries, moment)
-            if moment is not None and not self.config.per_tick
+            if moment is not None and self.per_span
             else contextlib.nullcontext()
         )
         with horizon:
@@ -379,7 +384,7 @@ class Pipeline:
     # -- the end --------------------------------------------------------------------------
     def finish(self) -> PipelineResult:
         """Drain the stream, let the clock run until every window closed, run the last investigations."""
-        if not self.config.per_tick:
+        if self.per_span:
             self._run_span(closing=True)
         self.poll()
         for moment in self.clock.closing():
