@@ -147,5 +147,6 @@ def test_errors_carry_line_numbers_counted_over_the_whole_body() -> None:
 def test_line_breaks_are_refused_by_the_model_before_any_adapter(extra: dict, field: str) -> None:
     from pydantic import ValidationError
 
+    base = {"transaction_id": "t1", "timestamp": AT, "account_id": "a1", "amount": 12.5}
     with pytest.raises(ValidationError, match=field):
-        tx(**extra)
+        Transaction.model_validate({**base, **extra})
