@@ -2,6 +2,7 @@
 
 The logs are what a wide audience reads (CloudWatch Logs on AWS). The demo runs with
 ``--verbose`` (every INFO log of every handler, the state machine's tasks included) and
+``--per-tick`` (the micro-analysis handler itself at every scheduled run), and
 its whole output is searched for the scenario's identifiers. Execution names are checked
 too: they carry a keyed hash of an email, phone, card or IP, never the identifier.
 """
@@ -25,7 +26,9 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Path]
     state, out = root / "state", root / "out"
     done = subprocess.run(
         [sys.executable, "-m", "fraudlocal.cli", "--state-dir", str(state), "demo",
-         "--accounts", "500", "--days", "1", "--seed", "3", "--out", str(out), "--verbose"],
+         "--accounts", "500", "--days", "1", "--seed", "3", "--out", str(out), "--verbose",
+         # MicroAnalysisFunction's own handler at every tick: the logs it writes on AWS
+         "--per-tick"],
         cwd=REPO, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

@@ -10,6 +10,7 @@ import pytest
 
 from fraudcore.model import DIMENSION_FIELDS, Transaction
 from fraudcore.ports import TimeseriesStore
+from fraudcore.timeseries import MissingColumnError
 from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore
 
 START = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
@@ -186,6 +187,20 @@ def test_columns_in_use_survive_reopening_the_file(tmp_path: Path) -> None:
     with DuckDBTimeseriesStore(path, "fraud", "transactions") as reopened:
         assert "device_id" in reopened.columns_in_use and "ip" not in reopened.columns_in_use
         assert reopened.query('SELECT device_id FROM "fraud"."transactions"') == [{"device_id": "dev-1"}]
+
+
+def test_a_column_another_writer_used_is_seen_by_a_store_opened_before(tmp_path: Path) -> None:
+    # The ingest function and micro-analysis each open the store; Timestream's columns are
+    # the table's, not a connection's: once any writer stored a card, every reader can query it.
+    path = tmp_path / "timeseries.duckdb"
+    with DuckDBTimeseriesStore(path, "fraud", "transactions") as reader:
+        reader.write([tx(1)])
+        sql = 'SELECT card_id FROM "fraud"."transactions" WHERE card_id IS NOT NULL'
+        with pytest.raises(MissingColumnError):
+            reader.query(sql)
+        with DuckDBTimeseriesStore(path, "fraud", "transactions") as writer:
+            writer.write([tx(2, card_id="card-7")])
+        assert reader.query(sql) == [{"card_id": "card-7"}]
 
 
 def test_a_record_over_timestreams_limits_is_rejected_not_stored(store: DuckDBTimeseriesStore) -> None:

@@ -93,6 +93,10 @@ def _parse(setting: Field[Any], raw: str) -> Any:
     return raw
 
 
+def _has_default_when_empty(setting: Field[Any]) -> bool:
+    return bool(setting.metadata["choices"]) or setting.type in ("int", int, "float", float)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a function needs to know about where its data lives.
@@ -160,7 +164,11 @@ class Settings:
             names = (setting.metadata["env"], *setting.metadata["also"])
             raw = next((env[name] for name in names if env.get(name)), None)
             if raw is None and setting.metadata["env"] in env and not setting.metadata["also"]:
-                raw = env[setting.metadata["env"]]  # set but empty: empty is a value here
+                raw = env[setting.metadata["env"]]  # set but empty: empty is a value of a text setting
+            if raw is not None and not raw.strip() and _has_default_when_empty(setting):
+                # a number or a choice set to "" is unset: `sam local invoke` gives "" for a
+                # value the template computes (an !If on the engine, for one)
+                raw = None
             if raw is not None:
                 values[setting.name] = _parse(setting, raw)
         for name in ("micro_schedule_interval", "pii_hash_key"):

@@ -204,6 +204,10 @@ class DuckDBTimeseriesStore:
         layout_columns = {*self._layout.dimensions, *MEASURES}
         for name, line, column in column_references(timestream_sql):
             if name in layout_columns and name not in self.columns_in_use:
+                # another writer (the ingest function's own store) may have used it since
+                with self._lock:
+                    self.columns_in_use |= self._columns_used_by_stored_records()
+            if name in layout_columns and name not in self.columns_in_use:
                 raise MissingColumnError(
                     name, f"ValidationException: line {line}:{column}: Column '{name}' does not exist"
                 )

@@ -209,7 +209,7 @@ class SpanEvaluator:
         native = getattr(self.store, "query_duckdb", None)
         if native is None:
             return self.store.query(compile_probes(rule, database, table, probes))
-        from .timestream_sql import to_duckdb
+        from fraudlocal.adapters.timestream_sql import to_duckdb
 
         dummy = _SPIKE_PLACEHOLDER if spike else _PLACEHOLDER
         template = to_duckdb(compile_probes(rule, database, table, [dummy]))
