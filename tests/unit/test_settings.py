@@ -21,7 +21,10 @@ def test_an_empty_text_setting_stays_empty() -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"TIMESTREAM_MEMORY_RETENTION_HOURS": "a day"}, "TIMESTREAM_MEMORY_RETENTION_HOURS='a day': expected a whole number"),
+        (
+            {"TIMESTREAM_MEMORY_RETENTION_HOURS": "a day"},
+            "TIMESTREAM_MEMORY_RETENTION_HOURS='a day': expected a whole number",
+        ),
         ({"MAX_INVESTIGATIONS_PER_RUN": "-1"}, "MAX_INVESTIGATIONS_PER_RUN='-1': must be at least 0"),
     ],
 )
