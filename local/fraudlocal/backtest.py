@@ -220,7 +220,8 @@ def evaluate_span(
             for flag in dedupe_flags(hits[low:high]):
                 if flag.execution_name not in first_seen:
                     first_seen[flag.execution_name] = replace(flag, evaluation_time=iso_z(tick))
-    return dedupe_flags(first_seen.values())
+    # named by the tick that raised them, as each run names its flags
+    return dedupe_flags(first_seen.values(), grow=False)
 
 
 def evaluate_per_tick(
@@ -239,7 +240,7 @@ def evaluate_per_tick(
         for rule_id, message in tick_errors.items():
             errors.setdefault(rule_id, message)  # type: ignore[union-attr]
         flags.extend(tick_flags)
-    return dedupe_flags(_first_seen(flags))
+    return dedupe_flags(_first_seen(flags), grow=False)
 
 
 def _first_seen(flags: Iterable[Flag]) -> list[Flag]:

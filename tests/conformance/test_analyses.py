@@ -25,6 +25,7 @@ The graph is written with plain gremlinpython bytecode following the model of
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -370,6 +371,21 @@ def test_a_family_hit_by_a_high_value_burst_is_not_waved_through(world: Any) -> 
     assert result["benign_cluster"] is False
 
 
+def test_one_members_amount_spike_leaves_the_household_a_household(world: Any) -> None:
+    # An amount far above one member's habit is about that account: the home the family
+    # shares does not become a ring link.
+    for member in ("h1", "e1"):
+        assert (
+            analyse_ring(world, investigation("account", member, rule="amount_spike"))["benign_cluster"]
+            is True
+        )
+
+
+def test_card_testing_from_one_home_is_not_waved_through_as_a_family(world: Any) -> None:
+    tested = replace(investigation("card", "c-family", rule="card_testing"), severity="critical")
+    assert analyse_ring(world, tested)["benign_cluster"] is False
+
+
 def test_public_ip_links_nobody(world: Any) -> None:
     from_member = analyse_ring(world, investigation("account", "pub-007"))
     assert from_member["members"] == ["pub-007"]
@@ -482,6 +498,26 @@ def test_mule_chain(world: Any) -> None:
         "accounts_downstream": ["m2", "m3", "m4"],
         "accounts_upstream": ["v1", "v2", "v3", "v4"],
         "flagged_accounts": ["m3"],
+        # the direct transfers, with their times: who fed the account, whom it paid
+        "transfers_in": [
+            {
+                "account": f"v{n}",
+                "amount": 2500.0,
+                "transfers": 1,
+                "first_seen": REF_MS - DAY_MS,
+                "last_seen": REF_MS - HOUR_MS,
+            }
+            for n in range(1, 5)
+        ],
+        "transfers_out": [
+            {
+                "account": "m2",
+                "amount": 9500.0,
+                "transfers": 1,
+                "first_seen": REF_MS - DAY_MS,
+                "last_seen": REF_MS - HOUR_MS,
+            }
+        ],
         "truncated": False,
         "truncation": [],
     }
@@ -561,6 +597,7 @@ def test_a_new_device_carrying_the_flagged_money_is_a_takeover(
         "established_since": REF_MS - 30 * DAY_MS,
         "established_since_at": "2026-10-30T12:00:00.000Z",
         "new_device_first_seen_at": "2026-11-29T11:40:00.000Z",
+        "new_device_first_seen": REF_MS - 20 * 60_000,
         "own_network": False,
         "takeover": True,
     }

@@ -171,3 +171,54 @@ def test_a_decision_is_written_only_over_the_decisions_it_read(graph_backend: An
     assert source.set_case_properties(vid, {"status": "x"}, {"decision_count": None}).to_list() == []
     assert casework.get_case(g, case_id)["status"] == "confirmed_fraud"
     assert casework.decide(g, case_id, "note", "ben", "seen", NOW)["decisions"][-1]["by"] == "ben"
+
+
+def test_the_queue_says_which_role_each_member_played(graph_backend: Any) -> None:
+    g = graph_backend
+    add_accounts(g, "col", "src1", "src2", "out1")
+    at = int(NOW.timestamp() * 1000) - 600_000
+
+    def transfer(account: str, amount: float) -> dict[str, Any]:
+        return {"account": account, "amount": amount, "transfers": 1, "first_seen": at, "last_seen": at}
+
+    collector = Investigation(
+        entity_type="account",
+        entity_id="col",
+        trigger="flag",
+        rule="mule_pass_through",
+        reference_time="2026-11-02T12:00:00.000Z",
+        risk_score=0.7,
+        severity="high",
+        window_start="2026-11-02T11:00:00.000Z",
+    )
+    flow = {
+        "start": {"id": "col"},
+        "fan_in": 2,
+        "fan_out": 1,
+        "amount_in": 12_000.0,
+        "amount_out": 11_500.0,
+        "pass_through": 0.96,
+        "chains_out": [],
+        "chains_in": [],
+        "cycles": [],
+        "flagged_accounts": [],
+        "transfers_in": [transfer("src1", 6_000.0), transfer("src2", 6_000.0)],
+        "transfers_out": [transfer("out1", 11_500.0)],
+    }
+    summary = record_case(g, None, collector, {"money_flow": flow}, NOW)
+    assert summary["roles"]["src1"] == {
+        "role": "source",
+        "amount": 6_000.0,
+        "first_seen": at,
+        "last_seen": at,
+    }
+    # a later investigation that sees the same accounts only as a ring keeps the roles found
+    record_case(g, None, manual("src2"), ring(["col", "src1", "src2", "out1"], 0.9), NOW + timedelta(hours=1))
+    (case,) = casework.list_cases(g)
+    assert {member: role["role"] for member, role in case["roles"].items()} == {
+        "col": "collector",
+        "src1": "source",
+        "src2": "source",
+        "out1": "cash_out",
+    }
+    assert case["roles"]["out1"]["amount"] == 11_500.0

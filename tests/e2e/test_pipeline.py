@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fraudcore.micro import RECHECK_SUFFIX, execution_name, parse_time
+from fraudcore.micro import RECHECK_SUFFIX, execution_name, growth_suffix, parse_time
 from fraudcore.pii import KEY_FILE, hash_key
 from fraudcore.rules import load_rules
 from fraudcore.timeseries.rule_sql import floor_to
@@ -107,7 +107,7 @@ def test_every_investigation_left_its_history(demo: Path) -> None:
     # a flag's investigation, or the recheck of its window once closed (rules with
     # recheck_on_close); a long entity id is shortened to fit the suffix, so the recheck's
     # name is derived the way the micro-analysis derives it
-    cooldowns = {rule.id: rule.cooldown for rule in load_rules()}
+    rules = {rule.id: rule for rule in load_rules()}
     # names of email, phone, card and IP flags carry a hash keyed by the demo's own key
     key = hash_key("", demo.parent / "state" / "demo")
     flags = read(demo, "flags.json")
@@ -117,8 +117,8 @@ def test_every_investigation_left_its_history(demo: Path) -> None:
             flag["rule"],
             flag["entity_type"],
             flag["entity_id"],
-            floor_to(parse_time(flag["window_start"]), cooldowns[flag["rule"]]),
-            RECHECK_SUFFIX,
+            floor_to(parse_time(flag["window_start"]), rules[flag["rule"]].cooldown),
+            growth_suffix(rules[flag["rule"]], flag["observed"]) + RECHECK_SUFFIX,
             name_key=key,
         )
         for flag in flags

@@ -258,7 +258,9 @@ def test_mule_pass_through_sees_a_hop_forwarded_two_hours_later(recorder: Record
     assert found == {("slow", "2026-11-29T12:00:00Z"): pytest.approx(28 / 30)}
 
 
-def test_a_filling_window_is_rechecked_once_when_it_closes(recorder: Recorder, tmp_path: Path) -> None:
+def test_a_filling_window_is_investigated_again_when_it_grows_and_rechecked_when_it_closes(
+    recorder: Recorder, tmp_path: Path
+) -> None:
     from fraudcore.micro import run_micro_analysis
     from fraudlocal.adapters.starter_local import LocalInvestigationStarter
 
@@ -267,18 +269,22 @@ def test_a_filling_window_is_rechecked_once_when_it_closes(recorder: Recorder, t
     recorder.add(*({"account_id": f"farm{i}", "device_id": "farm", "at": minutes(i)} for i in range(5)))
     first = run_micro_analysis(recorder.store, starter, rule, NOON + minutes(10))
     assert (first.started, first.duplicates) == (1, 0)
-    # more accounts join the device within the same hour: the same investigation, not a new one
+    assert run_micro_analysis(recorder.store, starter, rule, NOON + minutes(15)).started == 0
+    # more accounts join the device within the same hour: the count grew, so the device is
+    # investigated again, under the larger count
     recorder.add(
         *({"account_id": f"farm{i}", "device_id": "farm", "at": minutes(i + 20)} for i in range(5, 9))
     )
-    assert run_micro_analysis(recorder.store, starter, rule, NOON + minutes(30)).started == 0
+    assert run_micro_analysis(recorder.store, starter, rule, NOON + minutes(30)).started == 1
+    assert run_micro_analysis(recorder.store, starter, rule, NOON + minutes(35)).started == 0
     # the hour is over: one recheck of the complete window, under its own name
     closed = run_micro_analysis(recorder.store, starter, rule, NOON + minutes(60))
     assert closed.started == 1
     assert closed.flags[0].observed == 9
     assert sorted(p.stem for p in starter.pending.glob("*.json")) == [
-        "device_account_burst-device-farm-20261129T120000Z",
-        "device_account_burst-device-farm-20261129T120000Z-closed",
+        "device_account_burst-device-farm-20261129T120000Z-n4",
+        "device_account_burst-device-farm-20261129T120000Z-n8",
+        "device_account_burst-device-farm-20261129T120000Z-n8-closed",
     ]
     assert run_micro_analysis(recorder.store, starter, rule, NOON + minutes(65)).started == 0
 
@@ -295,9 +301,10 @@ def test_an_account_joining_a_shared_email_is_rechecked_when_the_window_closes(
         *({"account_id": f"ring{i}", "email": "x@example.com", "at": minutes(5 + i)} for i in range(2))
     )
     assert run_micro_analysis(recorder.store, starter, rule, NOON + minutes(15)).started == 1
-    # a third member starts using the address inside the cooldown: no new investigation yet
+    # a third member starts using the address: the count grew, so it is investigated again
     recorder.add({"account_id": "ring2", "email": "x@example.com", "at": minutes(40)})
-    assert run_micro_analysis(recorder.store, starter, rule, NOON + minutes(45)).started == 0
+    assert run_micro_analysis(recorder.store, starter, rule, NOON + minutes(45)).started == 1
+    assert run_micro_analysis(recorder.store, starter, rule, NOON + minutes(50)).started == 0
     # the earliest window (11:00-13:00) closes: one recheck sees all three
     closed = run_micro_analysis(recorder.store, starter, rule, NOON + minutes(60))
     assert closed.started == 1
@@ -314,7 +321,7 @@ def test_a_hit_first_seen_closed_is_investigated_once(recorder: Recorder, tmp_pa
     result = run_micro_analysis(recorder.store, starter, [RULES["device_account_burst"]], NOON + minutes(60))
     assert (result.started, result.duplicates) == (1, 0)
     assert [p.stem for p in starter.pending.glob("*.json")] == [
-        "device_account_burst-device-farm-20261129T120000Z"
+        "device_account_burst-device-farm-20261129T120000Z-n4"
     ]
 
 

@@ -230,9 +230,11 @@ def test_flags_carry_a_readable_sentence_and_the_cooldown_period() -> None:
         "Device dev-1 was used by 7 distinct accounts between 2026-11-29T13:00:00Z and 2026-11-29T14:00:00Z "
         "(threshold 5 in 1h)."
     )
-    assert flag.execution_name == "device_account_burst-device-dev-1-20261129T120000Z"  # 12:00-18:00 period
+    # 12:00-18:00 period, and the count's step (7 is in the step of 6): a count that grows
+    # past the next step (8) later is a new investigation
+    assert flag.execution_name == "device_account_burst-device-dev-1-20261129T120000Z-n6"
     # the window closed at 14:00: the rule rechecks closed windows, under a name of its own
-    assert flag.recheck_execution_name == "device_account_burst-device-dev-1-20261129T120000Z-closed"
+    assert flag.recheck_execution_name == "device_account_burst-device-dev-1-20261129T120000Z-n6-closed"
     (filling,) = flags_from_rows(rule, rows, datetime(2026, 11, 29, 13, 55, tzinfo=UTC))
     assert filling.recheck_execution_name is None  # still filling at 13:55
 
@@ -242,3 +244,16 @@ def test_recheck_names_fit_step_functions() -> None:
     name = execution_name("device_account_burst", "device", "d" * 200, period, "-closed")
     assert STEP_FUNCTIONS_NAME.match(name) and name.endswith("20261129T120000Z-closed")
     assert name != execution_name("device_account_burst", "device", "d" * 200, period)
+
+
+def test_a_growing_count_is_named_by_its_step() -> None:
+    from fraudcore.micro import growth_suffix
+
+    rules = {rule.id: rule for rule in load_rules()}
+    shared_card, velocity = rules["shared_card"], rules["velocity"]
+    # a late joiner to a pair is a new investigation; a fifth account on a card of four is
+    # within the same step, an eighth is not
+    assert [growth_suffix(shared_card, n) for n in (2, 3, 4, 5, 7, 8, 300)] == [
+        "-n2", "-n3", "-n4", "-n4", "-n6", "-n8", "-n300",
+    ]  # fmt: skip
+    assert growth_suffix(velocity, 40) == ""  # not an identifier's accounts: no growth

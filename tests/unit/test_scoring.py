@@ -489,3 +489,81 @@ def test_a_new_phone_on_the_accounts_own_network_is_no_takeover() -> None:
         end,
     )
     assert (blind["own_network"], blind["takeover"]) == (False, True)
+
+
+# --- money-flow roles ---------------------------------------------------------------------
+
+HOUR_MS = 3_600_000
+#: 2026-11-29T11:55:00Z, the start of flag()'s window
+WINDOW_START_MS = 1_795_953_300_000
+
+
+def sent(account: str, amount: float, hours_before_window: float) -> dict[str, Any]:
+    at = int(WINDOW_START_MS - hours_before_window * HOUR_MS)
+    return {"account": account, "amount": amount, "transfers": 1, "first_seen": at, "last_seen": at}
+
+
+def test_a_collector_case_lists_its_sources_and_cash_outs_with_roles_amounts_and_times() -> None:
+    # Twelve sources of 900-1,400 each fed the collector within the hour: far below the
+    # 5,000 of a material transfer, yet they are the network an analyst wants listed.
+    sources = [sent(f"s{n:02d}", 900.0 + 50 * n, 0.5) for n in range(12)]
+    money = flow(
+        "collector",
+        fan_in=13,
+        fan_out=2,
+        amount_in=14_200.0,
+        amount_out=13_500.0,
+        pass_through=0.95,
+        transfers_in=[*sources, sent("old-friend", 40.0, 30)],
+        transfers_out=[sent("c1", 7_000.0, -0.2), sent("c2", 6_500.0, -0.2)],
+        chains_out=[
+            {"accounts": ["collector", "c1"], "amounts": [7_000.0], "hops": 1},
+            {"accounts": ["collector", "c2"], "amounts": [6_500.0], "hops": 1},
+        ],
+    )
+    result = assess(flag(rule="mule_pass_through", entity="collector", risk=0.7), {"money_flow": money})
+    assert result.roles["collector"] == {"role": "collector"}
+    assert {m for m, r in result.roles.items() if r["role"] == "source"} == {f"s{n:02d}" for n in range(12)}
+    fed_at = WINDOW_START_MS - HOUR_MS // 2
+    assert result.roles["s03"] == {
+        "role": "source",
+        "amount": 1_050.0,
+        "first_seen": fed_at,
+        "last_seen": fed_at,
+    }
+    assert {m for m, r in result.roles.items() if r["role"] == "cash_out"} == {"c1", "c2"}
+    # a friend's small transfer of a day before is not part of the network
+    assert "old-friend" not in result.members
+    assert result.verdict == "fraud_ring"
+
+
+def test_money_received_and_kept_gives_nobody_a_role() -> None:
+    # The benign twin: a large transfer from a friend, kept (no pass-through, no pattern).
+    money = flow(
+        "receiver",
+        fan_in=1,
+        amount_in=30_000.0,
+        pass_through=0.0,
+        transfers_in=[sent("friend", 30_000.0, 0.2)],
+    )
+    result = assess(flag(rule="amount_spike", entity="receiver", risk=0.5), {"money_flow": money})
+    assert result.members == ["receiver"]
+    assert result.roles == {"receiver": {"role": "flagged"}}
+
+
+def test_a_takeover_case_names_the_victim_and_the_new_payee() -> None:
+    money = flow(
+        "victim",
+        fan_out=2,
+        amount_out=9_050.0,
+        transfers_out=[sent("landlord", 1_200.0, 200), sent("payee", 7_850.0, -0.1)],
+    )
+    change = takeover_change(new_device_first_seen=WINDOW_START_MS - 10 * 60_000)
+    result = assess(
+        flag(rule="amount_spike", entity="victim", risk=0.7),
+        {"money_flow": money, "shared_device": {"identifiers": [], "account_change": change}},
+    )
+    assert result.roles["victim"] == {"role": "victim"}
+    assert result.roles["payee"]["role"] == "beneficiary" and result.roles["payee"]["amount"] == 7_850.0
+    assert "landlord" not in result.members  # paid long before the intruder's device appeared
+    assert result.verdict == "fraud_ring"

@@ -21,6 +21,16 @@ _FORBIDDEN_NAME_CHARACTERS = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 #: appended to the execution name of the investigation that rechecks a closed window
 RECHECK_SUFFIX = "-closed"
+#: the counts that name a growing ring's investigations: roughly one step per half again
+GROWTH_STEPS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+
+
+def count_step_suffix(observed: float) -> str:
+    """``-n<step>``: the largest of :data:`GROWTH_STEPS` not above the count (the count
+    itself beyond the last step), so a count growing past a step derives a new name."""
+    count = int(observed)
+    step = max((s for s in GROWTH_STEPS if s <= count), default=count)
+    return f"-n{step if count < GROWTH_STEPS[-1] else count}"
 
 
 def check_execution_name(name: str) -> str:

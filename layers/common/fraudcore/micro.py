@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .execution_names import RECHECK_SUFFIX, execution_name
+from .execution_names import RECHECK_SUFFIX, count_step_suffix, execution_name
 from .ports import InvestigationStarter, TimeseriesStore
 from .rules import Rule, enabled_rules, format_duration, load_rules_keeping_last_good, parse_duration
 from .timeseries import MissingColumnError
@@ -87,6 +87,18 @@ class MicroResult:
         return response
 
 
+def growth_suffix(rule: Rule, observed: float) -> str:
+    """``-n<step>`` for rules that recheck on close, else nothing.
+
+    Their hits count accounts on one identifier: a count that grows after an investigation
+    (an account joining the ring late) past the next of ``execution_names.GROWTH_STEPS`` is a new
+    execution name, so it is investigated again; a count within the same step derives the
+    same name, so it never is twice (and a family card that two, then three people use in
+    turn is not investigated at every window).
+    """
+    return count_step_suffix(observed) if rule.recheck_on_close else ""
+
+
 def parse_time(value: Any) -> datetime:
     """A time from an event or a query row (datetime, ISO text, Timestream text, epoch ms)."""
     return parse_utc(value)
@@ -127,6 +139,7 @@ def _flag_from_row(rule: Rule, row: Mapping[str, Any], evaluation_time: datetime
         return None
     entity_id = str(row["entity_id"])
     period = floor_to(window_start, rule.cooldown)
+    grown = growth_suffix(rule, observed)
     # Every event before the evaluation time is in: a window ended by then is complete.
     closed = window_end <= evaluation_time
     return Flag(
@@ -147,23 +160,27 @@ def _flag_from_row(rule: Rule, row: Mapping[str, Any], evaluation_time: datetime
             window_start=iso_z(window_start),
             window_end=iso_z(window_end),
         ),
-        execution_name=execution_name(rule.id, rule.entity, entity_id, period),
+        execution_name=execution_name(rule.id, rule.entity, entity_id, period, grown),
         evaluation_time=iso_z(evaluation_time),
         recheck_execution_name=(
-            execution_name(rule.id, rule.entity, entity_id, period, RECHECK_SUFFIX)
+            execution_name(rule.id, rule.entity, entity_id, period, grown + RECHECK_SUFFIX)
             if rule.recheck_on_close and closed
             else None
         ),
     )
 
 
-def dedupe_flags(flags: Iterable[Flag]) -> list[Flag]:
+def dedupe_flags(flags: Iterable[Flag], grow: bool = True) -> list[Flag]:
     """One flag per burst and per execution name, most urgent first.
 
     Overlapping windows of one rule and entity (hop < window) see the same activity: they
     are merged into the earliest window, which says when the activity began and which the
     following runs see too, so they derive the same execution name. Flags that still share
-    a name (later windows of one cooldown period) keep the earliest window.
+    a name (later windows of one cooldown period) keep the earliest window. A cluster of
+    a rule that names its executions by the observed count (``-n3``) takes the largest
+    count of its windows: a late joiner seen by a later overlapping window grows the count.
+    With ``grow=False`` (flags already named by the runs that raised them, gathered over
+    many runs) the names are kept as they are.
     """
     by_entity: dict[tuple[str, str], list[Flag]] = {}
     for flag in flags:
@@ -171,14 +188,40 @@ def dedupe_flags(flags: Iterable[Flag]) -> list[Flag]:
     best: dict[str, Flag] = {}
     for group in by_entity.values():
         group.sort(key=lambda flag: (flag.window_start, -flag.observed))
+        clusters: list[list[Flag]] = []
         cluster_end = ""
         for flag in group:
-            if flag.window_start < cluster_end:  # ISO texts in UTC compare in time order
+            if clusters and flag.window_start < cluster_end:  # ISO texts in UTC compare in time order
                 cluster_end = max(cluster_end, flag.window_end)
+                clusters[-1].append(flag)
                 continue
             cluster_end = flag.window_end
-            best.setdefault(flag.execution_name, flag)
+            clusters.append([flag])
+        for cluster in clusters:
+            first = cluster[0]
+            if grow and _GROWTH_SUFFIX.search(first.execution_name):
+                largest = max(cluster, key=lambda flag: flag.observed)
+                first = _with_count(first, largest.observed)
+            best.setdefault(first.execution_name, first)
     return sorted(best.values(), key=priority)
+
+
+_GROWTH_SUFFIX = re.compile(r"-n\d+(?=(-closed)?$)")
+
+
+def _with_count(flag: Flag, observed: float) -> Flag:
+    """The flag named (and described) by a larger count of its cluster."""
+    if observed <= flag.observed:
+        return flag
+    count = count_step_suffix(observed)
+    return replace(
+        flag,
+        observed=observed,
+        execution_name=_GROWTH_SUFFIX.sub(count, flag.execution_name),
+        recheck_execution_name=(
+            _GROWTH_SUFFIX.sub(count, flag.recheck_execution_name) if flag.recheck_execution_name else None
+        ),
+    )
 
 
 def priority(flag: Flag) -> tuple[Any, ...]:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from fraudcore.investigation.scoring import VERDICTS
+from fraudcore.investigation.scoring import VERDICTS, merge_roles
 
 #: the stages whose time a run measures
 STAGES = ("ingest_timeseries", "ingest_graph", "micro_analysis", "investigations")
@@ -25,6 +25,8 @@ class CaseRecord:
     reasons: list[dict[str, Any]] = field(default_factory=list)
     investigations: list[dict[str, Any]] = field(default_factory=list)
     analyses: list[dict[str, Any]] = field(default_factory=list)
+    #: member -> its role (a specific role found by one investigation wins over a generic one)
+    roles: dict[str, dict[str, Any]] = field(default_factory=dict)
     _best: tuple[int, float] = (99, -1.0)
 
     def update(self, summary: Mapping[str, Any], name: str, analyses: Mapping[str, Any] | None) -> None:
@@ -33,6 +35,7 @@ class CaseRecord:
         self.verdict = str(summary["verdict"])
         self.score = float(summary["score"])
         self.members.update(str(m) for m in summary.get("members", []))
+        self.roles = merge_roles(self.roles, summary.get("roles") or {})
         own_verdict = str(summary.get("investigation_verdict", summary["verdict"]))
         own_score = float(summary.get("investigation_score", summary["score"]))
         rank = (_verdict_rank(own_verdict), -own_score)
@@ -60,6 +63,7 @@ class CaseRecord:
             "verdict": self.verdict,
             "score": self.score,
             "members": sorted(self.members),
+            "roles": {member: self.roles[member] for member in sorted(self.roles)},
             "reasons": self.reasons,
             "investigations": self.investigations,
         }

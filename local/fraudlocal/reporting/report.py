@@ -450,14 +450,18 @@ def _bars(title: str, values: Mapping[str, float], fmt: str = "{:,.0f}", scale: 
     )
 
 
+def _member_text(case: CaseRecord, member: str, labels: Mapping[str, Label] | None) -> str:
+    role = case.roles.get(member, {}).get("role")
+    text = f"{member} [{role}]" if role else member
+    if labels is None:
+        return text
+    label = labels.get(member)
+    return f"{text} ({label.pattern})" if label is not None else f"{text} (unlabelled)"
+
+
 def _case_html(case: CaseRecord, labels: Mapping[str, Label] | None) -> str:
     members = sorted(case.members)
-    if labels is not None:
-        member_text = ", ".join(
-            f"{m} ({labels[m].pattern})" if m in labels else f"{m} (unlabelled)" for m in members
-        )
-    else:
-        member_text = ", ".join(members)
+    member_text = ", ".join(_member_text(case, m, labels) for m in members)
     reasons = "".join(
         f"<li>{_e(reason.get('sentence', ''))} <span class=meta>({_e(reason.get('signal', ''))}, strength "
         f"{float(reason.get('strength', 0)):.2f})</span><details><summary>evidence</summary><pre>"

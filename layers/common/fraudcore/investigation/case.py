@@ -38,9 +38,9 @@ from gremlin_python.statics import long
 from ..chunking import chunks
 from ..graph import schema
 from ..ports import EventPublisher
-from .casework import OPEN, link_related_cases
+from .casework import OPEN, json_object, link_related_cases
 from .model import GraphAccess, Investigation, epoch_ms, plain_id
-from .scoring import VERDICTS, Assessment, assess
+from .scoring import VERDICTS, Assessment, assess, merge_roles
 
 SAME_RING_MIN_JACCARD = 0.5
 RING_MEMBER_REASON = "ring_member"
@@ -107,6 +107,10 @@ def _write_case(
         "last_verdict": assessment.verdict,
         "reasons": json.dumps(assessment.sentences()),
         "reason_details": json.dumps([r.to_dict() for r in assessment.reasons], default=str),
+        # what each member did (collector, source, cash_out...), kept across investigations
+        "member_roles": json.dumps(
+            merge_roles(json_object(prior.get("member_roles")), assessment.roles), sort_keys=True
+        ),
     }
     on_create = {
         "case_id": plain_id(case_vid),
@@ -238,6 +242,7 @@ def record_case(
         "investigation_verdict": assessment.verdict,
         "investigation_score": assessment.score,
         "members": assessment.members,
+        "roles": {member: dict(role) for member, role in assessment.roles.items()},
         "reasons": [r.to_dict() for r in assessment.reasons],
         "entity": {"type": investigation.entity_type, "id": investigation.entity_id},
         "trigger": investigation.trigger,

@@ -80,6 +80,18 @@ def _json_list(value: Any) -> list[Any]:
     return list(parsed) if isinstance(parsed, list) else []
 
 
+def json_object(value: Any) -> dict[str, Any]:
+    """A JSON object stored as a case property (``{}`` when absent or unreadable)."""
+    value = _first(value)
+    if not value:
+        return {}
+    try:
+        parsed = json.loads(value) if isinstance(value, str) else value
+    except json.JSONDecodeError:
+        return {}
+    return dict(parsed) if isinstance(parsed, dict) else {}
+
+
 def iso_ms(value: Any) -> str | None:
     """Epoch milliseconds stored on the vertex -> ISO 8601 UTC to the second."""
     value = _first(value)
@@ -116,6 +128,12 @@ def case_view(row: Mapping[str, Any]) -> dict[str, Any]:
         "superseded_by": _first(props.get("superseded_by")) or None,
         "decisions": _json_list(props.get("decisions")),
         "reasons": reasons,
+        # member -> {role, and for money roles amount, first_seen, last_seen}
+        "roles": {
+            member: role
+            for member, role in json_object(props.get("member_roles")).items()
+            if member in members
+        },
     }
 
 

@@ -33,8 +33,12 @@ FLAG_TRIGGER = "flag"
 
 #: risk a flag carries into scoring when it gives no score of its own
 SEVERITY_RISK = {"low": 0.3, "medium": 0.5, "high": 0.7, "critical": 0.9}
-#: rules whose hits are about money moved: a cluster they touch is never waved through as a household
-HIGH_VALUE_RULES = frozenset({"high_value_burst", "amount_spike"})
+#: rules whose hits are about money moved by a group: a cluster they touch is never waved
+#: through as a household. ``amount_spike`` is not among them: it compares one account with
+#: its own habit, so a family member's large one-off payment says nothing about the home the
+#: family shares; the account is judged on its own evidence and the family stays a
+#: household, not a ring.
+HIGH_VALUE_RULES = frozenset({"high_value_burst"})
 
 
 class InvalidInvestigationInput(ValueError):
@@ -241,7 +245,7 @@ class RingLimits:
 @dataclass(frozen=True)
 class MoneyFlowLimits:
     max_hops: int = 3
-    transfers_per_account: int = 25
+    transfers_per_account: int = 50
     max_chains: int = 50
     time_budget_ms: int = 20_000
 

@@ -10,8 +10,10 @@ recipients / senders), ``amount_out`` / ``amount_in`` (moved directly), ``pass_t
 (share of what came in that went out again, a mule's signature), ``chains_out`` /
 ``chains_in`` (maximal chains, each ``{accounts, amounts}``, in the money's direction),
 ``cycles``, ``accounts_downstream`` / ``accounts_upstream``, ``flagged_accounts`` (those
-of them already flagged: money that comes from or goes to flagged accounts) and
-``truncated``.
+of them already flagged: money that comes from or goes to flagged accounts),
+``transfers_in`` / ``transfers_out`` (the direct transfers, each ``{account, amount,
+transfers, first_seen, last_seen}``, times in epoch ms: who fed the account and when, whom
+it paid) and ``truncated``.
 """
 
 from __future__ import annotations
@@ -90,6 +92,23 @@ def _chain_dicts(chains: list[tuple[list[str], list[float]]], reverse: bool) -> 
     return sorted(out, key=lambda c: (c["accounts"], c["amounts"]))
 
 
+def _direct(transfers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The investigated account's direct transfers: counterparty, amount, count and times (ms)."""
+    return sorted(
+        (
+            {
+                "account": plain_id(str(t["account"])),
+                "amount": round(float(t["amount"]), 2),
+                "transfers": int(t.get("tx_count") or 0),
+                "first_seen": int(t.get("first_seen") or 0),
+                "last_seen": int(t.get("last_seen") or 0),
+            }
+            for t in transfers
+        ),
+        key=lambda t: (t["first_seen"], t["account"]),
+    )
+
+
 def analyse_money_flow(
     graph: Any, investigation: Investigation, limits: MoneyFlowLimits | None = None
 ) -> dict[str, Any]:
@@ -137,6 +156,8 @@ def analyse_money_flow(
         "accounts_downstream": sorted(plain_id(a) for a in downstream),
         "accounts_upstream": sorted(plain_id(a) for a in upstream),
         "flagged_accounts": flagged,
+        "transfers_in": _direct(direct_in),
+        "transfers_out": _direct(direct_out),
         "truncated": bool(truncation),
         "truncation": [{"reason": r, "detail": d} for r, d in sorted(truncation.items())],
         "requests": access.requests,

@@ -21,14 +21,17 @@ Output (ids without their ``<label>:`` prefix): ``members``, ``shared_identifier
 ``ring_score`` and ``benign_cluster``.
 
 A household is recognised as a benign cluster: two or three accounts linked only by an IP
-and/or a device, none of the others flagged, and the flag not about money (not a
-high-value burst or an amount spike). So are colleagues at an office computer: more
+and/or a device, none of the others flagged, and the flag not about a group's money (not a
+high-value burst; an amount spike on one member's account is about that account alone,
+and the family stays a family). So are colleagues at an office computer: more
 accounts linked only by a device and/or IP, under the same conditions, each of which also
 uses a device of its own (people have phones; accounts opened in a device farm use the
 farm's device and nothing else). A family is one too, even when its members share a card,
 an email or a phone: at most three accounts, all on one home IP that nobody else uses and
 on one family device, under the same conditions (rings share cards and phones, but each
-member keeps a home of its own). A benign cluster's ring score is capped at
+member keeps a home of its own). A flag of critical severity (card testing: a pattern of
+fraud by itself) is never waved through as a household, even when the testers work from
+one machine behind one IP as a family would. A benign cluster's ring score is capped at
 :data:`BENIGN_SCORE_CAP`.
 """
 
@@ -264,6 +267,7 @@ def analyse_ring(
         len(members) >= 2
         and not flagged_others
         and investigation.rule not in HIGH_VALUE_RULES
+        and investigation.severity != "critical"
         and bool(link_types)
         and (
             (link_types <= HOUSEHOLD_LINK_TYPES and (len(members) <= 3 or _everyone_has_own_device(state)))

@@ -47,7 +47,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .model import Investigation
+from .model import Investigation, epoch_ms, parse_time
 
 FRAUD_RING_MIN = 0.7
 SUSPICIOUS_MIN = 0.4
@@ -73,6 +73,10 @@ TAKEOVER_SIGNAL = 0.5
 TAKEOVER_CORROBORATED_SIGNAL = 0.6
 #: most accounts recorded in one case
 CASE_MEMBER_CAP = 100
+#: a direct transfer belongs to a money-flow pattern found around a flag when it was made
+#: within this long before the flag's window began, or after: the sources that fed a
+#: collector within hours, the accounts it paid out to
+ROLE_TRANSFER_LOOKBACK_MS = 6 * 3_600_000
 #: every verdict, the most severe first
 VERDICTS = ("fraud_ring", "suspicious", "cleared")
 #: the verdicts that count as detecting fraud (the case goes to an analyst or flags a ring)
@@ -101,6 +105,8 @@ class Assessment:
     score: float
     members: list[str]
     reasons: list[Reason]
+    #: member -> what it did: {role, and for money roles amount, first_seen, last_seen}
+    roles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def sentences(self) -> list[str]:
         return [r.sentence for r in self.reasons]
@@ -329,23 +335,109 @@ def material_accounts(flow: Mapping[str, Any]) -> set[str]:
     return found - {flow.get("start", {}).get("id")}
 
 
+def _transfer_role(role: str, transfer: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "role": role,
+        "amount": transfer["amount"],
+        "first_seen": transfer["first_seen"],
+        "last_seen": transfer["last_seen"],
+    }
+
+
+def _flag_start_ms(investigation: Investigation) -> int:
+    if investigation.window_start:
+        return epoch_ms(parse_time(investigation.window_start, "window_start"))
+    return investigation.reference_ms
+
+
+def money_roles(
+    investigation: Investigation, analyses: Mapping[str, Any], reasons: list[Reason] | None = None
+) -> dict[str, dict[str, Any]]:
+    """What each account did in the money flow around the flag, when there is a pattern.
+
+    Around a money-flow pattern (a mule, a pass-through hop, a cycle, flagged counterparties)
+    the investigated account is the ``collector`` (fed by two or more accounts), the
+    ``distributor`` (paying out to two or more) or a ``pass_through`` hop; the accounts that
+    paid it from :data:`ROLE_TRANSFER_LOOKBACK_MS` before the flag's window on are its
+    ``source`` accounts and those it paid are its ``cash_out`` accounts, whatever the
+    amounts (a collector is fed in small sums as often as in large ones); accounts further
+    along material transfers are ``forwarder`` accounts. Around an account takeover the
+    account is the ``victim`` and the accounts it paid from the intruder's device on, payees
+    it had never paid before, are ``beneficiary`` accounts.
+    """
+    roles: dict[str, dict[str, Any]] = {}
+    flow = analyses.get("money_flow") or {}
+    start = investigation.entity_id
+    since = _flag_start_ms(investigation) - ROLE_TRANSFER_LOOKBACK_MS
+    if flow and any(r.signal == "money_flow" and r.strength > 0 for r in reasons or []):
+        for account in material_accounts(flow):
+            roles[account] = {"role": "forwarder"}
+        sources = [t for t in flow.get("transfers_in", []) if t["last_seen"] >= since]
+        paid = [t for t in flow.get("transfers_out", []) if t["last_seen"] >= since]
+        for transfer in sources:
+            roles[transfer["account"]] = _transfer_role("source", transfer)
+        for transfer in paid:
+            roles[transfer["account"]] = _transfer_role("cash_out", transfer)
+        if len(sources) >= MULE_SENDERS_MIN:
+            roles[start] = {"role": "collector"}
+        elif len(paid) >= MULE_SENDERS_MIN:
+            roles[start] = {"role": "distributor"}
+        else:
+            roles[start] = {"role": "pass_through"}
+    change = (analyses.get("shared_device") or {}).get("account_change") or {}
+    if change.get("takeover"):
+        appeared = change.get("new_device_first_seen") or _flag_start_ms(investigation)
+        for transfer in flow.get("transfers_out", []):
+            if transfer["first_seen"] >= appeared:
+                roles[transfer["account"]] = _transfer_role("beneficiary", transfer)
+        roles[start] = {"role": "victim"}
+    return roles
+
+
+#: roles that say only how an account came into a case: a money or takeover role says more
+GENERIC_ROLES = ("flagged", "ring_member")
+
+
+def merge_roles(
+    known: Mapping[str, Mapping[str, Any]], found: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """A case's member roles after one more investigation: a role found replaces a generic
+    one (``flagged``, ``ring_member``) but never a specific one found before."""
+    merged = {member: dict(role) for member, role in known.items()}
+    for member, role in found.items():
+        if merged.get(member, {}).get("role") in (None, *GENERIC_ROLES):
+            merged[member] = dict(role)
+    return merged
+
+
 def case_members(
     investigation: Investigation, analyses: Mapping[str, Any], reasons: list[Reason] | None = None
 ) -> list[str]:
     """Ring members, accounts on device farms, accounts in money cycles and, when the money
-    flow shows a pattern, the accounts it moved through in material transfers (capped)."""
-    members: set[str] = set(analyses.get("ring", {}).get("members", []))
+    flow shows a pattern or the account was taken over, the accounts with a money role
+    (see :func:`money_roles`) (capped)."""
+    return sorted(member_roles(investigation, analyses, reasons))[:CASE_MEMBER_CAP]
+
+
+def member_roles(
+    investigation: Investigation, analyses: Mapping[str, Any], reasons: list[Reason] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Every member of the case with its role (a money role wins over a ring role)."""
+    roles: dict[str, dict[str, Any]] = {}
+    for member in analyses.get("ring", {}).get("members", []):
+        roles[member] = {"role": "ring_member"}
     for item in analyses.get("shared_device", {}).get("identifiers", []):
         if item["class"] == "device_farm":
-            members.update(item["account_ids"])
+            for account in item["account_ids"]:
+                roles[account] = {"role": "farm_account"}
     flow = analyses.get("money_flow") or {}
     for cycle in flow.get("cycles", []):
-        members.update(cycle["accounts"])
-    if flow and any(r.signal == "money_flow" and r.strength > 0 for r in reasons or []):
-        members.update(material_accounts(flow))
+        for account in cycle["accounts"]:
+            roles[account] = {"role": "cycle"}
+    roles.update(money_roles(investigation, analyses, reasons))
     if investigation.entity_type == "account":
-        members.add(investigation.entity_id)
-    return sorted(members)[:CASE_MEMBER_CAP]
+        roles.setdefault(investigation.entity_id, {"role": "flagged"})
+    return roles
 
 
 def _uncorroborated_small_cluster(
@@ -408,7 +500,14 @@ def assess(investigation: Investigation, analyses: Mapping[str, Any]) -> Assessm
     elif _uncorroborated_small_cluster(investigation, analyses.get("ring"), reasons):
         score = min(score, SMALL_CLUSTER_CAP)
         reasons.append(_small_cluster_reason(analyses["ring"]))
-    members = case_members(investigation, analyses, reasons)
+    roles = member_roles(investigation, analyses, reasons)
+    members = sorted(roles)[:CASE_MEMBER_CAP]
     verdict = decide(score, len(members))
     reasons.sort(key=lambda r: -r.strength)
-    return Assessment(verdict=verdict, score=score, members=members, reasons=reasons)
+    return Assessment(
+        verdict=verdict,
+        score=score,
+        members=members,
+        reasons=reasons,
+        roles={member: roles[member] for member in members},
+    )

@@ -318,6 +318,7 @@ def assess_account_change(
         "established_since": established_since,
         "established_since_at": _ms_iso(established_since or 0),
         "new_device_first_seen_at": _ms_iso(appeared) if new_devices else None,
+        "new_device_first_seen": appeared if new_devices else None,
         "own_network": own_network,
         "takeover": bool(new_devices) and established and not own_network,
     }
