@@ -539,3 +539,58 @@ def test_generate_command_writes_the_scenario(tmp_path: Path, capsys: pytest.Cap
 def test_generate_command_rejects_a_bad_start(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"--start: 'soon' is not ISO 8601"):
         run_command("--start", "soon", "--out", str(tmp_path))
+
+
+# --- wide worlds --------------------------------------------------------------------------
+
+
+def test_wide_worlds_draw_their_groups_from_wide_ranges_with_variants_and_roles() -> None:
+    sizes: dict[str, set[int]] = {}
+    variants: set[str] = set()
+    for seed in range(11, 16):
+        scenario = generate(accounts=400, days=1, seed=seed, variety="wide")
+        assert scenario.params["variety"] == "wide"
+        for group in scenario.groups:
+            sizes.setdefault(group.pattern, set()).add(len(group.members))
+            if group.variant:
+                variants.add(f"{group.pattern}/{group.variant}")
+        # every labelled account says what it did, and fraud groups name their form
+        for label in scenario.labels.values():
+            assert label.role, label
+            if label.is_fraud:
+                assert label.variant, label
+    assert {
+        "fraud_ring/chain",
+        "fraud_ring/hub",
+        "fraud_ring/synthetic_identity",
+        "account_takeover/transfers",
+        "account_takeover/purchases",
+        "mule_chain/fan_in",
+        "mule_chain/fan_out",
+    } <= variants
+    assert min(sizes["fraud_ring"]) <= 3 and max(sizes["fraud_ring"]) >= 10
+    assert max(sizes["household"]) > 3  # households bigger than the classic 2-3
+
+
+def test_wide_money_networks_label_collectors_sources_and_cash_outs() -> None:
+    scenario = generate(accounts=400, days=1, seed=12, variety="wide")
+    roles = {label.role for label in scenario.labels.values() if label.pattern == "mule_chain"}
+    assert roles & {"collector", "placement"}
+    assert roles & {"source", "depositor"}
+    assert roles & {"cash_out", "mule"}
+    takeover = {label.role for label in scenario.labels.values() if label.pattern == "account_takeover"}
+    assert "victim" in takeover
+
+
+def test_wide_worlds_are_deterministic_and_classic_ones_unchanged() -> None:
+    first = generate(accounts=300, days=1, seed=3, variety="wide")
+    again = generate(accounts=300, days=1, seed=3, variety="wide")
+    assert first.transactions == again.transactions and first.labels == again.labels
+    classic = generate(accounts=500, days=1, seed=3)
+    assert "variety" not in classic.params
+    assert all(label.variant is None for label in classic.labels.values())
+
+
+def test_an_unknown_variety_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"variety: must be one of classic, wide"):
+        generate(accounts=500, days=1, seed=1, variety="random")

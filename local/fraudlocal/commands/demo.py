@@ -25,7 +25,9 @@ from .replay import add_run_options, config_from_args, read_labels, run_state_di
 def run(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     try:
-        scenario = generate(accounts=args.accounts, days=args.days, seed=args.seed, start=args.start)
+        scenario = generate(
+            accounts=args.accounts, days=args.days, seed=args.seed, start=args.start, variety=args.variety
+        )
     except ValueError as error:
         raise UserError(f"--{error}") from None
     paths = scenario.write(args.out / "scenario")
@@ -50,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
             "accounts": args.accounts,
             "days": args.days,
             "seed": args.seed,
+            "variety": args.variety,
         },
         labels=read_labels(paths["labels"]),
         total=len(records),

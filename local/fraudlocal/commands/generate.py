@@ -14,6 +14,7 @@ from ..scenario import (
     DEFAULT_SEED,
     DEFAULT_START,
     PATTERNS,
+    VARIETIES,
     generate,
 )
 
@@ -34,7 +35,9 @@ def _summary_table(summary: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     try:
-        scenario = generate(accounts=args.accounts, days=args.days, seed=args.seed, start=args.start)
+        scenario = generate(
+            accounts=args.accounts, days=args.days, seed=args.seed, start=args.start, variety=args.variety
+        )
     except ValueError as error:
         raise UserError(f"--{error}") from None
     generated = time.perf_counter() - began
@@ -61,6 +64,13 @@ def add_scenario_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})"
+    )
+    parser.add_argument(
+        "--variety",
+        choices=VARIETIES,
+        default=VARIETIES[0],
+        help="classic: the fixed pattern shapes; wide: every pattern's parameters drawn from wide "
+        "ranges, with variants (default classic)",
     )
     parser.add_argument(
         "--start", default=DEFAULT_START, help=f"start of the period, ISO 8601 UTC (default {DEFAULT_START})"

@@ -73,6 +73,15 @@ def label_figures(cases: list[CaseRecord], labels: Mapping[str, Label]) -> dict[
         planted = {a for a in fraud if labels[a].pattern == pattern}
         recall_by_pattern[pattern] = _ratio(len(planted & detected), len(planted))
         missed_by_pattern[pattern] = sorted(planted - detected)
+    recall_by_variant = {}
+    variants = sorted({(labels[a].pattern, labels[a].variant) for a in fraud if labels[a].variant})
+    for pattern, variant in variants:
+        planted = {a for a in fraud if labels[a].pattern == pattern and labels[a].variant == variant}
+        recall_by_variant[f"{pattern}/{variant}"] = _ratio(len(planted & detected), len(planted))
+    recall_by_role = {}
+    for role in sorted({labels[a].role for a in fraud if labels[a].role}):
+        planted = {a for a in fraud if labels[a].role == role}
+        recall_by_role[role] = _ratio(len(planted & detected), len(planted))
     confounders = {a: labels[a] for a in false_positives if a in labels and labels[a].label == CONFOUNDER}
     by_confounder = Counter(label.pattern for label in confounders.values())
     in_rings = sorted(
@@ -93,6 +102,8 @@ def label_figures(cases: list[CaseRecord], labels: Mapping[str, Label]) -> dict[
         "recall": _ratio(len(true_positives), len(fraud)),
         "recall_by_pattern": recall_by_pattern,
         "missed_by_pattern": missed_by_pattern,
+        "recall_by_variant": recall_by_variant,
+        "recall_by_role": recall_by_role,
         "false_positives_by_confounder": dict(sorted(by_confounder.items())),
         "false_positives_unlabelled": sorted(false_positives - set(labels)),
         "confounder_false_positives": sorted(confounders),
@@ -264,6 +275,10 @@ def print_table(summary: Mapping[str, Any], out_dir: Path, console: Any = None) 
         ]
         rows += [
             (f"  recall {pattern}", _pct(value)) for pattern, value in summary["recall_by_pattern"].items()
+        ]
+        rows += [
+            (f"  recall {variant}", _pct(value))
+            for variant, value in summary.get("recall_by_variant", {}).items()
         ]
         confounders = summary["false_positives_by_confounder"]
         rows.append(("confounders detected", _by(sum(confounders.values()), confounders)))

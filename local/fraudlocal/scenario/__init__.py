@@ -16,7 +16,8 @@ byte-identical files. ``Scenario.write(out_dir)`` (and ``fraudlocal generate``) 
     One object per labelled account, sorted by account id; accounts not listed are
     ordinary::
 
-        {"account_id": "acc-000123", "label": "fraud", "pattern": "fraud_ring", "ring_id": "ring-002"}
+        {"account_id": "acc-000123", "label": "fraud", "pattern": "fraud_ring", "ring_id": "ring-002",
+         "role": "burster", "variant": null}
 
     ``label`` is ``fraud`` or ``confounder``. Fraud patterns: ``fraud_ring``,
     ``card_testing``, ``account_takeover``, ``mule_chain``, ``device_farm``. Confounder
@@ -26,12 +27,21 @@ byte-identical files. ``Scenario.write(out_dir)`` (and ``fraudlocal generate``) 
     (``ring-001``, ``mule-001``, ``household-017``, ``public-ip-002``,
     ``family-card-003``, ``large-transfer-001``, ``carrier-nat-001``...); it is null for
     confounders who act alone (big spenders, travellers). Every account has at most one
-    label. :func:`load_labels` reads this file (and labels from other sources, whose
-    ``pattern`` may be any text).
+    label. ``role`` says what the account did in its group (``burster``, ``member``,
+    ``collector``, ``source``, ``cash_out``, ``forwarder``, ``victim``, ``beneficiary``,
+    ``tester``, ``farm_account``, ``household_member``...); ``variant`` names the form its
+    group took in a wide world (null in classic ones). :func:`load_labels` reads this file
+    (and labels from other sources, whose ``pattern`` may be any text and which may lack
+    ``role`` and ``variant``).
 
 ``scenario.json``
     The parameters, :meth:`Scenario.summary` (counts per pattern) and every planted group
     with its members, shared identifiers, roles and key facts (burst times and sums).
+
+``generate(..., variety="wide")`` (``fraudlocal generate --variety wide``) plants the same
+patterns with every parameter drawn from wide ranges per seed, in variants, with harder
+confounders (see :mod:`.wide`); ``bench/quality.py`` measures detection on such worlds.
+The classic variety, the default, is described below.
 
 What is planted (at 2,000 accounts, where 3-5% of accounts are fraudulent; counts scale
 with the number of accounts, at least one group of each pattern, at least 500 accounts):
@@ -76,6 +86,7 @@ from .generator import (
     MIN_ACCOUNTS,
     SCENARIO_FILE,
     TRANSACTIONS_FILE,
+    VARIETIES,
     Scenario,
     generate,
     group_counts,
@@ -107,6 +118,7 @@ __all__ = [
     "PATTERNS",
     "SCENARIO_FILE",
     "TRANSACTIONS_FILE",
+    "VARIETIES",
     "Label",
     "LabelsError",
     "PlantedGroup",

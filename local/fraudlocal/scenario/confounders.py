@@ -13,10 +13,10 @@ from .population import DAY_MS, HOUR_MS, MINUTE_MS, TRAVEL_COUNTRIES, Leg
 from .world import PlantedGroup, World
 
 
-def plant_household(world: World, group_id: str) -> PlantedGroup:
-    """2-3 people at one address: one home IP, one family laptop, money sent between them."""
+def plant_household(world: World, group_id: str, *, sizes: tuple[int, int] = (2, 3)) -> PlantedGroup:
+    """2-3 people (``sizes``) at one address: one home IP, one family laptop, money sent between them."""
     rng, ids, clock = world.rng, world.ids, world.clock
-    members = world.take(rng.randint(2, 3))
+    members = world.take(rng.randint(*sizes))
     home_ip, family_device = ids.ip(), ids.device()
     for member in members:
         member.home_ip = home_ip
@@ -79,10 +79,10 @@ def plant_public_ip(world: World, group_id: str) -> PlantedGroup:
     )
 
 
-def plant_office_device(world: World, group_id: str) -> PlantedGroup:
-    """3-6 colleagues who all pay from one office workstation, during working hours."""
+def plant_office_device(world: World, group_id: str, *, sizes: tuple[int, int] = (3, 6)) -> PlantedGroup:
+    """3-6 colleagues (``sizes``) who all pay from one office workstation, during working hours."""
     rng, ids, clock = world.rng, world.ids, world.clock
-    colleagues = world.take(rng.randint(3, 6))
+    colleagues = world.take(rng.randint(*sizes))
     office_device, office_ip = ids.device(), ids.ip()
     for colleague in colleagues:
         for day in range(clock.days):
@@ -168,12 +168,12 @@ def plant_traveller(world: World, group_id: str) -> PlantedGroup:
     )
 
 
-def plant_shared_card_family(world: World, group_id: str) -> PlantedGroup:
-    """2-3 people of one household on one card (a partner's or a parent's), often with one
-    family email or phone too: a home IP, a family computer and ordinary spending, but the
-    card, email or phone is used by more than one account, as in a ring."""
+def plant_shared_card_family(world: World, group_id: str, *, sizes: tuple[int, int] = (2, 3)) -> PlantedGroup:
+    """2-3 people (``sizes``) of one household on one card (a partner's or a parent's), often
+    with one family email or phone too: a home IP, a family computer and ordinary spending,
+    but the card, email or phone is used by more than one account, as in a ring."""
     rng, ids, clock = world.rng, world.ids, world.clock
-    members = world.take(rng.randint(2, 3))
+    members = world.take(rng.randint(*sizes))
     home_ip, family_device, family_card = ids.ip(), ids.device(), ids.card()
     identifiers: dict[str, list[str]] = {
         "ip": [home_ip],
@@ -215,12 +215,14 @@ def plant_shared_card_family(world: World, group_id: str) -> PlantedGroup:
     )
 
 
-def plant_large_transfer(world: World, group_id: str) -> PlantedGroup:
-    """One legitimate large transfer, 8,000-40,000, between two ordinary accounts (a rent
-    deposit, a car bought from a friend); the receiver keeps the money."""
+def plant_large_transfer(
+    world: World, group_id: str, *, amounts: tuple[float, float] = (8_000, 40_000)
+) -> PlantedGroup:
+    """One legitimate large transfer, 8,000-40,000 (``amounts``), between two ordinary
+    accounts (a rent deposit, a car bought from a friend); the receiver keeps the money."""
     rng, clock = world.rng, world.clock
     sender, receiver = world.take(2)
-    amount = round(rng.uniform(8_000, 40_000), -1)
+    amount = round(rng.uniform(*amounts), -1)
     sent_at = (
         clock.day_start(rng.randrange(clock.days)) + rng.randint(8, 20) * HOUR_MS + rng.randrange(HOUR_MS)
     )
@@ -235,11 +237,11 @@ def plant_large_transfer(world: World, group_id: str) -> PlantedGroup:
     )
 
 
-def plant_carrier_nat(world: World, group_id: str) -> PlantedGroup:
-    """A mobile carrier's NAT: 40-80 subscribers whose phones go out through one IP, at
-    any hour, alongside their own home networks."""
+def plant_carrier_nat(world: World, group_id: str, *, sizes: tuple[int, int] = (40, 80)) -> PlantedGroup:
+    """A mobile carrier's NAT: 40-80 subscribers (``sizes``) whose phones go out through one
+    IP, at any hour, alongside their own home networks."""
     rng, ids, clock = world.rng, world.ids, world.clock
-    members = world.take(min(rng.randint(40, 80), len(world.unassigned)))
+    members = world.take(min(rng.randint(*sizes), len(world.unassigned)))
     nat_ip = ids.ip()
     for member in members:
         member.mobile_ip = nat_ip  # everyday mobile payments use it too (see ordinary.purchase)

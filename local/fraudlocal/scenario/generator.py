@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from . import confounders, fraud
+from . import confounders, fraud, wide
 from .labels import FRAUD, PATTERN_LABEL, PATTERNS, Label, dump_labels
 from .ordinary import ordinary_activity
 from .population import Account, Clock, Identifiers, Merchants, new_account
@@ -29,6 +29,10 @@ DEFAULT_START = "2026-11-01T00:00:00Z"
 #: below this, a public IP cannot gather its hundred-odd users next to everything else
 MIN_ACCOUNTS = 500
 MAX_DAYS = 366
+#: ``classic``: the fixed shapes the rules were first written against; ``wide``: every
+#: pattern's parameters drawn from wide ranges, with variants (see :mod:`.wide`)
+VARIETIES = ("classic", "wide")
+DEFAULT_VARIETY = "classic"
 
 TRANSACTIONS_FILE = "transactions.jsonl"
 LABELS_FILE = "labels.jsonl"
@@ -202,6 +206,21 @@ def _befriend(rng: random.Random, people: list[Account]) -> None:
                 person.contacts.append(friend.account_id)
 
 
+#: the roles of the classic planters, as the labels name them
+_ROLE_NAMES = {
+    "bursters": "burster",
+    "feeders": "source",
+    "mule": "collector",
+    "main_device_accounts": "farm_account",
+}
+
+
+def canonical_role(role: str) -> str:
+    if role.startswith("branch_"):
+        return "forwarder"
+    return _ROLE_NAMES.get(role, role)
+
+
 def _labels(groups: list[PlantedGroup]) -> dict[str, Label]:
     labels: dict[str, Label] = {}
     for group in groups:
@@ -210,7 +229,16 @@ def _labels(groups: list[PlantedGroup]) -> dict[str, Label]:
                 raise AssertionError(
                     f"{account_id} planted twice ({labels[account_id].pattern}, {group.pattern})"
                 )
-            labels[account_id] = Label(account_id, PATTERN_LABEL[group.pattern], group.pattern, group.ring_id)
+            labels[account_id] = Label(
+                account_id,
+                PATTERN_LABEL[group.pattern],
+                group.pattern,
+                group.ring_id,
+                role=group.role_of(account_id)
+                if group.variant
+                else canonical_role(group.role_of(account_id)),
+                variant=group.variant,
+            )
     return labels
 
 
@@ -232,20 +260,33 @@ def generate(
     days: int = DEFAULT_DAYS,
     seed: int = DEFAULT_SEED,
     start: str | datetime = DEFAULT_START,
+    variety: str = DEFAULT_VARIETY,
 ) -> Scenario:
     """A scenario of ``accounts`` accounts over ``days`` days from ``start``, deterministic by ``seed``.
 
-    Raises ``ValueError`` naming the parameter when one is out of range.
+    ``variety`` is ``classic`` or ``wide`` (see :data:`VARIETIES`). Raises ``ValueError``
+    naming the parameter when one is out of range.
     """
-    accounts = _check_int("accounts", accounts, MIN_ACCOUNTS, None, "so that every pattern fits")
+    if variety not in VARIETIES:
+        raise ValueError(f"variety: must be one of {', '.join(VARIETIES)} (got {variety!r})")
+    least = wide.MIN_WIDE_ACCOUNTS if variety == "wide" else MIN_ACCOUNTS
+    accounts = _check_int("accounts", accounts, least, None, "so that every pattern fits")
     days = _check_int("days", days, 1, MAX_DAYS, "")
     seed = _check_int("seed", seed, -(2**63), 2**63 - 1, "")
     start_ms = int(parse_start(start).timestamp() * 1000)
     with _collector_paused():
-        return _generate(accounts, days, seed, start_ms)
+        return _generate(accounts, days, seed, start_ms, variety)
 
 
-def _generate(accounts: int, days: int, seed: int, start_ms: int) -> Scenario:
+def _plant_wide(world: World, counts: dict[str, int]) -> list[PlantedGroup]:
+    return [
+        planter(world, f"{_GROUP_PREFIX[pattern]}-{number:03d}")
+        for pattern, planter in wide.WIDE_PLANTERS.items()
+        for number in range(1, counts[pattern] + 1)
+    ]
+
+
+def _generate(accounts: int, days: int, seed: int, start_ms: int, variety: str = DEFAULT_VARIETY) -> Scenario:
 
     rng = random.Random(seed)
     ids = Identifiers(rng)
@@ -256,7 +297,10 @@ def _generate(accounts: int, days: int, seed: int, start_ms: int) -> Scenario:
     rng.shuffle(unassigned)
     world = World(rng, clock, ids, merchants, Timeline(), {p.account_id: p for p in people}, unassigned)
 
-    groups = _plant(world, group_counts(accounts))
+    if variety == "wide":
+        groups = _plant_wide(world, wide.wide_group_counts(accounts))
+    else:
+        groups = _plant(world, group_counts(accounts))
     everyday = [person for person in people if person.account_id not in world.fraud_only]
     _befriend(rng, everyday)
     for person in everyday:
@@ -269,6 +313,8 @@ def _generate(accounts: int, days: int, seed: int, start_ms: int) -> Scenario:
         "start": iso_millis(start_ms),
         "end": iso_millis(clock.end_ms),
     }
+    if variety != DEFAULT_VARIETY:  # classic scenarios keep their parameters (and transaction ids)
+        params["variety"] = variety
     fingerprint = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
     return Scenario(
         params=params,

@@ -41,6 +41,10 @@ class Label:
     label: str
     pattern: str
     ring_id: str | None = None
+    #: what the account did in its group (``collector``, ``source``, ``victim``...)
+    role: str | None = None
+    #: which form of the pattern its group took (``fan_in``, ``synthetic_identity``...)
+    variant: str | None = None
 
     @property
     def is_fraud(self) -> bool:
@@ -52,6 +56,8 @@ class Label:
             "label": self.label,
             "pattern": self.pattern,
             "ring_id": self.ring_id,
+            "role": self.role,
+            "variant": self.variant,
         }
 
 
@@ -79,11 +85,18 @@ def _label_from_object(data: Any) -> Label:
     ring_id = data.get("ring_id")
     if ring_id is not None and not isinstance(ring_id, str | int):
         raise ValueError(f"ring_id: must be a string or null (got {ring_id!r})")
+    extras = {}
+    for key in ("role", "variant"):
+        value = data.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{key}: must be a string or null (got {value!r})")
+        extras[key] = value
     return Label(
         account_id=str(account_id).strip(),
         label=label,
         pattern=pattern,
         ring_id=None if ring_id is None else str(ring_id),
+        **extras,
     )
 
 

@@ -13,6 +13,22 @@ from .timeline import Timeline
 
 #: patterns whose accounts act alone: their labels carry no group id
 LONE_PATTERNS = ("big_spender", "traveller")
+#: the role of a member whose group names none for it
+DEFAULT_ROLES = {
+    "fraud_ring": "member",
+    "card_testing": "tester",
+    "account_takeover": "victim",
+    "mule_chain": "mule",
+    "device_farm": "farm_account",
+    "household": "household_member",
+    "public_ip": "network_user",
+    "office_device": "colleague",
+    "big_spender": "spender",
+    "traveller": "traveller",
+    "shared_card_family": "family_member",
+    "large_transfer": "party",
+    "carrier_nat": "subscriber",
+}
 
 
 @dataclass(frozen=True)
@@ -30,6 +46,15 @@ class PlantedGroup:
     identifiers: dict[str, list[str]] = field(default_factory=dict)
     roles: dict[str, list[str]] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
+    #: which form of the pattern this is (``fan_in``, ``synthetic_identity``...), if it has forms
+    variant: str | None = None
+
+    def role_of(self, account_id: str) -> str:
+        """The member's role: the first role that names it, else the pattern's default."""
+        for role, accounts in self.roles.items():
+            if account_id in accounts:
+                return role
+        return DEFAULT_ROLES.get(self.pattern, "member")
 
     @property
     def ring_id(self) -> str | None:
@@ -43,6 +68,7 @@ class PlantedGroup:
             "identifiers": self.identifiers,
             "roles": self.roles,
             "facts": self.facts,
+            "variant": self.variant,
         }
 
 
