@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from fraudcore.investigation.scoring import VERDICTS
+from fraudcore.contracts import VERDICTS
 from fraudcore.timeutil import iso_z
 
 from ..adapters.sinks import rejected_by_function

@@ -49,12 +49,12 @@ from datetime import timedelta
 from typing import Any
 
 from ..graph import schema
+from ..graph.access import GraphAccess, GraphPort
 from ..graph.connection import is_timeout
 from ..ports import TimeseriesStore
 from ..timeseries.queries import account_activity_sql, account_countries_sql, active_accounts_sql
 from ..timeutil import from_epoch_ms, iso_z
 from .model import (
-    GraphAccess,
     Investigation,
     SharedDeviceLimits,
     epoch_ms,
@@ -308,7 +308,7 @@ def assess_account_change(
 
 
 def analyse_shared_devices(
-    graph: Any,
+    graph: GraphPort | GraphAccess,
     timeseries: TimeseriesStore | None,
     investigation: Investigation,
     limits: SharedDeviceLimits | None = None,
@@ -317,7 +317,7 @@ def analyse_shared_devices(
     """Usage of each device and IP of the entity (see the module docstring)."""
     limits = limits or SharedDeviceLimits()
     thresholds = thresholds or UsageThresholds()
-    access = graph if isinstance(graph, GraphAccess) else GraphAccess(graph)
+    access = GraphAccess.of(graph)
     truncation: dict[str, str] = {}
     reference_ms = investigation.reference_ms
     try:
