@@ -3,7 +3,10 @@
 Prints one JSON document: for each handler and backend, records/s over ``--records``
 transactions in Kinesis batches of ``--batch`` records, and graph requests per batch;
 then a one-connection-and-one-traversal-per-record writer (how the AWS guidance's
-sample writes Neptune) on the same graph backend, and the ratio.
+sample writes Neptune) on the same graph backend, and the ratio; then the graph handler
+with requests sized by Neptune's bulk-upsert advice (``GRAPH_WRITE_BATCH``, 100 distinct
+vertices or edges per request, the default) against one request per kind for a whole Kinesis
+batch (how requests were sized before), with the largest request of each.
 
     .venv/bin/python bench/ingest.py [--records 10000] [--naive-records 1000]
                                      [--gremlin-server ws://127.0.0.1:8182/gremlin]
@@ -70,6 +73,45 @@ def run_handler(function: str, events: list[dict], target: LocalTarget, records:
             "max": max(connection_requests),
         }
     return result
+
+
+def largest_request(transactions: list[dict], batch: int, limit: int) -> dict:
+    """How many requests each Kinesis batch needs and the most objects one request carries."""
+    from fraudcore.graph.store import object_chunks
+    from fraudcore.graph.upserts import GraphBatch
+
+    parsed = [parse_transaction(tx) for tx in transactions]
+    chunks_per_batch, largest = [], 0
+    for start in range(0, len(parsed), batch):
+        chunks = object_chunks(parsed[start : start + batch], limit)
+        chunks_per_batch.append(len(chunks))
+        for chunk in chunks:
+            upserts = GraphBatch.from_transactions(chunk)
+            largest = max(largest, len(upserts.vertices), len(upserts.edges))
+    return {"chunks_per_batch_max": max(chunks_per_batch), "objects_per_request_max": largest}
+
+
+def request_sizing(
+    transactions: list[dict], events: list[dict], root: Path, batch: int, server: str | None
+) -> dict:
+    """The graph handler with Neptune-sized requests against whole-batch requests."""
+    sizing: dict = {}
+    backends_to_run = [("embedded", None)] + ([("gremlin-server", server)] if server else [])
+    for backend, endpoint in backends_to_run:
+        for label, limit in (("neptune_advice_100_objects", 100), ("whole_batch_per_request", 1_000_000)):
+            if endpoint:
+                server_available(endpoint)  # start from an empty graph
+            target = LocalTarget(
+                root / f"sizing-{backend}-{limit}",
+                graph_backend=backend,
+                graph_endpoint=endpoint,
+                extra_env=(("GRAPH_WRITE_BATCH", str(limit)),),
+            )
+            result = run_handler("IngestGraphFunction", events, target, len(transactions))
+            result.update(largest_request(transactions, batch, limit))
+            sizing[f"{backend}/{label}"] = result
+            backends.reset()
+    return sizing
 
 
 def naive_upsert_record(g, tx: Transaction) -> None:
@@ -184,6 +226,9 @@ def main() -> None:
             )
         else:
             report["results"]["gremlin-server"] = {"skipped": reason}
+        report["request_sizing"] = request_sizing(
+            transactions, events, Path(tmp), args.batch, args.gremlin_server if reason is None else None
+        )
 
     results = report["results"]
     for backend in ("embedded", "gremlin-server"):

@@ -3,10 +3,12 @@
 For each size: generate a scenario, put it through the whole pipeline (both ingest
 functions through the Kinesis mapping emulator, the scheduled micro-analysis every 5
 minutes of event time, the investigations) on fresh embedded stores, and report
-transactions per second end to end, the seconds spent per stage, and peak memory.
-Each size runs in its own process, so peak RSS (``ru_maxrss``) is that size's alone.
+transactions per second end to end (wall clock and the process's CPU time: the machine
+may be shared), the seconds spent per stage, and peak memory. Each size runs in its own
+process, so peak RSS (``ru_maxrss``) is that size's alone. The default sizes are about
+20,000 (the demo's default), 200,000 and 1,000,000 transactions.
 
-Usage: python bench/pipeline.py [--sizes 500x1,2000x2] [--every MINUTES]
+Usage: python bench/pipeline.py [--sizes 2000x2,20000x2,100000x2] [--every MINUTES] [--per-tick]
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 
 
-def run_one(accounts: int, days: int, every: float) -> dict:
+def run_one(accounts: int, days: int, every: float, per_tick: bool) -> dict:
     from fraudlocal.emulators.runtime import close_local_backends
     from fraudlocal.pipeline.ordering import order_records, ordering_mapping
     from fraudlocal.pipeline.run import Pipeline, PipelineConfig
@@ -31,14 +33,20 @@ def run_one(accounts: int, days: int, every: float) -> dict:
     began = time.perf_counter()
     scenario = generate(accounts=accounts, days=days)
     lines = [(json.dumps(r, separators=(",", ":")).encode(), None) for r in scenario.iter_transactions()]
+    del scenario
     generated = time.perf_counter() - began
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as state:
-        pipeline = Pipeline(PipelineConfig(state_dir=Path(state), every=timedelta(minutes=every)))
+        config = PipelineConfig(state_dir=Path(state), every=timedelta(minutes=every), per_tick=per_tick)
+        pipeline = Pipeline(config)
         records = order_records(lines, ordering_mapping(None))
+        del lines
+        cpu = time.process_time()
         pipeline.put_all(records)
         result = pipeline.finish()
+        cpu = time.process_time() - cpu
         close_local_backends()
     total = result.elapsed["total"]
+    evaluation = pipeline.span_evaluator.statistics.to_dict() if pipeline.span_evaluator else None
     return {
         "accounts": accounts,
         "days": days,
@@ -48,7 +56,12 @@ def run_one(accounts: int, days: int, every: float) -> dict:
         "cases": len(result.cases),
         "generate_seconds": round(generated, 3),
         "pipeline_seconds": total,
+        "mode": "per-tick" if per_tick else "per-span",
         "transactions_per_second": round(result.transactions / total, 1),
+        "cpu_seconds": round(cpu, 1),
+        "transactions_per_cpu_second": round(result.transactions / max(cpu, 1e-9), 1),
+        "flags": len(result.flags),
+        "rule_queries": evaluation,
         "seconds_per_stage": {k: v for k, v in result.elapsed.items() if k != "total"},
         "ms_per_micro_analysis_run": round(1000 * result.elapsed["micro_analysis"] / max(1, result.ticks), 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -58,19 +71,23 @@ def run_one(accounts: int, days: int, every: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--sizes", default="500x1,2000x2", help="accounts x days, comma separated (default 500x1,2000x2)"
+        "--sizes",
+        default="2000x2,20000x2,100000x2",
+        help="accounts x days, comma separated (default 2000x2,20000x2,100000x2)",
     )
+    parser.add_argument("--per-tick", action="store_true", help="invoke the micro-analysis at every tick")
     parser.add_argument("--every", type=float, default=5.0, help="minutes between scheduled runs (default 5)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one size in this process
     args = parser.parse_args()
     if args.one:
         accounts, days = (int(x) for x in args.one.split("x"))
-        print(json.dumps(run_one(accounts, days, args.every)))
+        print(json.dumps(run_one(accounts, days, args.every, args.per_tick)))
         return
     results = []
     for size in args.sizes.split(","):
         completed = subprocess.run(
-            [sys.executable, __file__, "--one", size.strip(), "--every", str(args.every)],
+            [sys.executable, __file__, "--one", size.strip(), "--every", str(args.every)]
+            + (["--per-tick"] if args.per_tick else []),
             capture_output=True,
             text=True,
             check=False,

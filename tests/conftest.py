@@ -73,6 +73,12 @@ def gremlin_server_connection(gremlin_traversal_source: str) -> Iterator[DriverR
     connection.close()
 
 
+@pytest.fixture(scope="session")
+def gremlin_server_endpoint() -> str:
+    """The Gremlin Server's URL (``GREMLIN_SERVER_URL``)."""
+    return gremlin_server_url()
+
+
 @pytest.fixture
 def clean_server_graph(gremlin_server_connection) -> DriverRemoteConnection:
     """This worker's graph on the Gremlin Server, emptied; fails or skips when the server is down."""

@@ -20,4 +20,5 @@ def lambda_handler(event, context):
         source="IngestTimeseriesFunction",
         mapping=load_mapping(settings.field_mapping),
         context=context,
+        max_amount=settings.max_amount,
     )

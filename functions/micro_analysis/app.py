@@ -34,9 +34,28 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "investigation cap reached: flags left without an investigation",
             extra={"cap": settings.max_investigations_per_run, "capped": result.capped},
         )
-    if result.rule_errors:
-        metrics.add_metric(name="RuleErrors", unit=MetricUnit.Count, value=len(result.rule_errors))
-        logger.error("rules failed", extra={"rule_errors": result.rule_errors})
+    if result.rules_skipped:
+        # A rule reading an identifier no producer has sent yet cannot match: not an error.
+        metrics.add_metric(name="RulesSkipped", unit=MetricUnit.Count, value=len(result.rules_skipped))
+        logger.info("rules skipped", extra={"rules_skipped": result.rules_skipped})
+    # what the run skipped, each with its reason and a metric: the rest of the run went on
+    for metric, message, details in (
+        ("RuleErrors", "rules failed", result.rule_errors),
+        ("RuleRowsSkipped", "rule result rows skipped", result.skipped_rows),
+        (
+            "InvestigationStartFailures",
+            "investigations not started; the next run starts them under the same names",
+            result.start_failures,
+        ),
+        (
+            "RuleOverridesRefused",
+            "rule overrides refused; those rules keep their last good definition",
+            result.override_errors,
+        ),
+    ):
+        if details:
+            metrics.add_metric(name=metric, unit=MetricUnit.Count, value=len(details))
+            logger.error(message, extra={"details": details})
     logger.info(
         "micro-analysis done",
         extra={

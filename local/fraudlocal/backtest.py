@@ -50,11 +50,15 @@ from typing import Any
 from fraudcore.mapping import FieldMapping
 from fraudcore.micro import Flag, dedupe_flags, evaluate_rules, flags_from_rows, parse_time
 from fraudcore.model import InvalidRecord, Transaction, parse_transaction
+from fraudcore.ports import TimeseriesStore
 from fraudcore.rules import Rule, format_duration
+from fraudcore.timeseries import MissingColumnError
+from fraudcore.timeseries.dialects import dialect_of
 from fraudcore.timeseries.rule_sql import compile_range, evaluation_range, floor_to, span_range
 from fraudcore.timeutil import iso_z
 
 from .adapters.timeseries_duckdb import DuckDBTimeseriesStore
+from .emulators.runtime import local_timeseries_backend
 from .scenario.labels import CONFOUNDER, CONFOUNDER_PATTERNS
 
 LEGIT_PATTERNS = {"", "legit", "legitimate", "none", "normal", "0", "false"}
@@ -67,7 +71,16 @@ class BacktestError(ValueError):
 LOAD_BATCH = 10_000
 
 
-def load_store(store: DuckDBTimeseriesStore, transactions: Sequence[Transaction]) -> None:
+def open_scratch_store(scratch: Path, database: str, table: str) -> TimeseriesStore:
+    """A scratch store on the local engine ``fraudlocal --timeseries`` chose (DuckDB by default)."""
+    if local_timeseries_backend() == "datafusion":
+        from .adapters.timeseries_datafusion import DataFusionTimeseriesStore
+
+        return DataFusionTimeseriesStore(scratch / "datafusion", database, table)
+    return DuckDBTimeseriesStore(scratch / "backtest.duckdb", database, table)
+
+
+def load_store(store: TimeseriesStore, transactions: Sequence[Transaction]) -> None:
     """Write the transactions through the local adapter, in large batches."""
     for offset in range(0, len(transactions), LOAD_BATCH):
         outcome = store.write(transactions[offset : offset + LOAD_BATCH])
@@ -172,13 +185,32 @@ def schedule_ticks(first_event: datetime, last_event: datetime, every: timedelta
 
 
 def evaluate_span(
-    store: DuckDBTimeseriesStore, rules: Sequence[Rule], ticks: Sequence[datetime], every: timedelta
+    store: TimeseriesStore,
+    rules: Sequence[Rule],
+    ticks: Sequence[datetime],
+    every: timedelta,
+    skipped: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
 ) -> list[Flag]:
-    """Each rule once over the span, then each tick's view of those windows, as a run sees it."""
+    """Each rule once over the span, then each tick's view of those windows, as a run sees it.
+
+    A rule on a column the data never carries is skipped, as the scheduled run skips it; a
+    rule whose query fails otherwise is reported in ``errors`` and the others go on.
+    """
     first_seen: dict[str, Flag] = {}
     for rule in rules:
         span = span_range(rule, ticks[0], ticks[-1], every)
-        rows = store.query(compile_range(rule, store.database, store.table, span))
+        try:
+            rows = store.query(compile_range(rule, store.database, store.table, span, dialect_of(store)))
+        except MissingColumnError as error:
+            if skipped is not None:
+                skipped[rule.id] = f"column {error.column!r} does not exist: no record carries it"
+            continue
+        except Exception as error:  # one broken rule must not hide the others' hits
+            if errors is None:
+                raise
+            errors[rule.id] = f"{type(error).__name__}: {error}"
+            continue
         hits = sorted(flags_from_rows(rule, rows, ticks[-1]), key=lambda flag: flag.window_start)
         starts = [flag.window_start for flag in hits]  # ISO texts in UTC sort in time order
         for tick in ticks:
@@ -192,13 +224,20 @@ def evaluate_span(
 
 
 def evaluate_per_tick(
-    store: DuckDBTimeseriesStore, rules: Sequence[Rule], ticks: Sequence[datetime], every: timedelta
+    store: TimeseriesStore,
+    rules: Sequence[Rule],
+    ticks: Sequence[datetime],
+    every: timedelta,
+    skipped: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
 ) -> list[Flag]:
     flags: list[Flag] = []
     for tick in ticks:
-        tick_flags, errors = evaluate_rules(store, rules, tick, every)
-        if errors:
-            raise BacktestError(f"rules failed at {iso_z(tick)}: {errors}")
+        tick_flags, tick_errors = evaluate_rules(store, rules, tick, every, skipped)
+        if tick_errors and errors is None:
+            raise BacktestError(f"rules failed at {iso_z(tick)}: {tick_errors}")
+        for rule_id, message in tick_errors.items():
+            errors.setdefault(rule_id, message)  # type: ignore[union-attr]
         flags.extend(tick_flags)
     return dedupe_flags(_first_seen(flags))
 
@@ -214,24 +253,23 @@ def _first_seen(flags: Iterable[Flag]) -> list[Flag]:
     return list(first.values())
 
 
-def flag_accounts(store: DuckDBTimeseriesStore, flag: Flag, entity_column: str) -> set[str]:
+def flag_accounts(store: TimeseriesStore, flag: Flag, entity_column: str) -> set[str]:
     """The accounts behind a flag: itself, or those that used the card/device/IP in its window."""
     if flag.entity_type == "account":
         return {flag.entity_id}
-    rows = store.query_duckdb(
-        f'SELECT DISTINCT account_id FROM "{store.database}"."{store.table}" '
-        f"WHERE {entity_column} = ? AND time >= ? AND time < ?",
-        [flag.entity_id, _naive(flag.window_start), _naive(flag.window_end)],
+    dialect = dialect_of(store)
+    entity = "'" + flag.entity_id.replace("'", "''") + "'"
+    rows = store.query(
+        f"SELECT DISTINCT account_id FROM {dialect.table(store.database, store.table)} "
+        f"WHERE {entity_column} = {entity} "
+        f"AND time >= {dialect.timestamp(parse_time(flag.window_start))} "
+        f"AND time < {dialect.timestamp(parse_time(flag.window_end))}"
     )
     return {row["account_id"] for row in rows}
 
 
-def _naive(text: str) -> datetime:
-    return parse_time(text).replace(tzinfo=None)
-
-
 def score(
-    store: DuckDBTimeseriesStore,
+    store: TimeseriesStore,
     rules: Sequence[Rule],
     flags: Sequence[Flag],
     labels: dict[str, dict[str, str]] | None,
@@ -326,14 +364,16 @@ def run_backtest(
     last = max(tx.timestamp for tx in loaded.transactions)
     ticks = schedule_ticks(first, last, every)
     mode = "per-tick" if per_tick else "span"
+    skipped: dict[str, str] = {}
+    rule_errors: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="fraud-backtest-") as scratch:
-        store = DuckDBTimeseriesStore(Path(scratch) / "backtest.duckdb", database, table)
+        store = open_scratch_store(Path(scratch), database, table)
         try:
             load_store(store, loaded.transactions)
             flags = (
-                evaluate_per_tick(store, active, ticks, every)
+                evaluate_per_tick(store, active, ticks, every, skipped, rule_errors)
                 if mode == "per-tick"
-                else evaluate_span(store, active, ticks, every)
+                else evaluate_span(store, active, ticks, every, skipped, rule_errors)
             )
             per_rule = score(store, rules, flags, labelled)
         finally:
@@ -353,7 +393,10 @@ def run_backtest(
         "mode": mode,
         "rules": per_rule,
         "flags": [flag.to_dict() for flag in flags],
+        **({"rule_errors": rule_errors} if rule_errors else {}),
     }
+    if skipped:
+        result["rules_skipped"] = skipped
     if labelled is not None:
         fraud = fraud_of(labelled)
         flagged = {flag.entity_id for flag in flags if flag.entity_type == "account"}

@@ -24,9 +24,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from fraudcore.pii import KEY_FILE
+
 from .errors import UserError
 
 TIMESERIES = "timeseries.duckdb"
+#: the DataFusion time-series store (Parquet files), with --timeseries datafusion
+TIMESERIES_DATAFUSION = "timeseries-datafusion"
 GRAPH = "graph"
 REJECTED = "rejected.jsonl"
 EVENTS = "events.jsonl"
@@ -35,18 +39,20 @@ INGEST_FAILURES = "ingest-failures.jsonl"
 RULES_OVERRIDE = "rules-override.yaml"
 LATEST_RUN = "latest-run"
 #: what makes a folder a state dir with stores in it
-STORE_NAMES = (TIMESERIES, GRAPH)
+STORE_NAMES = (TIMESERIES, TIMESERIES_DATAFUSION, GRAPH)
 #: every name the local stores and tools create in a state dir
 OWNED = frozenset(
     {
         TIMESERIES,
         f"{TIMESERIES}.wal",
+        TIMESERIES_DATAFUSION,
         GRAPH,
         REJECTED,
         EVENTS,
         INVESTIGATIONS,
         INGEST_FAILURES,
         RULES_OVERRIDE,
+        KEY_FILE,
     }
 )
 
@@ -104,7 +110,7 @@ def fresh_state_dir(state_dir: Path) -> Path:
                 "give another --state-dir (or remove it)"
             )
         for child in state_dir.iterdir():
-            if child.name == RULES_OVERRIDE:
+            if child.name in (RULES_OVERRIDE, KEY_FILE):  # kept: the same key, the same names
                 continue
             if child.is_dir():
                 shutil.rmtree(child)

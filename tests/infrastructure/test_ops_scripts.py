@@ -14,6 +14,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from fraudcore.aws_adapters import SqsRejectedRecordSink
+from fraudcore.ports import RejectedRecord
+
 REPO = Path(__file__).resolve().parents[2]
 STREAM = "transactions"
 
@@ -150,7 +153,7 @@ def test_rejected_records_export_and_dry_run(aws, tmp_path: Path, capsys) -> Non
         sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"reason": reason, "data": data}))
     assert redrive.main(["rejected", "--queue-url", queue_url, "--dry-run"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report == {"messages": 2, "deleted": 0, "reasons": {"amount": 1, "not JSON": 1}}
+    assert report == {"messages": 2, "deleted": 0, "duplicates": 0, "reasons": {"amount": 1, "not JSON": 1}}
     out = tmp_path / "rejected.jsonl"
     assert redrive.main(["rejected", "--queue-url", queue_url, "--to-file", str(out)]) == 0
     assert json.loads(capsys.readouterr().out)["deleted"] == 2
@@ -158,3 +161,26 @@ def test_rejected_records_export_and_dry_run(aws, tmp_path: Path, capsys) -> Non
         "garbage",
         '{"amount": -1}',
     ]
+
+
+def test_rejected_redrive_handles_each_rejection_once_and_keeps_truncated_data(
+    aws, tmp_path: Path, capsys
+) -> None:
+    _, sqs = aws
+    queue_url = sqs.create_queue(QueueName="rejected", Attributes={"VisibilityTimeout": "0"})["QueueUrl"]
+    sink = SqsRejectedRecordSink(queue_url, client=sqs)
+    small = RejectedRecord(
+        source="IngestGraphFunction", reason="amount: must be >= 0", data="{}", sequence_number="1"
+    )
+    big = RejectedRecord(
+        source="IngestGraphFunction", reason="too big", data="x" * 400_000, sequence_number="2"
+    )
+    sink.send([small, big])
+    sink.send([small, big])  # the same batch delivered again by Kinesis
+    assert redrive.main(["rejected", "--queue-url", queue_url, "--stream-name", STREAM]) == 1
+    report = json.loads(capsys.readouterr().out)
+    # one rejection put back; its copy and the copy of the truncated one deleted as duplicates;
+    # the truncated one kept (only a prefix of its data is in the message)
+    assert report["deleted"] == 1 and report["duplicates"] == 2 and report["skipped"] == 1
+    left = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"])["data_truncated_from_bytes"] for m in left] == [400_000]

@@ -10,6 +10,7 @@ import pytest
 
 from fraudcore.model import DIMENSION_FIELDS, Transaction
 from fraudcore.ports import TimeseriesStore
+from fraudcore.timeseries import MissingColumnError
 from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore
 
 START = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
@@ -159,3 +160,55 @@ def test_a_second_writer_process_is_refused(tmp_path: Path) -> None:
     assert other.returncode != 0
     assert "lock" in other.stderr.lower()
     assert duckdb.connect(str(path)).execute("SELECT count(*) FROM fraud.transactions").fetchone() == (0,)
+
+
+# -- as strict as Timestream --------------------------------------------------------------------
+
+
+def test_a_column_exists_once_a_record_has_used_it(store: DuckDBTimeseriesStore) -> None:
+    from fraudcore.timeseries import MissingColumnError
+
+    store.write([tx(1)])  # no card, device, ip, country
+    sql = 'SELECT card_id, count(*) AS n FROM "fraud"."transactions"\nWHERE card_id IS NOT NULL GROUP BY card_id'
+    with pytest.raises(MissingColumnError) as raised:
+        store.query(sql)
+    assert raised.value.column == "card_id"
+    assert str(raised.value) == "ValidationException: line 1:8: Column 'card_id' does not exist"
+    store.write([tx(2, card_id="card-9")])
+    assert store.query(sql) == [{"card_id": "card-9", "n": 1}]
+    # always there: time, measure_name, and what every record carries
+    assert store.query('SELECT count(*) AS n FROM "fraud"."transactions" WHERE account_id IS NOT NULL')
+
+
+def test_columns_in_use_survive_reopening_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "timeseries.duckdb"
+    with DuckDBTimeseriesStore(path, "fraud", "transactions") as first:
+        first.write([tx(1, device_id="dev-1")])
+    with DuckDBTimeseriesStore(path, "fraud", "transactions") as reopened:
+        assert "device_id" in reopened.columns_in_use and "ip" not in reopened.columns_in_use
+        assert reopened.query('SELECT device_id FROM "fraud"."transactions"') == [{"device_id": "dev-1"}]
+
+
+def test_a_column_another_writer_used_is_seen_by_a_store_opened_before(tmp_path: Path) -> None:
+    # The ingest function and micro-analysis each open the store; Timestream's columns are
+    # the table's, not a connection's: once any writer stored a card, every reader can query it.
+    path = tmp_path / "timeseries.duckdb"
+    with DuckDBTimeseriesStore(path, "fraud", "transactions") as reader:
+        reader.write([tx(1)])
+        sql = 'SELECT card_id FROM "fraud"."transactions" WHERE card_id IS NOT NULL'
+        with pytest.raises(MissingColumnError):
+            reader.query(sql)
+        with DuckDBTimeseriesStore(path, "fraud", "transactions") as writer:
+            writer.write([tx(2, card_id="card-7")])
+        assert reader.query(sql) == [{"card_id": "card-7"}]
+
+
+def test_a_record_over_timestreams_limits_is_rejected_not_stored(store: DuckDBTimeseriesStore) -> None:
+    # The canonical model already refuses identifiers this long; the store checks again, as
+    # Timestream would, so the value is set past the model's validation.
+    oversized = tx(1).model_copy(update={"device_id": "d" * 2100})
+    outcome = store.write([oversized, tx(2)])
+    assert outcome.stored == {"tx-2"}
+    assert "Timestream would refuse the record" in outcome.rejected["tx-1"]
+    assert store.count() == 1
+    assert "device_id" not in store.columns_in_use  # the refused record created no column

@@ -165,6 +165,9 @@ def test_step_functions_starts_one_execution_for_two_runs(tmp_path: Path) -> Non
 
 def test_the_handler_reads_the_scheduled_time_and_rejects_a_bad_one(local_env: dict[str, str]) -> None:
     response = invoke({**EVENT, "time": "2026-11-29T13:00:00Z"})
+    # Nothing was ever written: like a new Timestream table, the store has no columns yet.
+    skipped = response.pop("rules_skipped")
+    assert set(skipped) == {rule.id for rule in load_rules() if rule.enabled}
     assert response == {
         "evaluation_time": "2026-11-29T13:00:00Z",
         "flags": [],
@@ -202,3 +205,15 @@ def test_a_slower_schedule_widens_the_look_back(local_env: dict[str, str]) -> No
     finally:
         del os.environ["MICRO_SCHEDULE_INTERVAL"]
         reset_settings_cache()
+
+
+def test_rules_on_columns_no_record_has_used_are_skipped_not_failed(local_env: dict[str, str]) -> None:
+    # Bursts carry no card, device, IP, country or counterparty: on Timestream those columns
+    # do not exist, and neither do they on the strict local store.
+    backends.timeseries_store(Settings.from_env()).write(bursts(["acct-1"]))
+    response = invoke(EVENT)
+    assert "rule_errors" not in response
+    skipped = response["rules_skipped"]
+    assert "card_testing" in skipped and "Column 'card_id' does not exist" in skipped["card_testing"]
+    assert "high_value_burst" not in skipped  # it reads account_id and amount only
+    assert [flag["rule"] for flag in response["flags"]] == ["high_value_burst"]

@@ -3,6 +3,7 @@ the partial failures moto cannot produce)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from fraudcore.aws_adapters import (
     StepFunctionsInvestigationStarter,
     check_execution_name,
     rejected_message_body,
+    rejection_key,
 )
 from fraudcore.ports import EventPublisher, InvestigationStarter, RejectedRecord, RejectedRecordSink
 
@@ -127,7 +129,16 @@ def test_sqs_sink_retries_failed_entries_once() -> None:
         {"Successful": [{"Id": "1", "MessageId": "m1", "MD5OfMessageBody": "x"}], "Failed": []},
         {
             "QueueUrl": sink.queue_url,
-            "Entries": [{"Id": "1", "MessageBody": rejected_message_body(record(1))}],
+            "Entries": [
+                {
+                    "Id": "1",
+                    "MessageBody": rejected_message_body(record(1)),
+                    "MessageAttributes": {
+                        "rejection_key": {"DataType": "String", "StringValue": rejection_key(record(1))},
+                        "source": {"DataType": "String", "StringValue": record(1).source},
+                    },
+                }
+            ],
         },
     )
     with stub:
@@ -147,6 +158,59 @@ def test_sqs_sink_raises_when_entries_still_fail() -> None:
     stub.add_response("send_message_batch", failed)
     with stub, pytest.raises(RejectedRecordSinkError, match=r"1 rejected record.*InternalError: down"):
         sink.send([record(0)])
+
+
+def test_sqs_message_fits_and_keeps_hash_and_size_of_the_original() -> None:
+    # Non-ASCII data grows when escaped: the cut must still fit, with its marker.
+    data = "\u00e9\U0001f600" * 200_000
+    huge = RejectedRecord(source="IngestGraphFunction", reason="r" * 50_000, data=data, sequence_number="7")
+    body_text = rejected_message_body(huge)
+    body = json.loads(body_text)
+    assert len(body_text.encode()) <= 256 * 1024
+    assert body["data"].endswith("…[truncated]")
+    assert data.startswith(body["data"].removesuffix("…[truncated]"))
+    original = data.encode()
+    assert body["data_truncated_from_bytes"] == len(original)
+    assert body["data_sha256"] == hashlib.sha256(original).hexdigest()
+    assert body["reason"].endswith("…[truncated]") and body["reason_chars"] == 50_000
+
+
+def test_sqs_message_escapes_every_character_sqs_refuses() -> None:
+    # SQS accepts #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF only.
+    nasty = "a\x00b\x1fc\ud800d\uffffe\ufffef\x7f"
+    body = rejected_message_body(RejectedRecord(source="s", reason=f"bad {nasty}", data=nasty))
+    assert all(0x20 <= ord(ch) < 0x7F for ch in body)
+    assert json.loads(body)["data"] == nasty
+
+
+def test_sqs_sink_marks_each_rejection_so_a_redelivery_is_a_duplicate(aws: Any) -> None:
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = sqs.create_queue(QueueName="rejected")["QueueUrl"]
+    sink = SqsRejectedRecordSink(queue_url, client=sqs)
+    sink.send([record(1), record(2)])
+    sink.send([record(1)])  # Kinesis delivered the batch again
+    messages = []
+    while batch := sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages", []):
+        messages += batch
+        for message in batch:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    keys = [m["MessageAttributes"]["rejection_key"]["StringValue"] for m in messages]
+    assert len(keys) == 3 and len(set(keys)) == 2
+    assert rejection_key(record(1)) != rejection_key(record(2))
+    assert rejection_key(record(1)) != rejection_key(
+        RejectedRecord(source="IngestTimeseriesFunction", reason="r", data="d", sequence_number="1")
+    )
+
+
+def test_sqs_sink_on_a_fifo_queue_deduplicates_a_redelivery(aws: Any) -> None:
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = sqs.create_queue(QueueName="rejected.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    sink = SqsRejectedRecordSink(queue_url, client=sqs)
+    sink.send([record(1), record(2)])
+    sink.send([record(1), record(2)])
+    assert sink.count() == 2
 
 
 def test_sqs_sink_needs_a_queue_url() -> None:

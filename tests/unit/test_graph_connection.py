@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
+import json
 import random
 from collections.abc import Callable
 from dataclasses import replace
@@ -470,3 +471,136 @@ def test_without_iam_auth_no_signature_is_sent() -> None:
         assert connection._client.traversal_source == "g2"
     finally:
         connection.close()
+
+
+# -- errors Neptune documents as safe to retry -----------------------------------------------
+
+
+def neptune_error(code: str) -> GremlinServerError:
+    return server_error(500, f'{{"detailedMessage":"try again later","requestId":"1","code":"{code}"}}')
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "MemoryLimitExceededException",
+        "InternalFailureException",
+    ],
+)
+def test_neptune_busy_errors_back_off_and_retry_on_the_same_connection(code: str) -> None:
+    connection, transport, sleep = make([neptune_error(code), neptune_error(code)])
+    assert connection.run(inject(3), "next") == 3
+    assert connection.requests == 3
+    assert len(transport.connections) == 1  # no reconnect: the cluster answered
+    assert len(sleep.delays) == 2
+
+
+def test_neptune_busy_after_the_last_retry_is_a_graph_busy_error() -> None:
+    from fraudcore.graph.connection import GraphBusyError
+
+    connection, _, sleep = make([neptune_error("ThrottlingException")] * 4, max_retries=3)
+    with pytest.raises(GraphBusyError, match="ThrottlingException") as raised:
+        connection.run(inject(1))
+    # a GraphUnavailableError too, so callers that retry unavailability retry this
+    assert isinstance(raised.value, GraphUnavailableError)
+    assert connection.requests == 4 and len(sleep.delays) == 3
+
+
+def test_a_malformed_request_is_still_not_retried() -> None:
+    connection, _, sleep = make([neptune_error("MalformedQueryException")])
+    with pytest.raises(GraphError) as raised:
+        connection.run(inject(1))
+    assert not isinstance(raised.value, GraphUnavailableError)
+    assert connection.requests == 1 and sleep.delays == []
+
+
+# -- the engine version check ------------------------------------------------------------------
+
+
+def test_engine_versions_parse_with_release_and_patch_prefix() -> None:
+    from fraudcore.graph.engine import parse_engine_version
+
+    assert parse_engine_version("1.3.2.0.R1") == (1, 3, 2, 0)
+    assert parse_engine_version("Patch-1.4.7.0.R2") == (1, 4, 7, 0)
+    with pytest.raises(ValueError, match="not a Neptune engine version"):
+        parse_engine_version("tinkerpop-3.7.1")
+
+
+def test_an_engine_older_than_1_3_2_0_is_refused_with_what_to_do() -> None:
+    from fraudcore.graph.engine import verify_engine
+
+    def status(body: dict) -> Callable[[str, dict[str, str]], bytes]:
+        def fetch(url: str, headers: dict[str, str]) -> bytes:
+            assert url == "https://db.example:8182/status"
+            return json.dumps(body).encode()
+
+        return fetch
+
+    with pytest.raises(ConfigurationError, match=r"engine 1\.2\.1\.2\.R3.*1\.3\.2\.0"):
+        verify_engine(
+            "wss://db.example:8182/gremlin",
+            iam_auth=False,
+            region="",
+            fetch=status({"status": "healthy", "dbEngineVersion": "1.2.1.2.R3"}),
+        )
+    assert (
+        verify_engine(
+            "wss://db.example:8182/gremlin",
+            iam_auth=False,
+            region="",
+            fetch=status({"status": "healthy", "dbEngineVersion": "1.3.2.0.R1"}),
+        )
+        == "1.3.2.0.R1"
+    )
+
+
+def test_an_unreadable_status_endpoint_skips_the_check(caplog: pytest.LogCaptureFixture) -> None:
+    from fraudcore.graph.engine import verify_engine
+
+    def forbidden(url: str, headers: dict[str, str]) -> bytes:
+        raise PermissionError("403 Forbidden")
+
+    assert verify_engine("wss://db.example:8182/gremlin", iam_auth=False, region="", fetch=forbidden) is None
+    assert "not checked" in caplog.text
+
+
+def test_the_status_request_is_signed_with_iam_auth() -> None:
+    from fraudcore.graph import engine
+
+    seen: dict[str, str] = {}
+
+    def fetch(url: str, headers: dict[str, str]) -> bytes:
+        seen.update(headers)
+        return b'{"dbEngineVersion": "1.4.7.0.R1"}'
+
+    credentials = Credentials("AKIDEXAMPLE", "secret")
+    original = sigv4.default_credentials
+    sigv4.default_credentials = lambda: credentials  # type: ignore[assignment]
+    try:
+        assert engine.verify_engine(
+            "wss://db.example:8182/gremlin", iam_auth=True, region="us-east-1", fetch=fetch
+        )
+    finally:
+        sigv4.default_credentials = original  # type: ignore[assignment]
+    assert seen["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+    assert "/us-east-1/neptune-db/aws4_request" in seen["Authorization"]
+
+
+def test_the_neptune_factory_checks_the_engine_once_before_the_first_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fraudcore.graph import engine
+
+    checks: list[str] = []
+    monkeypatch.setattr(engine, "verify_engine", lambda endpoint, **_: checks.append(endpoint) or "1.4.7.0")
+    opened: list[str] = []
+    monkeypatch.setattr(DriverRemoteConnection, "__init__", lambda self, url, *a, **k: opened.append(url))
+    factory = driver_factory("wss://db.example:8182/gremlin", check_engine=True)
+    factory()
+    factory()
+    assert checks == ["wss://db.example:8182/gremlin"] and len(opened) == 2
+    unchecked = driver_factory("ws://127.0.0.1:8182/gremlin")
+    unchecked()
+    assert len(checks) == 1

@@ -492,3 +492,113 @@ def test_rejection_without_record_details_fails_the_chunk() -> None:
         outcome = store.write([tx(0), tx(1)])
     assert set(outcome.failed) == {"tx-0", "tx-1"} and not outcome.stored
     assert "without details" in outcome.failed["tx-0"]
+
+
+# -- Timestream's record limits, before the request -------------------------------------------
+
+
+def test_a_record_over_the_size_limits_is_rejected_before_writerecords() -> None:
+    store, write, _, _ = stubbed_store()
+    long_device = tx(1).model_copy(
+        update={"device_id": "d" * 2100}
+    )  # over the 2 KB of a series' dimension pairs
+    fits = tx(2, device_id="dev-2")
+    write.add_response("write_records", written(), {**_request_for([fits])})
+    with write:
+        outcome = store.write([long_device, fits])
+    write.assert_no_pending_responses()  # one request, with the fitting record only
+    assert outcome.stored == {"tx-2"}
+    assert set(outcome.rejected) == {"tx-1"}
+    assert "2048 bytes per series" in outcome.rejected["tx-1"] and "device_id" in outcome.rejected["tx-1"]
+    assert outcome.failed == {} and outcome.requests == 1
+
+
+def test_a_batch_of_only_oversized_records_sends_nothing() -> None:
+    store, write, _, _ = stubbed_store()
+    with write:
+        outcome = store.write([tx(1).model_copy(update={"email": "e" * 3000})])
+    assert set(outcome.rejected) == {"tx-1"} and outcome.requests == 0
+
+
+def test_record_size_counts_as_timestream_meters_a_write() -> None:
+    # Identifiers this long are refused by the canonical model first; the adapter checks again.
+    from fraudcore.timeseries import MAX_RECORD_BYTES, record_limit_problem, record_size
+
+    small = tx(1)
+    # 8 (time) + account_id acct-1 + transaction_id tx-1 + currency USD + "transaction" + amount + 8
+    expected = 8 + (10 + 6) + (14 + 4) + (8 + 3) + 11 + 6 + 8
+    assert record_size(small) == expected
+    assert record_limit_problem(small) is None
+    # Dimensions just under the 2,048 bytes of a series, plus time and measures, pass the
+    # 2,048-byte record limit: 2,021 bytes of dimension pairs make a 2,054-byte record.
+    crowded = tx(2).model_copy(update={"device_id": "d" * 700, "email": "e" * 700, "ip": "i" * 560})
+    assert record_size(crowded) == 2054 > MAX_RECORD_BYTES
+    assert record_limit_problem(crowded) == (
+        "the record takes 2054 bytes, over Timestream's 2048-byte record limit"
+    )
+    fitting = tx(3).model_copy(update={"device_id": "d" * 700, "email": "e" * 700, "ip": "i" * 520})
+    assert record_limit_problem(fitting) is None
+
+
+def _request_for(transactions: list[Transaction]) -> dict[str, Any]:
+    from fraudcore.timeseries.timestream import common_attributes, to_record
+
+    return {
+        "DatabaseName": DATABASE,
+        "TableName": TABLE,
+        "CommonAttributes": common_attributes(),
+        "Records": [to_record(t) for t in transactions],
+    }
+
+
+# -- columns that do not exist yet ---------------------------------------------------------------
+
+
+def test_a_query_naming_a_column_never_written_raises_missing_column() -> None:
+    from fraudcore.timeseries import MissingColumnError
+
+    store, _, query, _ = stubbed_store()
+    query.add_client_error(
+        "query",
+        "ValidationException",
+        "line 1:8: Column 'card_id' does not exist",
+        http_status_code=400,
+    )
+    with query, pytest.raises(MissingColumnError) as raised:
+        store.query('SELECT card_id FROM "fraud"."transactions"')
+    assert raised.value.column == "card_id"
+    assert "ValidationException: line 1:8: Column 'card_id' does not exist" in str(raised.value)
+
+
+def test_other_validation_errors_are_not_mistaken_for_a_missing_column() -> None:
+    from botocore.exceptions import ClientError
+
+    store, _, query, _ = stubbed_store()
+    query.add_client_error("query", "ValidationException", "line 1:1: mismatched input", http_status_code=400)
+    with query, pytest.raises(ClientError):
+        store.query("SELEC 1")
+
+
+def test_a_query_endpoint_skips_endpoint_discovery(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fraudcore import aws_adapters
+
+    monkeypatch.setattr(aws_adapters, "_clients", {})
+    store = TimestreamStore(
+        DATABASE, TABLE, 24, query_endpoint="https://query-cell2.timestream.us-east-1.amazonaws.com"
+    )
+    client = store.query_client
+    # botocore turns endpoint discovery off for a client given an endpoint_url
+    assert client.meta.endpoint_url == "https://query-cell2.timestream.us-east-1.amazonaws.com"
+    discovering = TimestreamStore(DATABASE, TABLE, 24).query_client
+    assert discovering.meta.endpoint_url != client.meta.endpoint_url
+
+
+def test_a_configured_endpoint_is_called_directly_not_discovered(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fraudcore import aws_adapters
+
+    monkeypatch.setattr(aws_adapters, "_clients", {})
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5999")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_TIMESTREAM_WRITE", "http://127.0.0.1:5998")
+    store = TimestreamStore(DATABASE, TABLE, 24)
+    assert store.query_client.meta.endpoint_url == "http://127.0.0.1:5999"
+    assert store.write_client.meta.endpoint_url == "http://127.0.0.1:5998"

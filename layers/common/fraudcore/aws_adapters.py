@@ -7,6 +7,7 @@ client created once per execution environment, so warm Lambda invocations reuse 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -21,25 +22,29 @@ from .ports import RejectedRecord
 from .timeutil import utc_now
 
 _client_lock = threading.Lock()
-_clients: dict[str, Any] = {}
+_clients: dict[tuple[str, str], Any] = {}
 
 
-def aws_client(service: str, config: Any = None) -> Any:
-    """One boto3 client per service and execution environment (reused across invocations).
+def aws_client(service: str, config: Any = None, endpoint_url: str = "") -> Any:
+    """One boto3 client per service (and endpoint) and execution environment (reused across
+    invocations).
 
-    ``config`` (a botocore ``Config``) applies when the client is first created.
+    ``config`` (a botocore ``Config``) applies when the client is first created; an
+    ``endpoint_url`` replaces the service's regional endpoint.
     """
     with _client_lock:
-        if service not in _clients:
+        key = (service, endpoint_url)
+        if key not in _clients:
             import boto3
 
-            _clients[service] = boto3.client(service, config=config)
-        return _clients[service]
+            _clients[key] = boto3.client(service, config=config, endpoint_url=endpoint_url or None)
+        return _clients[key]
 
 
 def _json(value: Any) -> str:
     # Datetimes and other non-JSON values (e.g. in an event detail) become their text.
-    return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)
+    # allow_nan=False: Infinity and NaN are not JSON; Step Functions and EventBridge refuse them
+    return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 # -- rejected records -> SQS -------------------------------------------------------------
@@ -49,25 +54,66 @@ class RejectedRecordSinkError(RuntimeError):
     """Rejected records could not be stored: the caller must retry their Kinesis records."""
 
 
-#: SendMessageBatch takes at most 10 entries and 256 KiB in all (one message: 256 KiB too)
+#: SendMessageBatch takes at most 10 entries and, in all, the queue's maximum message size.
+#: SQS accepts up to 1 MiB when the queue's MaximumMessageSize allows it; 256 KiB is the
+#: size every queue accepted before, so a message that fits it fits any queue.
 SQS_BATCH_ENTRIES = 10
 SQS_MAX_BYTES = 256 * 1024
 #: room for the batch's other fields when a message alone is near the limit
 _SQS_MESSAGE_BUDGET = SQS_MAX_BYTES - 4 * 1024
+#: what the message attributes of one entry (rejection_key, source) count at most
+_ATTRIBUTE_BYTES = 512
+#: a reason longer than this is cut (a store's message may echo a whole request)
+MAX_REASON_CHARS = 4000
+TRUNCATED = "…[truncated]"
 
 
-def rejected_message_body(record: RejectedRecord) -> str:
-    """The RejectedRecord as JSON; ``data`` is cut (and said to be) when it would not fit SQS."""
-    body = _json(record.to_dict())
-    size = len(body.encode("utf-8"))
-    if size <= _SQS_MESSAGE_BUDGET:
+def _ascii_json(value: Any) -> str:
+    # Every non-ASCII character is escaped (\uXXXX), so the body holds only printable ASCII:
+    # nothing SQS refuses (control characters, lone surrogates, U+FFFE/U+FFFF) can reach it,
+    # and a JSON reader gets the original text back.
+    return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=True)
+
+
+def rejection_key(record: RejectedRecord) -> str:
+    """One rejection of one record by one function, however often Kinesis redelivers it.
+
+    The function and the sequence number identify the delivery; a record without a sequence
+    number (rejected outside a stream) is identified by its data.
+    """
+    basis = record.sequence_number or hashlib.sha256(record.data.encode("utf-8", "surrogatepass")).hexdigest()
+    return hashlib.sha256(f"{record.source}\n{basis}".encode()).hexdigest()
+
+
+def rejected_message_body(record: RejectedRecord, max_bytes: int = _SQS_MESSAGE_BUDGET) -> str:
+    """The RejectedRecord as JSON that SQS accepts as it is.
+
+    A reason over :data:`MAX_REASON_CHARS` is cut with a marker; when the whole does not fit
+    ``max_bytes``, ``data`` is cut with a marker too and the message keeps the SHA-256 and
+    the size in bytes of the original data, so it can be found and matched on the stream.
+    """
+    doc = record.to_dict()
+    if len(record.reason) > MAX_REASON_CHARS:
+        doc["reason"] = record.reason[:MAX_REASON_CHARS] + TRUNCATED
+        doc["reason_chars"] = len(record.reason)
+    body = _ascii_json(doc)
+    if len(body) <= max_bytes:
         return body
-    data = record.data.encode("utf-8")
-    keep = max(0, len(data) - (size - _SQS_MESSAGE_BUDGET) - 256)
-    shortened = record.to_dict()
-    shortened["data"] = data[:keep].decode("utf-8", errors="ignore")
-    shortened["data_truncated_from_bytes"] = len(data)
-    return _json(shortened)
+    original = record.data.encode("utf-8", "surrogatepass")
+    doc.update(
+        data="", data_truncated_from_bytes=len(original), data_sha256=hashlib.sha256(original).hexdigest()
+    )
+    # the longest prefix of data that fits (escaping makes the size non-linear: bisect)
+    low, high = 0, len(record.data)
+    while low < high:
+        middle = (low + high + 1) // 2
+        doc["data"] = record.data[:middle] + TRUNCATED
+        if len(_ascii_json(doc)) <= max_bytes:
+            low = middle
+        else:
+            high = middle - 1
+    doc["data"] = record.data[:low] + TRUNCATED
+    return _ascii_json(doc)
 
 
 def _sqs_batches(bodies: Sequence[str]) -> Iterator[list[tuple[str, str]]]:
@@ -75,7 +121,7 @@ def _sqs_batches(bodies: Sequence[str]) -> Iterator[list[tuple[str, str]]]:
     batch: list[tuple[str, str]] = []
     batch_bytes = 0
     for index, body in enumerate(bodies):
-        size = len(body.encode("utf-8"))
+        size = len(body.encode("utf-8")) + _ATTRIBUTE_BYTES
         if batch and (len(batch) == SQS_BATCH_ENTRIES or batch_bytes + size > SQS_MAX_BYTES):
             yield batch
             batch, batch_bytes = [], 0
@@ -100,26 +146,48 @@ class SqsRejectedRecordSink:
             self._client = aws_client("sqs")
         return self._client
 
+    @property
+    def fifo(self) -> bool:
+        return self.queue_url.endswith(".fifo")
+
     def send(self, records: Sequence[RejectedRecord]) -> None:
-        """Send every record; raise :class:`RejectedRecordSinkError` if any could not be sent."""
+        """Send every record; raise :class:`RejectedRecordSinkError` if any could not be sent.
+
+        Each message carries the attribute ``rejection_key`` (:func:`rejection_key`):
+        ``scripts/redrive rejected`` handles one message per key, so a batch Kinesis delivers
+        again adds no second rejection. On a FIFO queue the key is also the deduplication id.
+        """
         bodies = [rejected_message_body(record) for record in records]
+        meta = {str(i): (rejection_key(record), record.source) for i, record in enumerate(records)}
         for batch in _sqs_batches(bodies):
-            failures = self._send_batch(batch)
+            failures = self._send_batch(batch, meta)
             if failures:
                 # One more try, for the failed entries only (throttling, internal errors).
                 retry = [entry for entry in batch if entry[0] in failures]
-                failures = self._send_batch(retry)
+                failures = self._send_batch(retry, meta)
             if failures:
                 details = "; ".join(f"entry {key}: {why}" for key, why in sorted(failures.items()))
                 raise RejectedRecordSinkError(
                     f"{len(failures)} rejected record(s) could not be sent to {self.queue_url}: {details}"
                 )
 
-    def _send_batch(self, batch: list[tuple[str, str]]) -> dict[str, str]:
-        response = self.client.send_message_batch(
-            QueueUrl=self.queue_url,
-            Entries=[{"Id": key, "MessageBody": body} for key, body in batch],
-        )
+    def _send_batch(self, batch: list[tuple[str, str]], meta: dict[str, tuple[str, str]]) -> dict[str, str]:
+        entries = []
+        for key, body in batch:
+            rejection, source = meta[key]
+            entry: dict[str, Any] = {
+                "Id": key,
+                "MessageBody": body,
+                "MessageAttributes": {
+                    "rejection_key": {"DataType": "String", "StringValue": rejection},
+                    "source": {"DataType": "String", "StringValue": source},
+                },
+            }
+            if self.fifo:
+                entry["MessageGroupId"] = source
+                entry["MessageDeduplicationId"] = rejection
+            entries.append(entry)
+        response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
         return {
             failure["Id"]: f"{failure.get('Code', 'Error')}: {failure.get('Message', '')}".rstrip(": ")
             for failure in response.get("Failed") or []

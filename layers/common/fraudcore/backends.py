@@ -130,8 +130,17 @@ def _timestream(settings: Settings) -> TimeseriesStore:
     from .timeseries.timestream import TimestreamStore
 
     return TimestreamStore(
-        settings.timestream_database, settings.timestream_table, settings.timestream_memory_retention_hours
+        settings.timestream_database,
+        settings.timestream_table,
+        settings.timestream_memory_retention_hours,
+        query_endpoint=settings.timestream_query_endpoint,
     )
+
+
+def _influxdb3(settings: Settings) -> TimeseriesStore:
+    from .timeseries.influxdb3 import InfluxDB3Store
+
+    return InfluxDB3Store.from_settings(settings)
 
 
 def _network_graph(settings: Settings) -> GraphConnection:
@@ -159,6 +168,7 @@ def _stepfunctions(settings: Settings) -> InvestigationStarter:
 
 
 register("timeseries", "timestream", _timestream)
+register("timeseries", "influxdb3", _influxdb3)
 register("graph", "neptune", _network_graph)
 register("graph", "gremlin-server", _network_graph)
 register("rejected", "sqs", _sqs)

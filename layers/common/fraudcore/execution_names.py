@@ -13,6 +13,8 @@ import hashlib
 import re
 from datetime import UTC, datetime
 
+from . import pii
+
 MAX_EXECUTION_NAME = 80
 _FORBIDDEN_NAME_CHARACTERS = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
 #: what derived names keep of an id: characters that are safe everywhere (logs, ARNs, files)
@@ -47,13 +49,22 @@ def safe_part(text: str) -> str:
 
 
 def execution_name(
-    rule_id: str, entity_type: str, entity_id: str, period_start: datetime, suffix: str = ""
+    rule_id: str,
+    entity_type: str,
+    entity_id: str,
+    period_start: datetime,
+    suffix: str = "",
+    name_key: bytes | None = None,
 ) -> str:
     """``<rule>-<entity_type>-<entity>-<YYYYmmddTHHMMSSZ><suffix>``, within Step Functions' rules.
 
     An entity id with characters outside ``[A-Za-z0-9_-]``, or too long to fit, is shortened
-    and followed by a hash of the original id, so distinct ids never share a name.
+    and followed by a hash of the original id, so distinct ids never share a name. An email,
+    phone, card or IP is personal data: the name carries its keyed hash instead
+    (:func:`fraudcore.pii.pseudonym`, with ``name_key`` or the configured key).
     """
+    if entity_type in pii.PII_ENTITY_TYPES:
+        entity_id = pii.pseudonym(entity_id, name_key or configured_name_key())
     stamp = period_start.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") + suffix
     prefix = f"{rule_id}-{entity_type}-"
     room = MAX_EXECUTION_NAME - len(prefix) - len(stamp) - 1
@@ -62,3 +73,13 @@ def execution_name(
         digest = hashlib.sha256(entity_id.encode()).hexdigest()[:12]
         safe = f"{safe[: max(0, room - len(digest) - 1)]}-{digest}".lstrip("-")
     return f"{prefix}{safe}-{stamp}"
+
+
+def configured_name_key() -> bytes:
+    """The name-hash key of this execution environment (``PII_HASH_KEY``, read once)."""
+    from .settings import Settings
+
+    # the environment as it is now (the local runner switches it between invocations);
+    # the key itself is read once per spec or directory
+    settings = Settings.from_env()
+    return pii.hash_key(settings.pii_hash_key, settings.state_dir)

@@ -24,6 +24,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
+from .limits import DEFAULT_MAX_AMOUNT, LimitExceeded, parse_json_record, shorten
 from .mapping import AutoMapping, FieldMapping
 from .model import InvalidRecord, Transaction, parse_transaction
 from .observability import logger, metrics
@@ -53,8 +54,27 @@ class IngestResult:
     requests: int = 0
 
 
-def decode_record(raw: dict[str, Any], mapping: FieldMapping | AutoMapping | None) -> DecodedRecord:
+def decode_record(
+    raw: dict[str, Any],
+    mapping: FieldMapping | AutoMapping | None,
+    max_amount: float = DEFAULT_MAX_AMOUNT,
+) -> DecodedRecord:
     """Decode one Kinesis record; problems become a reason, never an exception."""
+    try:
+        return _decode_record(raw, mapping, max_amount)
+    except Exception as error:  # a data problem no check above foresaw must not fail the batch
+        kinesis = (raw.get("kinesis") if isinstance(raw, dict) else None) or {}
+        return DecodedRecord(
+            str(kinesis.get("sequenceNumber", "")),
+            kinesis.get("partitionKey"),
+            str(kinesis.get("data", "")),
+            reason=f"record could not be read: {type(error).__name__}: {shorten(str(error))}",
+        )
+
+
+def _decode_record(
+    raw: dict[str, Any], mapping: FieldMapping | AutoMapping | None, max_amount: float
+) -> DecodedRecord:
     kinesis = raw.get("kinesis") or {}
     sequence_number = str(kinesis.get("sequenceNumber", ""))
     partition_key = kinesis.get("partitionKey")
@@ -71,13 +91,16 @@ def decode_record(raw: dict[str, Any], mapping: FieldMapping | AutoMapping | Non
         )
     record = DecodedRecord(sequence_number, partition_key, text)
     try:
-        payload = json.loads(text)
+        payload = parse_json_record(text)
     except json.JSONDecodeError as error:
         record.reason = f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
         return record
+    except LimitExceeded as error:
+        record.reason = f"record is outside the accepted limits: {error}"
+        return record
     try:
         canonical = mapping.apply(payload) if mapping else payload
-        record.transaction = parse_transaction(canonical)
+        record.transaction = parse_transaction(canonical, max_amount)
     except InvalidRecord as error:
         record.reason = error.reason
     return record
@@ -89,9 +112,10 @@ def ingest_records(
     sink: RejectedRecordSink,
     source: str,
     mapping: FieldMapping | AutoMapping | None = None,
+    max_amount: float = DEFAULT_MAX_AMOUNT,
 ) -> IngestResult:
     """Decode, write, and route every record; return what became of them."""
-    decoded = [decode_record(raw, mapping) for raw in raw_records]
+    decoded = [decode_record(raw, mapping, max_amount) for raw in raw_records]
     result = IngestResult(received=len(decoded))
     rejected = [
         RejectedRecord(
@@ -110,7 +134,8 @@ def ingest_records(
     for rec in valid:
         by_tx.setdefault(rec.transaction.transaction_id, []).append(rec)  # type: ignore[union-attr]
 
-    outcome = write([recs[0].transaction for recs in by_tx.values()]) if by_tx else WriteOutcome()  # type: ignore[misc]
+    unique = [recs[0].transaction for recs in by_tx.values()]
+    outcome = write_isolated(write, unique) if unique else WriteOutcome()  # type: ignore[arg-type]
     result.requests = outcome.requests
     for tx_id, reason in outcome.rejected.items():
         for rec in by_tx.get(tx_id, []):
@@ -148,6 +173,26 @@ def ingest_records(
     return result
 
 
+def write_isolated(
+    write: Callable[[Sequence[Transaction]], WriteOutcome], transactions: Sequence[Transaction]
+) -> WriteOutcome:
+    """Call the store; if it raises, halve the batch until what makes it raise is alone.
+
+    Adapters classify their own refusals per record; this is the guard for what they do not
+    foresee, so one record never fails the other records of its batch. A record that still
+    makes the store raise on its own is reported as failed (Lambda retries it).
+    """
+    try:
+        return write(transactions)
+    except Exception as error:
+        if len(transactions) <= 1:
+            reason = f"store write raised {type(error).__name__}: {shorten(str(error))}"
+            return WriteOutcome(failed={tx.transaction_id: reason for tx in transactions}, requests=1)
+        middle = len(transactions) // 2
+        first = write_isolated(write, transactions[:middle])
+        return first.merge(write_isolated(write, transactions[middle:]))
+
+
 def handle_kinesis_event(
     event: dict[str, Any],
     write: Callable[[Sequence[Transaction]], WriteOutcome],
@@ -155,10 +200,13 @@ def handle_kinesis_event(
     source: str,
     mapping: FieldMapping | AutoMapping | None = None,
     context: Any = None,
+    max_amount: float = DEFAULT_MAX_AMOUNT,
 ) -> dict[str, Any]:
     """The whole ingest handler: bulk write, then a Powertools partial batch response."""
-    records = event.get("Records") or []
-    result = ingest_records(records, write, sink, source, mapping)
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not records or not isinstance(records, list):
+        return {"batchItemFailures": []}  # nothing to do (Lambda never sends an empty batch)
+    result = ingest_records(records, write, sink, source, mapping, max_amount)
     metrics.add_metric(name="RecordsReceived", unit=MetricUnit.Count, value=result.received)
     metrics.add_metric(name="RecordsStored", unit=MetricUnit.Count, value=result.stored)
     metrics.add_metric(name="RecordsRejected", unit=MetricUnit.Count, value=result.rejected)

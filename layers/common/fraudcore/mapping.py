@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from .limits import quote
 from .model import InvalidRecord, Transaction
 
 SHIPPED_DIR = Path(__file__).parent / "mappings"
@@ -144,13 +145,14 @@ class FieldMapping:
                 seconds = number if fmt == "epoch_s" else number / 1000.0
                 return datetime.fromtimestamp(seconds, tz=UTC)
             moment = datetime.strptime(str(value).strip(), fmt)
-        except (TypeError, ValueError):
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=ZoneInfo(self.time_zone))
+            return moment.astimezone(UTC)
+        except (TypeError, ValueError, OverflowError, OSError):
             raise InvalidRecord(
-                f"{self.time_field}: {value!r} does not match the time format {fmt!r} of mapping {self.name!r}"
+                f"{self.time_field}: {quote(value)} does not match the time format {fmt!r} of mapping "
+                f"{self.name!r}, or is outside the range of representable times"
             ) from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=ZoneInfo(self.time_zone))
-        return moment.astimezone(UTC)
 
     def apply(self, record: Any) -> dict[str, Any]:
         """The canonical payload for one producer record (validation happens after)."""
@@ -173,7 +175,7 @@ class FieldMapping:
                 try:
                     out[name] = float(value.replace(",", "").strip())
                 except ValueError:
-                    raise InvalidRecord(f"{name}: {value!r} is not a number") from None
+                    raise InvalidRecord(f"{name}: {quote(value)} is not a number") from None
         if self.time_field in out:
             out[self.time_field] = self._parse_time(out[self.time_field])
         for name, value in self.defaults.items():

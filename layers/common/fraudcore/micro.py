@@ -7,6 +7,7 @@ often a run is retried or replayed, the entity is investigated once per period.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,9 @@ from typing import Any
 from .contracts import Flag
 from .execution_names import RECHECK_SUFFIX, execution_name
 from .ports import InvestigationStarter, TimeseriesStore
-from .rules import Rule, enabled_rules, format_duration, load_rules, parse_duration
+from .rules import Rule, enabled_rules, format_duration, load_rules_keeping_last_good, parse_duration
+from .timeseries import MissingColumnError
+from .timeseries.dialects import dialect_of
 from .timeseries.rule_sql import compile_rule, floor_to
 from .timeutil import iso_z, parse_utc
 
@@ -31,6 +34,15 @@ class MicroResult:
     duplicates: int = 0
     capped: int = 0
     rule_errors: dict[str, str] = field(default_factory=dict)
+    #: rules not evaluated because a column they read does not exist yet, with the reason
+    rules_skipped: dict[str, str] = field(default_factory=dict)
+    #: rows of a rule's result that could not become a flag (a non-finite observed value...)
+    skipped_rows: list[str] = field(default_factory=list)
+    #: execution name -> why StartExecution failed; the flag is seen again by the next run,
+    #: and its name is the same, so it is started then (never twice)
+    start_failures: dict[str, str] = field(default_factory=dict)
+    #: rule id -> why its override was refused (the rule kept its last good definition)
+    override_errors: dict[str, str] = field(default_factory=dict)
 
     def to_response(self) -> dict[str, Any]:
         response: dict[str, Any] = {
@@ -42,6 +54,14 @@ class MicroResult:
         }
         if self.rule_errors:
             response["rule_errors"] = self.rule_errors
+        if self.rules_skipped:
+            response["rules_skipped"] = self.rules_skipped
+        if self.skipped_rows:
+            response["skipped_rows"] = self.skipped_rows
+        if self.start_failures:
+            response["start_failures"] = self.start_failures
+        if self.override_errors:
+            response["override_errors"] = self.override_errors
         return response
 
 
@@ -50,48 +70,69 @@ def parse_time(value: Any) -> datetime:
     return parse_utc(value)
 
 
-def flags_from_rows(rule: Rule, rows: Iterable[Mapping[str, Any]], evaluation_time: datetime) -> list[Flag]:
-    """The flags of one rule's query result (rows of entity_id, window_start, observed)."""
+def flags_from_rows(
+    rule: Rule,
+    rows: Iterable[Mapping[str, Any]],
+    evaluation_time: datetime,
+    skipped: list[str] | None = None,
+) -> list[Flag]:
+    """The flags of one rule's query result (rows of entity_id, window_start, observed).
+
+    A row that cannot become a flag (a missing column, a time out of range, an observed
+    value that is not a finite number) is skipped with its reason appended to ``skipped``;
+    the other rows are not affected.
+    """
     flags = []
     for row in rows:
-        window_start = parse_time(row["window_start"])
-        window_end = window_start + rule.window
-        observed = float(row["observed"])
-        if not rule.hits(observed):  # the query already filtered; this guards other adapters
+        try:
+            flag = _flag_from_row(rule, row, evaluation_time)
+        except (KeyError, TypeError, ValueError, OverflowError) as error:
+            if skipped is not None:
+                skipped.append(f"{rule.id}: row skipped: {type(error).__name__}: {error}")
             continue
-        entity_id = str(row["entity_id"])
-        period = floor_to(window_start, rule.cooldown)
-        # Every event before the evaluation time is in: a window ended by then is complete.
-        closed = window_end <= evaluation_time
-        flags.append(
-            Flag(
-                rule=rule.id,
-                entity_type=rule.entity,
-                entity_id=entity_id,
-                window_start=iso_z(window_start),
-                window_end=iso_z(window_end),
-                observed=round(observed, 6),
-                threshold=rule.threshold,
-                severity=rule.severity,
-                description=rule.describe(
-                    entity_type=rule.entity,
-                    entity_id=entity_id,
-                    observed=observed,
-                    threshold=rule.threshold,
-                    window=format_duration(rule.window),
-                    window_start=iso_z(window_start),
-                    window_end=iso_z(window_end),
-                ),
-                execution_name=execution_name(rule.id, rule.entity, entity_id, period),
-                evaluation_time=iso_z(evaluation_time),
-                recheck_execution_name=(
-                    execution_name(rule.id, rule.entity, entity_id, period, RECHECK_SUFFIX)
-                    if rule.recheck_on_close and closed
-                    else None
-                ),
-            )
-        )
+        if flag is not None:
+            flags.append(flag)
     return flags
+
+
+def _flag_from_row(rule: Rule, row: Mapping[str, Any], evaluation_time: datetime) -> Flag | None:
+    window_start = parse_time(row["window_start"])
+    window_end = window_start + rule.window
+    observed = float(row["observed"])
+    if not math.isfinite(observed):
+        raise ValueError(f"observed value {observed} for {row.get('entity_id')!r} is not finite")
+    if not rule.hits(observed):  # the query already filtered; this guards other adapters
+        return None
+    entity_id = str(row["entity_id"])
+    period = floor_to(window_start, rule.cooldown)
+    # Every event before the evaluation time is in: a window ended by then is complete.
+    closed = window_end <= evaluation_time
+    return Flag(
+        rule=rule.id,
+        entity_type=rule.entity,
+        entity_id=entity_id,
+        window_start=iso_z(window_start),
+        window_end=iso_z(window_end),
+        observed=round(observed, 6),
+        threshold=rule.threshold,
+        severity=rule.severity,
+        description=rule.describe(
+            entity_type=rule.entity,
+            entity_id=entity_id,
+            observed=observed,
+            threshold=rule.threshold,
+            window=format_duration(rule.window),
+            window_start=iso_z(window_start),
+            window_end=iso_z(window_end),
+        ),
+        execution_name=execution_name(rule.id, rule.entity, entity_id, period),
+        evaluation_time=iso_z(evaluation_time),
+        recheck_execution_name=(
+            execution_name(rule.id, rule.entity, entity_id, period, RECHECK_SUFFIX)
+            if rule.recheck_on_close and closed
+            else None
+        ),
+    )
 
 
 def dedupe_flags(flags: Iterable[Flag]) -> list[Flag]:
@@ -129,20 +170,35 @@ def evaluate_rules(
     rules: Sequence[Rule],
     evaluation_time: datetime,
     schedule_interval: timedelta | None = None,
+    skipped: dict[str, str] | None = None,
+    skipped_rows: list[str] | None = None,
 ) -> tuple[list[Flag], dict[str, str]]:
-    """Run every enabled rule once at ``evaluation_time``; a failing rule does not stop the others."""
+    """Run every enabled rule once at ``evaluation_time``; a failing rule does not stop the others.
+
+    A rule that reads a column no record has used yet (a producer that never sends cards,
+    say) cannot match anything: it is left out, with the reason, in ``skipped``. A result row
+    that cannot become a flag (a non-finite observed value...) is named in ``skipped_rows``.
+    """
     flags: list[Flag] = []
     errors: dict[str, str] = {}
     for rule in rules:
         if not rule.enabled:
             continue
-        sql = compile_rule(rule, store.database, store.table, evaluation_time, schedule_interval)
         try:
+            sql = compile_rule(
+                rule, store.database, store.table, evaluation_time, schedule_interval, dialect_of(store)
+            )
             rows = store.query(sql)
+            flags.extend(flags_from_rows(rule, rows, evaluation_time, skipped_rows))
+        except MissingColumnError as error:
+            if skipped is not None:
+                skipped[rule.id] = (
+                    f"column {error.column!r} does not exist yet: no record has carried it ({error})"
+                )
+            continue
         except Exception as error:  # one broken rule must not hide the hits of the others
             errors[rule.id] = f"{type(error).__name__}: {error}"
             continue
-        flags.extend(flags_from_rows(rule, rows, evaluation_time))
     return dedupe_flags(flags), errors
 
 
@@ -159,7 +215,10 @@ def start_investigations(
         if result.started >= max_investigations:
             result.capped += 1
             continue
-        if starter.start(flag.execution_name, flag.to_dict()):
+        started = _start(starter, flag.execution_name, flag, result)
+        if started is None:
+            continue
+        if started:
             result.started += 1
             continue
         result.duplicates += 1
@@ -167,10 +226,21 @@ def start_investigations(
             continue
         if result.started >= max_investigations:
             result.capped += 1
-        elif starter.start(flag.recheck_execution_name, flag.to_dict()):
+            continue
+        started = _start(starter, flag.recheck_execution_name, flag, result)
+        if started:
             result.started += 1
-        else:
+        elif started is not None:
             result.duplicates += 1
+
+
+def _start(starter: InvestigationStarter, name: str, flag: Flag, result: MicroResult) -> bool | None:
+    """Start one investigation; None when the start failed (recorded; the other flags go on)."""
+    try:
+        return starter.start(name, flag.to_dict())
+    except Exception as error:  # throttling, a refused input: only this flag waits for the next run
+        result.start_failures[name] = f"{type(error).__name__}: {error}"
+        return None
 
 
 def run_micro_analysis(
@@ -187,8 +257,16 @@ def run_micro_analysis(
     longer than the rule's lateness, so no window falls between two runs.
     """
     evaluation_time = parse_time(evaluation_time)
-    flags, errors = evaluate_rules(store, rules, evaluation_time, schedule_interval)
-    result = MicroResult(evaluation_time=evaluation_time, flags=flags, rule_errors=errors)
+    skipped: dict[str, str] = {}
+    skipped_rows: list[str] = []
+    flags, errors = evaluate_rules(store, rules, evaluation_time, schedule_interval, skipped, skipped_rows)
+    result = MicroResult(
+        evaluation_time=evaluation_time,
+        flags=flags,
+        rule_errors=errors,
+        rules_skipped=skipped,
+        skipped_rows=skipped_rows,
+    )
     start_investigations(starter, flags, max_investigations, result)
     return result
 
@@ -225,12 +303,16 @@ def run_scheduled(
     event: Any, settings: Any, store: TimeseriesStore, starter: InvestigationStarter
 ) -> MicroResult:
     """One scheduled run: the rules at the event's time, with the configured overrides and cap."""
-    rules = enabled_rules(load_rules(override=settings.rules_override))
-    return run_micro_analysis(
+    rules, override_errors = load_rules_keeping_last_good(
+        settings.rules_override, timedelta(hours=settings.timestream_memory_retention_hours)
+    )
+    result = run_micro_analysis(
         store,
         starter,
-        rules,
+        enabled_rules(rules),
         evaluation_time_of(event),
         max_investigations=settings.max_investigations_per_run,
         schedule_interval=schedule_interval(settings.micro_schedule_interval),
     )
+    result.override_errors = override_errors
+    return result

@@ -11,8 +11,17 @@ import math
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from .limits import (
+    DEFAULT_MAX_AMOUNT,
+    MAX_IDENTIFIER_BYTES,
+    MAX_LABEL_BYTES,
+    check_amount,
+    check_event_time,
+    check_text,
+    quote,
+)
 from .timeutil import iso_z, parse_utc
 
 IDENTIFIER_FIELDS = ("merchant_id", "card_id", "device_id", "ip", "email", "phone", "counterparty_account_id")
@@ -45,9 +54,9 @@ class Transaction(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
 
-    transaction_id: str = Field(min_length=1, max_length=256)
+    transaction_id: str = Field(min_length=1)
     timestamp: datetime
-    account_id: str = Field(min_length=1, max_length=256)
+    account_id: str = Field(min_length=1)
     amount: float = Field(ge=0)
     currency: str = Field(default="USD", min_length=3, max_length=3)
     merchant_id: str | None = None
@@ -63,7 +72,7 @@ class Transaction(BaseModel):
     @field_validator("timestamp", mode="before")
     @classmethod
     def _timestamp(cls, value: Any) -> datetime:
-        return parse_utc(value)
+        return check_event_time(parse_utc(value))
 
     @field_validator("amount", mode="before")
     @classmethod
@@ -74,28 +83,35 @@ class Transaction(BaseModel):
             try:
                 value = float(value.strip())
             except ValueError:
-                raise ValueError(f"{value!r} is not a number") from None
+                raise ValueError(f"{quote(value)} is not a number") from None
+        if isinstance(value, int) and abs(value) >= 2**63:
+            raise ValueError(f"{quote(value)} is too large")
         if isinstance(value, int | float) and not math.isfinite(value):
             raise ValueError("must be a finite number")
         return value
+
+    @field_validator("amount")
+    @classmethod
+    def _amount_bound(cls, value: float, info: ValidationInfo) -> float:
+        context = info.context or {}
+        return check_amount(value, context.get("max_amount", DEFAULT_MAX_AMOUNT))
+
+    @field_validator("transaction_id", "account_id", *IDENTIFIER_FIELDS)
+    @classmethod
+    def _identifier_limits(cls, value: str | None) -> str | None:
+        return None if value is None else check_text(value, MAX_IDENTIFIER_BYTES)
+
+    @field_validator("channel", "country", "currency")
+    @classmethod
+    def _label_limits(cls, value: str | None) -> str | None:
+        return None if value is None else check_text(value, MAX_LABEL_BYTES)
 
     @field_validator("currency", mode="before")
     @classmethod
     def _currency(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator(
-        "merchant_id",
-        "card_id",
-        "device_id",
-        "ip",
-        "email",
-        "phone",
-        "counterparty_account_id",
-        "channel",
-        "country",
-        mode="before",
-    )
+    @field_validator(*IDENTIFIER_FIELDS, "channel", "country", mode="before")
     @classmethod
     def _optional_text(cls, value: Any) -> Any:
         # Producers send numbers for phone numbers and ids; empty strings mean "absent".
@@ -131,17 +147,19 @@ def describe_validation_error(error: ValidationError) -> str:
         message = item["msg"].removeprefix("Value error, ")
         message = message.replace("Input should be greater than or equal to 0", "must be >= 0")
         got = item.get("input")
-        if got is not None and not isinstance(got, dict | list) and repr(got) not in message:
-            message = f"{message} (got {got!r})"
+        if got is not None and not isinstance(got, dict | list):
+            quoted = quote(got)
+            if quoted not in message:
+                message = f"{message} (got {quoted})"
         problems.append(f"{where}: {message}")
     return "; ".join(problems)
 
 
-def parse_transaction(payload: Any) -> Transaction:
+def parse_transaction(payload: Any, max_amount: float = DEFAULT_MAX_AMOUNT) -> Transaction:
     """Validate a canonical payload; raise :class:`InvalidRecord` naming each problem."""
     if not isinstance(payload, dict):
         raise InvalidRecord(f"record must be a JSON object, got {type(payload).__name__}")
     try:
-        return Transaction.model_validate(payload)
+        return Transaction.model_validate(payload, context={"max_amount": max_amount})
     except ValidationError as error:
         raise InvalidRecord(describe_validation_error(error)) from None

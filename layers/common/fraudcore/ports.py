@@ -53,15 +53,21 @@ class RejectedRecord:
 
 @runtime_checkable
 class TimeseriesStore(Protocol):
-    """Event-time store of every transaction (Timestream on AWS, DuckDB locally)."""
+    """Event-time store of every transaction.
+
+    Timestream for LiveAnalytics or Timestream for InfluxDB 3 on AWS; DuckDB or DataFusion
+    locally. ``sql_dialect`` (:mod:`fraudcore.timeseries.dialects`) says which SQL the store
+    runs: queries are compiled in that dialect.
+    """
 
     database: str
     table: str
+    sql_dialect: Any
 
     def write(self, transactions: Sequence[Transaction]) -> WriteOutcome: ...
 
-    def query(self, timestream_sql: str) -> list[dict[str, Any]]:
-        """Run a query written in Timestream SQL (adapters that speak another dialect translate it)."""
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        """Run a query written in the store's ``sql_dialect``."""
         ...
 
     def count(self) -> int: ...

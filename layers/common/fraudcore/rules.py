@@ -8,6 +8,8 @@ or ``ssm:/parameter/name`` (read once per execution environment), each holding
 
 from __future__ import annotations
 
+import copy
+import math
 import re
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -17,6 +19,9 @@ from typing import Any
 import yaml
 
 from .model import DIMENSION_FIELDS
+
+#: libyaml's loader when PyYAML was built with it (several times faster), the pure one otherwise
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 SHIPPED_RULES = Path(__file__).parent / "rules.yaml"
 
@@ -67,6 +72,8 @@ PASS_THROUGH_PARAMS = {"min_received": 10_000.0}
 AGGREGATE_PARAMS: dict[str, dict[str, Any]] = {"spike": SPIKE_PARAMS, "pass_through": PASS_THROUGH_PARAMS}
 FILTER_COLUMNS = {"amount", *DIMENSION_FIELDS}
 MAX_HOPS_PER_WINDOW = 4
+#: no duration of a rule (window, hop, cooldown, lateness, history) is longer
+MAX_DURATION = timedelta(days=366)
 
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -87,11 +94,16 @@ class RuleError(ValueError):
 
 
 def parse_duration(text: Any, where: str) -> timedelta:
-    """A Timestream duration (``150s``, ``5m``, ``1h``, ``1d``) as a timedelta."""
-    match = _DURATION.match(str(text).strip())
-    if not match or int(match.group(1)) == 0:
+    """A Timestream duration (``150s``, ``5m``, ``1h``, ``1d``) as a timedelta, at most a year."""
+    if isinstance(text, bool) or not isinstance(text, str | int):
         raise RuleError(f"{where}: {text!r} is not a duration (a positive whole number + ms, s, m, h or d)")
-    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    match = _DURATION.match(str(text).strip())
+    if not match or len(match.group(1)) > 12 or int(match.group(1)) == 0:
+        raise RuleError(f"{where}: {text!r} is not a duration (a positive whole number + ms, s, m, h or d)")
+    seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds > MAX_DURATION.total_seconds():
+        raise RuleError(f"{where}: {text!r} is longer than {MAX_DURATION.days} days")
+    return timedelta(seconds=seconds)
 
 
 def format_duration(span: timedelta) -> str:
@@ -186,7 +198,20 @@ class Rule:
 def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RuleError(f"{where}: expected a number, got {value!r}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise RuleError(f"{where}: {value!r} is too large") from None
+    if not math.isfinite(number):
+        raise RuleError(f"{where}: expected a finite number, got {value!r}")
+    return number
+
+
+def _flag(value: Any, where: str) -> bool:
+    # YAML reads `false` as a boolean; "false" in quotes is text, and bool("false") is True.
+    if not isinstance(value, bool):
+        raise RuleError(f"{where}: expected true or false (unquoted), got {value!r}")
+    return value
 
 
 def _rule_from_dict(doc: Any, default_lateness: timedelta, origin: str) -> Rule:
@@ -240,7 +265,7 @@ def _rule_from_dict(doc: Any, default_lateness: timedelta, origin: str) -> Rule:
         hop=hop,
         aggregate=aggregate,
         op=op,
-        threshold=_number(doc["threshold"], f"{where}: threshold"),
+        threshold=_threshold(doc["threshold"], f"{where}: threshold"),
         severity=severity,
         cooldown=parse_duration(doc.get("cooldown") or doc["window"], f"{where}: cooldown"),
         lateness=(
@@ -248,12 +273,19 @@ def _rule_from_dict(doc: Any, default_lateness: timedelta, origin: str) -> Rule:
         ),
         description=" ".join(str(doc["description"]).split()),
         filter=_check_filter(str(doc["filter"]), where) if doc.get("filter") else None,
-        enabled=bool(doc.get("enabled", True)),
+        enabled=_flag(doc.get("enabled", True), f"{where}: enabled"),
         params=params,
-        recheck_on_close=bool(doc.get("recheck_on_close", False)),
+        recheck_on_close=_flag(doc.get("recheck_on_close", False), f"{where}: recheck_on_close"),
     )
     _check_description(rule, where)
     return rule
+
+
+def _threshold(value: Any, where: str) -> float:
+    threshold = _number(value, where)
+    if threshold < 0:
+        raise RuleError(f"{where}: must be 0 or more, got {value!r}")
+    return threshold
 
 
 def _params(aggregate: str, given: Any, tumbling: bool, where: str) -> dict[str, Any]:
@@ -312,17 +344,35 @@ def rules_from_document(doc: Any, origin: str = "rules") -> list[Rule]:
     return rules
 
 
+#: parsed rules documents by (path, modification time, size): every scheduled run loads the
+#: rules, and parsing the YAML took a third of a run; an edited file is read again
+_parsed_documents: dict[tuple[str, int, int], Any] = {}
+
+
 def _read_document(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text())
+        status = path.stat()
+        key = (str(path.resolve()), status.st_mtime_ns, status.st_size)
+        if key not in _parsed_documents:
+            if len(_parsed_documents) >= 8:  # a few rules files are all a process reads
+                _parsed_documents.pop(next(iter(_parsed_documents)))
+            _parsed_documents[key] = yaml.load(path.read_text(), Loader=_SAFE_LOADER)
+        # The caller builds rules from the document: hand it a copy, never the cached one.
+        return copy.deepcopy(_parsed_documents[key])
     except OSError as error:
         raise RuleError(f"{path}: cannot read: {error.strerror}") from None
     except yaml.YAMLError as error:
         raise RuleError(f"{path}: not valid YAML/JSON: {error}") from None
 
 
-def apply_overrides(rules: list[Rule], overrides: Any, origin: str = "override") -> list[Rule]:
-    """The rules with ``{rule_id: {threshold, enabled, window, ...}}`` applied."""
+def apply_overrides(
+    rules: list[Rule], overrides: Any, origin: str = "override", max_lookback: timedelta | None = None
+) -> list[Rule]:
+    """The rules with ``{rule_id: {threshold, enabled, window, ...}}`` applied.
+
+    ``max_lookback`` (the store's retention) bounds how far back a changed rule may look:
+    its window plus lateness, and a spike rule's history.
+    """
     if overrides in (None, {}):
         return list(rules)
     if not isinstance(overrides, dict):
@@ -346,8 +396,80 @@ def apply_overrides(rules: list[Rule], overrides: Any, origin: str = "override")
         if "window" in changes and "hop" not in changes:
             doc["hop"] = changes["window"]  # a new window keeps tumbling unless a hop is given
         doc.update(changes)
-        changed[rule_id] = _rule_from_dict(doc, by_id[rule_id].lateness, origin)
+        try:
+            rule = _rule_from_dict(doc, by_id[rule_id].lateness, origin)
+        except RuleError:
+            raise
+        except Exception as error:  # whatever else a hostile value trips over
+            raise RuleError(f"{origin}: {rule_id}: {type(error).__name__}: {error}") from None
+        if max_lookback is not None:
+            _check_lookback(rule, max_lookback, f"{origin}: {rule_id}")
+        changed[rule_id] = rule
     return [changed[rule.id] for rule in rules]
+
+
+def _check_lookback(rule: Rule, max_lookback: timedelta, where: str) -> None:
+    lookback = rule.window + rule.lateness
+    if lookback > max_lookback:
+        raise RuleError(
+            f"{where}: window {format_duration(rule.window)} + lateness {format_duration(rule.lateness)} "
+            f"looks back further than the store keeps recent data ({format_duration(max_lookback)})"
+        )
+    history = rule.params.get("history")
+    if history and parse_duration(history, f"{where}: params.history") > max_lookback:
+        raise RuleError(
+            f"{where}: params.history {history} is longer than the store keeps recent data "
+            f"({format_duration(max_lookback)})"
+        )
+
+
+#: rule id -> the rule as the last override that applied cleanly left it (per environment)
+_last_good: dict[str, Rule] = {}
+
+
+def load_rules_keeping_last_good(
+    override: str, max_lookback: timedelta | None = None
+) -> tuple[list[Rule], dict[str, str]]:
+    """The rules for a scheduled run, and the overrides refused (by rule id, ``*`` for the whole).
+
+    Unlike :func:`load_rules`, a bad override does not stop the run: it is refused with its
+    reason, and its rule keeps its last good definition (the last override of it that
+    applied in this execution environment, else the shipped rule). The other rules take
+    their overrides.
+    """
+    shipped = rules_from_document(_read_document(SHIPPED_RULES), str(SHIPPED_RULES))
+    if not override.strip():
+        return shipped, {}
+    origin = _origin(override)
+    try:
+        overrides = load_override(override)
+        if not isinstance(overrides, dict):
+            raise RuleError(
+                f"{origin}: expected a mapping of rule id -> changes, got {type(overrides).__name__}"
+            )
+    except RuleError as error:
+        return [_last_good.get(rule.id, rule) for rule in shipped], {"*": str(error)}
+    known = {rule.id for rule in shipped}
+    errors = {
+        str(rule_id): f"{origin}: unknown rule id {rule_id!r}; known: {', '.join(sorted(known))}"
+        for rule_id in overrides
+        if rule_id not in known
+    }
+    rules = []
+    for rule in shipped:
+        if rule.id not in overrides:
+            _last_good[rule.id] = rule
+            rules.append(rule)
+            continue
+        try:
+            changed = apply_overrides([rule], {rule.id: overrides[rule.id]}, origin, max_lookback)[0]
+        except RuleError as error:
+            errors[rule.id] = str(error)
+            rules.append(_last_good.get(rule.id, rule))
+            continue
+        _last_good[rule.id] = changed
+        rules.append(changed)
+    return rules, errors
 
 
 def _rule_document(rule: Rule) -> dict[str, Any]:

@@ -7,6 +7,7 @@ graph engine, JSON-lines files for rejected records and published events, all un
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import Field, dataclass, field, fields
@@ -14,7 +15,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-TIMESERIES_BACKENDS = ("timestream", "duckdb")
+from .limits import DEFAULT_MAX_AMOUNT
+
+TIMESERIES_BACKENDS = ("timestream", "influxdb3", "duckdb", "datafusion")
 GRAPH_BACKENDS = ("neptune", "gremlin-server", "embedded")
 SINK_BACKENDS = ("sqs", "jsonl")
 PUBLISHER_BACKENDS = ("eventbridge", "jsonl")
@@ -41,6 +44,16 @@ def _int(name: str, raw: str, minimum: int = 0) -> int:
         raise ConfigurationError(f"{name}={raw!r}: expected a whole number") from None
     if value < minimum:
         raise ConfigurationError(f"{name}={raw!r}: must be at least {minimum}")
+    return value
+
+
+def _positive_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r}: expected a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigurationError(f"{name}={raw!r}: must be a finite number more than 0")
     return value
 
 
@@ -73,9 +86,15 @@ def _parse(setting: Field[Any], raw: str) -> Any:
         return _bool(name, raw)
     if setting.type in ("int", int):
         return _int(name, raw, spec["minimum"] or 0)
+    if setting.type in ("float", float):
+        return _positive_float(name, raw)
     if setting.type in ("Path", Path):
         return Path(raw)
     return raw
+
+
+def _has_default_when_empty(setting: Field[Any]) -> bool:
+    return bool(setting.metadata["choices"]) or setting.type in ("int", int, "float", float)
 
 
 @dataclass(frozen=True)
@@ -91,6 +110,16 @@ class Settings:
     timestream_table: str = _env("TIMESTREAM_TABLE", "transactions")
     #: hours of the Timestream memory store: older records must go to the magnetic store
     timestream_memory_retention_hours: int = _env("TIMESTREAM_MEMORY_RETENTION_HOURS", 24, minimum=1)
+    #: https://<query cell>.timestream.<region>.amazonaws.com: query that cell directly, without
+    #: endpoint discovery (a VPC with interface endpoints has no route to the discovery endpoint)
+    timestream_query_endpoint: str = _env("TIMESTREAM_QUERY_ENDPOINT", "")
+    #: Timestream for InfluxDB 3: https://host:port of the cluster, its database, and the
+    #: Secrets Manager secret holding the token (see fraudcore.timeseries.influxdb3)
+    influxdb_endpoint: str = _env("INFLUXDB_ENDPOINT", "")
+    influxdb_database: str = _env("INFLUXDB_DATABASE", "fraud")
+    influxdb_secret_arn: str = _env("INFLUXDB_SECRET_ARN", "")
+    influxdb_token: str = _env("INFLUXDB_TOKEN", "")
+    influxdb_verify_tls: bool = _env("INFLUXDB_VERIFY_TLS", True)
     # Graph store
     graph_backend: str = _env("GRAPH_BACKEND", "embedded", choices=GRAPH_BACKENDS)
     #: ws(s)://host:port/gremlin for neptune and gremlin-server
@@ -99,8 +128,8 @@ class Settings:
     graph_traversal_source: str = _env("GRAPH_TRAVERSAL_SOURCE", "g")
     neptune_iam_auth: bool = _env("NEPTUNE_IAM_AUTH", False)
     graph_eval_timeout_ms: int = _env("GRAPH_EVAL_TIMEOUT_MS", 30_000, minimum=1)
-    #: objects (vertices or edges) per mergeV/mergeE request
-    graph_write_batch: int = _env("GRAPH_WRITE_BATCH", 150, minimum=1)
+    #: objects (vertices or edges) per mergeV/mergeE request (Neptune's bulk-upsert advice)
+    graph_write_batch: int = _env("GRAPH_WRITE_BATCH", 100, minimum=1)
     graph_max_retries: int = _env("GRAPH_MAX_RETRIES", 5, minimum=0)
     # Sinks and publishers
     rejected_sink: str = _env("REJECTED_SINK", "jsonl", choices=SINK_BACKENDS)
@@ -113,6 +142,11 @@ class Settings:
     #: mapping applied to incoming records: "auto" (canonical, or a shipped mapping whose
     #: ``require`` matches), a shipped mapping name, a file path, or "" for canonical only
     field_mapping: str = _env("FIELD_MAPPING", "auto")
+    #: the largest amount a record may carry (a bigger one is rejected, see fraudcore.limits)
+    max_amount: float = _env("MAX_AMOUNT", DEFAULT_MAX_AMOUNT)
+    #: key of the keyed hash of personal identifiers in execution names: ssm:/name or
+    #: secretsmanager:<id> on AWS; empty: a key file in the state dir (see fraudcore.pii)
+    pii_hash_key: str = _env("PII_HASH_KEY", "")
     # Micro-analysis
     rules_override: str = _env("RULES_OVERRIDE", "")
     max_investigations_per_run: int = _env("MAX_INVESTIGATIONS_PER_RUN", 200, minimum=0)
@@ -130,11 +164,16 @@ class Settings:
             names = (setting.metadata["env"], *setting.metadata["also"])
             raw = next((env[name] for name in names if env.get(name)), None)
             if raw is None and setting.metadata["env"] in env and not setting.metadata["also"]:
-                raw = env[setting.metadata["env"]]  # set but empty: empty is a value here
+                raw = env[setting.metadata["env"]]  # set but empty: empty is a value of a text setting
+            if raw is not None and not raw.strip() and _has_default_when_empty(setting):
+                # a number or a choice set to "" is unset: `sam local invoke` gives "" for a
+                # value the template computes (an !If on the engine, for one)
+                raw = None
             if raw is not None:
                 values[setting.name] = _parse(setting, raw)
-        if "micro_schedule_interval" in values:
-            values["micro_schedule_interval"] = values["micro_schedule_interval"].strip()
+        for name in ("micro_schedule_interval", "pii_hash_key"):
+            if name in values:
+                values[name] = values[name].strip()
         settings = cls(**values)
         settings.check()
         return settings
@@ -146,6 +185,20 @@ class Settings:
 
     def check(self) -> None:
         """Fail early, naming the setting, when a chosen backend lacks what it needs."""
+        if self.timestream_query_endpoint and not self.timestream_query_endpoint.startswith("https://"):
+            raise ConfigurationError(
+                f"TIMESTREAM_QUERY_ENDPOINT={self.timestream_query_endpoint!r}: expected "
+                "https://<query cell>.timestream.<region>.amazonaws.com, or empty for endpoint discovery"
+            )
+        if self.timeseries_backend == "influxdb3":
+            if not self.influxdb_endpoint.strip().startswith(("https://", "http://")):
+                raise ConfigurationError(
+                    f"TIMESERIES_BACKEND=influxdb3 needs INFLUXDB_ENDPOINT=https://host:port, got {self.influxdb_endpoint!r}"
+                )
+            if not (self.influxdb_secret_arn.strip() or self.influxdb_token):
+                raise ConfigurationError(
+                    "TIMESERIES_BACKEND=influxdb3 needs INFLUXDB_SECRET_ARN (or INFLUXDB_TOKEN)"
+                )
         if self.rejected_sink == "sqs" and not self.rejected_queue_url:
             raise ConfigurationError("REJECTED_SINK=sqs needs REJECTED_QUEUE_URL")
         if self.investigation_starter == "stepfunctions" and not self.state_machine_arn:

@@ -12,6 +12,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+#: epoch milliseconds of year 9999 (what a datetime holds)
+_MAX_EPOCH_MS = 253_402_300_799_999
 _FRACTION = re.compile(r"^(.*[T ]\d\d:\d\d:\d\d)\.(\d+)(.*)$")
 
 
@@ -20,7 +22,25 @@ def utc_now() -> datetime:
 
 
 def parse_utc(value: Any) -> datetime:
-    """An aware UTC datetime; naive times are taken as UTC. ValueError says what was wrong."""
+    """An aware UTC datetime; naive times are taken as UTC. ValueError says what was wrong.
+
+    A time that cannot be represented (an epoch far out of range, an offset that moves a
+    time past year 1 or 9999) is a ValueError too, never an OverflowError.
+    """
+    try:
+        return _parse_utc(value)
+    except (OverflowError, OSError):
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        raise ValueError(f"{shown} is outside the range of representable times") from None
+
+
+def _from_epoch_ms(milliseconds: float) -> datetime:
+    if abs(milliseconds) > _MAX_EPOCH_MS:
+        raise OverflowError(milliseconds)
+    return datetime.fromtimestamp(milliseconds / 1000.0, tz=UTC)
+
+
+def _parse_utc(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     if isinstance(value, bool) or value is None:
@@ -28,12 +48,14 @@ def parse_utc(value: Any) -> datetime:
     if isinstance(value, int | float):
         if not math.isfinite(value):
             raise ValueError("epoch milliseconds must be a finite number")
-        return datetime.fromtimestamp(value / 1000.0, tz=UTC)
+        return _from_epoch_ms(value)
     if not isinstance(value, str):
         raise ValueError(f"expected ISO 8601 text or epoch milliseconds, got {type(value).__name__}")
     text = value.strip()
     if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000.0, tz=UTC)
+        if len(text) > 19:
+            raise OverflowError(text)
+        return _from_epoch_ms(int(text))
     text = text.replace("Z", "+00:00").replace("z", "+00:00")
     fraction = _FRACTION.match(text)
     if fraction:  # Python reads at most microseconds

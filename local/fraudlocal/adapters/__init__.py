@@ -1,6 +1,6 @@
 """The local adapters of fraudcore's ports, registered with :mod:`fraudcore.backends`.
 
-Importing :mod:`fraudlocal` registers them: DuckDB for the time series, the embedded graph
+Importing :mod:`fraudlocal` registers them: DuckDB or DataFusion for the time series, the embedded graph
 engine, JSON-lines files for rejected records and published events, and the on-disk queue
 of investigations. Each factory imports its adapter only when a setting chooses it.
 """
@@ -19,6 +19,14 @@ def _duckdb(settings: Settings):
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     return DuckDBTimeseriesStore(
         StateDir(settings.state_dir).timeseries, settings.timestream_database, settings.timestream_table
+    )
+
+
+def _datafusion(settings: Settings):
+    from fraudlocal.adapters.timeseries_datafusion import open_store
+
+    return open_store(
+        settings.state_dir / "timeseries-datafusion", settings.timestream_database, settings.timestream_table
     )
 
 
@@ -49,6 +57,7 @@ def _local_starter(settings: Settings):
 
 def register() -> None:
     backends.register("timeseries", "duckdb", _duckdb)
+    backends.register("timeseries", "datafusion", _datafusion)
     backends.register("graph", "embedded", _embedded_graph)
     backends.register("rejected", "jsonl", _jsonl_rejected)
     backends.register("publisher", "jsonl", _jsonl_events)

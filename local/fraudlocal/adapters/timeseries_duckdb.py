@@ -12,6 +12,20 @@ multi-row ``VALUES`` statement and a few hundred rows/s for ``executemany``, whi
 row by row). ``INSERT OR IGNORE`` makes a replay a no-op: a re-sent ``transaction_id``
 counts as stored and keeps its first values.
 
+As strict as Timestream where Timestream refuses:
+
+- a column exists once a record has used it. The DuckDB table has every column from the
+  start, but the store remembers which dimensions and measures stored records have used
+  (recomputed from the data when the file is opened), and a query naming any other layout
+  column fails with :class:`~fraudcore.timeseries.MissingColumnError` and Timestream's
+  message (``ValidationException: line 1:8: Column 'card_id' does not exist``);
+- a record over Timestream's size limits is rejected, with the same reason the Timestream
+  adapter gives, and never inserted.
+Replay horizon: a local replay may write a span of records ahead of its simulated clock
+(the time-series mapping reads ahead while the rules are evaluated per span). While
+:func:`read_horizon` is in force for a store file, every query of that file sees only the
+transactions before the horizon, as the functions running at that simulated time would.
+
 Concurrency: a DuckDB file has one writer process. Every function of the local stack
 runs in the ``fraudlocal`` process, which opens one store (one connection) per state
 directory; a second process opening the same file read-write fails with DuckDB's lock
@@ -20,8 +34,9 @@ error rather than corrupting it.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -34,13 +49,35 @@ from fraudcore.ports import WriteOutcome
 from fraudcore.timeseries import (
     MEASURE_NAME,
     MEASURES,
+    MissingColumnError,
     event_time_naive_utc,
     measure_values,
     quote_identifier,
     record_dimensions,
+    split_by_record_limits,
     table_layout,
     unique_by_key,
 )
+from fraudcore.timeseries.dialects import TIMESTREAM
+
+#: store file -> the time before which its queries see transactions (see read_horizon)
+_horizons: dict[Path, datetime] = {}
+
+
+@contextlib.contextmanager
+def read_horizon(path: str | Path, moment: datetime) -> Iterator[None]:
+    """Within the block, queries of the store at ``path`` see only transactions before ``moment``."""
+    key = Path(path).resolve()
+    previous = _horizons.get(key)
+    _horizons[key] = moment.astimezone(UTC).replace(tzinfo=None)
+    try:
+        yield
+    finally:
+        if previous is None:
+            _horizons.pop(key, None)
+        else:
+            _horizons[key] = previous
+
 
 _DUCKDB_TYPES = {"DOUBLE": "DOUBLE", "BIGINT": "BIGINT", "VARCHAR": "VARCHAR", "BOOLEAN": "BOOLEAN"}
 
@@ -48,12 +85,15 @@ _DUCKDB_TYPES = {"DOUBLE": "DOUBLE", "BIGINT": "BIGINT", "VARCHAR": "VARCHAR", "
 class DuckDBTimeseriesStore:
     """:class:`fraudcore.ports.TimeseriesStore` on a DuckDB file (one connection per store)."""
 
+    sql_dialect = TIMESTREAM
+
     def __init__(self, path: str | Path, database: str, table: str):
         if not database or not table:
             raise ValueError(
                 f"DuckDB time-series store needs a schema and a table name, got {database!r}.{table!r}"
             )
         self.path = Path(path)
+        self._key = self.path.resolve()
         self.database = database
         self.table = table
         self._layout = table_layout()
@@ -63,6 +103,8 @@ class DuckDBTimeseriesStore:
         self._connection: duckdb.DuckDBPyConnection | None = duckdb.connect(str(self.path))
         self._create_table()
         self._insert_sql = self._build_insert()
+        #: the dimension and measure columns stored records have used (Timestream's columns)
+        self.columns_in_use: set[str] = self._columns_used_by_stored_records()
 
     # -- schema -------------------------------------------------------------------------
 
@@ -80,6 +122,13 @@ class DuckDBTimeseriesStore:
         connection = self._open()
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(self.database)}")
         connection.execute(f"CREATE TABLE IF NOT EXISTS {self._qualified} ({', '.join(columns)})")
+
+    def _columns_used_by_stored_records(self) -> set[str]:
+        layout = self._layout
+        optional = [*layout.dimensions, *(name for name, _ in layout.measures)]
+        counts = ", ".join(f"count({quote_identifier(name)})" for name in optional)
+        row = self._open().execute(f"SELECT {counts} FROM {self._qualified}").fetchone() or ()
+        return {name for name, used in zip(optional, row, strict=True) if used}
 
     def _build_insert(self) -> str:
         layout = self._layout
@@ -108,35 +157,68 @@ class DuckDBTimeseriesStore:
     # -- the port -----------------------------------------------------------------------
 
     def write(self, transactions: Sequence[Transaction]) -> WriteOutcome:
-        """Insert a batch in one statement; already-stored transaction_ids count as stored."""
-        unique = unique_by_key(list(transactions))
-        outcome = WriteOutcome()
+        """Insert a batch in one statement; already-stored transaction_ids count as stored.
+
+        Records over Timestream's size limits are rejected, as the Timestream adapter does.
+        When DuckDB refuses the statement, the batch is halved down to the record it refuses:
+        a value DuckDB cannot take (a conversion, a range) rejects that record alone; any
+        other error (I/O, a closed store) is not the record's fault, so it is retried.
+        """
+        unique, refused = split_by_record_limits(unique_by_key(list(transactions)))
+        outcome = WriteOutcome(rejected=refused)
         if not unique:
             return outcome
-        columns = self._columns_of(unique)
-        ids = {t.transaction_id for t in unique}
-        with self._lock:
-            try:
+        return outcome.merge(self._insert_isolating(unique))
+
+    def _insert_isolating(self, batch: Sequence[Transaction]) -> WriteOutcome:
+        outcome = WriteOutcome(requests=1)
+        ids = {t.transaction_id for t in batch}
+        try:
+            columns = self._columns_of(batch)
+            with self._lock:
                 self._open().execute(self._insert_sql, columns)
-            except duckdb.Error as error:
-                # A local store error is not the record's fault: retry the records.
-                outcome.failed = dict.fromkeys(ids, f"DuckDB insert into {self._qualified} failed: {error}")
-                outcome.requests = 1
-                return outcome
+        except (duckdb.IOException, RuntimeError) as error:
+            outcome.failed = dict.fromkeys(ids, f"DuckDB insert into {self._qualified} failed: {error}")
+            return outcome
+        except (duckdb.Error, ValueError, OverflowError) as error:
+            if len(batch) > 1:
+                middle = len(batch) // 2
+                outcome.merge(self._insert_isolating(batch[:middle]))
+                return outcome.merge(self._insert_isolating(batch[middle:]))
+            outcome.rejected = dict.fromkeys(
+                ids, f"DuckDB refused the record for {self._qualified}: {type(error).__name__}: {error}"
+            )
+            return outcome
+        self.columns_in_use.update(MEASURES)
+        self.columns_in_use.update(name for t in batch for name in record_dimensions(t))
         outcome.stored = ids
-        outcome.requests = 1
         return outcome
 
     def query(self, timestream_sql: str) -> list[dict[str, Any]]:
-        """Run Timestream SQL, translated to DuckDB SQL by :mod:`fraudlocal.adapters.timestream_sql`."""
-        try:
-            from fraudlocal.adapters.timestream_sql import to_duckdb
-        except ImportError:  # the translator is optional: plain SQL runs as it is
-            return self.query_duckdb(timestream_sql)
+        """Run Timestream SQL, translated to DuckDB SQL by :mod:`fraudlocal.adapters.timestream_sql`.
+
+        Like Timestream, a query naming a column no stored record has used fails with
+        :class:`MissingColumnError`."""
+        from fraudlocal.adapters.timestream_sql import column_references, to_duckdb
+
+        layout_columns = {*self._layout.dimensions, *MEASURES}
+        for name, line, column in column_references(timestream_sql):
+            if name in layout_columns and name not in self.columns_in_use:
+                # another writer (the ingest function's own store) may have used it since
+                with self._lock:
+                    self.columns_in_use |= self._columns_used_by_stored_records()
+            if name in layout_columns and name not in self.columns_in_use:
+                raise MissingColumnError(
+                    name, f"ValidationException: line {line}:{column}: Column '{name}' does not exist"
+                )
         return self.query_duckdb(to_duckdb(timestream_sql))
 
     def query_duckdb(self, sql: str, parameters: Sequence[Any] | None = None) -> list[dict[str, Any]]:
         """Run native DuckDB SQL; rows as dicts with the same value types as the Timestream adapter."""
+        horizon = _horizons.get(self._key)
+        if horizon is not None:
+            visible = f"(SELECT * FROM {self._qualified} WHERE time < CAST('{horizon.isoformat(sep=' ')}' AS TIMESTAMP))"
+            sql = sql.replace(self._qualified, visible)
         with self._lock:
             cursor = self._open().execute(sql, parameters or [])
             if cursor.description is None:

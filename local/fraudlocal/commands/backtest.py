@@ -141,6 +141,8 @@ def _print_text(report: dict) -> None:
             line += f"{entry['fraud_accounts']:>11}{entry['legit_accounts']:>11}{precision:>11}{recall:>8}"
         if not entry["enabled"]:
             line += "  (disabled)"
+        if rule_id in report.get("rule_errors", {}):
+            line += f"  (failed: {report['rule_errors'][rule_id]})"
         print(line)
     if labelled:
         labels = report["labels"]

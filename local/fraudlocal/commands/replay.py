@@ -50,6 +50,12 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         default=100,
         help="records per ingest invocation, as the mapping's BatchSize (default 100)",
     )
+    parser.add_argument(
+        "--per-tick",
+        action="store_true",
+        help="invoke MicroAnalysisFunction at every tick instead of evaluating the rules once per span "
+        "of input (same flags and cases, several times slower)",
+    )
     add_graph_options(parser)
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars and no table")
     parser.add_argument(
@@ -94,6 +100,7 @@ def config_from_args(args: argparse.Namespace, state_dir: Path, mapping: str | N
         graph_backend=args.graph,
         graph_endpoint=args.graph_endpoint,
         verbose=args.verbose,
+        per_tick=args.per_tick,
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -122,6 +123,8 @@ class EventSourceMapping:
     max_retries: int = 3
     bisect_on_error: bool = True
     on_failure: Path | None = None
+    #: seconds to wait before each retry (Lambda backs off too); 0 retries at once
+    retry_delay_s: float = 0.0
     stats: MappingStats = field(default_factory=MappingStats)
     _positions: dict[int, int] = field(default_factory=dict)
 
@@ -166,6 +169,7 @@ class EventSourceMapping:
             self._give_up(rest, f"{len(failed)} record(s) still failing after {attempt} retries")
             return
         self.stats.retries += 1
+        self._wait_before_retry()
         self._deliver(rest, attempt + 1)
 
     def _after_function_error(self, batch: Sequence[StreamRecord], attempt: int, error: Exception) -> None:
@@ -174,6 +178,7 @@ class EventSourceMapping:
             self._give_up(batch, reason)
             return
         self.stats.retries += 1
+        self._wait_before_retry()
         if self.bisect_on_error and len(batch) > 1:
             # Bisection does not count against the retry attempts on AWS either, but its
             # halves carry the attempt count so a poison record is given up eventually.
@@ -183,6 +188,10 @@ class EventSourceMapping:
             self._deliver(batch[middle:], attempt + 1)
         else:
             self._deliver(batch, attempt + 1)
+
+    def _wait_before_retry(self) -> None:
+        if self.retry_delay_s > 0:
+            time.sleep(self.retry_delay_s)
 
     def _give_up(self, batch: Sequence[StreamRecord], reason: str) -> None:
         self.stats.batches_given_up += 1
@@ -205,6 +214,25 @@ class EventSourceMapping:
         }
         with self.on_failure.open("a") as out:
             out.write(json.dumps(description) + "\n")
+
+
+def discard_consumed(stream: LocalStream, mappings: Sequence[EventSourceMapping]) -> int:
+    """Drop the records every mapping has read (their retention ended), keeping memory bounded.
+
+    A real stream keeps records for its retention period whatever is read; the emulator
+    holds them in memory, so a long replay forgets what no mapping needs any more. Returns
+    how many records were dropped.
+    """
+    dropped = 0
+    for index, shard in enumerate(stream.shards):
+        done = min((m._positions.get(index, 0) for m in mappings), default=0)
+        if done <= 0:
+            continue
+        del shard[:done]
+        for mapping in mappings:
+            mapping._positions[index] = mapping._positions.get(index, 0) - done
+        dropped += done
+    return dropped
 
 
 def feed(stream: LocalStream, records: Iterable[tuple[dict[str, Any] | bytes | str, str]]) -> int:

@@ -28,9 +28,24 @@ from fraudlocal.state_dir import StateDir
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
 
+#: the local time-series engines (``fraudlocal --timeseries``) and the default one
+LOCAL_TIMESERIES = ("duckdb", "datafusion")
+#: environment variable through which ``fraudlocal --timeseries`` reaches every local run
+TIMESERIES_CHOICE_VARIABLE = "FRAUDLOCAL_TIMESERIES"
+
+
+def local_timeseries_backend() -> str:
+    """The local time-series engine chosen with ``fraudlocal --timeseries`` (DuckDB by default)."""
+    choice = os.environ.get(TIMESERIES_CHOICE_VARIABLE, "duckdb")
+    if choice not in LOCAL_TIMESERIES:
+        raise UserError(
+            f"{TIMESERIES_CHOICE_VARIABLE}={choice!r}: expected one of {', '.join(LOCAL_TIMESERIES)}"
+        )
+    return choice
+
+
 #: what every locally invoked function gets, whatever the template says
 LOCAL_OVERRIDES = {
-    "TIMESERIES_BACKEND": "duckdb",
     "GRAPH_BACKEND": "embedded",
     "REJECTED_SINK": "jsonl",
     "EVENT_PUBLISHER": "jsonl",
@@ -72,10 +87,12 @@ class LocalTarget:
     graph_endpoint: str | None = None
     template: Path = DEFAULT_TEMPLATE
     extra_env: tuple[tuple[str, str], ...] = ()
+    timeseries_backend: str = field(default_factory=local_timeseries_backend)
 
     def environment(self, function_env: dict[str, str]) -> dict[str, str]:
         env = dict(function_env)
         env.update(LOCAL_OVERRIDES)
+        env["TIMESERIES_BACKEND"] = self.timeseries_backend
         env["FRAUD_STATE_DIR"] = str(self.state_dir)
         override = StateDir(self.state_dir).rules_override
         if override.exists():
@@ -83,6 +100,10 @@ class LocalTarget:
         env["GRAPH_BACKEND"] = self.graph_backend
         if self.graph_endpoint:
             env["GRAPH_ENDPOINT"] = self.graph_endpoint
+        # Which graph of a Gremlin Server (it binds several; each test worker has its own): the
+        # process's choice, not the template's "g", which is Neptune's only traversal source.
+        if os.environ.get("GRAPH_TRAVERSAL_SOURCE"):
+            env["GRAPH_TRAVERSAL_SOURCE"] = os.environ["GRAPH_TRAVERSAL_SOURCE"]
         env.update(dict(self.extra_env))
         return env
 
@@ -193,6 +214,10 @@ class FunctionRunner:
                     logger.setLevel("WARNING")
             prepared = self._prepared[logical_id] = (env, handler)
         return prepared
+
+    def environment(self, logical_id: str) -> dict[str, str]:
+        """The environment ``logical_id``'s handler runs with (for code acting on its behalf)."""
+        return dict(self._prepare(logical_id)[0])
 
     def invoke(self, logical_id: str, event: Any) -> Any:
         """Invoke ``logical_id``'s handler; exceptions propagate as Lambda reports them

@@ -10,7 +10,6 @@ When the input ends, the clock keeps ticking until the last record's windows hav
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,30 +37,41 @@ def rules_horizon(override: Path | None) -> timedelta:
 
 
 @dataclass
-class SimulatedClock:
+class ScheduleClock:
+    """The simulated schedule: which ticks fire as event time advances.
+
+    A tick fires when the first record at or after it arrives; ticks more than
+    ``horizon`` after the last record are skipped (no rule can see an event any more).
+    """
+
     every: timedelta
     horizon: timedelta
     next_tick: datetime | None = None
+    last_event: datetime | None = None
 
-    def due(self, event_time: datetime, last_event: datetime | None) -> Iterator[datetime]:
-        """The ticks to run before a record at ``event_time`` is put on the stream."""
+    def advance(self, event_time: datetime) -> list[datetime]:
+        """The ticks due before a record at ``event_time``, in order; then the record counts."""
+        due: list[datetime] = []
         if self.next_tick is None:
             self.next_tick = floor_to(event_time, self.every) + self.every
         while event_time >= self.next_tick:
-            if last_event is not None and self.next_tick > last_event + self.horizon:
+            if self.last_event is not None and self.next_tick > self.last_event + self.horizon:
                 # Nothing recorded can be seen by a rule any more: jump over the quiet period.
                 self.next_tick = max(self.next_tick, floor_to(event_time, self.every) + self.every)
                 continue
-            yield self.next_tick
+            due.append(self.next_tick)
             self.next_tick += self.every
+        self.last_event = max(self.last_event or event_time, event_time)
+        return due
 
-    def closing(self, last_event: datetime | None) -> Iterator[datetime]:
-        """The ticks after the input ended, until every window of the last record has closed."""
-        if last_event is None or self.next_tick is None:
-            return
-        while self.next_tick <= last_event + self.horizon + self.every:
-            yield self.next_tick
-            self.next_tick += self.every
+    def closing(self) -> list[datetime]:
+        """The ticks after the input ends, until every window of the last record has closed."""
+        due: list[datetime] = []
+        if self.last_event is not None and self.next_tick is not None:
+            while self.next_tick <= self.last_event + self.horizon + self.every:
+                due.append(self.next_tick)
+                self.next_tick += self.every
+        return due
 
 
 def scheduled_event(moment: datetime) -> dict[str, Any]:

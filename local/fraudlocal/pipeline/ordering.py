@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fraudcore.limits import parse_json_record
 from fraudcore.mapping import FieldMapping, MappingError, load_mapping
-from fraudcore.model import InvalidRecord, parse_transaction
+from fraudcore.model import parse_transaction
 
 from ..errors import UserError
 
@@ -35,10 +35,10 @@ def ordering_mapping(name: str | None) -> Any:
 def describe(data: bytes, mapping: Any) -> tuple[str | None, datetime | None]:
     """The account id and event time of a producer record, or None where it cannot be read."""
     try:
-        payload = json.loads(data)
+        payload = parse_json_record(data.decode("utf-8"))
         canonical = mapping.apply(payload) if mapping is not None else payload
         transaction = parse_transaction(canonical)
-    except (json.JSONDecodeError, UnicodeDecodeError, InvalidRecord, ValueError, TypeError):
+    except Exception:  # any record that cannot be read is rejected by the functions, with the reason
         return None, None
     return transaction.account_id, transaction.timestamp
 

@@ -87,3 +87,7 @@ class PipelineResult:
     last_event: datetime | None
     elapsed: dict[str, float]
     state_dir: Path
+    #: event time of each partition key's (account's) first record, and of the first case
+    #: recorded with each account among its members (the run's tick): detection latency
+    first_event_by_key: dict[str, datetime] = field(default_factory=dict)
+    first_case_by_account: dict[str, datetime] = field(default_factory=dict)

@@ -17,6 +17,15 @@ Ticks where nothing can change are skipped: once the clock is more than the long
 ``window + lateness`` of the rules past the last record, no rule can see an event, so a
 quiet period of the input costs nothing.
 
+By default the rules are evaluated once per span of input rather than at every tick
+(:mod:`.span_evaluation`): ``IngestTimeseriesFunction``'s mapping reads a span of
+records ahead (on AWS the two mappings and the schedule run concurrently too), every rule
+is evaluated over the span with each scheduled run's result kept exact, and the clock then
+runs the span as above with the graph filled up to each tick, each run starting the
+investigations of its flags (same cap, same names) before they run. The flags, cases and
+figures are those of the per-tick run (``per_tick=True``, ``--per-tick``), which invokes
+``MicroAnalysisFunction`` at every tick.
+
 The outputs (see :mod:`fraudlocal.reporting.report`) go to ``--out``; the execution history of each
 investigation stays in ``<state>/investigations/done/<name>.json``.
 """
@@ -33,21 +42,33 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from fraudcore import backends
 from fraudcore.contracts import VERDICTS
+from fraudcore.micro import MicroResult, schedule_interval, start_investigations
+from fraudcore.rules import enabled_rules, load_rules_keeping_last_good
+from fraudcore.settings import get_settings
 from fraudcore.timeutil import iso_z
 
 from ..adapters.sinks import rejected_by_function
 from ..adapters.starter_local import LocalInvestigationStarter
+from ..adapters.timeseries_duckdb import read_horizon
 from ..emulators.asl import execute, load_state_machine
-from ..emulators.kinesis_esm import EventSourceMapping, LocalStream
-from ..emulators.runtime import FunctionRunner, LocalTarget, close_local_backends, store_stats
+from ..emulators.kinesis_esm import EventSourceMapping, LocalStream, discard_consumed
+from ..emulators.runtime import (
+    FunctionRunner,
+    LocalTarget,
+    close_local_backends,
+    patched_environment,
+    store_stats,
+)
 from ..errors import UserError
 from ..reporting import report
 from ..state_dir import StateDir
 from ..state_machine import RECORD_CASE_STATE, STATE_MACHINE
-from .clock import SimulatedClock, rules_horizon, scheduled_event
+from .clock import ScheduleClock, rules_horizon, scheduled_event
 from .ordering import StreamInput
 from .results import STAGES, CaseRecord, PipelineResult
+from .span_evaluation import RunFlags, SpanEvaluator
 
 INGEST_TIMESERIES = "IngestTimeseriesFunction"
 INGEST_GRAPH = "IngestGraphFunction"
@@ -57,6 +78,8 @@ DEFAULT_BATCH_SIZE = 100
 DEFAULT_MAX_RETRIES = 3
 #: the stream is polled after this many new records, so the stores fill as the stream does
 DEFAULT_POLL_EVERY = 500
+#: records read ahead and evaluated at once when the rules run per span
+DEFAULT_SPAN_RECORDS = 50_000
 
 
 @dataclass
@@ -74,6 +97,9 @@ class PipelineConfig:
     graph_backend: str = "embedded"
     graph_endpoint: str | None = None
     verbose: bool = False
+    #: invoke MicroAnalysisFunction at every tick instead of evaluating the rules per span
+    per_tick: bool = False
+    span_records: int = DEFAULT_SPAN_RECORDS
 
     def target(self) -> LocalTarget:
         extra: list[tuple[str, str]] = []
@@ -118,7 +144,12 @@ class Pipeline:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.runner = FunctionRunner(self.target, verbose=config.verbose)
         self.watch = Stopwatch()
-        self.stream = LocalStream(config.shards)
+        # One stream per mapping, with the same records: the time-series mapping may read
+        # ahead of the graph mapping (per-span evaluation), each keeps its own position.
+        self.streams = {
+            INGEST_TIMESERIES: LocalStream(config.shards),
+            INGEST_GRAPH: LocalStream(config.shards),
+        }
         failures = StateDir(self.state_dir).ingest_failures
         self.mappings = [
             EventSourceMapping(
@@ -133,12 +164,22 @@ class Pipeline:
         ]
         self.starter = LocalInvestigationStarter(self.state_dir)
         self.machine = load_state_machine(self.runner.template, STATE_MACHINE)
-        self.clock = SimulatedClock(config.every, rules_horizon(self._rules_override()))
+        self.horizon = rules_horizon(self._rules_override())
+        # Per span needs the replay horizon of the DuckDB store; another engine runs per tick.
+        self.per_span = not config.per_tick and self.target.timeseries_backend == "duckdb"
+        self.clock = ScheduleClock(config.every, self.horizon)
         self.on_progress = on_progress
         self.put_count = 0
         self.unpolled = 0
         self.first_event: datetime | None = None
+        self.first_event_by_key: dict[str, datetime] = {}
+        self.first_case_by_account: dict[str, datetime] = {}
+        self.last_tick: datetime | None = None
         self.last_event: datetime | None = None
+        self.pending: list[StreamInput] = []  # read ahead, not yet through the clock (per span)
+        self.scheduled: dict[datetime, RunFlags] = {}  # each tick's evaluated run (per span)
+        self.span_evaluator: SpanEvaluator | None = None
+        self.max_investigations = 0
         self.ticks = 0
         self.flags: dict[str, dict[str, Any]] = {}
         self.cases: dict[str, CaseRecord] = {}
@@ -169,26 +210,81 @@ class Pipeline:
 
     # -- input --------------------------------------------------------------------------
     def put(self, record: StreamInput) -> None:
-        """Put one record on the stream; ticks whose time has come run first."""
+        """Put one record on the stream; ticks whose time has come run first.
+
+        Per span, records are read ahead and go through the clock a span at a time.
+        """
+        if not self.per_span:
+            self._put_on_streams(record, tuple(self.streams))
+            return
+        self.pending.append(record)
+        if len(self.pending) >= self.config.span_records:
+            self._run_span()
+
+    def _put_on_streams(self, record: StreamInput, functions: tuple[str, ...]) -> None:
         if record.event_time is not None:
-            for moment in self.clock.due(record.event_time, self.last_event):
+            for moment in self.clock.advance(record.event_time):
                 self.tick(moment)
             self.first_event = min(self.first_event or record.event_time, record.event_time)
+            self.first_event_by_key.setdefault(record.partition_key, record.event_time)
             self.last_event = max(self.last_event or record.event_time, record.event_time)
-        self.stream.put(record.data, record.partition_key)
+        for function in functions:
+            self.streams[function].put(record.data, record.partition_key)
         self.put_count += 1
         self.unpolled += 1
         if self.unpolled >= self.config.poll_every:
             self.poll()
+
+    def _run_span(self, closing: bool = False) -> None:
+        """Read the pending records into the time-series store, evaluate their ticks, run them."""
+        span, self.pending = self.pending, []
+        timeseries = self.streams[INGEST_TIMESERIES]
+        for record in span:
+            timeseries.put(record.data, record.partition_key)
+        self.mappings[0].poll(timeseries)
+        discard_consumed(timeseries, [self.mappings[0]])
+        preview = ScheduleClock(
+            self.clock.every, self.clock.horizon, self.clock.next_tick, self.clock.last_event
+        )
+        ticks = [
+            moment for record in span if record.event_time for moment in preview.advance(record.event_time)
+        ]
+        if closing:
+            ticks += preview.closing()
+        self._evaluate(ticks)
+        for record in span:
+            self._put_on_streams(record, (INGEST_GRAPH,))
+
+    def _evaluate(self, ticks: list[datetime]) -> None:
+        if not ticks:
+            return
+        # As the function would: its settings (state dir, name key, overrides), its store.
+        environment = patched_environment(self.runner.environment(MICRO_ANALYSIS))
+        with self.watch.measure("micro_analysis"), environment:
+            if self.span_evaluator is None:
+                settings = get_settings()
+                rules, _ = load_rules_keeping_last_good(
+                    settings.rules_override, timedelta(hours=settings.timestream_memory_retention_hours)
+                )
+                rules = enabled_rules(rules)
+                self.max_investigations = settings.max_investigations_per_run
+                self.span_evaluator = SpanEvaluator(
+                    backends.timeseries_store(settings),
+                    rules,
+                    schedule_interval(settings.micro_schedule_interval),
+                )
+            self.scheduled.update(self.span_evaluator.evaluate(ticks))
 
     def put_all(self, records: Iterable[StreamInput]) -> None:
         for record in records:
             self.put(record)
 
     def poll(self) -> None:
-        """Let both mappings read everything on the stream (each keeps its own checkpoints)."""
+        """Let both mappings read everything on their stream (each keeps its own checkpoints)."""
         for mapping in self.mappings:
-            mapping.poll(self.stream)
+            mapping.poll(self.streams[mapping.name])
+            # a long replay stays in bounded memory
+            discard_consumed(self.streams[mapping.name], [mapping])
         self.unpolled = 0
         self._report_progress()
 
@@ -196,10 +292,19 @@ class Pipeline:
     def tick(self, moment: datetime) -> None:
         """One scheduled run: the stores catch up, the rules run at ``moment``, investigations run."""
         self.poll()
-        event = scheduled_event(moment)
-        with self.watch.measure("micro_analysis"):
-            response = self.runner.invoke(MICRO_ANALYSIS, event)
+        run = self.scheduled.pop(moment, None)
+        if run is not None:
+            # Evaluated with its span: start its investigations as the function would.
+            with self.watch.measure("micro_analysis"):
+                result = MicroResult(evaluation_time=moment, flags=run.flags, rule_errors=run.errors)
+                start_investigations(self.starter, run.flags, self.max_investigations, result)
+                response = result.to_response()
+        else:
+            event = scheduled_event(moment)
+            with self.watch.measure("micro_analysis"):
+                response = self.runner.invoke(MICRO_ANALYSIS, event)
         self.ticks += 1
+        self.last_tick = moment
         for flag in (response or {}).get("flags", []):
             self.flags.setdefault(flag["execution_name"], flag)
         self.run_investigations(moment)
@@ -207,10 +312,17 @@ class Pipeline:
     def run_investigations(self, moment: datetime | None = None) -> int:
         """Run every pending investigation through the local executor; returns how many ran."""
         ran = 0
-        for name in self.starter.pending_names():
-            with self.watch.measure("investigations"):
-                self._investigate(name, moment)
-            ran += 1
+        # Records read ahead of the clock (per span) stay out of sight of a run at ``moment``.
+        horizon = (
+            read_horizon(StateDir(self.state_dir).timeseries, moment)
+            if moment is not None and self.per_span
+            else contextlib.nullcontext()
+        )
+        with horizon:
+            for name in self.starter.pending_names():
+                with self.watch.measure("investigations"):
+                    self._investigate(name, moment)
+                ran += 1
         if ran:
             self._report_progress()
         return ran
@@ -260,6 +372,10 @@ class Pipeline:
             recorded[-1].input.get("analyses") if recorded and isinstance(recorded[-1].input, dict) else None
         )
         case.update(summary, name, analyses)
+        recorded_at = moment or self.last_tick
+        if recorded_at is not None:
+            for member in summary.get("members", []):
+                self.first_case_by_account.setdefault(str(member), recorded_at)
 
     def _report_progress(self) -> None:
         if self.on_progress is not None:
@@ -268,8 +384,10 @@ class Pipeline:
     # -- the end --------------------------------------------------------------------------
     def finish(self) -> PipelineResult:
         """Drain the stream, let the clock run until every window closed, run the last investigations."""
+        if self.per_span:
+            self._run_span(closing=True)
         self.poll()
-        for moment in self.clock.closing(self.last_event):
+        for moment in self.clock.closing():
             self.tick(moment)
         self.run_investigations()
         self.poll()
@@ -287,6 +405,8 @@ class Pipeline:
             ticks=self.ticks,
             every=self.config.every,
             first_event=self.first_event,
+            first_event_by_key=self.first_event_by_key,
+            first_case_by_account=self.first_case_by_account,
             last_event=self.last_event,
             elapsed={k: round(v, 3) for k, v in elapsed.items()},
             state_dir=self.state_dir,

@@ -8,7 +8,11 @@ what is worth retrying:
 - a lost connection (closed socket, abnormal WebSocket close, refused connect): close,
   reconnect (re-signing the handshake for Neptune IAM auth), back off, retry;
 - ``ConcurrentModificationException`` (Neptune's lock conflict between concurrent
-  writers): back off and retry on the same connection.
+  writers): back off and retry on the same connection;
+- ``ThrottlingException``, ``TooManyRequestsException``, ``MemoryLimitExceededException``
+  and ``InternalFailureException``, which Neptune documents as safe to retry (a serverless
+  cluster answers them while it scales up): back off and retry; after the last retry they
+  are raised as :class:`GraphBusyError`, which the state machine retries again later.
 
 Anything else (a malformed traversal, an evaluation timeout, a refused signature) is
 raised at once as a :class:`GraphError` naming the request and the reason. Writes sent
@@ -52,6 +56,13 @@ _CONFLICT_MARKERS = ("ConcurrentModificationException", "ConcurrentModification"
 #: Neptune's code for a write that reached a reader after a failover: a reconnect resolves
 #: the cluster endpoint to the new writer
 _FAILOVER_MARKERS = ("ReadOnlyViolationException",)
+#: Neptune's codes for a request it could not take now but may take on a later try
+_BUSY_MARKERS = (
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "MemoryLimitExceededException",
+    "InternalFailureException",
+)
 #: texts of an evaluation timeout: Neptune's exception code, Gremlin Server's and the
 #: embedded engine's messages
 _TIMEOUT_MARKERS = ("TimeLimitExceeded", "evaluation exceeded", "timeout occurred")
@@ -77,6 +88,15 @@ class GraphTimeoutError(GraphError):
 
 class GraphUnavailableError(GraphError):
     """The graph could not be reached, or kept failing with retryable errors, after every retry."""
+
+
+class GraphBusyError(GraphUnavailableError):
+    """Neptune kept answering throttling, too many requests, memory limit or internal failure.
+
+    Its own class (the name Lambda reports as ``errorType``) so the state machine can wait
+    longer before the next try than for a lost connection: a serverless cluster that is
+    scaling up needs seconds to tens of seconds.
+    """
 
 
 class ConcurrentModificationError(GraphUnavailableError):
@@ -127,6 +147,19 @@ def _is_aiohttp_connection_error(error: BaseException) -> bool:
 def _is_conflict(error: BaseException) -> bool:
     text = _full_text(error)
     return any(marker in text for marker in _CONFLICT_MARKERS + _FAILOVER_MARKERS)
+
+
+def _is_busy(error: BaseException) -> bool:
+    text = _full_text(error)
+    return any(marker in text for marker in _BUSY_MARKERS)
+
+
+def _exhausted_error(error: BaseException) -> type[GraphUnavailableError]:
+    if _is_conflict(error):
+        return ConcurrentModificationError
+    if _is_busy(error):
+        return GraphBusyError
+    return GraphUnavailableError
 
 
 def is_timeout(error: BaseException) -> bool:
@@ -234,6 +267,7 @@ class GraphConnection:
             traversal_source,
             iam_auth=settings.neptune_iam_auth,
             region=settings.aws_region,
+            check_engine=settings.graph_backend == "neptune",
         )
         options.setdefault("eval_timeout_ms", settings.graph_eval_timeout_ms)
         options.setdefault("max_retries", settings.graph_max_retries)
@@ -318,8 +352,7 @@ class GraphConnection:
                 if lost:
                     self.close()
                 if not self.retry.can_retry(attempt):
-                    exhausted = ConcurrentModificationError if _is_conflict(error) else GraphUnavailableError
-                    raise exhausted(
+                    raise _exhausted_error(error)(
                         f"graph request {label!r} on {self.name} still failing after "
                         f"{attempt} attempts: {_error_text(error)}"
                     ) from error
@@ -357,6 +390,8 @@ class GraphConnection:
         if _is_conflict(error):
             # A failover needs a new socket to reach the new writer; a lock conflict does not.
             return True, any(marker in _full_text(error) for marker in _FAILOVER_MARKERS)
+        if _is_busy(error):
+            return True, False
         if _is_connection_lost(error):
             return True, True
         return False, False
@@ -381,10 +416,14 @@ def driver_factory(
     iam_auth: bool = False,
     region: str = "",
     pool_size: int = 1,
+    check_engine: bool = False,
     **driver_options: Any,
 ) -> RemoteConnectionFactory:
     """A factory of gremlinpython ``DriverRemoteConnection`` s; with ``iam_auth`` each new
     connection carries a freshly SigV4-signed handshake (signatures expire within minutes).
+
+    With ``check_engine`` (Neptune), the first connection first reads the cluster's engine
+    version and refuses one too old for this client (:mod:`fraudcore.graph.engine`).
 
     ``pool_size`` defaults to 1: a Lambda invocation sends one request at a time, and each
     pooled socket would otherwise need its own handshake.
@@ -392,8 +431,17 @@ def driver_factory(
     if not endpoint.startswith(("ws://", "wss://")):
         raise ConfigurationError(f"GRAPH_ENDPOINT={endpoint!r}: expected ws://host:port/gremlin or wss://...")
 
+    engine_checked = not check_engine
+
     def open_connection() -> RemoteConnection:
+        nonlocal engine_checked
         from gremlin_python.driver.driver_remote_connection import DriverRemoteConnection
+
+        if not engine_checked:
+            from .engine import verify_engine
+
+            verify_engine(endpoint, iam_auth=iam_auth, region=region)
+            engine_checked = True
 
         headers = None
         if iam_auth:

@@ -65,6 +65,16 @@ def split_vertex_id(vid: str) -> tuple[str, str]:
     return label, value
 
 
+def _escape_part(part: str) -> str:
+    # '%' first, so an escaped '|' can never be mistaken for a literal "%7C" in the input
+    return part.replace("%", "%25").replace("|", "%7C")
+
+
 def edge_id(label: str, out_id: str, in_id: str) -> str:
-    """Edges get deterministic ids too, so a replayed mergeE finds the same edge."""
-    return f"{out_id}|{label}|{in_id}"
+    """Edges get deterministic ids too, so a replayed mergeE finds the same edge.
+
+    The parts are joined with ``|`` after escaping ``%`` and ``|`` in each, so two different
+    (out, label, in) triples never share an id, whatever characters the identifiers hold.
+    Ids without those characters are unchanged.
+    """
+    return "|".join(_escape_part(part) for part in (out_id, label, in_id))

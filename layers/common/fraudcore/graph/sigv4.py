@@ -43,6 +43,15 @@ def default_credentials() -> Credentials:
     return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
 
 
+def signed_request_headers(url: str, region: str, credentials: Credentials | None = None) -> dict[str, str]:
+    """Headers of a SigV4-signed ``GET`` of an https URL of the cluster (e.g. its ``/status``)."""
+    if not region:
+        raise ConfigurationError("NEPTUNE_IAM_AUTH=true needs a region (AWS_REGION)")
+    request = AWSRequest(method="GET", url=url, data=None)
+    SigV4Auth(credentials or default_credentials(), SERVICE, region).add_auth(request)
+    return dict(request.headers.items())
+
+
 def signed_handshake_headers(
     endpoint: str, region: str, credentials: Credentials | None = None
 ) -> dict[str, str]:
@@ -51,8 +60,4 @@ def signed_handshake_headers(
 
     ``host`` is signed as ``host[:port]`` of the endpoint, which is what the WebSocket client sends.
     """
-    if not region:
-        raise ConfigurationError("NEPTUNE_IAM_AUTH=true needs a region (AWS_REGION)")
-    request = AWSRequest(method="GET", url=handshake_url(endpoint), data=None)
-    SigV4Auth(credentials or default_credentials(), SERVICE, region).add_auth(request)
-    return dict(request.headers.items())
+    return signed_request_headers(handshake_url(endpoint), region, credentials)

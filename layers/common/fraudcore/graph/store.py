@@ -11,10 +11,45 @@ from typing import Any
 
 from gremlin_python.process.traversal import T
 
-from ..chunking import chunks
+from ..limits import shorten
 from ..model import Transaction
 from ..ports import WriteOutcome
+from .connection import GraphTimeoutError, GraphUnavailableError
 from .upserts import GraphBatch, merge_edges, merge_vertices, read_edges
+
+#: vertices or edges per upsert request. Neptune advises about 200 "records" per request (a
+#: vertex, an edge, or one of their properties counts as a record) and fewer than 1,500 steps;
+#: 100 upserts of a few properties each stay near that advice.
+DEFAULT_OBJECTS_PER_REQUEST = 100
+
+
+def object_chunks(transactions: Sequence[Transaction], limit: int) -> list[list[Transaction]]:
+    """The transactions in order, cut so no chunk upserts more than ``limit`` distinct vertices
+    or more than ``limit`` distinct edges (a request carries one kind).
+
+    A single transaction never exceeds the limit (it touches at most a few identifiers), so
+    every chunk holds at least one transaction.
+    """
+    if limit < 1:
+        raise ValueError(f"objects per request must be at least 1, got {limit}")
+    cut: list[list[Transaction]] = []
+    current: list[Transaction] = []
+    vertices: set[str] = set()
+    edges: set[str] = set()
+    for transaction in transactions:
+        own = GraphBatch.from_transactions([transaction])
+        new_vertices = own.vertices.keys() - vertices
+        new_edges = own.edges.keys() - edges
+        if current and (len(vertices) + len(new_vertices) > limit or len(edges) + len(new_edges) > limit):
+            cut.append(current)
+            current, vertices, edges = [], set(), set()
+            new_vertices, new_edges = set(own.vertices), set(own.edges)
+        current.append(transaction)
+        vertices |= new_vertices
+        edges |= new_edges
+    if current:
+        cut.append(current)
+    return cut
 
 
 def _plain(element_map: dict[Any, Any]) -> dict[str, Any]:
@@ -31,24 +66,48 @@ def _plain(element_map: dict[Any, Any]) -> dict[str, Any]:
 
 
 class GraphStore:
-    def __init__(self, connection: Any, write_batch: int = 150):
+    def __init__(self, connection: Any, write_batch: int = DEFAULT_OBJECTS_PER_REQUEST):
         self.connection = connection
+        #: distinct vertices (or edges) per mergeV (mergeE) request
         self.write_batch = write_batch
 
     # -- ingest -------------------------------------------------------------------------
     def upsert_transactions(self, transactions: Sequence[Transaction]) -> WriteOutcome:
-        """Upsert the entities and relations of a batch; a failed chunk fails only its records."""
+        """Upsert the entities and relations of a batch, in requests of at most ``write_batch``
+        vertices or edges each; a refused record fails only itself.
+
+        - the graph unreachable, or still failing with retryable errors after the
+          connection's retries (:class:`GraphUnavailableError`), or a timeout: the chunk's
+          records are *failed* (Lambda retries them);
+        - any other refusal: the chunk is halved and each half written again, down to the
+          record the graph refuses, which alone is *rejected* with the graph's reason.
+          Upserts are idempotent, so the records of a half written twice count once.
+        """
         outcome = WriteOutcome()
-        for chunk in chunks(list(transactions), self.write_batch):
-            ids = {tx.transaction_id for tx in chunk}
-            before = self.connection.requests
-            try:
-                self._upsert_chunk(chunk)
-            except Exception as error:  # the connection already retried what is retryable
-                outcome.failed.update({tx_id: f"graph write failed: {error}" for tx_id in ids})
-            else:
-                outcome.stored |= ids
+        for chunk in object_chunks(list(transactions), self.write_batch):
+            outcome.merge(self._upsert_isolating(chunk))
+        return outcome
+
+    def _upsert_isolating(self, chunk: Sequence[Transaction]) -> WriteOutcome:
+        outcome = WriteOutcome()
+        ids = {tx.transaction_id for tx in chunk}
+        before = self.connection.requests
+        try:
+            self._upsert_chunk(chunk)
+        except (GraphUnavailableError, GraphTimeoutError) as error:
+            outcome.failed.update(dict.fromkeys(ids, f"graph write failed: {error}"))
+        except Exception as error:  # the graph refused something in this chunk
             outcome.requests += self.connection.requests - before
+            if len(chunk) > 1:
+                middle = len(chunk) // 2
+                outcome.merge(self._upsert_isolating(chunk[:middle]))
+                return outcome.merge(self._upsert_isolating(chunk[middle:]))
+            reason = f"the graph refused the record: {type(error).__name__}: {shorten(str(error))}"
+            outcome.rejected.update(dict.fromkeys(ids, reason))
+            return outcome
+        else:
+            outcome.stored |= ids
+        outcome.requests += self.connection.requests - before
         return outcome
 
     def _upsert_chunk(self, chunk: Sequence[Transaction]) -> None:

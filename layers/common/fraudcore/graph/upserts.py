@@ -1,6 +1,7 @@
 """Turn a batch of transactions into a few batched, idempotent graph upserts.
 
-A Kinesis batch of up to ``write_batch`` transactions becomes at most three requests:
+A chunk of a Kinesis batch (as many transactions as fit ``write_batch`` distinct vertices and
+``write_batch`` distinct edges) becomes at most three requests:
 
 1. read the edges the batch touches (their ``last_seen`` watermark and aggregates),
 2. one ``inject(maps).unfold().mergeV(...)`` for every distinct vertex,

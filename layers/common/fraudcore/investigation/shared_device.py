@@ -52,6 +52,8 @@ from ..graph import schema
 from ..graph.access import GraphAccess, GraphPort
 from ..graph.connection import is_timeout
 from ..ports import TimeseriesStore
+from ..timeseries import rows_or_none_yet
+from ..timeseries.dialects import dialect_of
 from ..timeseries.queries import account_activity_sql, account_countries_sql, active_accounts_sql
 from ..timeutil import from_epoch_ms, iso_z
 from .model import (
@@ -133,10 +135,16 @@ def _active_accounts(
         if not values:
             continue
         sql = active_accounts_sql(
-            timeseries.database, timeseries.table, TIMESERIES_COLUMNS[label], values, start_ms, end_ms
+            timeseries.database,
+            timeseries.table,
+            TIMESERIES_COLUMNS[label],
+            values,
+            start_ms,
+            end_ms,
+            dialect_of(timeseries),
         )
         queries.append(sql)
-        for row in timeseries.query(sql):
+        for row in rows_or_none_yet(timeseries, sql):
             counts[schema.vertex_id(label, str(row["identifier"]))] = int(row["accounts"])
     return counts, queries
 
@@ -222,7 +230,12 @@ def _account_change(
     )
     first_use = {str(r["id"]): int(r["first_seen"]) for r in own}
     window_sql = account_activity_sql(
-        timeseries.database, timeseries.table, investigation.entity_id, start_ms, end_ms
+        timeseries.database,
+        timeseries.table,
+        investigation.entity_id,
+        start_ms,
+        end_ms,
+        dialect_of(timeseries),
     )
     history_sql = account_countries_sql(
         timeseries.database,
@@ -230,16 +243,19 @@ def _account_change(
         investigation.entity_id,
         start_ms - int(COUNTRY_HISTORY.total_seconds() * 1000),
         start_ms,
+        dialect_of(timeseries),
     )
     carried: dict[str, dict[str, float]] = {"device_id": {}, "ip": {}, "country": {}}
     total = 0.0
-    for row in timeseries.query(window_sql):
+    for row in rows_or_none_yet(timeseries, window_sql):
         amount = float(row["amount"] or 0.0)
         total += amount
         for column, shares in carried.items():
             if row.get(column):
                 shares[str(row[column])] = shares.get(str(row[column]), 0.0) + amount
-    known_countries = sorted(str(r["country"]) for r in timeseries.query(history_sql) if r.get("country"))
+    known_countries = sorted(
+        str(r["country"]) for r in rows_or_none_yet(timeseries, history_sql) if r.get("country")
+    )
     return (
         assess_account_change(first_use, carried, total, known_countries, end_ms),
         [window_sql, history_sql],

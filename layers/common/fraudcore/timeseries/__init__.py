@@ -31,6 +31,8 @@ VARCHAR strings and NULL None.
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -51,6 +53,48 @@ MEASURE_NAME_COLUMN = "measure_name"
 RECORD_VERSION = 1
 #: WriteRecords accepts at most 100 records per request
 MAX_RECORDS_PER_WRITE = 100
+#: Timestream's record limits (service limits: maximum record size 2 KB; the dimension
+#: name-value pairs of a series 2 KB; a dimension name 60 bytes). Sizes are counted as
+#: Timestream meters a write: 8 bytes of time, the UTF-8 bytes of every dimension name and
+#: value and of the measure names, 8 bytes per DOUBLE measure value.
+MAX_RECORD_BYTES = 2048
+MAX_DIMENSION_PAIRS_BYTES = 2048
+MAX_DIMENSION_NAME_BYTES = 60
+_TIME_BYTES = 8
+_MEASURE_VALUE_BYTES = {"DOUBLE": 8, "BIGINT": 8, "BOOLEAN": 1}
+#: Timestream's message for a query naming a column no record has used yet
+_MISSING_COLUMN = re.compile(r"Column '([^']+)' does not exist")
+
+
+class MissingColumnError(LookupError):
+    """A query named a column that no record of the table has used yet.
+
+    Timestream creates a dimension or measure column when a record first uses it; until then
+    a query naming it fails (``ValidationException: ... Column 'card_id' does not exist``).
+    Callers that look for optional identifiers treat it as "no rows yet".
+    """
+
+    def __init__(self, column: str, message: str):
+        super().__init__(message)
+        self.column = column
+
+
+def rows_or_none_yet(store: Any, timestream_sql: str) -> list[dict[str, Any]]:
+    """The query's rows; none when it names a column no record has used yet (nothing to find)."""
+    try:
+        return store.query(timestream_sql)
+    except MissingColumnError as error:
+        logging.getLogger(__name__).info(
+            "no rows: column %s does not exist yet (no record has used it)", error.column
+        )
+        return []
+
+
+def missing_column(message: str) -> str | None:
+    """The column a Timestream "does not exist" message names, or None for another message."""
+    found = _MISSING_COLUMN.search(message)
+    return found.group(1) if found else None
+
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
@@ -113,6 +157,56 @@ def record_dimensions(transaction: Transaction) -> dict[str, str]:
 def measure_values(transaction: Transaction) -> dict[str, Any]:
     """The measure values of a record, by measure name."""
     return {"amount": float(transaction.amount)}
+
+
+def _utf8(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def record_size(transaction: Transaction) -> int:
+    """The record's size as Timestream counts it (see :data:`MAX_RECORD_BYTES`)."""
+    dimensions = sum(_utf8(name) + _utf8(value) for name, value in record_dimensions(transaction).items())
+    measures = sum(_utf8(name) + _MEASURE_VALUE_BYTES.get(MEASURES[name], 8) for name in MEASURES)
+    return _TIME_BYTES + dimensions + _utf8(MEASURE_NAME) + measures
+
+
+def record_limit_problem(transaction: Transaction) -> str | None:
+    """Why Timestream would refuse this record for its size, or None when it fits.
+
+    Checked before WriteRecords, so an oversized record goes to the rejected-record sink
+    with this reason instead of failing (and retrying) its batch.
+    """
+    dimensions = record_dimensions(transaction)
+    for name in dimensions:
+        if _utf8(name) > MAX_DIMENSION_NAME_BYTES:
+            return f"dimension name {name!r} is longer than Timestream's {MAX_DIMENSION_NAME_BYTES} bytes"
+    pairs = sum(_utf8(name) + _utf8(value) for name, value in dimensions.items())
+    if pairs > MAX_DIMENSION_PAIRS_BYTES:
+        longest = max(dimensions, key=lambda name: _utf8(dimensions[name]))
+        return (
+            f"the record's dimensions take {pairs} bytes, over Timestream's {MAX_DIMENSION_PAIRS_BYTES} "
+            f"bytes per series (longest: {longest}, {_utf8(dimensions[longest])} bytes): shorten the "
+            "identifiers"
+        )
+    size = record_size(transaction)
+    if size > MAX_RECORD_BYTES:
+        return f"the record takes {size} bytes, over Timestream's {MAX_RECORD_BYTES}-byte record limit"
+    return None
+
+
+def split_by_record_limits(
+    transactions: list[Transaction],
+) -> tuple[list[Transaction], dict[str, str]]:
+    """(the transactions that fit Timestream's limits, {transaction_id: reason} for the others)."""
+    fitting: list[Transaction] = []
+    refused: dict[str, str] = {}
+    for transaction in transactions:
+        problem = record_limit_problem(transaction)
+        if problem is None:
+            fitting.append(transaction)
+        else:
+            refused[transaction.transaction_id] = f"Timestream would refuse the record: {problem}"
+    return fitting, refused
 
 
 def unique_by_key(transactions: list[Transaction] | tuple[Transaction, ...]) -> list[Transaction]:

@@ -1,4 +1,9 @@
-"""Compile a window rule to the Timestream SQL that evaluates it.
+"""Compile a window rule to the SQL that evaluates it, in each engine's dialect.
+
+One definition, one compiler: the query is built here once, and the few pieces the engines
+spell differently (time literals, window starts, the table name) come from a
+:class:`fraudcore.timeseries.dialects.SqlDialect`: Timestream SQL (the default, also what
+the local DuckDB store translates) or InfluxDB 3 SQL (DataFusion's ``date_bin``).
 
 Windows are ``[start, start + window)`` with ``start`` on a grid of ``hop`` aligned to the
 Unix epoch (``bin(time, window)`` when hop = window; shifted bins otherwise). Time bounds
@@ -20,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ..rules import Rule, format_duration, parse_duration
-from ..timeutil import iso_z
+from .dialects import TIMESTREAM, SqlDialect
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -62,25 +67,17 @@ def span_range(
     )
 
 
-def _ts(moment: datetime) -> str:
-    return f"from_iso8601_timestamp('{iso_z(moment)}')"
-
-
-def _table(database: str, table: str) -> str:
-    return f'"{database.replace(chr(34), "")}"."{table.replace(chr(34), "")}"'
-
-
 def _aggregate_sql(rule: Rule) -> str:
     if rule.distinct_column:
         return f"count(DISTINCT {rule.distinct_column})"
     return rule.aggregate
 
 
-def _row_conditions(rule: Rule, start: datetime, end: datetime) -> list[str]:
+def _row_conditions(rule: Rule, start: datetime, end: datetime, dialect: SqlDialect) -> list[str]:
     conditions = [
-        "measure_name = 'transaction'",
-        f"time >= {_ts(start)}",
-        f"time < {_ts(end)}",
+        *dialect.transaction_rows(),
+        f"time >= {dialect.timestamp(start)}",
+        f"time < {dialect.timestamp(end)}",
         f"{rule.entity_column} IS NOT NULL",
     ]
     if rule.distinct_column:
@@ -90,12 +87,8 @@ def _row_conditions(rule: Rule, start: datetime, end: datetime) -> list[str]:
     return conditions
 
 
-def _window_start_sql(rule: Rule, phase: int) -> str:
-    window = format_duration(rule.window)
-    if phase == 0:
-        return f"bin(time, {window})"
-    shift = format_duration(rule.hop * phase)
-    return f"bin(time - {shift}, {window}) + {shift}"
+def _window_start_sql(rule: Rule, phase: int, dialect: SqlDialect) -> str:
+    return dialect.window_start(rule.window, rule.hop * phase)
 
 
 def _number_sql(value: float) -> str:
@@ -106,17 +99,17 @@ def _threshold_sql(rule: Rule) -> str:
     return f"{rule.op} {_number_sql(rule.threshold)}"
 
 
-def _grouped_sql(rule: Rule, database: str, table: str, span: EvaluationRange) -> str:
+def _grouped_sql(rule: Rule, database: str, table: str, span: EvaluationRange, dialect: SqlDialect) -> str:
     aggregate = _aggregate_sql(rule)
-    where = "\n  AND ".join(_row_conditions(rule, span.first_window_start, span.end))
+    where = "\n  AND ".join(_row_conditions(rule, span.first_window_start, span.end, dialect))
     phases = round(rule.window / rule.hop)
     selects = []
     for phase in range(phases):
-        window_start = _window_start_sql(rule, phase)
+        window_start = _window_start_sql(rule, phase, dialect)
         selects.append(
             f"SELECT {rule.entity_column} AS entity_id, {window_start} AS window_start, "
             f"{aggregate} AS observed\n"
-            f"FROM {_table(database, table)}\n"
+            f"FROM {dialect.table(database, table)}\n"
             f"WHERE {where}\n"
             f"GROUP BY {rule.entity_column}, {window_start}\n"
             f"HAVING {aggregate} {_threshold_sql(rule)}"
@@ -128,48 +121,51 @@ def _grouped_sql(rule: Rule, database: str, table: str, span: EvaluationRange) -
     union = "\nUNION ALL\n".join(selects)
     return (
         f"SELECT entity_id, window_start, observed FROM (\n{union}\n) AS hits\n"
-        f"WHERE window_start >= {_ts(span.first_window_start)}"
+        f"WHERE window_start >= {dialect.timestamp(span.first_window_start)}"
     )
 
 
-def _spike_sql(rule: Rule, database: str, table: str, span: EvaluationRange) -> str:
+def _spike_sql(rule: Rule, database: str, table: str, span: EvaluationRange, dialect: SqlDialect) -> str:
     params = rule.params
     history_start = span.first_window_start - parse_duration(params["history"], rule.id)
     baseline = int(params["baseline_transactions"])
     column = rule.entity_column
-    conditions = _row_conditions(rule, history_start, span.end)
+    conditions = _row_conditions(rule, history_start, span.end, dialect)
     # Only entities with a candidate payment in range need a baseline: on Timestream this
     # keeps a scheduled run from reading the whole history of every account.
     candidates = " AND ".join(
         [
-            *_row_conditions(rule, span.first_window_start, span.end),
+            *_row_conditions(rule, span.first_window_start, span.end, dialect),
             f"amount >= {_number_sql(params['min_amount'])}",
         ]
     )
-    conditions.append(f"{column} IN (SELECT {column} FROM {_table(database, table)} WHERE {candidates})")
+    table_sql = dialect.table(database, table)
+    conditions.append(f"{column} IN (SELECT {column} FROM {table_sql} WHERE {candidates})")
     where = "\n    AND ".join(conditions)
     frame = f"PARTITION BY {column} ORDER BY time, transaction_id ROWS BETWEEN {baseline} PRECEDING AND 1 PRECEDING"
-    window = format_duration(rule.window)
+    window_start = dialect.window_start(rule.window)
     return (
         "WITH scored AS (\n"
         f"  SELECT {column} AS entity_id, time, amount,\n"
         f"    avg(amount) OVER ({frame}) AS baseline,\n"
         f"    count(*) OVER ({frame}) AS history\n"
-        f"  FROM {_table(database, table)}\n"
+        f"  FROM {table_sql}\n"
         f"  WHERE {where}\n"
         ")\n"
-        f"SELECT entity_id, bin(time, {window}) AS window_start, max(amount / baseline) AS observed\n"
+        f"SELECT entity_id, {window_start} AS window_start, max(amount / baseline) AS observed\n"
         "FROM scored\n"
-        f"WHERE time >= {_ts(span.first_window_start)}\n"
+        f"WHERE time >= {dialect.timestamp(span.first_window_start)}\n"
         f"  AND history >= {int(params['min_history'])}\n"
         f"  AND amount >= {_number_sql(params['min_amount'])}\n"
         "  AND baseline > 0\n"
-        f"GROUP BY entity_id, bin(time, {window})\n"
+        f"GROUP BY entity_id, {window_start}\n"
         f"HAVING max(amount / baseline) {_threshold_sql(rule)}"
     )
 
 
-def _pass_through_sql(rule: Rule, database: str, table: str, span: EvaluationRange) -> str:
+def _pass_through_sql(
+    rule: Rule, database: str, table: str, span: EvaluationRange, dialect: SqlDialect
+) -> str:
     """Per account and window: the share of what it received by transfer that it sent on.
 
     ``moves`` holds each transaction twice over: as money sent by ``account_id`` (any
@@ -178,18 +174,18 @@ def _pass_through_sql(rule: Rule, database: str, table: str, span: EvaluationRan
     in range are read as senders, so a scheduled run does not read every account's spending.
     The share is capped at 1: spending more than was received is not passing more on.
     """
-    table_sql = _table(database, table)
+    table_sql = dialect.table(database, table)
     received_rows = " AND ".join(
         [
-            "measure_name = 'transaction'",
-            f"time >= {_ts(span.first_window_start)}",
-            f"time < {_ts(span.end)}",
+            *dialect.transaction_rows(),
+            f"time >= {dialect.timestamp(span.first_window_start)}",
+            f"time < {dialect.timestamp(span.end)}",
             "counterparty_account_id IS NOT NULL",
         ]
     )
     sent_rows = " AND ".join(
         [
-            *_row_conditions(rule, span.first_window_start, span.end),
+            *_row_conditions(rule, span.first_window_start, span.end, dialect),
             f"account_id IN (SELECT counterparty_account_id FROM {table_sql} WHERE {received_rows})",
         ]
     )
@@ -206,7 +202,7 @@ def _pass_through_sql(rule: Rule, database: str, table: str, span: EvaluationRan
     minimum = _number_sql(rule.params["min_received"])
     selects = []
     for phase in range(round(rule.window / rule.hop)):
-        window_start = _window_start_sql(rule, phase)
+        window_start = _window_start_sql(rule, phase, dialect)
         selects.append(
             f"SELECT entity_id, {window_start} AS window_start, {observed} AS observed\n"
             "FROM moves\n"
@@ -217,17 +213,19 @@ def _pass_through_sql(rule: Rule, database: str, table: str, span: EvaluationRan
     # As for the other rules, windows that started before the range would be partial.
     return (
         f"{moves}SELECT entity_id, window_start, observed FROM (\n{union}\n) AS hits\n"
-        f"WHERE window_start >= {_ts(span.first_window_start)}"
+        f"WHERE window_start >= {dialect.timestamp(span.first_window_start)}"
     )
 
 
-def compile_range(rule: Rule, database: str, table: str, span: EvaluationRange) -> str:
-    """The Timestream SQL returning the hits of ``rule`` in the windows of ``span``."""
+def compile_range(
+    rule: Rule, database: str, table: str, span: EvaluationRange, dialect: SqlDialect = TIMESTREAM
+) -> str:
+    """The SQL (Timestream's unless ``dialect`` says otherwise) returning the hits of ``rule`` in ``span``."""
     if rule.aggregate == "spike":
-        return _spike_sql(rule, database, table, span)
+        return _spike_sql(rule, database, table, span, dialect)
     if rule.aggregate == "pass_through":
-        return _pass_through_sql(rule, database, table, span)
-    return _grouped_sql(rule, database, table, span)
+        return _pass_through_sql(rule, database, table, span, dialect)
+    return _grouped_sql(rule, database, table, span, dialect)
 
 
 def compile_rule(
@@ -236,6 +234,127 @@ def compile_rule(
     table: str,
     evaluation_time: datetime,
     schedule_interval: timedelta | None = None,
+    dialect: SqlDialect = TIMESTREAM,
 ) -> str:
-    """The Timestream SQL of one scheduled evaluation of ``rule`` at ``evaluation_time``."""
-    return compile_range(rule, database, table, evaluation_range(rule, evaluation_time, schedule_interval))
+    """The SQL of one scheduled evaluation of ``rule`` at ``evaluation_time``, in ``dialect``."""
+    return compile_range(
+        rule, database, table, evaluation_range(rule, evaluation_time, schedule_interval), dialect
+    )
+
+
+@dataclass(frozen=True)
+class WindowProbe:
+    """One window of one entity, looked at by the run at ``evaluation_time`` (before it closed)."""
+
+    entity_id: str
+    window_start: datetime
+    evaluation_time: datetime
+
+
+def _text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def compile_window_probes(rule: Rule, database: str, table: str, probes: list[WindowProbe]) -> str:
+    """The SQL giving, for each probe that hits, what the run at its evaluation time observes.
+
+    A run at T sees a window that is still open with the events from its start up to T: the
+    same rows as :func:`compile_rule` reads for that window, so the same ``observed``. One
+    query answers many (entity, window, run) triples; rows: ``entity_id``, ``window_start``,
+    ``evaluation_time``, ``observed`` for the probes over the rule's threshold. Only for
+    rules whose ``aggregate`` is a plain SQL aggregate (not ``spike`` or ``pass_through``).
+    """
+    if rule.aggregate in ("spike", "pass_through") or not probes:
+        raise ValueError(f"{rule.id}: window probes need a plain aggregate and at least one probe")
+    aggregate = _aggregate_sql(rule)
+    values = ",\n  ".join(
+        f"({_text(probe.entity_id)}, {TIMESTREAM.timestamp(probe.window_start)}, {TIMESTREAM.timestamp(probe.evaluation_time)})"
+        for probe in probes
+    )
+    conditions = [
+        "measure_name = 'transaction'",
+        "tx.time >= probe.window_start",
+        "tx.time < probe.evaluation_time",
+    ]
+    if rule.distinct_column:
+        conditions.append(f"{rule.distinct_column} IS NOT NULL")
+    if rule.filter:
+        conditions.append(f"({rule.filter})")
+    where = "\n  AND ".join(conditions)
+    return (
+        "SELECT probe.entity_id, probe.window_start, probe.evaluation_time, "
+        f"{aggregate} AS observed\n"
+        f"FROM (VALUES\n  {values}\n) AS probe (entity_id, window_start, evaluation_time)\n"
+        f"JOIN {TIMESTREAM.table(database, table)} AS tx ON tx.{rule.entity_column} = probe.entity_id\n"
+        f"WHERE {where}\n"
+        "GROUP BY probe.entity_id, probe.window_start, probe.evaluation_time\n"
+        f"HAVING {aggregate} {_threshold_sql(rule)}"
+    )
+
+
+@dataclass(frozen=True)
+class SpikeProbe:
+    """A spike window of one entity as the run at ``evaluation_time`` sees it.
+
+    ``first_window_start`` is that run's (:func:`evaluation_range`); its history starts the
+    rule's ``history`` earlier.
+    """
+
+    entity_id: str
+    window_start: datetime
+    evaluation_time: datetime
+    first_window_start: datetime
+
+
+def compile_spike_probes(rule: Rule, database: str, table: str, probes: list[SpikeProbe]) -> str:
+    """What the spike rule's run at each probe's evaluation time observes in the probe's window.
+
+    The same rows, order and frame as the run's own query (:func:`compile_rule`), one
+    partition per probe: a payment's baseline is the average of the entity's previous
+    ``baseline_transactions`` payments since the run's history start. Rows: ``entity_id``,
+    ``window_start``, ``evaluation_time``, ``observed`` for the probes over the threshold.
+    """
+    if rule.aggregate != "spike" or not probes:
+        raise ValueError(f"{rule.id}: spike probes need the spike aggregate and at least one probe")
+    params = rule.params
+    parse_duration(params["history"], rule.id)  # a duration literal, checked before it is pasted
+    values = ",\n  ".join(
+        f"({_text(probe.entity_id)}, {TIMESTREAM.timestamp(probe.window_start)}, {TIMESTREAM.timestamp(probe.evaluation_time)}, "
+        f"{TIMESTREAM.timestamp(probe.first_window_start)})"
+        for probe in probes
+    )
+    conditions = [
+        "measure_name = 'transaction'",
+        f"tx.time >= probe.first_window_start - {params['history']}",
+        "tx.time < probe.evaluation_time",
+    ]
+    if rule.filter:
+        conditions.append(f"({rule.filter})")
+    where = "\n    AND ".join(conditions)
+    baseline = int(params["baseline_transactions"])
+    partition = "probe.entity_id, probe.window_start, probe.evaluation_time"
+    frame = (
+        f"PARTITION BY {partition} ORDER BY tx.time, tx.transaction_id "
+        f"ROWS BETWEEN {baseline} PRECEDING AND 1 PRECEDING"
+    )
+    return (
+        "WITH scored AS (\n"
+        "  SELECT probe.entity_id, probe.window_start, probe.evaluation_time, probe.first_window_start,\n"
+        "    tx.time, tx.amount,\n"
+        f"    avg(tx.amount) OVER ({frame}) AS baseline,\n"
+        f"    count(*) OVER ({frame}) AS history\n"
+        f"  FROM (VALUES\n  {values}\n) AS probe (entity_id, window_start, evaluation_time, first_window_start)\n"
+        f"  JOIN {TIMESTREAM.table(database, table)} AS tx ON tx.{rule.entity_column} = probe.entity_id\n"
+        f"  WHERE {where}\n"
+        ")\n"
+        "SELECT entity_id, window_start, evaluation_time, max(amount / baseline) AS observed\n"
+        "FROM scored\n"
+        "WHERE time >= window_start\n"
+        "  AND time >= first_window_start\n"
+        f"  AND time < window_start + {format_duration(rule.window)}\n"
+        f"  AND history >= {int(params['min_history'])}\n"
+        f"  AND amount >= {_number_sql(params['min_amount'])}\n"
+        "  AND baseline > 0\n"
+        "GROUP BY entity_id, window_start, evaluation_time\n"
+        f"HAVING max(amount / baseline) {_threshold_sql(rule)}"
+    )

@@ -7,6 +7,8 @@ Writes are multi-measure records (see :mod:`fraudcore.timeseries` for the layout
   :data:`~fraudcore.timeseries.RECORD_VERSION`) is accepted as a no-op or rejected with
   ``ExistingVersion``; both count as stored. In one request, the records that are not
   in ``RejectedRecords`` are written, so they count as stored too.
+- rejected before the request: a record over Timestream's size limits (see
+  :func:`~fraudcore.timeseries.record_limit_problem`); it never reaches WriteRecords.
 - rejected (never storable, goes to the rejected-record sink): an event time older than
   the memory-store window that Timestream refuses (magnetic store writes off, or older
   than the magnetic retention), an event time too far in the future, and a record the
@@ -18,10 +20,16 @@ Writes are multi-measure records (see :mod:`fraudcore.timeseries` for the layout
 Throttling, internal errors and connection errors are retried here with exponential
 backoff and full jitter; botocore's own retries are off for the write client so the two
 do not multiply.
+
+A query naming a column no record has used yet fails on Timestream with
+``ValidationException``; it is raised as :class:`~fraudcore.timeseries.MissingColumnError`.
+With ``query_endpoint`` (a cell's endpoint), queries go straight there without endpoint
+discovery, which a VPC reaching Timestream only through an interface endpoint needs.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import time
@@ -43,12 +51,16 @@ from . import (
     MEASURE_NAME,
     MEASURES,
     RECORD_VERSION,
+    MissingColumnError,
     event_time_ms,
     measure_values,
+    missing_column,
     quote_identifier,
     record_dimensions,
+    split_by_record_limits,
     unique_by_key,
 )
+from .dialects import TIMESTREAM
 
 #: error codes worth another try of the same request
 TRANSIENT_ERROR_CODES = frozenset(
@@ -65,13 +77,26 @@ _DUPLICATE_REASON = re.compile(r"already exists|existing version", re.I)
 _FUTURE_TOLERANCE = timedelta(minutes=15)
 
 
-def _client(service: str) -> Any:
+def _configured_endpoint(service: str) -> str:
+    """An endpoint set with botocore's own variables (``AWS_ENDPOINT_URL_TIMESTREAM_QUERY``,
+    ``AWS_ENDPOINT_URL``): an emulator of the API, or a proxy."""
+    specific = "AWS_ENDPOINT_URL_" + service.upper().replace("-", "_")
+    return os.environ.get(specific) or os.environ.get("AWS_ENDPOINT_URL") or ""
+
+
+def _client(service: str, endpoint_url: str = "") -> Any:
+    """The service's client; an ``endpoint_url`` turns botocore's endpoint discovery off.
+
+    An endpoint configured through botocore's variables is passed explicitly too: botocore
+    would otherwise still discover the endpoint through it and then send the requests to the
+    address the discovery answer names, not to the configured endpoint.
+    """
     if service == "timestream-write":
         # Retries are ours (with jitter, per chunk): botocore's would multiply them.
         config = Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=20)
     else:
         config = Config(retries={"mode": "standard", "total_max_attempts": 3})
-    return aws_client(service, config)
+    return aws_client(service, config, endpoint_url=endpoint_url or _configured_endpoint(service))
 
 
 def to_record(transaction: Transaction) -> dict[str, Any]:
@@ -102,6 +127,8 @@ def common_attributes() -> dict[str, Any]:
 class TimestreamStore:
     """:class:`fraudcore.ports.TimeseriesStore` on Amazon Timestream for LiveAnalytics."""
 
+    sql_dialect = TIMESTREAM
+
     def __init__(
         self,
         database: str,
@@ -116,6 +143,7 @@ class TimestreamStore:
         max_delay: float = 5.0,
         clock: Callable[[], datetime] = utc_now,
         jitter: Callable[[float, float], float] = random.uniform,
+        query_endpoint: str = "",
     ):
         if memory_retention_hours < 1:
             raise ValueError(f"memory_retention_hours must be at least 1, got {memory_retention_hours}")
@@ -126,6 +154,7 @@ class TimestreamStore:
         self._query_client = query_client
         self.retry = RetryPolicy(max_attempts, base_delay, max_delay, sleep=sleep, jitter=jitter)
         self._clock = clock
+        self._query_endpoint = query_endpoint
 
     @property
     def write_client(self) -> Any:
@@ -136,15 +165,18 @@ class TimestreamStore:
     @property
     def query_client(self) -> Any:
         if self._query_client is None:
-            self._query_client = _client("timestream-query")
+            self._query_client = _client("timestream-query", self._query_endpoint)
         return self._query_client
 
     # -- writes -------------------------------------------------------------------------
 
     def write(self, transactions: Sequence[Transaction]) -> WriteOutcome:
-        """Write a batch in chunks of 100; say per transaction_id what became of it."""
-        outcome = WriteOutcome()
-        for chunk in chunks(unique_by_key(list(transactions)), MAX_RECORDS_PER_WRITE):
+        """Write a batch in chunks of 100; say per transaction_id what became of it.
+
+        Records over Timestream's size limits are rejected here, before any request."""
+        fitting, refused = split_by_record_limits(unique_by_key(list(transactions)))
+        outcome = WriteOutcome(rejected=refused)
+        for chunk in chunks(fitting, MAX_RECORDS_PER_WRITE):
             outcome.merge(self._write_chunk(chunk, isolate_invalid=True))
         return outcome
 
@@ -262,7 +294,14 @@ class TimestreamStore:
         rows: list[dict[str, Any]] = []
         request: dict[str, Any] = {"QueryString": timestream_sql}
         while True:
-            page = self.query_client.query(**request)
+            try:
+                page = self.query_client.query(**request)
+            except ClientError as error:
+                details = error.response.get("Error") or {}
+                column = missing_column(str(details.get("Message") or ""))
+                if details.get("Code") == "ValidationException" and column:
+                    raise MissingColumnError(column, _error_text(error)) from error
+                raise
             columns = page.get("ColumnInfo") or []
             names = [column.get("Name") or f"_col{i}" for i, column in enumerate(columns)]
             for row in page.get("Rows") or []:

@@ -1,0 +1,576 @@
+"""The monthly AWS bill of the deployed system at a given rate of transactions.
+
+Every price comes from ``prices.yaml`` (next to this module), with the date it was read and
+where; every figure the code cannot derive is an assumption in the same file, printed with
+the estimate. What the code derives:
+
+- the size of a transaction: as a Kinesis record (the JSON a producer sends) and as a
+  Timestream record (Timestream's storage formula: 8 bytes of time, the names and values
+  of the dimensions, the measure names and 8 bytes per DOUBLE), averaged over a generated
+  scenario;
+- what each rule reads per scheduled run: the compiled query of every enabled rule at the
+  given schedule, each scan of the transactions table with its time range, so the bytes
+  scanned follow the rule compiler (windows, hops, look-back, history);
+- the template's parameters (shards, retention, batch size, memory sizes).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlglot import exp
+
+from fraudcore.rules import Rule, enabled_rules, format_duration, load_rules
+from fraudcore.timeseries.rule_sql import compile_rule, floor_to
+
+PRICES_FILE = Path(__file__).with_name("prices.yaml")
+SECONDS_PER_HOUR = 3600
+ENGINES = ("liveanalytics", "influxdb3")
+#: Kinesis: what one shard takes in
+SHARD_BYTES_PER_SECOND = 1_000_000
+SHARD_RECORDS_PER_SECOND = 1000
+PUT_PAYLOAD_UNIT = 25 * 1024
+#: the template's defaults (template.yaml Parameters) the model reads
+TEMPLATE_DEFAULTS = {
+    "StreamRetentionHours": 168,
+    "IngestBatchSize": 100,
+    "TimestreamMemoryRetentionHours": 24,
+    "TimestreamMagneticRetentionDays": 365,
+    "MaxInvestigationsPerRun": 200,
+    "LambdaMemoryMB": 512,
+}
+_TIME_LOW = re.compile(r"\btime\s*>=\s*from_iso8601_timestamp\('([^']+)'\)", re.IGNORECASE)
+_TIME_HIGH = re.compile(r"\btime\s*<\s*from_iso8601_timestamp\('([^']+)'\)", re.IGNORECASE)
+
+
+class CostError(ValueError):
+    """The inputs of an estimate are wrong: the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Price:
+    key: str
+    value: float
+    unit: str
+    source: str
+    checked: str
+    confirmed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "unit": self.unit,
+            "source": self.source,
+            "checked": self.checked,
+            "confirmed": self.confirmed,
+        }
+
+
+@dataclass(frozen=True)
+class PriceBook:
+    region: str
+    hours_per_month: float
+    prices: dict[str, Price]
+    assumptions: dict[str, Any]
+
+    def __getitem__(self, key: str) -> float:
+        return self.prices[key].value
+
+
+def load_prices(path: Path = PRICES_FILE) -> PriceBook:
+    """The price book; a malformed entry is refused with the entry's name."""
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise CostError(f"{path}: cannot read the prices: {error}") from None
+    prices: dict[str, Price] = {}
+    for key, entry in (doc.get("prices") or {}).items():
+        missing = {"value", "unit", "source", "checked", "confirmed"} - set(entry or {})
+        if missing:
+            raise CostError(f"{path}: price {key!r} lacks {', '.join(sorted(missing))}")
+        prices[key] = Price(
+            key,
+            float(entry["value"]),
+            str(entry["unit"]),
+            str(entry["source"]),
+            str(entry["checked"]),
+            bool(entry["confirmed"]),
+        )
+    return PriceBook(str(doc["region"]), float(doc["hours_per_month"]), prices, dict(doc["assumptions"]))
+
+
+@dataclass(frozen=True)
+class RecordSizes:
+    """Average sizes of one transaction, measured on a generated scenario."""
+
+    kinesis_bytes: float
+    timestream_bytes: float
+    sample: int
+
+
+@lru_cache(maxsize=1)
+def measure_record_sizes(sample: int = 2000) -> RecordSizes:
+    """Sizes averaged over the first ``sample`` transactions of the default scenario."""
+    import json
+
+    from fraudcore.model import parse_transaction
+    from fraudcore.timeseries import MEASURE_NAME, measure_values, record_dimensions
+
+    from ..scenario import generate
+
+    transactions = generate(accounts=500, days=1).transactions[:sample]
+    kinesis = timestream = 0
+    for payload in transactions:
+        kinesis += len(json.dumps(payload, separators=(",", ":")).encode())
+        transaction = parse_transaction(payload)
+        dims = record_dimensions(transaction)
+        size = 8 + sum(len(name.encode()) + len(value.encode()) for name, value in dims.items())
+        size += len(MEASURE_NAME) + sum(len(name) + 8 for name in measure_values(transaction))
+        timestream += size
+    count = len(transactions)
+    return RecordSizes(kinesis / count, timestream / count, count)
+
+
+@dataclass
+class Scan:
+    """One read of the transactions table by one query: its time range."""
+
+    seconds: float
+
+
+@dataclass
+class RuleScan:
+    rule: str
+    scans: list[Scan]
+
+    def seconds(self) -> float:
+        return sum(scan.seconds for scan in self.scans)
+
+
+def rule_scans(rule: Rule, database: str, table: str, schedule: timedelta) -> RuleScan:
+    """The table reads of one scheduled run of ``rule``, from its compiled query."""
+    from fraudlocal.adapters.timestream_sql import parse
+
+    moment = floor_to(datetime(2026, 1, 1, tzinfo=UTC), schedule)
+    sql = compile_rule(rule, database, table, moment, schedule)
+    tree = parse(sql)
+    scans: list[Scan] = []
+    for read in tree.find_all(exp.Table):
+        if read.name != table:
+            continue
+        select = read.find_ancestor(exp.Select)
+        where = select.args.get("where") if select is not None else None
+        if where is not None:
+            where = where.copy()
+            for nested in list(where.find_all(exp.Select)):  # a subquery's bounds are its own read's
+                nested.replace(exp.null())
+        text = where.sql(dialect="trino") if where is not None else ""
+        low, high = _TIME_LOW.findall(text), _TIME_HIGH.findall(text)
+        if not low or not high:
+            raise CostError(f"{rule.id}: a read of {table} without explicit time bounds: {text[:200]}")
+        start = max(_instant(value) for value in low)
+        end = min(_instant(value) for value in high)
+        # A common table expression is evaluated where it is referenced, once per reference.
+        cte = read.find_ancestor(exp.CTE)
+        times = sum(1 for ref in tree.find_all(exp.Table) if ref.name == cte.alias) if cte is not None else 1
+        scans.extend(Scan((end - start).total_seconds()) for _ in range(max(1, times)))
+    return RuleScan(rule.id, scans)
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass
+class Line:
+    """One component of the bill."""
+
+    component: str
+    monthly_usd: float
+    quantity: float
+    unit: str
+    prices: list[str]
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "component": self.component,
+            "monthly_usd": round(self.monthly_usd, 2),
+            "quantity": round(self.quantity, 3),
+            "unit": self.unit,
+            "prices": self.prices,
+            "note": self.note,
+        }
+
+
+@dataclass
+class Estimate:
+    tps: float
+    schedule: timedelta
+    engine: str
+    lines: list[Line] = field(default_factory=list)
+    scans: list[dict[str, Any]] = field(default_factory=list)
+    derived: dict[str, Any] = field(default_factory=dict)
+    assumptions: dict[str, Any] = field(default_factory=dict)
+    prices: dict[str, Price] = field(default_factory=dict)
+
+    @property
+    def total(self) -> float:
+        return sum(line.monthly_usd for line in self.lines)
+
+    def line(self, component: str) -> Line:
+        return next(line for line in self.lines if line.component == component)
+
+    def to_dict(self) -> dict[str, Any]:
+        used = sorted({key for line in self.lines for key in line.prices})
+        return {
+            "tps": self.tps,
+            "schedule": format_duration(self.schedule),
+            "engine": self.engine,
+            "region": "us-east-1",
+            "monthly_total_usd": round(self.total, 2),
+            "components": [line.to_dict() for line in self.lines],
+            "query_scans_per_run": self.scans,
+            "derived": self.derived,
+            "assumptions": self.assumptions,
+            "prices": {key: self.prices[key].to_dict() for key in used},
+        }
+
+
+def estimate(
+    tps: float,
+    schedule: timedelta = timedelta(minutes=5),
+    engine: str = "liveanalytics",
+    rules: list[Rule] | None = None,
+    book: PriceBook | None = None,
+    sizes: RecordSizes | None = None,
+) -> Estimate:
+    """The monthly cost of every component at ``tps`` transactions per second (mean)."""
+    if tps <= 0:
+        raise CostError(f"--tps {tps}: must be a positive number of transactions per second")
+    if engine not in ENGINES:
+        raise CostError(f"--engine {engine}: must be one of {', '.join(ENGINES)}")
+    if schedule <= timedelta(0):
+        raise CostError("--schedule must be a positive duration (e.g. 5m)")
+    book = book or load_prices()
+    sizes = sizes or measure_record_sizes()
+    rules = enabled_rules(rules if rules is not None else load_rules())
+    a = book.assumptions
+    hours = book.hours_per_month
+    seconds = hours * SECONDS_PER_HOUR
+    transactions = tps * seconds
+    runs = seconds / schedule.total_seconds()
+    result = Estimate(tps, schedule, engine, assumptions=dict(a), prices=book.prices)
+    add = result.lines.append
+
+    # -- Kinesis ------------------------------------------------------------------------
+    peak = tps * float(a["peak_to_mean"])
+    shards = max(
+        1,
+        math.ceil(peak / SHARD_RECORDS_PER_SECOND),
+        math.ceil(peak * sizes.kinesis_bytes / SHARD_BYTES_PER_SECOND),
+    )
+    retention = TEMPLATE_DEFAULTS["StreamRetentionHours"]
+    add(
+        Line(
+            "Kinesis shard-hours",
+            shards * hours * book["kinesis_shard_hour"],
+            shards * hours,
+            "shard-hours",
+            ["kinesis_shard_hour"],
+            f"{shards} shard(s) for {peak:g}/s at peak",
+        )
+    )
+    if retention > 24:
+        add(
+            Line(
+                "Kinesis extended retention",
+                shards * hours * book["kinesis_extended_retention_shard_hour"],
+                shards * hours,
+                "shard-hours",
+                ["kinesis_extended_retention_shard_hour"],
+                f"StreamRetentionHours={retention}",
+            )
+        )
+    units = transactions * math.ceil(sizes.kinesis_bytes / PUT_PAYLOAD_UNIT)
+    add(
+        Line(
+            "Kinesis PUT payload units",
+            units / 1e6 * book["kinesis_put_payload_units_million"],
+            units,
+            "payload units",
+            ["kinesis_put_payload_units_million"],
+        )
+    )
+
+    # -- Lambda -------------------------------------------------------------------------
+    batch = min(TEMPLATE_DEFAULTS["IngestBatchSize"], max(1.0, tps / shards))  # a 1 s batch window
+    ingest_invocations = 2 * transactions / batch
+    investigations = min(
+        transactions * float(a["investigations_per_thousand_transactions"]) / 1000,
+        runs * TEMPLATE_DEFAULTS["MaxInvestigationsPerRun"],
+    )
+    step_invocations = investigations * float(a["lambda_invocations_per_investigation"])
+    memory_gb = TEMPLATE_DEFAULTS["LambdaMemoryMB"] / 1024
+    gb_seconds = (
+        memory_gb
+        * (
+            ingest_invocations * float(a["lambda_ms_per_ingest_batch"])
+            + runs * float(a["lambda_ms_per_micro_run"])
+            + step_invocations * float(a["lambda_ms_per_investigation_step"])
+        )
+        / 1000
+    )
+    invocations = ingest_invocations + runs + step_invocations
+    add(
+        Line(
+            "Lambda (ingest, micro-analysis, investigation steps)",
+            gb_seconds * book["lambda_arm_gb_second"] + invocations / 1e6 * book["lambda_requests_million"],
+            invocations,
+            "invocations",
+            ["lambda_arm_gb_second", "lambda_requests_million"],
+            f"{gb_seconds:,.0f} GB-s; ingest batches of {batch:g} records",
+        )
+    )
+
+    # -- Step Functions -----------------------------------------------------------------
+    transitions = investigations * float(a["transitions_per_investigation"])
+    billable = max(0.0, transitions - 4000)
+    add(
+        Line(
+            "Step Functions transitions",
+            billable / 1000 * book["step_functions_transitions_thousand"],
+            transitions,
+            "transitions",
+            ["step_functions_transitions_thousand"],
+            f"{investigations:,.0f} investigations a month (4,000 transitions free)",
+        )
+    )
+
+    # -- time series --------------------------------------------------------------------
+    bytes_per_row = sizes.timestream_bytes
+    scans = [rule_scans(rule, "fraud", "transactions", schedule) for rule in rules]
+    per_run_bytes = 0.0
+    billed_per_run = 0.0
+    minimum = book["timestream_query_minimum_mb"] * 1e6
+    for scan in scans:
+        rows = tps * scan.seconds()
+        scanned = rows * bytes_per_row
+        billed = max(minimum, math.ceil(scanned / 1e6) * 1e6)
+        per_run_bytes += scanned
+        billed_per_run += billed
+        result.scans.append(
+            {
+                "rule": scan.rule,
+                "table_reads": len(scan.scans),
+                "seconds_of_data": round(scan.seconds()),
+                "rows": round(rows),
+                "bytes": round(scanned),
+                "billed_bytes": round(billed),
+            }
+        )
+    result.derived.update(
+        {
+            "kinesis_record_bytes": round(sizes.kinesis_bytes, 1),
+            "timestream_record_bytes": round(sizes.timestream_bytes, 1),
+            "records_measured": sizes.sample,
+            "transactions_per_month": round(transactions),
+            "scheduled_runs_per_month": round(runs),
+            "queries_per_run": len(scans),
+            "bytes_scanned_per_run": round(per_run_bytes),
+            "bytes_billed_per_run": round(billed_per_run),
+            "investigations_per_month": round(investigations),
+            "shards": shards,
+        }
+    )
+    gigabytes = transactions * bytes_per_row / 1e9
+    if engine == "liveanalytics":
+        writes = transactions * math.ceil(max(bytes_per_row, 1) / 1024)
+        add(
+            Line(
+                "Timestream writes",
+                writes / 1e6 * book["timestream_writes_million"],
+                writes,
+                "1 KB writes",
+                ["timestream_writes_million"],
+            )
+        )
+        memory_hours = TEMPLATE_DEFAULTS["TimestreamMemoryRetentionHours"]
+        memory_gb_resident = tps * SECONDS_PER_HOUR * memory_hours * bytes_per_row / 1e9
+        add(
+            Line(
+                "Timestream memory store",
+                memory_gb_resident * hours * book["timestream_memory_gb_hour"],
+                memory_gb_resident,
+                "GB resident",
+                ["timestream_memory_gb_hour"],
+                f"{memory_hours} h of data in the memory store",
+            )
+        )
+        magnetic_months = TEMPLATE_DEFAULTS["TimestreamMagneticRetentionDays"] / 30.4
+        add(
+            Line(
+                "Timestream magnetic store",
+                gigabytes * magnetic_months * book["timestream_magnetic_gb_month"],
+                gigabytes * magnetic_months,
+                "GB stored",
+                ["timestream_magnetic_gb_month"],
+                "once the retention is full (a year of data)",
+            )
+        )
+        add(
+            Line(
+                "Timestream queries",
+                runs * billed_per_run / 1e9 * book["timestream_query_gb"],
+                runs * billed_per_run / 1e9,
+                "GB billed",
+                ["timestream_query_gb", "timestream_query_minimum_mb"],
+                f"{len(scans)} queries a run, {billed_per_run / 1e6:,.0f} MB billed a run",
+            )
+        )
+    else:
+        instances = float(a["influxdb3_instances"])
+        add(
+            Line(
+                "InfluxDB 3 instance hours",
+                instances * hours * book["influxdb3_instance_hour"],
+                instances * hours,
+                "instance-hours",
+                ["influxdb3_instance_hour"],
+                "no charge per query",
+            )
+        )
+        stored = gigabytes * TEMPLATE_DEFAULTS["TimestreamMagneticRetentionDays"] / 30.4
+        add(
+            Line(
+                "InfluxDB 3 storage",
+                stored * book["influxdb3_storage_gb_month"],
+                stored,
+                "GB stored",
+                ["influxdb3_storage_gb_month"],
+                "once a year of data is kept",
+            )
+        )
+
+    # -- Neptune ------------------------------------------------------------------------
+    ncu = float(a["neptune_min_ncu"]) + tps / 100 * float(a["neptune_ncu_per_100_tps"])
+    add(
+        Line(
+            "Neptune serverless capacity",
+            ncu * hours * book["neptune_ncu_hour"],
+            ncu * hours,
+            "NCU-hours",
+            ["neptune_ncu_hour"],
+            f"{ncu:g} NCU on average",
+        )
+    )
+    graph_gb = transactions * 12 * float(a["neptune_bytes_per_transaction"]) / 1e9
+    io = transactions * float(a["neptune_io_per_transaction"])
+    add(
+        Line(
+            "Neptune storage and I/O",
+            graph_gb * book["neptune_storage_gb_month"] + io / 1e6 * book["neptune_io_million"],
+            io,
+            "I/O requests",
+            ["neptune_storage_gb_month", "neptune_io_million"],
+            f"{graph_gb:,.1f} GB after a year",
+        )
+    )
+
+    # -- the rest -----------------------------------------------------------------------
+    events = investigations  # one case event per investigation on the event bus
+    add(
+        Line(
+            "EventBridge (schedule and case events)",
+            events / 1e6 * book["eventbridge_custom_events_million"],
+            events,
+            "custom events",
+            ["eventbridge_custom_events_million"],
+            "scheduled rule events are free",
+        )
+    )
+    add(
+        Line(
+            "SQS (on-failure and dead-letter queues)",
+            0.0,
+            0,
+            "requests",
+            ["sqs_requests_million"],
+            "only failed batches; within the free tier",
+        )
+    )
+    nat = float(a["nat_gateways"])
+    nat_gb = float(a["nat_gb_per_month"])
+    add(
+        Line(
+            "NAT gateway",
+            nat * hours * book["nat_gateway_hour"] + nat_gb * book["nat_gateway_gb"],
+            nat * hours,
+            "gateway-hours",
+            ["nat_gateway_hour", "nat_gateway_gb"],
+        )
+    )
+    log_gb = invocations * float(a["log_bytes_per_invocation"]) / 1e9
+    add(
+        Line(
+            "CloudWatch (alarms, dashboard, logs)",
+            float(a["cloudwatch_alarms"]) * book["cloudwatch_alarm_month"]
+            + float(a["cloudwatch_dashboards"]) * book["cloudwatch_dashboard_month"]
+            + log_gb * book["cloudwatch_logs_gb"],
+            log_gb,
+            "GB of logs",
+            ["cloudwatch_alarm_month", "cloudwatch_dashboard_month", "cloudwatch_logs_gb"],
+        )
+    )
+    per_second = invocations / seconds
+    sampled = seconds * min(per_second, 1.0) + max(0.0, per_second - 1.0) * seconds * 0.05
+    traces = max(0.0, sampled - 100_000)
+    add(
+        Line(
+            "X-Ray traces",
+            traces / 1e6 * book["xray_traces_million"],
+            sampled,
+            "traces recorded",
+            ["xray_traces_million"],
+            str(a["xray_sampling"]),
+        )
+    )
+    return result
+
+
+def render_text(result: Estimate) -> str:
+    """The estimate as a table, with the derived figures and the assumptions."""
+    rows = [
+        f"Monthly cost at {result.tps:g} transactions/s, rules every {format_duration(result.schedule)}, "
+        f"{result.engine} (us-east-1, USD)",
+        "",
+    ]
+    width = max(len(line.component) for line in result.lines)
+    for line in result.lines:
+        rows.append(f"  {line.component:<{width}}  {line.monthly_usd:>10,.2f}  {line.note}")
+    rows.append(f"  {'total':<{width}}  {result.total:>10,.2f}")
+    rows += ["", "Derived from the code:"]
+    rows += [
+        f"  {key}: {value:,}" if isinstance(value, int | float) else f"  {key}: {value}"
+        for key, value in result.derived.items()
+    ]
+    rows += ["", "Scanned per scheduled run (rows = rate x seconds of data each read covers):"]
+    for scan in result.scans:
+        rows.append(
+            f"  {scan['rule']:<22} {scan['table_reads']} read(s) {scan['seconds_of_data']:>7,} s  "
+            f"{scan['rows']:>10,} rows  {scan['bytes'] / 1e6:>9,.1f} MB  billed {scan['billed_bytes'] / 1e6:,.0f} MB"
+        )
+    rows += ["", "Assumed (local/fraudlocal/cost/prices.yaml):"]
+    rows += [f"  {key}: {value}" for key, value in result.assumptions.items()]
+    unconfirmed = sorted(
+        {key for line in result.lines for key in line.prices if not result.prices[key].confirmed}
+    )
+    rows += ["", f"Prices not confirmed on an AWS page: {', '.join(unconfirmed)}"]
+    return "\n".join(rows)

@@ -1,0 +1,320 @@
+"""Evaluate the window rules once per span of data, with each scheduled run's flags exact.
+
+A scheduled run at T evaluates every rule over the windows it can see (``evaluation_range``)
+with the events before T. Re-querying every rule at every tick is most of the time a
+local replay spends. This module gives, for a list of ticks whose data is all in the store,
+the flags each run would have produced: the same flags, in the same order, with the same
+``observed`` values and the same rule errors.
+
+How, per rule:
+
+- Plain aggregates (``count(*)``, ``count(distinct x)``, ``sum(amount)`` and ``max(amount)``
+  with amounts >= 0, compared with ``>``/``>=``) only grow as a window fills. One query
+  over the whole span gives the windows that hit with all their events (the candidates);
+  a window no run can see as a candidate never hits at any run. A run that sees a candidate
+  after the window closed sees all its events: the span's value. A run that sees it while
+  it is still open sees the events up to the run: one probe query
+  (:func:`fraudcore.timeseries.rule_sql.compile_window_probes`) answers every such (window, run) pair.
+- ``spike`` does not only grow (a payment's baseline moves with the run's history start):
+  a run can only hit in a window holding a payment of at least ``min_amount`` that it sees,
+  so one probe per such (entity, window, run) (:func:`fraudcore.timeseries.rule_sql.compile_spike_probes`)
+  answers exactly what the run's query answers for that window.
+- ``pass_through`` (a share) does not only grow either: the rule's own per-run query runs,
+  but only at the runs that can see a window in which some account received at least
+  ``min_received`` by transfer over the whole window, a condition every hit needs.
+- A rule whose span query fails runs at every tick as the scheduled path does, so its
+  errors are reported run by run as they would be.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fraudcore.micro import Flag, dedupe_flags, flags_from_rows, parse_time
+from fraudcore.ports import TimeseriesStore
+from fraudcore.rules import Rule
+from fraudcore.timeseries.rule_sql import (
+    SpikeProbe,
+    WindowProbe,
+    compile_range,
+    compile_rule,
+    compile_spike_probes,
+    compile_window_probes,
+    evaluation_range,
+    floor_to,
+    span_range,
+)
+from fraudcore.timeutil import iso_z
+
+#: plain aggregates whose value never decreases as events are added to a window
+GROWING_AGGREGATES = ("count(*)", "sum(amount)", "max(amount)")
+#: probes per query (the VALUES list is SQL text; very long texts parse slowly)
+PROBES_PER_QUERY = 400
+
+
+def grows_with_events(rule: Rule) -> bool:
+    """Whether a window that hits at some run also hits over all its events."""
+    plain = rule.aggregate in GROWING_AGGREGATES or rule.distinct_column is not None
+    return plain and rule.op in (">", ">=")
+
+
+@dataclass
+class RunFlags:
+    """What one scheduled run evaluates: its flags (deduplicated, most urgent first) and errors."""
+
+    flags: list[Flag] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SpanStatistics:
+    """How much work the span took: queries run, and per-tick queries avoided."""
+
+    span_queries: int = 0
+    probe_queries: int = 0
+    per_tick_queries: int = 0
+    ticks: int = 0
+    rules: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "ticks": self.ticks,
+            "rules": self.rules,
+            "queries": self.span_queries + self.probe_queries + self.per_tick_queries,
+            "queries_per_tick_mode": self.ticks * self.rules,
+        }
+
+
+class SpanEvaluator:
+    """The flags of each scheduled run over a span of ticks, from a few queries per rule."""
+
+    def __init__(
+        self, store: TimeseriesStore, rules: Sequence[Rule], schedule_interval: timedelta | None
+    ) -> None:
+        self.store = store
+        self.rules = [rule for rule in rules if rule.enabled]
+        self.schedule_interval = schedule_interval
+        self.statistics = SpanStatistics()
+
+    def evaluate(self, ticks: Sequence[datetime]) -> dict[datetime, RunFlags]:
+        """Each tick's run, given that every event before the last tick is in the store."""
+        ticks = sorted(ticks)
+        runs = {tick: RunFlags() for tick in ticks}
+        if not ticks:
+            return runs
+        self.statistics.ticks += len(ticks)
+        self.statistics.rules = len(self.rules)
+        raw: dict[datetime, list[Flag]] = defaultdict(list)
+        for rule in self.rules:
+            for tick, outcome in self._rule_by_tick(rule, ticks).items():
+                if isinstance(outcome, str):
+                    runs[tick].errors[rule.id] = outcome
+                else:
+                    raw[tick].extend(outcome)
+        for tick in ticks:
+            runs[tick].flags = dedupe_flags(raw.get(tick, []))
+        return runs
+
+    # -- per rule -------------------------------------------------------------------------
+    def _rule_by_tick(self, rule: Rule, ticks: Sequence[datetime]) -> dict[datetime, list[Flag] | str]:
+        try:
+            if grows_with_events(rule):
+                return self._growing(rule, ticks)
+            if rule.aggregate == "spike":
+                return self._spike(rule, ticks)
+            return self._screened(rule, ticks, self._screen(rule, ticks))
+        except Exception:  # the scheduled path reports a failing rule run by run
+            return self._screened(rule, ticks, list(ticks))
+
+    def _growing(self, rule: Rule, ticks: Sequence[datetime]) -> dict[datetime, list[Flag] | str]:
+        span = span_range(rule, ticks[0], ticks[-1], self.schedule_interval)
+        self.statistics.span_queries += 1
+        rows = self.store.query(compile_range(rule, self.store.database, self.store.table, span))
+        candidates = sorted(
+            (
+                (parse_time(row["window_start"]), str(row["entity_id"]), float(row["observed"]))
+                for row in rows
+            ),
+            key=lambda item: (item[0], item[1]),
+        )
+        starts = [start for start, _, _ in candidates]
+        seen: dict[datetime, list[dict[str, Any]]] = {}
+        probes: list[WindowProbe] = []
+        for tick in ticks:
+            low = bisect_left(starts, self._first_window_start(rule, tick))
+            high = bisect_left(starts, tick)
+            closed = seen.setdefault(tick, [])
+            for start, entity, observed in candidates[low:high]:
+                if start + rule.window <= tick:
+                    closed.append({"entity_id": entity, "window_start": start, "observed": observed})
+                else:
+                    probes.append(WindowProbe(entity, start, tick))
+        for offset in range(0, len(probes), PROBES_PER_QUERY):
+            chunk = probes[offset : offset + PROBES_PER_QUERY]
+            self.statistics.probe_queries += 1
+            for row in self._probe(rule, chunk):
+                seen[parse_time(row["evaluation_time"])].append(row)
+        return {tick: flags_from_rows(rule, seen.get(tick, []), tick) for tick in ticks}
+
+    def _spike(self, rule: Rule, ticks: Sequence[datetime]) -> dict[datetime, list[Flag] | str]:
+        """Each run's spike hits, from the windows holding a payment of at least ``min_amount``.
+
+        A run can only hit in such a window, with such a payment it can see (after its first
+        window start, before the run): one probe per (entity, window, run) answers exactly
+        what that run's query answers for the window.
+        """
+        span = span_range(rule, ticks[0], ticks[-1], self.schedule_interval)
+        self.statistics.span_queries += 1
+        payments = self.store.query(
+            _select_rows(
+                rule,
+                self.store,
+                f"time, {rule.entity_column} AS entity_id",
+                span.first_window_start,
+                span.end,
+                [f"amount >= {float(rule.params['min_amount'])!r}", f"{rule.entity_column} IS NOT NULL"],
+            )
+        )
+        moments = sorted((parse_time(row["time"]), str(row["entity_id"])) for row in payments)
+        times = [moment for moment, _ in moments]
+        probes: dict[tuple[str, datetime, datetime], SpikeProbe] = {}
+        for tick in ticks:
+            first = self._first_window_start(rule, tick)
+            for moment, entity in moments[bisect_left(times, first) : bisect_left(times, tick)]:
+                window_start = floor_to(moment, rule.window)
+                probes.setdefault((entity, window_start, tick), SpikeProbe(entity, window_start, tick, first))
+        seen: dict[datetime, list[dict[str, Any]]] = defaultdict(list)
+        listed = list(probes.values())
+        for offset in range(0, len(listed), PROBES_PER_QUERY):
+            self.statistics.probe_queries += 1
+            for row in self._probe(rule, listed[offset : offset + PROBES_PER_QUERY]):
+                seen[parse_time(row["evaluation_time"])].append(row)
+        return {tick: flags_from_rows(rule, seen.get(tick, []), tick) for tick in ticks}
+
+    def _probe(self, rule: Rule, probes: list[Any]) -> list[dict[str, Any]]:
+        """The probe query's rows; on DuckDB its list of probes skips the SQL translator.
+
+        Translating a long list of literal rows costs milliseconds per row, and only the rows
+        differ from one probe query to the next: the query is translated with one
+        placeholder row (once per rule), and the rows are written in DuckDB's own literals.
+        """
+        spike = rule.aggregate == "spike"
+        compile_probes = compile_spike_probes if spike else compile_window_probes
+        database, table = self.store.database, self.store.table
+        native = getattr(self.store, "query_duckdb", None)
+        if native is None:
+            return self.store.query(compile_probes(rule, database, table, probes))
+        from fraudlocal.adapters.timestream_sql import to_duckdb
+
+        dummy = _SPIKE_PLACEHOLDER if spike else _PLACEHOLDER
+        template = to_duckdb(compile_probes(rule, database, table, [dummy]))
+        placeholder = _duckdb_row(dummy)
+        if template.count(placeholder) != 1:
+            return self.store.query(compile_probes(rule, database, table, probes))
+        return native(template.replace(placeholder, ", ".join(_duckdb_row(probe) for probe in probes)))
+
+    def _screened(
+        self, rule: Rule, ticks: Sequence[datetime], needed: Iterable[datetime]
+    ) -> dict[datetime, list[Flag] | str]:
+        outcome: dict[datetime, list[Flag] | str] = {tick: [] for tick in ticks}
+        for tick in needed:
+            sql = compile_rule(rule, self.store.database, self.store.table, tick, self.schedule_interval)
+            self.statistics.per_tick_queries += 1
+            try:
+                rows = self.store.query(sql)
+            except Exception as error:  # as evaluate_rules reports it
+                outcome[tick] = f"{type(error).__name__}: {error}"
+                continue
+            outcome[tick] = flags_from_rows(rule, rows, tick)
+        return outcome
+
+    # -- screens: a condition every hit needs, checked over the span -------------------------
+    def _screen(self, rule: Rule, ticks: Sequence[datetime]) -> list[datetime]:
+        span = span_range(rule, ticks[0], ticks[-1], self.schedule_interval)
+        if rule.aggregate == "pass_through":
+            windows = sorted(self._receiving_windows(rule, span.first_window_start, span.end))
+            return [tick for tick in ticks if self._any_between(windows, rule, tick)]
+        return list(ticks)
+
+    def _any_between(self, moments: Sequence[datetime], rule: Rule, tick: datetime) -> bool:
+        low = bisect_left(moments, self._first_window_start(rule, tick))
+        return low < len(moments) and moments[low] < tick
+
+    def _receiving_windows(self, rule: Rule, start: datetime, end: datetime) -> set[datetime]:
+        """Starts of the windows in which some account received at least ``min_received``."""
+        self.statistics.span_queries += 1
+        rows = self.store.query(
+            _select_rows(
+                rule,
+                self.store,
+                "time, counterparty_account_id, amount",
+                start,
+                end,
+                ["counterparty_account_id IS NOT NULL"],
+                with_rule_conditions=False,
+            )
+        )
+        received: dict[tuple[str, datetime], float] = defaultdict(float)
+        phases = round(rule.window / rule.hop)
+        for row in rows:
+            moment = parse_time(row["time"])
+            for phase in range(phases):
+                shift = rule.hop * phase
+                window_start = floor_to(moment - shift, rule.window) + shift
+                received[(str(row["counterparty_account_id"]), window_start)] += float(row["amount"])
+        minimum = float(rule.params["min_received"])
+        return {window for (_, window), total in received.items() if total >= minimum}
+
+    def _first_window_start(self, rule: Rule, tick: datetime) -> datetime:
+        return evaluation_range(rule, tick, self.schedule_interval).first_window_start
+
+
+_PLACEHOLDER = WindowProbe(
+    "probe-placeholder", datetime(2000, 1, 1, tzinfo=UTC), datetime(2000, 1, 2, tzinfo=UTC)
+)
+_SPIKE_PLACEHOLDER = SpikeProbe(
+    "probe-placeholder",
+    datetime(2000, 1, 1, tzinfo=UTC),
+    datetime(2000, 1, 2, tzinfo=UTC),
+    datetime(2000, 1, 3, tzinfo=UTC),
+)
+
+
+def _duckdb_row(probe: WindowProbe | SpikeProbe) -> str:
+    """A probe as the translator writes a VALUES row: text, then naive UTC timestamps."""
+
+    def moment(value: datetime) -> str:
+        return f"CAST('{value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=' ')}' AS TIMESTAMP)"
+
+    entity = probe.entity_id.replace("'", "''")
+    times = [probe.window_start, probe.evaluation_time]
+    if isinstance(probe, SpikeProbe):
+        times.append(probe.first_window_start)
+    return f"('{entity}', " + ", ".join(moment(value) for value in times) + ")"
+
+
+def _select_rows(
+    rule: Rule,
+    store: TimeseriesStore,
+    columns: str,
+    start: datetime,
+    end: datetime,
+    extra: list[str],
+    *,
+    with_rule_conditions: bool = True,
+) -> str:
+    """Timestream SQL reading ``columns`` of the transactions in [start, end)."""
+    conditions = [
+        "measure_name = 'transaction'",
+        f"time >= from_iso8601_timestamp('{iso_z(start)}')",
+        f"time < from_iso8601_timestamp('{iso_z(end)}')",
+        *extra,
+    ]
+    if with_rule_conditions and rule.filter:
+        conditions.append(f"({rule.filter})")
+    return f'SELECT {columns} FROM "{store.database}"."{store.table}" WHERE ' + " AND ".join(conditions)
