@@ -29,6 +29,7 @@ from typing import Any
 
 import boto3
 import pytest
+from gremlin_python.driver.driver_remote_connection import DriverRemoteConnection
 
 REPO = Path(__file__).resolve().parents[2]
 INVOKE_BUILT = REPO / "scripts" / "invoke-built"
@@ -189,7 +190,7 @@ def test_every_function_runs_from_the_build_against_local_endpoints(
     built: Path,
     env_vars: Path,
     aws_resources: dict[str, str],
-    clean_server_graph: Any,
+    clean_server_graph: DriverRemoteConnection,
     gremlin_traversal_source: str,
     tmp_path: Path,
 ) -> None:
