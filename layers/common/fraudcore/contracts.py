@@ -11,7 +11,7 @@ JSON the steps exchanged before there were models, so the ASL's JSONPaths
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -19,11 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 Number = int | float
 #: every verdict, the most severe first
 Verdict = Literal["fraud_ring", "suspicious", "cleared"]
-VERDICTS: tuple[Verdict, ...] = ("fraud_ring", "suspicious", "cleared")
+VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
 #: the verdicts that count as detecting fraud (the case goes to an analyst or flags a ring)
 DETECTING_VERDICTS: tuple[Verdict, ...] = VERDICTS[:2]
 AnalysisName = Literal["ring", "shared_device", "money_flow"]
-ANALYSES: tuple[AnalysisName, ...] = ("ring", "shared_device", "money_flow")
+ANALYSES: tuple[AnalysisName, ...] = get_args(AnalysisName)
 
 
 class ContractError(ValueError):
