@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from fraudcore.investigation.scoring import VERDICTS, merge_roles
+from fraudcore.contracts import VERDICTS
+from fraudcore.investigation.scoring import merge_roles
 
 #: the stages whose time a run measures
 STAGES = ("ingest_timeseries", "ingest_graph", "micro_analysis", "investigations")

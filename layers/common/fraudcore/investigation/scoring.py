@@ -47,6 +47,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+# the verdict order lives in fraudcore.contracts; re-exported for the modules that read it here
+from ..contracts import DETECTING_VERDICTS as DETECTING_VERDICTS
+from ..contracts import VERDICTS as VERDICTS
+from ..contracts import CaseReason
 from .model import Investigation, epoch_ms, parse_time
 
 FRAUD_RING_MIN = 0.7
@@ -77,10 +81,6 @@ CASE_MEMBER_CAP = 100
 #: within this long before the flag's window began, or after: the sources that fed a
 #: collector within hours, the accounts it paid out to
 ROLE_TRANSFER_LOOKBACK_MS = 6 * 3_600_000
-#: every verdict, the most severe first
-VERDICTS = ("fraud_ring", "suspicious", "cleared")
-#: the verdicts that count as detecting fraud (the case goes to an analyst or flags a ring)
-DETECTING_VERDICTS = VERDICTS[:2]
 
 
 @dataclass(frozen=True)
@@ -91,12 +91,12 @@ class Reason:
     evidence: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "signal": self.signal,
-            "sentence": self.sentence,
-            "strength": round(self.strength, 3),
-            "evidence": dict(self.evidence),
-        }
+        return CaseReason(
+            signal=self.signal,
+            sentence=self.sentence,
+            strength=round(self.strength, 3),
+            evidence=dict(self.evidence),
+        ).payload()
 
 
 @dataclass(frozen=True)
