@@ -160,6 +160,8 @@ class AccountChange(Contract):
     established_since: int | None
     established_since_at: str | None
     new_device_first_seen_at: str | None
+    #: the same time in epoch ms (None without a new device)
+    new_device_first_seen: int | None = None
     own_network: bool
     takeover: bool
 
@@ -191,6 +193,16 @@ class MoneyChain(Contract):
     hops: int
 
 
+class DirectTransfer(Contract):
+    """The investigated account's transfers with one counterparty: who fed it, whom it paid."""
+
+    account: str
+    amount: Number
+    transfers: int
+    first_seen: int
+    last_seen: int
+
+
 class MoneyFlowAnalysis(Contract):
     analysis: Literal["money_flow"] = "money_flow"
     start: Entity
@@ -206,6 +218,8 @@ class MoneyFlowAnalysis(Contract):
     accounts_downstream: list[str] = Field(default_factory=list)
     accounts_upstream: list[str] = Field(default_factory=list)
     flagged_accounts: list[str] = Field(default_factory=list)
+    transfers_in: list[DirectTransfer] = Field(default_factory=list)
+    transfers_out: list[DirectTransfer] = Field(default_factory=list)
     truncated: bool = False
     truncation: list[Truncation] = Field(default_factory=list)
     requests: int = 0
