@@ -485,8 +485,10 @@ def _json_map(mapping: dict[Any, Any], step: str) -> dict[str, Any]:
     # Inlined for the common scalars: a batch holds thousands of them.
     out: dict[str, Any] = {}
     for key, item in mapping.items():
-        if type(key) is not str or key in RESERVED_MAP_KEYS:
-            key = _json_key(key, step)
+        if type(key) is not str:
+            key = _JSON_TOKEN_KEYS.get(key) or _json_key(key, step)
+        elif key in RESERVED_MAP_KEYS:
+            raise _reserved_key_error(key, step)
         kind = type(item)
         if kind is str or item is None or (kind is int and _INT64_MIN < item <= _INT64_MAX):
             out[key] = item
