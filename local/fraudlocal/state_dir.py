@@ -68,6 +68,10 @@ class StateDir:
         return self.root / TIMESERIES
 
     @property
+    def timeseries_datafusion(self) -> Path:
+        return self.root / TIMESERIES_DATAFUSION
+
+    @property
     def graph(self) -> Path:
         return self.root / GRAPH
 

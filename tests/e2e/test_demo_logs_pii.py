@@ -53,6 +53,9 @@ def test_no_email_phone_card_or_ip_of_the_scenario_in_the_logs(demo_run) -> None
     # the logs are there: ingest, micro-analysis and the investigation steps all logged
     for message in ('"batch ingested"', '"micro-analysis done"', '"entity flagged"', '"case recorded"'):
         assert message in logs, message
+    # each function's logs name its own service, as on AWS
+    done = [json.loads(line) for line in logs.splitlines() if '"micro-analysis done"' in line]
+    assert {entry["service"] for entry in done} == {"micro-analysis"}
     leaked = {name: sorted(v for v in values if v in logs)[:5] for name, values in identifiers.items()}
     assert leaked == {name: [] for name in PII_FIELDS}
     # masked forms are what a reader sees instead

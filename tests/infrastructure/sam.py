@@ -178,6 +178,11 @@ def _expand(overrides_json: str) -> ExpandedTemplate:
         for name, resource in resolved["Resources"].items()
         if conditions.get(resource.get("Condition", ""), True)
     }
+    resolved["Outputs"] = {
+        name: output
+        for name, output in (resolved.get("Outputs") or {}).items()
+        if conditions.get(output.get("Condition", ""), True)
+    }
     resolved = _apply_conditions(resolved, conditions)
     return ExpandedTemplate(template=resolved, parameters=values, conditions=conditions)
 

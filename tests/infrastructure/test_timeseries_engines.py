@@ -1,30 +1,27 @@
 """Each TimeseriesEngine deploys its own time-series resources, environment and IAM, and nothing of the other.
 
-The template is resolved for each parameter value as CloudFormation resolves it (conditions
-applied), then read as written and after the SAM transform (the roles SAM generates).
+The template is read as SAM's own translator expands it for each parameter value, with the
+conditions applied as CloudFormation applies them (:mod:`tests.infrastructure.sam`): Globals
+merged into each function, and the roles SAM generates with their policies.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-from cfn_conditions import sam_transform, with_parameters
-from samtranslator.yaml_helper import yaml_parse
+from infrastructure.sam import ExpandedTemplate, expand, source_template, statements_allowing
 
 from fraudcore.settings import Settings
 
-TEMPLATE = yaml_parse((Path(__file__).resolve().parents[2] / "template.yaml").read_text())
+TEMPLATE = source_template()
 TIMESERIES_FUNCTIONS = {"IngestTimeseriesFunction", "MicroAnalysisFunction", "SharedDeviceAnalysisFunction"}
 
 
 @pytest.fixture(scope="module", params=["influxdb3", "liveanalytics"])
-def deployed(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """(engine, template resolved for it, the same after the SAM transform)."""
-    resolved = with_parameters(TEMPLATE, {"TimeseriesEngine": request.param})
-    return request.param, resolved, sam_transform(resolved)
+def deployed(request: pytest.FixtureRequest) -> tuple[str, ExpandedTemplate]:
+    """(engine, the template as deployed with it)."""
+    return request.param, expand({"TimeseriesEngine": request.param})
 
 
 def actions_in(document: Any) -> set[str]:
@@ -57,87 +54,88 @@ def test_the_default_engine_is_the_one_every_account_can_deploy() -> None:
 
 
 def test_only_the_chosen_engine_has_resources_and_iam_actions(deployed) -> None:
-    engine, resolved, transformed = deployed
-    for resources in (resolved["Resources"], transformed["Resources"]):
-        actions = actions_in(resources)
-        timestream = {
-            t for t in types_of(resources) if t in ("AWS::Timestream::Database", "AWS::Timestream::Table")
+    engine, template = deployed
+    resources = template.resources
+    actions = actions_in(resources)
+    timestream = {
+        t for t in types_of(resources) if t in ("AWS::Timestream::Database", "AWS::Timestream::Table")
+    }
+    influx = {t for t in types_of(resources) if t == "AWS::Timestream::InfluxDBCluster"}
+    if engine == "influxdb3":
+        assert timestream == set() and influx == {"AWS::Timestream::InfluxDBCluster"}
+        assert not {a for a in actions if a.startswith("timestream:")}
+        assert "secretsmanager:GetSecretValue" in actions
+    else:
+        assert influx == set() and timestream == {"AWS::Timestream::Database", "AWS::Timestream::Table"}
+        assert {a for a in actions if a.startswith("timestream:")} == {
+            "timestream:WriteRecords",
+            "timestream:Select",
+            "timestream:DescribeEndpoints",
         }
-        influx = {t for t in types_of(resources) if t == "AWS::Timestream::InfluxDBCluster"}
-        if engine == "influxdb3":
-            assert timestream == set() and influx == {"AWS::Timestream::InfluxDBCluster"}
-            assert not {a for a in actions if a.startswith("timestream:")}
-            assert "secretsmanager:GetSecretValue" in actions
-        else:
-            assert influx == set() and timestream == {"AWS::Timestream::Database", "AWS::Timestream::Table"}
-            assert {a for a in actions if a.startswith("timestream:")} == {
-                "timestream:WriteRecords",
-                "timestream:Select",
-                "timestream:DescribeEndpoints",
-            }
-            # the only secret then is the name-hash key (read by micro-analysis, checked below)
-            assert {a for a in actions if a.startswith("secretsmanager:")} == {
-                "secretsmanager:GetSecretValue"
-            }
-    outputs = set(resolved["Outputs"])
+        # the only secret then is the name-hash key (read by micro-analysis, checked below)
+        assert {a for a in actions if a.startswith("secretsmanager:")} == {"secretsmanager:GetSecretValue"}
+    outputs = set(template.template["Outputs"])
     assert ("InfluxDBEndpoint" in outputs) == (engine == "influxdb3")
     assert ("TimestreamDatabaseName" in outputs) == (engine == "liveanalytics")
 
 
 def test_the_token_is_readable_only_by_the_time_series_functions_and_only_that_secret(deployed) -> None:
-    engine, resolved, _ = deployed
-    readers = {}
+    engine, template = deployed
+    readers: dict[str, list[Any]] = {}
     name_key_readers = set()
-    for name, resource in resolved["Resources"].items():
-        if resource["Type"] != "AWS::Serverless::Function":
-            continue
-        for policy in resource["Properties"].get("Policies", []):
-            for statement in policy.get("Statement", []):
-                if "secretsmanager:GetSecretValue" in json.dumps(statement.get("Action")):
-                    if statement["Resource"] == {"Ref": "PiiHashKeySecret"}:
-                        name_key_readers.add(name)  # the execution-name hash key, not the token
-                    else:
-                        readers[name] = statement["Resource"]
+    for name in template.of_type("AWS::Lambda::Function"):
+        for action, resource in statements_allowing(template.role_statements(name)):
+            if action != "secretsmanager:GetSecretValue":
+                continue
+            if resource == {"Ref": "PiiHashKeySecret"}:
+                name_key_readers.add(name)  # the execution-name hash key, not the token
+            else:
+                readers.setdefault(name, []).append(resource)
     assert name_key_readers == {"MicroAnalysisFunction"}
     if engine == "liveanalytics":
         assert readers == {}
         return
     assert set(readers) == TIMESERIES_FUNCTIONS
     assert all(
-        r == {"Fn::GetAtt": ["InfluxDBCluster", "InfluxAuthParametersSecretArn"]} for r in readers.values()
+        resources == [{"Fn::GetAtt": ["InfluxDBCluster", "InfluxAuthParametersSecretArn"]}]
+        for resources in readers.values()
     )
 
 
 def test_the_environment_names_the_engine_and_is_accepted_by_the_settings(deployed) -> None:
-    engine, resolved, _ = deployed
-    env = resolved["Globals"]["Function"]["Environment"]["Variables"]
+    engine, template = deployed
+    env = template.environment("MicroAnalysisFunction")
     if engine == "influxdb3":
         assert env["TIMESERIES_BACKEND"] == "influxdb3"
         assert env["INFLUXDB_ENDPOINT"] == {"Fn::Sub": "https://${InfluxDBCluster.Endpoint}:8086"}
         assert env["INFLUXDB_SECRET_ARN"] == {
             "Fn::GetAtt": ["InfluxDBCluster", "InfluxAuthParametersSecretArn"]
         }
-        assert "TIMESTREAM_DATABASE" not in env
+        assert "TIMESTREAM_DATABASE" not in env and "TIMESTREAM_MEMORY_RETENTION_HOURS" not in env
         concrete = {**env, "INFLUXDB_ENDPOINT": "https://cluster:8086", "INFLUXDB_SECRET_ARN": "arn:secret"}
     else:
         assert env["TIMESERIES_BACKEND"] == "timestream"
         assert not [name for name in env if name.startswith("INFLUXDB_")]
-        concrete = {**env, "TIMESTREAM_DATABASE": "db", "TIMESTREAM_MEMORY_RETENTION_HOURS": "24"}
+        concrete = {**env, "TIMESTREAM_DATABASE": "db"}
     concrete = {k: v for k, v in concrete.items() if isinstance(v, str)}  # the rest is set at deploy
-    concrete.update(REJECTED_QUEUE_URL="https://sqs/queue", GRAPH_ENDPOINT="wss://neptune:8182/gremlin")
+    concrete.update(
+        REJECTED_QUEUE_URL="https://sqs/queue",
+        GRAPH_ENDPOINT="wss://neptune:8182/gremlin",
+        STATE_MACHINE_ARN="arn:aws:states:us-east-1:123456789012:stateMachine:investigation",
+    )
     assert Settings.from_env(concrete).timeseries_backend == env["TIMESERIES_BACKEND"]
 
 
 def test_the_cluster_is_private_tls_on_8086_and_reachable_only_from_the_functions(deployed) -> None:
-    engine, resolved, _ = deployed
-    resources = resolved["Resources"]
+    engine, template = deployed
+    resources = template.resources
     if engine == "liveanalytics":
         assert "InfluxDBSecurityGroup" not in resources and "FunctionToInfluxDBEgress" not in resources
         return
     cluster = resources["InfluxDBCluster"]["Properties"]
     assert cluster["PubliclyAccessible"] is False and cluster["Port"] == 8086
-    assert cluster["DbParameterGroupIdentifier"] == {"Ref": "InfluxDBParameterGroup"}
     assert TEMPLATE["Parameters"]["InfluxDBParameterGroup"]["Default"] == "InfluxDBv3Core"
+    assert cluster["DbParameterGroupIdentifier"] == "InfluxDBv3Core"  # the parameter's default
     assert cluster["VpcSecurityGroupIds"] == [{"Ref": "InfluxDBSecurityGroup"}]
     assert cluster["LogDeliveryConfiguration"]["S3Configuration"]["Enabled"] is True
     ingress = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::EC2::SecurityGroupIngress"]

@@ -16,6 +16,7 @@ import pytest
 from fraudcore.micro import evaluate_rules
 from fraudcore.model import Transaction
 from fraudcore.rules import load_rules
+from fraudcore.timeseries import MissingColumnError
 from fraudcore.timeseries.dialects import INFLUXDB3, TIMESTREAM
 from fraudcore.timeseries.rule_sql import compile_range, span_range
 from fraudlocal.adapters.timeseries_datafusion import DataFusionTimeseriesStore
@@ -95,8 +96,9 @@ def test_columns_never_written_fail_like_influxdb(tmp_path: Path) -> None:
         store.query('SELECT count(*) FROM "transactions"')
     store.write([tx(1)])
     assert store.query('SELECT count(*) AS n FROM "transactions"') == [{"n": 1}]
-    with pytest.raises(Exception, match="No field named device_id"):
+    with pytest.raises(MissingColumnError, match="No field named device_id") as missing:
         store.query('SELECT device_id FROM "transactions"')
+    assert missing.value.column == "device_id"
     store.write([tx(2, device_id="d")])
     assert store.query('SELECT device_id FROM "transactions" ORDER BY transaction_id') == [
         {"device_id": None},

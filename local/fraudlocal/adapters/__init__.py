@@ -26,7 +26,9 @@ def _datafusion(settings: Settings):
     from fraudlocal.adapters.timeseries_datafusion import open_store
 
     return open_store(
-        settings.state_dir / "timeseries-datafusion", settings.timestream_database, settings.timestream_table
+        StateDir(settings.state_dir).timeseries_datafusion,
+        settings.timestream_database,
+        settings.timestream_table,
     )
 
 

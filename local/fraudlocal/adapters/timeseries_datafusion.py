@@ -36,7 +36,7 @@ from datafusion import SessionContext
 
 from fraudcore.model import Transaction
 from fraudcore.ports import WriteOutcome
-from fraudcore.timeseries import unique_by_key
+from fraudcore.timeseries import MissingColumnError, missing_column, unique_by_key
 from fraudcore.timeseries.dialects import INFLUXDB3
 from fraudcore.timeseries.line_protocol import PRECISION, encode_batch
 
@@ -334,16 +334,23 @@ class DataFusionTimeseriesStore:
     # -- the port -------------------------------------------------------------------------
 
     def query(self, sql: str) -> list[dict[str, Any]]:
-        """Run InfluxDB 3 SQL on DataFusion; rows with the Timestream adapter's Python types."""
-        with self._lock:
-            self._open()
-            result = self._session().sql(sql).to_arrow_table()
-        return _rows(result)
+        """Run InfluxDB 3 SQL on DataFusion; rows with the Timestream adapter's Python types.
+
+        As on InfluxDB 3, a tag or field no stored point has carried is not in the table's
+        schema: a query naming it fails (:class:`MissingColumnError`, DataFusion's message).
+        """
+        return _rows(self.query_arrow(sql))
 
     def query_arrow(self, sql: str) -> pa.Table:
         with self._lock:
             self._open()
-            return self._session().sql(sql).to_arrow_table()
+            try:
+                return self._session().sql(sql).to_arrow_table()
+            except Exception as error:  # DataFusion raises plain exceptions with its message
+                column = missing_column(str(error))
+                if column is None:
+                    raise
+                raise MissingColumnError(column, str(error)) from None
 
     def count(self) -> int:
         with self._lock:

@@ -226,10 +226,25 @@ class FunctionRunner:
         context = LocalLambdaContext(function_name=logical_id)
         sink = sys.stderr if self.verbose else io.StringIO()
         with patched_environment(env), contextlib.redirect_stdout(sink), warnings.catch_warnings():
+            _name_the_service(env.get("POWERTOOLS_SERVICE_NAME"))
             if not self.verbose:
                 # A step that counted nothing makes Powertools warn on every invocation.
                 warnings.filterwarnings("ignore", message="No application metrics to publish")
             return handler(event, context)
+
+
+def _name_the_service(service: str | None) -> None:
+    """Logs and metrics name the invoked function's service, as each Lambda function's own do.
+
+    Powertools reads ``POWERTOOLS_SERVICE_NAME`` once, when the shared logger and metrics are
+    created; in one local process every function shares them, so the name is set per call.
+    """
+    if not service:
+        return
+    from fraudcore.observability import logger, metrics
+
+    logger.append_keys(service=service)
+    metrics.service = service
 
 
 def invoke_function(logical_id: str, event: Any, state_dir: Path | LocalTarget) -> Any:

@@ -64,6 +64,8 @@ _TIME_BYTES = 8
 _MEASURE_VALUE_BYTES = {"DOUBLE": 8, "BIGINT": 8, "BOOLEAN": 1}
 #: Timestream's message for a query naming a column no record has used yet
 _MISSING_COLUMN = re.compile(r"Column '([^']+)' does not exist")
+#: InfluxDB 3's (DataFusion's): a tag or field no written point has carried is not in the schema
+_MISSING_FIELD = re.compile(r'No field named (?:"?[A-Za-z_]\w*"?\.)?"?([^".\s]+)"?')
 
 
 class MissingColumnError(LookupError):
@@ -91,8 +93,12 @@ def rows_or_none_yet(store: Any, timestream_sql: str) -> list[dict[str, Any]]:
 
 
 def missing_column(message: str) -> str | None:
-    """The column a Timestream "does not exist" message names, or None for another message."""
-    found = _MISSING_COLUMN.search(message)
+    """The column a "does not exist" message names, or None for another message.
+
+    Timestream: ``Column 'card_id' does not exist``; InfluxDB 3 (DataFusion):
+    ``Schema error: No field named card_id.`` (or ``t.card_id``, or ``"Card_Id"``).
+    """
+    found = _MISSING_COLUMN.search(message) or _MISSING_FIELD.search(message)
     return found.group(1) if found else None
 
 

@@ -39,7 +39,7 @@ import urllib3
 
 from ..model import Transaction
 from ..ports import WriteOutcome
-from . import unique_by_key
+from . import MissingColumnError, missing_column, unique_by_key
 from .dialects import INFLUXDB3
 from .line_protocol import PRECISION, encode_batch
 
@@ -264,9 +264,12 @@ class InfluxDB3Store:
         body = json.dumps({"db": self.database, "q": sql, "format": "json"}).encode("utf-8")
         response = self._request("POST", "/api/v3/query_sql", body, {"Content-Type": "application/json"})
         if response.status != 200:
+            reason = self._reason(response)
+            column = missing_column(reason) if response.status == 400 else None
+            if column is not None:  # a tag or field no point has carried yet
+                raise MissingColumnError(column, reason)
             raise InfluxDB3Error(
-                f"InfluxDB 3 query failed with HTTP {response.status}: {self._reason(response)}",
-                response.status,
+                f"InfluxDB 3 query failed with HTTP {response.status}: {reason}", response.status
             )
         text = response.data.decode("utf-8")
         rows = json.loads(text) if text.strip() else []
