@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from gremlin_python.process.anonymous_traversal import traversal
-from gremlin_python.process.graph_traversal import __
+from gremlin_python.process.graph_traversal import GraphTraversalSource, __
 from gremlin_python.process.traversal import Cardinality, Direction, Merge, T
 from gremlin_python.statics import long
 
@@ -91,7 +91,7 @@ def synthetic_graph(
     return list(vertices.values()), list(edges.values()), ring_members, ordinary
 
 
-def load(g: Any, vertices: list[dict[str, Any]], edges: list[dict[str, Any]]) -> float:
+def load(g: GraphTraversalSource, vertices: list[dict[str, Any]], edges: list[dict[str, Any]]) -> float:
     started = time.perf_counter()
     for rows, step in ((vertices, "merge_v"), (edges, "merge_e")):
         for i in range(0, len(rows), BATCH):
@@ -108,7 +108,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def measure(g: Any, accounts: list[str]) -> dict[str, Any]:
+def measure(g: GraphTraversalSource, accounts: list[str]) -> dict[str, Any]:
     latencies, requests, members = [], [], []
     for account in accounts:
         g.V(schema.vertex_id(schema.ACCOUNT, account)).property(Cardinality.single, "flagged", True).iterate()

@@ -42,7 +42,7 @@ import json
 import tempfile
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -219,7 +219,7 @@ def evaluate_span(
             high = bisect_left(starts, iso_z(tick))
             for flag in dedupe_flags(hits[low:high]):
                 if flag.execution_name not in first_seen:
-                    first_seen[flag.execution_name] = replace(flag, evaluation_time=iso_z(tick))
+                    first_seen[flag.execution_name] = flag.model_copy(update={"evaluation_time": iso_z(tick)})
     return dedupe_flags(first_seen.values())
 
 

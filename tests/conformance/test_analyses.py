@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gremlin_python.process.graph_traversal import __
+from gremlin_python.process.graph_traversal import GraphTraversalSource, __
 from gremlin_python.process.traversal import Cardinality, Direction, Merge, T
 from gremlin_python.statics import long
 
@@ -93,7 +93,7 @@ class GraphBuilder:
             "create": props,
         }
 
-    def write(self, g: Any) -> None:
+    def write(self, g: GraphTraversalSource) -> None:
         for rows, merge in ((list(self.vertices.values()), "v"), (list(self.edges.values()), "e")):
             for i in range(0, len(rows), 100):
                 start = g.inject(rows[i : i + 100]).unfold().as_("row")
@@ -107,7 +107,7 @@ class GraphBuilder:
             ).iterate()
 
 
-def build_world(g: Any) -> None:
+def build_world(g: GraphTraversalSource) -> None:
     b = GraphBuilder()
     old, recent = REF_MS - 30 * DAY_MS, REF_MS - 2 * HOUR_MS
     for account in ("r1", "r2", "r3"):

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from gremlin_python.process.graph_traversal import GraphTraversalSource
 from gremlin_python.process.traversal import T
 
 from fraudcore.graph import schema
@@ -18,7 +19,7 @@ from fraudcore.investigation.model import Investigation
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
 
-def add_accounts(g: Any, *accounts: str) -> None:
+def add_accounts(g: GraphTraversalSource, *accounts: str) -> None:
     rows = [
         {"match": {T.id: schema.vertex_id(schema.ACCOUNT, a), T.label: schema.ACCOUNT}, "create": {}}
         for a in accounts
@@ -61,7 +62,7 @@ def ring(members: list[str], score: float) -> dict[str, Any]:
     }
 
 
-def cases_by_id(g: Any) -> dict[str, dict[str, Any]]:
+def cases_by_id(g: GraphTraversalSource) -> dict[str, dict[str, Any]]:
     return {case["case_id"]: case for case in casework.list_cases(g)}
 
 

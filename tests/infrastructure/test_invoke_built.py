@@ -4,8 +4,10 @@
 (the built function, its layers and the runtime's boto3 only), with the environment SAM CLI
 computes for `sam local invoke` and the overrides of an env-vars file. Here those overrides
 point every function at local services through the same AWS adapters the deployed functions
-use: a moto server on 127.0.0.1 (Timestream, SQS, EventBridge, Step Functions; started and
-stopped here by its PID) and the TinkerPop Gremlin Server (Neptune's stand-in). Each function
+use: a moto server on 127.0.0.1 (Timestream, SQS, EventBridge, Step Functions, Secrets
+Manager; started and stopped here by its PID), the TinkerPop Gremlin Server (Neptune's
+stand-in) and, for the default engine (InfluxDB 3), the local InfluxDB 3 server on
+127.0.0.1 (its token in a Secrets Manager secret, as on AWS). Each engine gets its run. Each function
 gets its sample event from events/.
 
 sam build runs once per session (x86_64 on this machine: the arm64 wheels of the deployable
@@ -29,6 +31,9 @@ from typing import Any
 
 import boto3
 import pytest
+from gremlin_python.driver.driver_remote_connection import DriverRemoteConnection
+
+from fraudlocal.emulators.influxdb3_server import InfluxDB3Server
 
 REPO = Path(__file__).resolve().parents[2]
 INVOKE_BUILT = REPO / "scripts" / "invoke-built"
@@ -36,6 +41,7 @@ BUILD_DIR = REPO / ".aws-sam" / "build-x86_64"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 DATABASE, TABLE = "fraud-local", "transactions"
+INFLUXDB_TOKEN = "local-influxdb3-token"
 
 pytestmark = pytest.mark.slow
 
@@ -97,16 +103,51 @@ def aws_resources(moto_server: str) -> dict[str, str]:
         definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
         roleArn=f"arn:aws:iam::{ACCOUNT}:role/fraud-local-investigation",
     )["stateMachineArn"]
-    return {"queue_url": queue_url, "bus": bus, "state_machine": machine, "endpoint": moto_server}
+    secret = client("secretsmanager").create_secret(
+        Name="fraud-local-influxdb", SecretString=json.dumps({"token": INFLUXDB_TOKEN})
+    )["ARN"]
+    return {
+        "queue_url": queue_url,
+        "bus": bus,
+        "state_machine": machine,
+        "endpoint": moto_server,
+        "influxdb_secret": secret,
+    }
+
+
+@pytest.fixture(scope="module")
+def influxdb3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The local InfluxDB 3 server on 127.0.0.1 (stopped on exit): the default engine's stand-in."""
+    with InfluxDB3Server(tmp_path_factory.mktemp("influxdb3"), INFLUXDB_TOKEN) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module", params=["influxdb3", "liveanalytics"])
+def engine(request: pytest.FixtureRequest) -> str:
+    """The template's TimeseriesEngine the env-vars file configures the functions for."""
+    return request.param
 
 
 @pytest.fixture(scope="module")
 def env_vars(
-    aws_resources: dict[str, str], gremlin_server_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+    engine: str,
+    aws_resources: dict[str, str],
+    gremlin_server_endpoint: str,
+    influxdb3_server: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Path:
     """What a developer writes into env.local.json for a local moto server and Gremlin Server."""
+    if engine == "influxdb3":
+        timeseries = {
+            "TIMESERIES_BACKEND": "influxdb3",
+            "INFLUXDB_ENDPOINT": influxdb3_server,
+            "INFLUXDB_DATABASE": DATABASE,
+            "INFLUXDB_SECRET_ARN": aws_resources["influxdb_secret"],
+        }
+    else:
+        timeseries = {"TIMESERIES_BACKEND": "timestream", "TIMESTREAM_DATABASE": DATABASE}
     shared = {
-        "TIMESTREAM_DATABASE": DATABASE,
+        **timeseries,
         "TIMESTREAM_TABLE": TABLE,
         "REJECTED_QUEUE_URL": aws_resources["queue_url"],
         "EVENT_BUS_NAME": aws_resources["bus"],
@@ -189,7 +230,7 @@ def test_every_function_runs_from_the_build_against_local_endpoints(
     built: Path,
     env_vars: Path,
     aws_resources: dict[str, str],
-    clean_server_graph: Any,
+    clean_server_graph: DriverRemoteConnection,
     gremlin_traversal_source: str,
     tmp_path: Path,
 ) -> None:

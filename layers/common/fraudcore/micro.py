@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .contracts import Flag
 from .execution_names import RECHECK_SUFFIX, execution_name
 from .ports import InvestigationStarter, TimeseriesStore
 from .rules import Rule, enabled_rules, format_duration, load_rules_keeping_last_good, parse_duration
@@ -23,29 +24,6 @@ from .timeseries.rule_sql import compile_rule, floor_to
 from .timeutil import iso_z, parse_utc
 
 _SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
-
-
-@dataclass(frozen=True)
-class Flag:
-    """One rule hit on one entity in one window: the input of its investigation."""
-
-    rule: str
-    entity_type: str
-    entity_id: str
-    window_start: str
-    window_end: str
-    observed: float
-    threshold: float
-    severity: str
-    description: str
-    execution_name: str
-    evaluation_time: str
-    #: set when the rule rechecks on close and the window has closed: the name of the
-    #: investigation that looks again at the whole window (see ``recheck_on_close``)
-    recheck_execution_name: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass

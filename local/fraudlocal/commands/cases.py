@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fraudcore.contracts import VERDICTS
 from fraudcore.investigation.casework import STATUSES
-from fraudcore.investigation.scoring import VERDICTS
 
 from ..casedesk import CaseDesk
 from .invoke import add_graph_options, target_from_args

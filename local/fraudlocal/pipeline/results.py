@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from fraudcore.investigation.scoring import VERDICTS
+from fraudcore.contracts import VERDICTS
 
 #: the stages whose time a run measures
 STAGES = ("ingest_timeseries", "ingest_graph", "micro_analysis", "investigations")

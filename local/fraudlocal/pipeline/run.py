@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from fraudcore import backends
-from fraudcore.investigation.scoring import VERDICTS
+from fraudcore.contracts import VERDICTS
 from fraudcore.micro import MicroResult, schedule_interval, start_investigations
 from fraudcore.rules import enabled_rules, load_rules_keeping_last_good
 from fraudcore.settings import get_settings

@@ -38,7 +38,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from fraudcore.investigation.scoring import DETECTING_VERDICTS, VERDICTS
+from fraudcore.contracts import DETECTING_VERDICTS, VERDICTS
 from fraudcore.timeutil import iso_z, parse_utc
 
 from ..pipeline.results import STAGES, CaseRecord, PipelineResult

@@ -14,7 +14,7 @@ from gremlin_python.process.traversal import T
 from ..limits import shorten
 from ..model import Transaction
 from ..ports import WriteOutcome
-from .connection import GraphTimeoutError, GraphUnavailableError
+from .connection import GraphConnection, GraphTimeoutError, GraphUnavailableError
 from .upserts import GraphBatch, merge_edges, merge_vertices, read_edges
 
 #: vertices or edges per upsert request. Neptune advises about 200 "records" per request (a
@@ -66,7 +66,7 @@ def _plain(element_map: dict[Any, Any]) -> dict[str, Any]:
 
 
 class GraphStore:
-    def __init__(self, connection: Any, write_batch: int = DEFAULT_OBJECTS_PER_REQUEST):
+    def __init__(self, connection: GraphConnection, write_batch: int = DEFAULT_OBJECTS_PER_REQUEST):
         self.connection = connection
         #: distinct vertices (or edges) per mergeV (mergeE) request
         self.write_batch = write_batch

@@ -16,6 +16,15 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from ..contracts import (
+    ANALYSES,
+    Analyses,
+    ContractError,
+    MoneyFlowAnalysis,
+    RingAnalysis,
+    SharedDeviceAnalysis,
+)
+from ..graph.access import GraphPort
 from ..ports import EventPublisher, TimeseriesStore
 from .case import case_id_for, record_case
 from .flagging import flag_entity
@@ -53,8 +62,6 @@ __all__ = [
     "shared_device_step",
 ]
 
-ANALYSES = ("ring", "shared_device", "money_flow")
-
 
 def _investigation(event: Mapping[str, Any]) -> Investigation:
     if not isinstance(event, Mapping) or "investigation" not in event:
@@ -65,29 +72,34 @@ def _investigation(event: Mapping[str, Any]) -> Investigation:
     return Investigation.from_dict(event["investigation"])
 
 
-def flag_step(event: Mapping[str, Any], graph: Any, now: datetime) -> dict[str, Any]:
+def flag_step(event: Mapping[str, Any], graph: GraphPort, now: datetime) -> dict[str, Any]:
     """Execution input -> ``$.investigation`` (the entity flagged, its alert recorded)."""
     return flag_entity(graph, parse_investigation_input(event, now), now)
 
 
-def ring_step(event: Mapping[str, Any], graph: Any) -> dict[str, Any]:
-    return analyse_ring(graph, _investigation(event), limits_from(RingLimits, event.get("limits")))
+def ring_step(event: Mapping[str, Any], graph: GraphPort) -> dict[str, Any]:
+    result = analyse_ring(graph, _investigation(event), limits_from(RingLimits, event.get("limits")))
+    return RingAnalysis.parse(result, "ring analysis").payload()
 
 
 def shared_device_step(
-    event: Mapping[str, Any], graph: Any, timeseries: TimeseriesStore | None
+    event: Mapping[str, Any], graph: GraphPort, timeseries: TimeseriesStore | None
 ) -> dict[str, Any]:
-    return analyse_shared_devices(
+    result = analyse_shared_devices(
         graph, timeseries, _investigation(event), limits_from(SharedDeviceLimits, event.get("limits"))
     )
+    return SharedDeviceAnalysis.parse(result, "shared-device analysis").payload()
 
 
-def money_flow_step(event: Mapping[str, Any], graph: Any) -> dict[str, Any]:
-    return analyse_money_flow(graph, _investigation(event), limits_from(MoneyFlowLimits, event.get("limits")))
+def money_flow_step(event: Mapping[str, Any], graph: GraphPort) -> dict[str, Any]:
+    result = analyse_money_flow(
+        graph, _investigation(event), limits_from(MoneyFlowLimits, event.get("limits"))
+    )
+    return MoneyFlowAnalysis.parse(result, "money-flow analysis").payload()
 
 
 def record_case_step(
-    event: Mapping[str, Any], graph: Any, publisher: EventPublisher | None, now: datetime
+    event: Mapping[str, Any], graph: GraphPort, publisher: EventPublisher | None, now: datetime
 ) -> dict[str, Any]:
     investigation = _investigation(event)
     analyses = event.get("analyses") or {}
@@ -98,5 +110,10 @@ def record_case_step(
         raise InvalidInvestigationInput(
             f"analyses: unknown {', '.join(unknown)}; expected {', '.join(ANALYSES)}"
         )
+    try:
+        parsed = Analyses.parse(analyses, "analyses")
+    except ContractError as error:
+        raise InvalidInvestigationInput(f"{error}: pass the analysis steps' outputs unchanged") from None
+    checked = {name: result.payload() for name, result in parsed if result is not None}
     alert = event["investigation"].get("alert_id")
-    return record_case(graph, publisher, investigation, analyses, now, trigger_alert_id=alert)
+    return record_case(graph, publisher, investigation, checked, now, trigger_alert_id=alert)

@@ -36,11 +36,13 @@ from gremlin_python.process.traversal import Direction, T
 from gremlin_python.statics import long
 
 from ..chunking import chunks
+from ..contracts import VERDICTS, CaseSummary
 from ..graph import schema
+from ..graph.access import GraphAccess, GraphPort
 from ..ports import EventPublisher
 from .casework import OPEN, link_related_cases
-from .model import GraphAccess, Investigation, epoch_ms, plain_id
-from .scoring import VERDICTS, Assessment, assess
+from .model import Investigation, epoch_ms, plain_id
+from .scoring import Assessment, assess
 
 SAME_RING_MIN_JACCARD = 0.5
 RING_MEMBER_REASON = "ring_member"
@@ -191,7 +193,7 @@ def _edge_row(label: str, out_id: str, in_id: str, at: int) -> dict[str, Any]:
 
 
 def record_case(
-    graph: Any,
+    graph: GraphPort | GraphAccess,
     publisher: EventPublisher | None,
     investigation: Investigation,
     analyses: Mapping[str, Any],
@@ -199,7 +201,7 @@ def record_case(
     trigger_alert_id: str | None = None,
 ) -> dict[str, Any]:
     """Score, decide, record the case in the graph and publish; returns the case summary."""
-    access = graph if isinstance(graph, GraphAccess) else GraphAccess(graph)
+    access = GraphAccess.of(graph)
     assessment = assess(investigation, analyses)
     at = long(epoch_ms(now))  # epoch ms exceed GraphBinary's 32-bit int
     member_vids = [schema.vertex_id(schema.ACCOUNT, m) for m in assessment.members]
@@ -230,24 +232,27 @@ def record_case(
         # a flagged entity already carries its own flag; a hand-started one does not
         others = [v for v in member_vids if investigation.is_manual or v != investigation.vertex_id]
         propagated = _propagate_flags(access, case_vid, others, assessment.score, at)
-    summary = {
-        "case_id": case_id,
-        "status": "updated" if prior else "opened",
-        "verdict": verdict,
-        "score": score,
-        "investigation_verdict": assessment.verdict,
-        "investigation_score": assessment.score,
-        "members": assessment.members,
-        "reasons": [r.to_dict() for r in assessment.reasons],
-        "entity": {"type": investigation.entity_type, "id": investigation.entity_id},
-        "trigger": investigation.trigger,
-        "rule": investigation.rule,
-        "reference_time": investigation.reference_time,
-        "flags_propagated": propagated,
-        "matched_existing_case": overlap if prior else None,
-        "related_cases": links["related_cases"],
-        "superseded_by": links["superseded_by"],
-    }
+    summary = CaseSummary.parse(
+        {
+            "case_id": case_id,
+            "status": "updated" if prior else "opened",
+            "verdict": verdict,
+            "score": score,
+            "investigation_verdict": assessment.verdict,
+            "investigation_score": assessment.score,
+            "members": assessment.members,
+            "reasons": [r.to_dict() for r in assessment.reasons],
+            "entity": {"type": investigation.entity_type, "id": investigation.entity_id},
+            "trigger": investigation.trigger,
+            "rule": investigation.rule,
+            "reference_time": investigation.reference_time,
+            "flags_propagated": propagated,
+            "matched_existing_case": overlap if prior else None,
+            "related_cases": links["related_cases"],
+            "superseded_by": links["superseded_by"],
+        },
+        "case summary",
+    ).payload()
     if publisher is not None:
         publisher.publish(CASE_UPDATED if prior else CASE_OPENED, summary)
     return summary
@@ -255,7 +260,7 @@ def record_case(
 
 def _no_case_summary(investigation: Investigation, assessment: Assessment) -> dict[str, Any]:
     """The outcome of an investigation that found no account to hold a case."""
-    return {
+    summary = {
         "case_id": None,
         "status": "no_case",
         "verdict": assessment.verdict,
@@ -273,3 +278,4 @@ def _no_case_summary(investigation: Investigation, assessment: Assessment) -> di
         "related_cases": [],
         "superseded_by": None,
     }
+    return CaseSummary.parse(summary, "case summary").payload()

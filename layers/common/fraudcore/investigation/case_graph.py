@@ -18,14 +18,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..graph import schema
-from .model import GraphAccess, label_of, plain_id
+from ..graph.access import GraphAccess, GraphPort
+from .model import label_of, plain_id
 
 IDENTIFIERS_PER_MEMBER = 50
 TRANSFERS_PER_MEMBER = 50
 
 
-def case_graph(graph: Any, case: Mapping[str, Any]) -> dict[str, Any]:
-    access = graph if isinstance(graph, GraphAccess) else GraphAccess(graph)
+def case_graph(graph: GraphPort | GraphAccess, case: Mapping[str, Any]) -> dict[str, Any]:
+    access = GraphAccess.of(graph)
     members = list(case["members"])
     member_vids = [schema.vertex_id(schema.ACCOUNT, m) for m in members]
     named = json.dumps(case.get("reasons") or [], default=str)

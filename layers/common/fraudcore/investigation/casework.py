@@ -37,11 +37,12 @@ from typing import Any
 
 from gremlin_python.statics import long
 
+from ..contracts import VERDICTS
 from ..graph import schema
+from ..graph.access import GraphAccess, GraphPort
 from ..ports import TimeseriesStore
 from ..timeutil import from_epoch_ms, iso_z, parse_utc
-from .model import GraphAccess, epoch_ms, plain_id
-from .scoring import VERDICTS
+from .model import epoch_ms, plain_id
 
 OPEN = "open"
 CONFIRMED_FRAUD = "confirmed_fraud"
@@ -120,7 +121,7 @@ def case_view(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def list_cases(
-    graph: Any,
+    graph: GraphPort | GraphAccess,
     status: str | None = None,
     verdict: str | None = None,
     include_superseded: bool = True,
@@ -130,7 +131,7 @@ def list_cases(
         raise InvalidDecision(f"status {status!r}: expected one of {', '.join(STATUSES)}")
     if verdict is not None and verdict not in VERDICTS:
         raise InvalidDecision(f"verdict {verdict!r}: expected one of {', '.join(VERDICTS)}")
-    access = graph if isinstance(graph, GraphAccess) else GraphAccess(graph)
+    access = GraphAccess.of(graph)
     cases = [case_view(row) for row in access.run(lambda g: g.cases_with_members(), "cases: list")]
     cases = [
         case
@@ -150,8 +151,8 @@ def list_cases(
     return cases
 
 
-def get_case(graph: Any, case_id: str) -> dict[str, Any]:
-    access = graph if isinstance(graph, GraphAccess) else GraphAccess(graph)
+def get_case(graph: GraphPort | GraphAccess, case_id: str) -> dict[str, Any]:
+    access = GraphAccess.of(graph)
     case_id = case_id.removeprefix(f"{schema.CASE}:")
     vid = schema.vertex_id(schema.CASE, case_id)
     rows = access.run(lambda g: g.cases_with_members([vid]), "cases: show")
@@ -176,13 +177,15 @@ def next_status(current: str, action: str) -> str:
     return LABEL_STATUS[action]
 
 
-def decide(graph: Any, case_id: str, action: str, by: str, note: str | None, now: datetime) -> dict[str, Any]:
+def decide(
+    graph: GraphPort | GraphAccess, case_id: str, action: str, by: str, note: str | None, now: datetime
+) -> dict[str, Any]:
     """Record an analyst's decision on the case; returns the updated case."""
     if not by or not by.strip():
         raise InvalidDecision("who decided is required (--by NAME)")
     if action == "note" and not (note and note.strip()):
         raise InvalidDecision("a note needs its text (--note TEXT)")
-    access = graph if isinstance(graph, GraphAccess) else GraphAccess(graph)
+    access = GraphAccess.of(graph)
     for _attempt in range(DECIDE_ATTEMPTS):
         case = get_case(access, case_id)
         status = next_status(case["status"], action)

@@ -19,7 +19,8 @@ from gremlin_python.process.traversal import Direction, T
 from gremlin_python.statics import long
 
 from ..graph import schema
-from .model import EntityNotFound, EntityNotInGraph, GraphAccess, Investigation, epoch_ms
+from ..graph.access import GraphAccess, GraphPort
+from .model import EntityNotFound, EntityNotInGraph, Investigation, epoch_ms
 
 MANUAL_REASON = "manual_investigation"
 
@@ -31,9 +32,11 @@ def alert_id(investigation: Investigation) -> str:
     )
 
 
-def flag_entity(graph: Any, investigation: Investigation, now: datetime) -> dict[str, Any]:
+def flag_entity(
+    graph: GraphPort | GraphAccess, investigation: Investigation, now: datetime
+) -> dict[str, Any]:
     """Flag the entity and record its alert; returns ``$.investigation`` for the next steps."""
-    access = graph if isinstance(graph, GraphAccess) else GraphAccess(graph)
+    access = GraphAccess.of(graph)
     vid = investigation.vertex_id
     if not access.run(lambda g: g.existing_ids([vid]), "flag: entity exists"):
         if investigation.is_manual:

@@ -15,17 +15,12 @@ investigation) anchors every time-bounded query, so a replay answers the same.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from gremlin_python.process.graph_traversal import GraphTraversalSource
-from gremlin_python.process.traversal import Traversal
-
 from ..graph import schema
-from ..graph.dsl import FraudTraversalSource, fraud_source
 from ..timeutil import iso_z, parse_utc
 
 MANUAL_TRIGGER = "manual"
@@ -268,32 +263,6 @@ def limits_from(cls: type, overrides: Mapping[str, Any] | None) -> Any:
             f"limits: unknown {', '.join(unknown)}; known: {', '.join(sorted(known))}"
         )
     return cls(**overrides)
-
-
-# -- graph access -------------------------------------------------------------------------
-
-
-class GraphAccess:
-    """Runs the investigation's requests on a ``GraphConnection`` (with its retries and
-    request counter) or on a bare ``GraphTraversalSource`` (tests, benchmarks)."""
-
-    def __init__(self, graph: Any, clock: Callable[[], float] = time.monotonic) -> None:
-        if not (hasattr(graph, "run") or isinstance(graph, GraphTraversalSource)):
-            raise TypeError(
-                f"expected a GraphConnection or a GraphTraversalSource, got {type(graph).__name__}"
-            )
-        self.graph = graph
-        self.requests = 0
-        self._clock = clock
-
-    def run(self, build: Callable[[FraudTraversalSource], Traversal], what: str) -> list[Any]:
-        self.requests += 1
-        if hasattr(self.graph, "run"):
-            return self.graph.run(lambda g: build(fraud_source(g)), "toList", what=what)
-        return build(fraud_source(self.graph)).to_list()
-
-    def now(self) -> float:
-        return self._clock()
 
 
 def plain_id(vertex_id: str) -> str:

@@ -19,8 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..graph import schema
+from ..graph.access import GraphAccess, GraphPort
 from ..graph.connection import is_timeout
-from .model import GraphAccess, Investigation, MoneyFlowLimits, plain_id
+from .model import Investigation, MoneyFlowLimits, plain_id
 
 
 class _Walk:
@@ -91,11 +92,11 @@ def _chain_dicts(chains: list[tuple[list[str], list[float]]], reverse: bool) -> 
 
 
 def analyse_money_flow(
-    graph: Any, investigation: Investigation, limits: MoneyFlowLimits | None = None
+    graph: GraphPort | GraphAccess, investigation: Investigation, limits: MoneyFlowLimits | None = None
 ) -> dict[str, Any]:
     """Where the investigated account's money comes from and goes (see the module docstring)."""
     limits = limits or MoneyFlowLimits()
-    access = graph if isinstance(graph, GraphAccess) else GraphAccess(graph)
+    access = GraphAccess.of(graph)
     start = investigation.vertex_id
     outgoing, incoming = _Walk(access, limits, "out"), _Walk(access, limits, "in")
     chains_out: list[tuple[list[str], list[float]]] = []

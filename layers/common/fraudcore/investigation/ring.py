@@ -40,10 +40,10 @@ from itertools import combinations
 from typing import Any
 
 from ..graph import schema
+from ..graph.access import GraphAccess, GraphPort
 from ..graph.connection import is_timeout
 from .model import (
     HIGH_VALUE_RULES,
-    GraphAccess,
     Investigation,
     RingLimits,
     label_of,
@@ -235,11 +235,11 @@ def ring_score(
 
 
 def analyse_ring(
-    graph: Any, investigation: Investigation, limits: RingLimits | None = None
+    graph: GraphPort | GraphAccess, investigation: Investigation, limits: RingLimits | None = None
 ) -> dict[str, Any]:
     """The ring around the investigated entity (see the module docstring for the output)."""
     limits = limits or RingLimits()
-    access = graph if isinstance(graph, GraphAccess) else GraphAccess(graph)
+    access = GraphAccess.of(graph)
     state = _Expansion(start=investigation.vertex_id, limits=limits)
     deadline = access.now() + limits.time_budget_ms / 1000.0
     try:

@@ -47,6 +47,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+# the verdict order lives in fraudcore.contracts; re-exported for the modules that read it here
+from ..contracts import DETECTING_VERDICTS as DETECTING_VERDICTS
+from ..contracts import VERDICTS as VERDICTS
+from ..contracts import CaseReason
 from .model import Investigation
 
 FRAUD_RING_MIN = 0.7
@@ -73,10 +77,6 @@ TAKEOVER_SIGNAL = 0.5
 TAKEOVER_CORROBORATED_SIGNAL = 0.6
 #: most accounts recorded in one case
 CASE_MEMBER_CAP = 100
-#: every verdict, the most severe first
-VERDICTS = ("fraud_ring", "suspicious", "cleared")
-#: the verdicts that count as detecting fraud (the case goes to an analyst or flags a ring)
-DETECTING_VERDICTS = VERDICTS[:2]
 
 
 @dataclass(frozen=True)
@@ -87,12 +87,12 @@ class Reason:
     evidence: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "signal": self.signal,
-            "sentence": self.sentence,
-            "strength": round(self.strength, 3),
-            "evidence": dict(self.evidence),
-        }
+        return CaseReason(
+            signal=self.signal,
+            sentence=self.sentence,
+            strength=round(self.strength, 3),
+            evidence=dict(self.evidence),
+        ).payload()
 
 
 @dataclass(frozen=True)

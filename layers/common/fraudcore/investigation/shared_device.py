@@ -49,6 +49,7 @@ from datetime import timedelta
 from typing import Any
 
 from ..graph import schema
+from ..graph.access import GraphAccess, GraphPort
 from ..graph.connection import is_timeout
 from ..ports import TimeseriesStore
 from ..timeseries import rows_or_none_yet
@@ -56,7 +57,6 @@ from ..timeseries.dialects import dialect_of
 from ..timeseries.queries import account_activity_sql, account_countries_sql, active_accounts_sql
 from ..timeutil import from_epoch_ms, iso_z
 from .model import (
-    GraphAccess,
     Investigation,
     SharedDeviceLimits,
     epoch_ms,
@@ -324,7 +324,7 @@ def assess_account_change(
 
 
 def analyse_shared_devices(
-    graph: Any,
+    graph: GraphPort | GraphAccess,
     timeseries: TimeseriesStore | None,
     investigation: Investigation,
     limits: SharedDeviceLimits | None = None,
@@ -333,7 +333,7 @@ def analyse_shared_devices(
     """Usage of each device and IP of the entity (see the module docstring)."""
     limits = limits or SharedDeviceLimits()
     thresholds = thresholds or UsageThresholds()
-    access = graph if isinstance(graph, GraphAccess) else GraphAccess(graph)
+    access = GraphAccess.of(graph)
     truncation: dict[str, str] = {}
     reference_ms = investigation.reference_ms
     try:
