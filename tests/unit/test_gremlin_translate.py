@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from gremlin_python.process.traversal import (
     T,
     WithOptions,
 )
+from gremlin_python.statics import long
 from gremlin_python.structure.graph import Graph
 from gremlin_python.structure.graph import Path as GremlinPath
 
@@ -118,6 +120,86 @@ def test_many_ids_become_one_list():
     ids = [f"account:{n}" for n in range(12)]
     assert script(G.V(*ids).count()).startswith('g.V(["account:0", "account:1", ')
     assert script(G.inject(*range(12))) == "g.inject(0, 1, 2, 3, 4, 5, 6, 7, 8, 9).inject(10, 11).to_list()"
+
+
+def test_a_batch_of_maps_is_bound_as_one_json_parameter():
+    rows = [
+        {
+            "match": {T.id: f"account:{n}", T.label: "account"},
+            "create": {"first_seen": long(n), "amount": 1.25},
+        }
+        for n in range(3)
+    ]
+    translated = translate(G.inject(rows).unfold().count().bytecode)
+    assert translated.text == "g.inject(parse_json(_p0)).unfold().count().to_list()"
+    assert json.loads(translated.params["_p0"]) == [
+        {"match": {"T.id": f"account:{n}", "T.label": "account"}, "create": {"first_seen": n, "amount": 1.25}}
+        for n in range(3)
+    ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        0.30000000000000004,
+        1052.5399999999997,
+        1e300,
+        5e-324,
+        math.nan,
+        dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    ],
+)
+def test_a_batch_holding_a_value_json_would_not_carry_exactly_is_written_as_literals(value):
+    translated = translate(G.inject([{"k": value}, {"k": 1}]).bytecode)
+    assert "parse_json" not in translated.text
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        'quote " backslash \\ newline \n nul \x00 bell \x07 del \x7f',
+        "unicode é 😀 \u2028 and ${braces} #{map}",
+        -0.0,
+        16204.51,
+        1e16,
+        2.5e-07,
+        2**63 - 1,
+        -(2**63) + 1,
+        True,
+        None,
+        [],
+        {},
+    ],
+)
+def test_json_batches_read_back_exactly_as_literals_do(g, value):
+    literal = translate(G.inject({"k": value}).bytecode)
+    batch = translate(G.inject([{"k": value}, {"k": value}]).bytecode)
+    assert "parse_json" in batch.text and "parse_json" not in literal.text
+    assert g.inject([{"k": value}, {"k": value}]).unfold().select("k").to_list() == [value, value]
+    assert g.inject({"k": value}).select("k").to_list() == [value]
+
+
+def test_a_token_spelled_key_in_a_batch_is_refused_as_in_a_literal_map():
+    with pytest.raises(TranslationError, match="reserved by the embedded graph engine"):
+        translate(G.inject([{"T.id": "x"}, {"k": 1}]).bytecode)
+
+
+def test_upserts_through_a_json_batch_match_literal_upserts(g):
+    rows = [
+        {
+            "match": {T.id: f"account:{n}", T.label: "account"},
+            "create": {"first_seen": long(n), "amount": n / 4},
+        }
+        for n in range(5)
+    ]
+    g.inject(rows).unfold().as_("v").merge_v(__.select("v").select("match")).option(
+        Merge.on_create, __.select("v").select("create")
+    ).iterate()
+    literal = traversal().with_remote(GraphersalRemoteConnection.in_memory())
+    for row in rows:
+        literal.merge_v(row["match"]).option(Merge.on_create, row["create"]).iterate()
+    assert g.V().element_map().to_list() == literal.V().element_map().to_list()
+    assert len(g.V().to_list()) == 5
 
 
 @pytest.mark.parametrize(

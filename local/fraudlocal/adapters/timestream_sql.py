@@ -179,17 +179,16 @@ def to_duckdb(timestream_sql: str) -> str:
 
 
 @lru_cache(maxsize=512)
-def _column_names(timestream_sql: str) -> frozenset[str]:
-    return frozenset(
-        column.name for column in parse(_ISO_CALL.sub("NULL", timestream_sql)).find_all(exp.Column)
-    )
+def _column_names(timestream_sql_without_times: str) -> frozenset[str]:
+    return frozenset(column.name for column in parse(timestream_sql_without_times).find_all(exp.Column))
 
 
 def column_references(timestream_sql: str) -> list[tuple[str, int, int]]:
     """Every column name the query reads, with the line and column (1-based) of its first use,
     in the order they appear: what Timestream's "Column 'x' does not exist" points at."""
     found = []
-    for name in _column_names(timestream_sql):
+    # keyed without the time bounds: a rule's scheduled queries then parse once
+    for name in _column_names(_ISO_CALL.sub("NULL", timestream_sql)):
         match = re.search(rf'(?<![\w."]){re.escape(name)}(?![\w"])|"{re.escape(name)}"', timestream_sql)
         offset = match.start() if match else 0
         line = timestream_sql.count("\n", 0, offset) + 1

@@ -20,8 +20,10 @@ How, per rule:
   so one probe per such (entity, window, run) (:func:`fraudcore.timeseries.rule_sql.compile_spike_probes`)
   answers exactly what the run's query answers for that window.
 - ``pass_through`` (a share) does not only grow either: the rule's own per-run query runs,
-  but only at the runs that can see a window in which some account received at least
-  ``min_received`` by transfer over the whole window, a condition every hit needs.
+  but only at the runs that can see a window in which some account had, with the events
+  before the run, received at least ``min_received`` by transfer and sent at least the
+  threshold's share of ``min_received``: a condition every hit needs (the share is
+  ``least(sent, received) / received``), checked on every prefix of the window's events.
 - A rule whose span query fails runs at every tick as the scheduled path does, so its
   errors are reported run by run as they would be.
 """
@@ -53,6 +55,8 @@ from fraudcore.timeutil import iso_z
 
 #: plain aggregates whose value never decreases as events are added to a window
 GROWING_AGGREGATES = ("count(*)", "sum(amount)", "max(amount)")
+#: relative slack on the sums a screen compares (they are added in another order than the query's)
+_SUM_MARGIN = 1e-6
 #: probes per query (the VALUES list is SQL text; very long texts parse slowly)
 PROBES_PER_QUERY = 400
 
@@ -237,38 +241,75 @@ class SpanEvaluator:
     def _screen(self, rule: Rule, ticks: Sequence[datetime]) -> list[datetime]:
         span = span_range(rule, ticks[0], ticks[-1], self.schedule_interval)
         if rule.aggregate == "pass_through":
-            windows = sorted(self._receiving_windows(rule, span.first_window_start, span.end))
-            return [tick for tick in ticks if self._any_between(windows, rule, tick)]
+            passing = sorted(self._passing_windows(rule, span.first_window_start, span.end).items())
+            starts = [window_start for window_start, _ in passing]
+            # earliest_from[i]: the earliest moment any window from the i-th start on could hit
+            earliest_from: list[datetime] = [datetime.max.replace(tzinfo=UTC)] * (len(passing) + 1)
+            for index in range(len(passing) - 1, -1, -1):
+                earliest_from[index] = min(passing[index][1], earliest_from[index + 1])
+            return [
+                tick
+                for tick in ticks
+                if earliest_from[bisect_left(starts, self._first_window_start(rule, tick))] < tick
+            ]
         return list(ticks)
 
-    def _any_between(self, moments: Sequence[datetime], rule: Rule, tick: datetime) -> bool:
-        low = bisect_left(moments, self._first_window_start(rule, tick))
-        return low < len(moments) and moments[low] < tick
+    def _passing_windows(self, rule: Rule, start: datetime, end: datetime) -> dict[datetime, datetime]:
+        """Per window start, the first event time at which some account in that window had
+        received at least ``min_received`` by transfer and sent at least the threshold's share
+        of it: a run before that moment cannot see the window hit.
 
-    def _receiving_windows(self, rule: Rule, start: datetime, end: datetime) -> set[datetime]:
-        """Starts of the windows in which some account received at least ``min_received``."""
+        Sums over all rows in range (the rule's filters and the query's reading of only
+        receiving accounts as senders can only make its sums smaller), with a margin for the
+        order floating-point additions are done in.
+        """
         self.statistics.span_queries += 1
         rows = self.store.query(
             _select_rows(
                 rule,
                 self.store,
-                "time, counterparty_account_id, amount",
+                "time, account_id, counterparty_account_id, amount",
                 start,
                 end,
-                ["counterparty_account_id IS NOT NULL"],
+                [],
                 with_rule_conditions=False,
             )
         )
+        minimum = float(rule.params["min_received"])
+        need_received = minimum - _SUM_MARGIN * abs(minimum)
+        need_sent = max(0.0, min(float(rule.threshold), 1.0)) * minimum - _SUM_MARGIN * abs(minimum)
         received: dict[tuple[str, datetime], float] = defaultdict(float)
+        sent: dict[tuple[str, datetime], float] = defaultdict(float)
+        passing: dict[datetime, datetime] = {}
         phases = round(rule.window / rule.hop)
-        for row in rows:
-            moment = parse_time(row["time"])
+        moves = sorted(
+            (
+                (
+                    parse_time(row["time"]),
+                    row["account_id"],
+                    row["counterparty_account_id"],
+                    float(row["amount"]),
+                )
+                for row in rows
+            ),
+            key=lambda move: move[0],
+        )
+        for moment, sender, receiver, amount in moves:
             for phase in range(phases):
                 shift = rule.hop * phase
                 window_start = floor_to(moment - shift, rule.window) + shift
-                received[(str(row["counterparty_account_id"]), window_start)] += float(row["amount"])
-        minimum = float(rule.params["min_received"])
-        return {window for (_, window), total in received.items() if total >= minimum}
+                for account, totals in ((receiver, received), (sender, sent)):
+                    if account is None:
+                        continue
+                    key = (str(account), window_start)
+                    totals[key] += amount
+                    if (
+                        window_start not in passing
+                        and received.get(key, 0.0) >= need_received
+                        and sent.get(key, 0.0) >= need_sent
+                    ):
+                        passing[window_start] = moment
+        return passing
 
     def _first_window_start(self, rule: Rule, tick: datetime) -> datetime:
         return evaluation_range(rule, tick, self.schedule_interval).first_window_start
