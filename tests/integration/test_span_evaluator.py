@@ -81,6 +81,20 @@ def test_a_failing_rule_is_reported_at_every_run(store) -> None:
         assert set(errors) == {broken[0].id}
 
 
+def test_a_bug_in_the_evaluator_is_raised_not_turned_into_per_tick_queries(store, monkeypatch) -> None:
+    # A store's refusal falls back to the per-tick queries (above); an error of the
+    # evaluator's own code (a broken import, say) must not hide behind that fallback.
+    evaluator = SpanEvaluator(store, lowered(1.0)[:1], EVERY)
+
+    def broken(*_: object) -> None:
+        raise ImportError("No module named 'fraudlocal.pipeline.timestream_sql'")
+
+    monkeypatch.setattr(evaluator, "_growing", broken)
+    with pytest.raises(ImportError, match="timestream_sql"):
+        evaluator.evaluate(store.ticks[:3])
+    assert evaluator.statistics.per_tick_queries == 0
+
+
 def test_only_growing_aggregates_skip_the_per_run_query() -> None:
     kinds = {rule.aggregate: grows_with_events(rule) for rule in load_rules()}
     assert kinds["count(*)"] and kinds["sum(amount)"] and kinds["count(distinct account_id)"]

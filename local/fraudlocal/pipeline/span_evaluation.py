@@ -57,6 +57,8 @@ from fraudcore.timeutil import iso_z
 GROWING_AGGREGATES = ("count(*)", "sum(amount)", "max(amount)")
 #: relative slack on the sums a screen compares (they are added in another order than the query's)
 _SUM_MARGIN = 1e-6
+#: errors of this code itself, which the per-tick fallback must not absorb
+PROGRAMMING_ERRORS = (ImportError, NameError, AttributeError, TypeError, AssertionError)
 #: probes per query (the VALUES list is SQL text; very long texts parse slowly)
 PROBES_PER_QUERY = 400
 
@@ -132,6 +134,8 @@ class SpanEvaluator:
             if rule.aggregate == "spike":
                 return self._spike(rule, ticks)
             return self._screened(rule, ticks, self._screen(rule, ticks))
+        except PROGRAMMING_ERRORS:
+            raise  # a bug here, not a query the store refused: never hidden by the fallback
         except Exception:  # the scheduled path reports a failing rule run by run
             return self._screened(rule, ticks, list(ticks))
 
