@@ -67,12 +67,15 @@ class GraphBuilder:
         self.vertices.setdefault(vid, {"match": {T.id: vid, T.label: label}, "create": {"value": value}})
         return vid
 
-    def uses(self, account: str, label: str, value: str, first: int, last: int, tx: int = 3) -> None:
+    def uses(
+        self, account: str, label: str, value: str, first: int, last: int, tx: int = 3, in_person: int = 0
+    ) -> None:
         out_id, in_id = self.vertex(schema.ACCOUNT, account), self.vertex(label, value)
         edge_label = {"email": schema.HAS_EMAIL, "phone": schema.HAS_PHONE}.get(label, schema.USES)
-        self._edge(
-            edge_label, out_id, in_id, {"first_seen": long(first), "last_seen": long(last), "tx_count": tx}
-        )
+        props = {"first_seen": long(first), "last_seen": long(last), "tx_count": tx}
+        if in_person:
+            props["in_person_count"] = long(in_person)
+        self._edge(edge_label, out_id, in_id, props)
 
     def transfer(self, sender: str, receiver: str, amount: float, tx: int = 1) -> None:
         out_id, in_id = self.vertex(schema.ACCOUNT, sender), self.vertex(schema.ACCOUNT, receiver)
@@ -133,6 +136,27 @@ def build_world(g: GraphTraversalSource) -> None:
         b.uses(account, "phone", "p-pair", old, recent)
         b.uses(account, "ip", f"10.0.1.{account[1]}", old, recent)
         b.uses(account, "device", f"d-phone-{account}", old, recent)
+    # five at one home (an IP nobody else uses), on the family card, three with phones of
+    # their own; the same five without phones of their own (a farm behind one proxy)
+    for n in range(1, 6):
+        for prefix, own_phone in (("L", n <= 3), ("F", False)):
+            b.uses(f"{prefix}{n}", "ip", f"10.0.2.{prefix}", old, recent)
+            b.uses(f"{prefix}{n}", "card", f"c-{prefix}", old, recent)
+            b.uses(f"{prefix}{n}", "device", f"d-computer-{prefix}", old, recent)
+            if own_phone:
+                b.uses(f"{prefix}{n}", "device", f"d-phone-{prefix}{n}", old, recent)
+    # four on one card and one phone, each on a network of their own: three of them pay
+    # with the card at a till (a family card handed around) / only online (a ring)
+    for n in range(1, 5):
+        for prefix, at_till in (("W", n <= 3), ("X", False)):
+            b.uses(f"{prefix}{n}", "card", f"c-{prefix}", old, recent, in_person=2 if at_till else 0)
+            b.uses(f"{prefix}{n}", "phone", f"p-{prefix}", old, recent)
+            b.uses(f"{prefix}{n}", "ip", f"10.0.3.{prefix}{n}", old, recent)
+            b.uses(f"{prefix}{n}", "device", f"d-phone-{prefix}{n}", old, recent)
+    # four on a kitchen computer and nothing else online, all paying in shops with their cards
+    for n in range(1, 5):
+        b.uses(f"K{n}", "device", "d-kitchen", old, recent)
+        b.uses(f"K{n}", "card", f"c-K{n}", old, recent, tx=5, in_person=2)
     b.uses("r1", "ip", PUBLIC_IP, old, recent)
     for n in range(300):
         b.uses(f"pub-{n:03d}", "ip", PUBLIC_IP, old + n * HOUR_MS, old + n * HOUR_MS + HOUR_MS)
@@ -366,6 +390,36 @@ def test_a_family_sharing_a_card_and_a_phone_at_one_home_is_a_benign_cluster(wor
     assert pair["ring_score"] == 0.46
 
 
+def test_people_at_one_home_are_a_benign_cluster_and_a_farm_behind_one_proxy_is_not(world: Any) -> None:
+    # five on the home network and the family card, most with phones of their own: a family
+    family = analyse_ring(world, investigation("card", "c-L", rule="shared_card"))
+    assert family["members"] == ["L1", "L2", "L3", "L4", "L5"]
+    assert family["benign_cluster"] is True
+    assert family["ring_score"] == 0.2
+    # the same links, nobody with a device of their own: accounts, not people
+    farm = analyse_ring(world, investigation("card", "c-F", rule="shared_card"))
+    assert farm["members"] == ["F1", "F2", "F3", "F4", "F5"]
+    assert farm["benign_cluster"] is False
+    # the family's large one-off payment (an amount spike) leaves it a family; a burst does not
+    assert analyse_ring(world, investigation("account", "L2", rule="amount_spike"))["benign_cluster"] is True
+    assert (
+        analyse_ring(world, investigation("account", "L2", rule="high_value_burst"))["benign_cluster"]
+        is False
+    )
+
+
+def test_a_card_handed_around_at_the_till_is_a_familys_and_one_used_online_only_is_not(world: Any) -> None:
+    handed = analyse_ring(world, investigation("card", "c-W", rule="shared_card"))
+    assert handed["members"] == ["W1", "W2", "W3", "W4"]
+    assert handed["benign_cluster"] is True
+    online = analyse_ring(world, investigation("card", "c-X", rule="shared_card"))
+    assert online["members"] == ["X1", "X2", "X3", "X4"]
+    assert online["benign_cluster"] is False
+    # card testing on the family's card is never waved through
+    tested = replace(investigation("card", "c-W", rule="card_testing"), severity="critical")
+    assert analyse_ring(world, tested)["benign_cluster"] is False
+
+
 def test_a_family_hit_by_a_high_value_burst_is_not_waved_through(world: Any) -> None:
     result = analyse_ring(world, investigation("account", "e1", rule="high_value_burst"))
     assert result["benign_cluster"] is False
@@ -561,6 +615,24 @@ def test_an_office_computer_is_shared_not_a_farm(world: Any, timeseries: DuckDBT
     office = result["identifiers"][0]
     assert office["dedicated_accounts"] == []  # every colleague has a phone of its own
     assert result["identifiers"][2]["devices_behind"] == 5  # the computer and four phones
+
+
+def test_a_family_computer_of_people_who_shop_in_person_is_no_farm(
+    world: Any, timeseries: DuckDBTimeseriesStore
+) -> None:
+    kitchen = analyse_shared_devices(world, timeseries, investigation("account", "K1"))["identifiers"][0]
+    assert (kitchen["id"], kitchen["dedicated_accounts"], kitchen["class"]) == (
+        "d-kitchen",
+        [],
+        "shared_public",
+    )
+    # five accounts that pay only through one computer (a card each, never at a till): a farm
+    farm = analyse_shared_devices(world, timeseries, investigation("account", "F1"))["identifiers"]
+    computer = next(i for i in farm if i["id"] == "d-computer-F")
+    assert (computer["dedicated_accounts"], computer["class"]) == (
+        ["F1", "F2", "F3", "F4", "F5"],
+        "device_farm",
+    )
 
 
 def test_colleagues_at_one_computer_are_a_benign_cluster(world: Any) -> None:

@@ -110,6 +110,19 @@ def test_newer_events_add_to_edges_and_late_events_move_first_seen(graph_backend
     assert edge["last_seen"] == int((START + timedelta(minutes=20)).timestamp() * 1000)
 
 
+def test_a_card_edge_counts_the_payments_made_in_person(graph_backend):
+    store = GraphStore(connection_for(graph_backend))
+    at_the_till = {"device_id": None, "ip": None}
+    batch = [tx(1, "a1", 10, 20.0, **at_the_till), tx(2, "a1", 20, 30.0), tx(3, "a1", 30, 5.0, **at_the_till)]
+    store.upsert_transactions(batch)
+    store.upsert_transactions(batch)  # a replay adds nothing
+    card = graph_backend.E("account:a1|uses|card:c-a1").element_map().next()
+    assert (card["tx_count"], card["in_person_count"]) == (3, 2)
+    # an online payment from a device is not in person, whatever the channel says
+    device = graph_backend.E("account:a1|uses|device:d-shared").element_map().next()
+    assert (device["tx_count"], device["in_person_count"]) == (1, 0)
+
+
 def test_vertices_carry_value_and_first_seen(graph_backend):
     store = GraphStore(connection_for(graph_backend))
     store.upsert_transactions([tx(1, "a9", 3, ip="198.51.100.7")])

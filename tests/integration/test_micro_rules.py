@@ -333,3 +333,205 @@ def test_shared_email_and_phone(recorder: Recorder, rule: str, column: str) -> N
         *({"account_id": "own", column: "own-contact", "at": minutes(i)} for i in range(5)),
     )
     assert hits(recorder, rule, minutes(45)) == {("ring-contact", "2026-11-29T11:00:00Z"): 2}
+
+
+def _profile(recorder: Recorder, account: str, **identifiers: str) -> None:
+    """Ten ordinary payments over the previous day from the account's usual device, IP, country."""
+    usual = {"device_id": f"{account}-phone", "ip": f"{account}-home", "country": "US", **identifiers}
+    recorder.add(
+        *(
+            {"account_id": account, "amount": 40.0 + n, "at": -timedelta(hours=20 - 2 * n), **usual}
+            for n in range(10)
+        )
+    )
+
+
+def test_novel_takeover_needs_a_new_device_a_new_network_and_an_amount_far_above_habit(
+    recorder: Recorder,
+) -> None:
+    for account in ("intruded", "traveller", "new-phone", "one-off", "too-small"):
+        _profile(recorder, account)
+    recorder.add(
+        # A new device, from a new IP and a new country, 30 times the habit: a takeover.
+        {
+            "account_id": "intruded",
+            "amount": 1_300,
+            "at": minutes(1),
+            "device_id": "attacker",
+            "ip": "vpn",
+            "country": "RO",
+        },
+        # Benign twins, each missing one signal:
+        # a traveller abroad on their usual phone (new IP and country, ordinary amounts)...
+        {
+            "account_id": "traveller",
+            "amount": 45,
+            "at": minutes(1),
+            "device_id": "traveller-phone",
+            "ip": "hotel",
+            "country": "JP",
+        },
+        {
+            "account_id": "traveller",
+            "amount": 2_000,
+            "at": minutes(2),
+            "device_id": "traveller-phone",
+            "ip": "hotel",
+            "country": "JP",
+        },
+        # a new phone on the home network, paying a large sum (no new IP, no new country)...
+        {
+            "account_id": "new-phone",
+            "amount": 2_500,
+            "at": minutes(1),
+            "device_id": "new-phone-2",
+            "ip": "new-phone-home",
+            "country": "US",
+        },
+        # a large one-off payment from the usual device at home...
+        {
+            "account_id": "one-off",
+            "amount": 4_000,
+            "at": minutes(1),
+            "device_id": "one-off-phone",
+            "ip": "one-off-home",
+            "country": "US",
+        },
+        # and a new device and network with an ordinary amount.
+        {
+            "account_id": "too-small",
+            "amount": 60,
+            "at": minutes(1),
+            "device_id": "d2",
+            "ip": "cafe",
+            "country": "US",
+        },
+    )
+    found = hits(recorder, "novel_takeover", minutes(5))
+    assert entities(found) == {"intruded"}
+    assert list(found.values()) == [pytest.approx(1_300)]
+
+
+def test_novel_takeover_ignores_a_brand_new_account_and_one_without_history(recorder: Recorder) -> None:
+    recorder.add(
+        # A new account: every identifier is new, and it has no habit to compare with.
+        {
+            "account_id": "fresh",
+            "amount": 50,
+            "at": minutes(-50),
+            "device_id": "f1",
+            "ip": "fip",
+            "country": "US",
+        },
+        {
+            "account_id": "fresh",
+            "amount": 60,
+            "at": minutes(-40),
+            "device_id": "f1",
+            "ip": "fip",
+            "country": "US",
+        },
+        {
+            "account_id": "fresh",
+            "amount": 70,
+            "at": minutes(-30),
+            "device_id": "f1",
+            "ip": "fip",
+            "country": "US",
+        },
+        {
+            "account_id": "fresh",
+            "amount": 5_000,
+            "at": minutes(1),
+            "device_id": "f1",
+            "ip": "fip",
+            "country": "US",
+        },
+        # One earlier payment only: fewer than min_history, so no habit.
+        {
+            "account_id": "thin",
+            "amount": 20,
+            "at": -timedelta(hours=11),
+            "device_id": "t1",
+            "ip": "tip",
+            "country": "US",
+        },
+        {
+            "account_id": "thin",
+            "amount": 5_000,
+            "at": minutes(1),
+            "device_id": "t2",
+            "ip": "tip2",
+            "country": "BR",
+        },
+    )
+    assert hits(recorder, "novel_takeover", minutes(5)) == {}
+
+
+def test_novel_takeover_counts_a_takeover_spread_over_an_hour_once(recorder: Recorder) -> None:
+    _profile(recorder, "victim")
+    recorder.add(
+        *(
+            {
+                "account_id": "victim",
+                "amount": 600,
+                "at": minutes(m),
+                "device_id": "intruder",
+                "ip": "proxy",
+                "counterparty_account_id": "payee",
+            }
+            for m in (2, 20, 41)
+        )
+    )
+    found = hits(recorder, "novel_takeover", minutes(50))
+    assert entities(found) == {"victim"}
+    # Three transfers of 600 from the intruder's device: the new-IP signal holds for each.
+    assert max(found.values()) == pytest.approx(1_800)
+
+
+def test_device_account_spread_sees_a_farm_opening_accounts_over_hours(recorder: Recorder) -> None:
+    # a farm's four accounts, one every 90 minutes: never five in an hour (device_account_burst)
+    recorder.add(*({"account_id": f"slow{i}", "device_id": "farm", "at": minutes(90 * i)} for i in range(4)))
+    # a couple's tablet, used by both all day: not four accounts
+    recorder.add(
+        *({"account_id": f"couple{i % 2}", "device_id": "tablet", "at": minutes(40 * i)} for i in range(8))
+    )
+    assert hits(recorder, "device_account_burst", minutes(6 * 60)) == {}
+    # the day-long window that holds them is judged once it has closed (at 18:00), not while
+    # it fills: its first hours cannot tell a farm from a family computer
+    assert hits(recorder, "device_account_spread", minutes(5 * 60)) == {}
+    found = hits(recorder, "device_account_spread", minutes(6 * 60))
+    assert found == {("farm", "2026-11-28T18:00:00Z"): 4}
+
+
+def test_slow_pass_through_sees_a_deposit_split_over_hours_and_spares_who_keeps_it(
+    recorder: Recorder,
+) -> None:
+    recorder.add(
+        # a placement account: 30,000 in, split among mules over five hours
+        {
+            "account_id": "depositor",
+            "counterparty_account_id": "placement",
+            "amount": 30_000,
+            "at": minutes(10),
+        },
+        *(
+            {
+                "account_id": "placement",
+                "counterparty_account_id": f"mule{i}",
+                "amount": 5_600,
+                "at": minutes(70 * i),
+            }
+            for i in range(1, 6)
+        ),
+        # a car sold to a friend: 30,000 in, kept, a few everyday payments out
+        {"account_id": "friend", "counterparty_account_id": "seller", "amount": 30_000, "at": minutes(10)},
+        *(
+            {"account_id": "seller", "card_id": "c-seller", "amount": 60, "at": minutes(60 * i)}
+            for i in range(1, 6)
+        ),
+    )
+    assert hits(recorder, "mule_pass_through", minutes(6 * 60)) == {}  # too slow for three hours
+    found = hits(recorder, "slow_pass_through", minutes(6 * 60))
+    assert entities(found) == {"placement"}
+    assert max(found.values()) == pytest.approx(28_000 / 30_000)

@@ -9,7 +9,7 @@ windows are still open and after they closed.
 from __future__ import annotations
 
 import tempfile
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -40,7 +40,11 @@ def store():
 
 
 #: parameters that let the spike and the pass-through hit on an ordinary day
-EASIER = {"amount_spike": {"min_amount": 50.0}, "mule_pass_through": {"min_received": 200.0}}
+EASIER = {
+    "amount_spike": {"min_amount": 50.0},
+    "mule_pass_through": {"min_received": 200.0},
+    "slow_pass_through": {"min_received": 200.0},
+}
 
 
 def lowered(factor: float) -> list:
@@ -67,9 +71,72 @@ def test_every_run_gets_the_flags_of_the_scheduled_path(store, factor: float) ->
         # every kind of rule hit somewhere, so each path of the evaluator was compared
         flagged = {flag.rule for run in runs.values() for flag in run.flags}
         assert {"amount_spike", "mule_pass_through", "velocity", "shared_card"} <= flagged
-    statistics = evaluator.statistics.to_dict()
-    # far fewer queries on an ordinary day; fewer even when every rule hits all the time
+    # far fewer queries on an ordinary day; fewer even when every rule hits all the time (a
+    # rule with signals runs its own query at the runs that see a large enough payment)
+    spans = SpanEvaluator(store, [rule for rule in rules if not rule.signals], EVERY)
+    spans.evaluate(store.ticks)
+    statistics = spans.statistics.to_dict()
     assert statistics["queries"] < statistics["queries_per_tick_mode"] / (3 if factor == 1 else 1)
+
+
+def test_a_rule_with_signals_gets_the_flags_of_the_scheduled_path(tmp_path: Path) -> None:
+    """A takeover whose windows fill, hit, and (as the intruder's device stops being new)
+    stop hitting: each run's flags as the scheduled path gives them."""
+    first = datetime(2026, 11, 1, tzinfo=UTC)
+    # other customers paying large sums from their usual phones all day: candidates, no hits
+    base = [
+        {
+            "account_id": f"c{n % 5}",
+            "transaction_id": f"c{n}",
+            "amount": 300.0 + n,
+            "timestamp": first + timedelta(minutes=13 * n),
+            "device_id": f"phone-{n % 5}",
+            "ip": f"home-{n % 5}",
+            "country": "US",
+        }
+        for n in range(60)
+    ]
+    victim = {"account_id": "victim", "device_id": "victim-phone", "ip": "victim-home", "country": "US"}
+    rows = [
+        *base,
+        *(
+            {**victim, "transaction_id": f"v{n}", "amount": 40.0 + n, "timestamp": first + timedelta(hours=n)}
+            for n in range(8)
+        ),
+        *(
+            {
+                "account_id": "victim",
+                "transaction_id": f"i{n}",
+                "amount": 900.0 + 10 * n,
+                "timestamp": first + timedelta(hours=9, minutes=7 * n),
+                "device_id": "intruder",
+                "ip": "proxy",
+                "country": "RO",
+            }
+            for n in range(4)
+        ),
+        # the owner's own small payment amid the intrusion: not new, not counted
+        {
+            **victim,
+            "transaction_id": "v-amid",
+            "amount": 45.0,
+            "timestamp": first + timedelta(hours=9, minutes=10),
+        },
+    ]
+    transactions = [parse_transaction(row) for row in rows]
+    store = DuckDBTimeseriesStore(tmp_path / "ts.duckdb", "fraud", "transactions")
+    load_store(store, transactions)
+    ticks = [tick for tick in schedule_ticks(first, first + timedelta(hours=12), EVERY)][96:]
+    rules = [rule for rule in load_rules() if rule.signals]
+    runs = SpanEvaluator(store, rules, EVERY).evaluate(ticks)
+    hits = 0
+    for tick in ticks:
+        flags, errors = evaluate_rules(store, rules, tick, EVERY)
+        assert runs[tick].flags == flags, tick
+        assert runs[tick].errors == errors == {}
+        hits += len(flags)
+    assert hits > 0
+    store.close()
 
 
 def test_a_failing_rule_is_reported_at_every_run(store) -> None:
@@ -99,3 +166,5 @@ def test_only_growing_aggregates_skip_the_per_run_query() -> None:
     kinds = {rule.aggregate: grows_with_events(rule) for rule in load_rules()}
     assert kinds["count(*)"] and kinds["sum(amount)"] and kinds["count(distinct account_id)"]
     assert not kinds["spike"] and not kinds["pass_through"]
+    # novelty and habit are as of each transaction: a window can stop hitting
+    assert not grows_with_events(next(rule for rule in load_rules() if rule.signals))

@@ -25,6 +25,9 @@ EXPECTED_IDS = {
     "ip_account_burst",
     "account_device_churn",
     "amount_spike",
+    "novel_takeover",
+    "device_account_spread",
+    "slow_pass_through",
     "geo_velocity",
     "shared_card",
     "shared_email",
@@ -59,6 +62,12 @@ def test_the_shipped_rules_have_the_expected_ids_and_defaults() -> None:
         0.8,
         {"min_received": 10_000.0},
     )
+    # a slow spread over a day is judged on the whole day (families show who they are)
+    assert {r.id for r in rules.values() if r.wait_for_close} == {"device_account_spread"}
+    # a takeover needs its signals together, read from the memory store's day only
+    takeover = rules["novel_takeover"]
+    assert [next(iter(s)) for s in takeover.signals] == ["new", "new", "over_habit"]
+    assert takeover.params["history"] == "1d"
     # the windows that fill over an hour or more are looked at again once complete, so
     # accounts that join a device or an identifier after the first hit are investigated
     assert {r.id for r in rules.values() if r.recheck_on_close} == {
@@ -257,3 +266,41 @@ def test_a_growing_count_is_named_by_its_step() -> None:
         "-n2", "-n3", "-n4", "-n4", "-n6", "-n8", "-n300",
     ]  # fmt: skip
     assert growth_suffix(velocity, 40) == ""  # not an identifier's accounts: no growth
+
+
+@pytest.mark.parametrize(
+    ("signals", "params", "message"),
+    [
+        ([{"new": ["colour"]}], {}, "signals[0]: new ['colour']: not one of device_id"),
+        ([{"over_habit": 0}], {}, "signals[0]: over_habit must be more than 0"),
+        ([{"sometimes": 1}], {}, "signals[0]: unknown signal 'sometimes'"),
+        ({"new": "ip"}, {}, "signals must be a list"),
+        ([{"new": ["ip"]}], {"baseline_transactions": 5}, "unknown params ['baseline_transactions']"),
+        ([{"new": ["ip"]}], {"min_history": 0}, "params.min_history must be a whole number >= 1"),
+    ],
+)
+def test_bad_signals_name_the_problem(signals: object, params: dict, message: str) -> None:
+    doc = shipped_doc()
+    (takeover,) = [rule for rule in doc["rules"] if rule["id"] == "novel_takeover"]
+    takeover["signals"] = signals
+    takeover["params"] = {**takeover["params"], **params}
+    with pytest.raises(RuleError, match=re.escape(message)):
+        rules_from_document(doc, "rules.yaml")
+
+
+def test_a_rule_cannot_both_wait_for_its_window_and_recheck_it() -> None:
+    doc = shipped_doc()
+    (spread,) = [rule for rule in doc["rules"] if rule["id"] == "device_account_spread"]
+    spread["recheck_on_close"] = True
+    with pytest.raises(RuleError, match="wait_for_close and recheck_on_close exclude each other"):
+        rules_from_document(doc, "rules.yaml")
+
+
+def test_signals_need_an_amount_or_count_aggregate() -> None:
+    doc = shipped_doc()
+    (takeover,) = [rule for rule in doc["rules"] if rule["id"] == "novel_takeover"]
+    takeover["aggregate"] = "count(distinct device_id)"
+    with pytest.raises(
+        RuleError, match=re.escape("signals combine with sum(amount), max(amount) or count(*)")
+    ):
+        rules_from_document(doc, "rules.yaml")

@@ -115,9 +115,11 @@ def test_ring_score_components() -> None:
 def test_usage_classes_at_their_thresholds() -> None:
     assert classify("device", 1, 1) == "single_user"
     assert classify("device", 3, 3, dedicated_share=1.0) == "household"
-    # a device: a farm when at least half its accounts use no other device
-    assert classify("device", 4, 0, dedicated_share=0.5) == "device_farm"
-    assert classify("device", 4, 0, dedicated_share=0.49) == "shared_public"  # an office computer
+    # a device: a farm when three in four of its accounts use no other device and never
+    # paid in person
+    assert classify("device", 4, 0, dedicated_share=0.75) == "device_farm"
+    # an office or family computer, half of whose users have shown a phone or a till payment
+    assert classify("device", 4, 0, dedicated_share=0.5) == "shared_public"
     assert classify("ip", 3, 3, accounts_per_device=3.0) == "household"
     # an IP: a farm when 4+ accounts were active in 24 h and share devices (3+ per device)
     assert classify("ip", 4, 3, accounts_per_device=4.0) == "shared_public"
@@ -489,6 +491,26 @@ def test_a_new_phone_on_the_accounts_own_network_is_no_takeover() -> None:
         end,
     )
     assert (blind["own_network"], blind["takeover"]) == (False, True)
+
+
+def test_a_travellers_new_phone_on_the_hotel_network_their_laptop_joined_is_no_takeover() -> None:
+    hour = 3_600_000
+    end = 100 * hour
+    # the laptop (used for a day) joined the hotel's network 40 minutes before the phone,
+    # first seen on the trip, paid 3,000 there, in a country the account had paid in
+    first_use = {
+        "device:laptop": end - 30 * hour,
+        "ip:home": end - 30 * hour,
+        "ip:hotel": end - 40 * 60_000,
+        "device:phone": end - 10 * 60_000,
+    }
+    carried = {"device_id": {"phone": 3_000.0}, "ip": {"hotel": 3_000.0}, "country": {"AU": 3_000.0}}
+    trip = assess_account_change(first_use, carried, 3_000.0, ["AU", "US"], end)
+    assert (trip["new_ips"], trip["own_network"], trip["takeover"]) == (["hotel"], True, False)
+    # an intruder's device and network come together: the same payment is a takeover
+    first_use["ip:hotel"] = first_use["device:phone"]
+    intruded = assess_account_change(first_use, carried, 3_000.0, ["AU", "US"], end)
+    assert (intruded["own_network"], intruded["takeover"]) == (False, True)
 
 
 # --- money-flow roles ---------------------------------------------------------------------

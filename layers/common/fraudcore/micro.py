@@ -120,6 +120,8 @@ def _flag_from_row(rule: Rule, row: Mapping[str, Any], evaluation_time: datetime
     grown = growth_suffix(rule, observed)
     # Every event before the evaluation time is in: a window ended by then is complete.
     closed = window_end <= evaluation_time
+    if rule.wait_for_close and not closed:
+        return None  # judged on the whole window, once it has closed
     return Flag(
         rule=rule.id,
         entity_type=rule.entity,

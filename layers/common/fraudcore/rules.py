@@ -46,6 +46,7 @@ OVERRIDABLE = (
     "cooldown",
     "lateness",
     "recheck_on_close",
+    "wait_for_close",
 )
 RULE_KEYS = {
     "id",
@@ -64,6 +65,8 @@ RULE_KEYS = {
     "description",
     "params",
     "recheck_on_close",
+    "wait_for_close",
+    "signals",
 }
 SPIKE_PARAMS = {"baseline_transactions": 20, "min_history": 5, "min_amount": 1000.0, "history": "1d"}
 #: pass_through: an account must have received at least this much by transfer in the window
@@ -71,6 +74,20 @@ PASS_THROUGH_PARAMS = {"min_received": 10_000.0}
 #: the parameters each aggregate takes (and their defaults); the others take none
 AGGREGATE_PARAMS: dict[str, dict[str, Any]] = {"spike": SPIKE_PARAMS, "pass_through": PASS_THROUGH_PARAMS}
 FILTER_COLUMNS = {"amount", *DIMENSION_FIELDS}
+#: the parameters of a rule with signals: how far back the account's profile is read, what
+#: "new" means (first used no earlier than ``new_within`` before the transaction), how many
+#: earlier transactions make the habit (and how many at least, so that a brand-new account,
+#: with nothing to compare with, is never "unusual"), and the smallest amount worth a look
+SIGNAL_PARAMS = {
+    "history": "30d",
+    "new_within": "1h",
+    "established": "3h",
+    "habit_transactions": 50,
+    "min_history": 3,
+    "min_amount": 500.0,
+}
+#: identifiers whose first use by the account a ``new`` signal can test
+NOVELTY_COLUMNS = ("device_id", "ip", "country", "counterparty_account_id", "merchant_id", "card_id")
 MAX_HOPS_PER_WINDOW = 4
 #: no duration of a rule (window, hop, cooldown, lateness, history) is longer
 MAX_DURATION = timedelta(days=366)
@@ -154,6 +171,11 @@ class Rule:
     params: dict[str, Any] = field(default_factory=dict)
     #: investigate a hit once more when its window has closed (see rules.yaml)
     recheck_on_close: bool = False
+    #: investigate a hit only once its window has closed (see rules.yaml)
+    wait_for_close: bool = False
+    #: conditions every counted transaction must meet together (see rules.yaml): each is
+    #: ``{"new": [columns]}`` (first use of any of them) or ``{"over_habit": k}``
+    signals: tuple[dict[str, Any], ...] = ()
 
     @property
     def entity_column(self) -> str:
@@ -192,6 +214,10 @@ class Rule:
             data["params"] = dict(self.params)
         if self.recheck_on_close:
             data["recheck_on_close"] = True
+        if self.wait_for_close:
+            data["wait_for_close"] = True
+        if self.signals:
+            data["signals"] = [dict(signal) for signal in self.signals]
         return data
 
 
@@ -254,7 +280,11 @@ def _rule_from_dict(doc: Any, default_lateness: timedelta, origin: str) -> Rule:
     op = str(doc.get("op", ">="))
     if op not in OPERATORS:
         raise RuleError(f"{where}: op {op!r} is not one of {', '.join(OPERATORS)}")
-    params = _params(aggregate, doc.get("params"), hop == window, where)
+    signals = _signals(doc.get("signals"), aggregate, where)
+    if signals:
+        params = _signal_params(doc.get("params"), where)
+    else:
+        params = _params(aggregate, doc.get("params"), hop == window, where)
     if aggregate == "pass_through" and entity != "account":
         raise RuleError(f"{where}: aggregate pass_through is about accounts: entity must be account")
     rule = Rule(
@@ -276,7 +306,14 @@ def _rule_from_dict(doc: Any, default_lateness: timedelta, origin: str) -> Rule:
         enabled=_flag(doc.get("enabled", True), f"{where}: enabled"),
         params=params,
         recheck_on_close=_flag(doc.get("recheck_on_close", False), f"{where}: recheck_on_close"),
+        wait_for_close=_flag(doc.get("wait_for_close", False), f"{where}: wait_for_close"),
+        signals=signals,
     )
+    if rule.wait_for_close and rule.recheck_on_close:
+        raise RuleError(
+            f"{where}: wait_for_close and recheck_on_close exclude each other: a rule that waits "
+            "for its window to close has nothing to look at again"
+        )
     _check_description(rule, where)
     return rule
 
@@ -312,6 +349,57 @@ def _params(aggregate: str, given: Any, tumbling: bool, where: str) -> dict[str,
         params["min_received"] = _number(params["min_received"], f"{where}: params.min_received")
         if params["min_received"] <= 0:
             raise RuleError(f"{where}: params.min_received must be more than 0")
+    return params
+
+
+def _signals(given: Any, aggregate: str, where: str) -> tuple[dict[str, Any], ...]:
+    """The rule's signals, checked: a list of ``{new: [columns]}`` and ``{over_habit: k}``."""
+    if given in (None, []):
+        return ()
+    if aggregate not in ("sum(amount)", "max(amount)", "count(*)"):
+        raise RuleError(
+            f"{where}: signals combine with sum(amount), max(amount) or count(*), not {aggregate}"
+        )
+    if not isinstance(given, list):
+        raise RuleError(f"{where}: signals must be a list like [{{new: [device_id]}}, {{over_habit: 5}}]")
+    signals = []
+    for index, signal in enumerate(given):
+        at = f"{where}: signals[{index}]"
+        if not isinstance(signal, dict) or len(signal) != 1:
+            raise RuleError(f"{at}: expected one of {{new: [columns]}} or {{over_habit: N}}, got {signal!r}")
+        ((kind, value),) = signal.items()
+        if kind == "new":
+            columns = [value] if isinstance(value, str) else value
+            if not isinstance(columns, list) or not columns:
+                raise RuleError(f"{at}: new takes a column or a list of columns")
+            bad = [c for c in columns if c not in NOVELTY_COLUMNS]
+            if bad:
+                raise RuleError(f"{at}: new {bad}: not one of {', '.join(NOVELTY_COLUMNS)}")
+            signals.append({"new": list(dict.fromkeys(columns))})
+        elif kind == "over_habit":
+            factor = _number(value, f"{at}: over_habit")
+            if factor <= 0:
+                raise RuleError(f"{at}: over_habit must be more than 0")
+            signals.append({"over_habit": factor})
+        else:
+            raise RuleError(f"{at}: unknown signal {kind!r}; known: new, over_habit")
+    return tuple(signals)
+
+
+def _signal_params(given: Any, where: str) -> dict[str, Any]:
+    given = dict(given or {})
+    unknown = set(given) - set(SIGNAL_PARAMS)
+    if unknown:
+        raise RuleError(
+            f"{where}: unknown params {sorted(unknown)}; allowed with signals: {sorted(SIGNAL_PARAMS)}"
+        )
+    params = {**SIGNAL_PARAMS, **given}
+    for name in ("history", "new_within", "established"):
+        parse_duration(params[name], f"{where}: params.{name}")
+    for name in ("habit_transactions", "min_history"):
+        if isinstance(params[name], bool) or not isinstance(params[name], int) or params[name] < 1:
+            raise RuleError(f"{where}: params.{name} must be a whole number >= 1")
+    params["min_amount"] = _number(params["min_amount"], f"{where}: params.min_amount")
     return params
 
 

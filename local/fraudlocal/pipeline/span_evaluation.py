@@ -24,6 +24,9 @@ How, per rule:
   before the run, received at least ``min_received`` by transfer and sent at least the
   threshold's share of ``min_received``: a condition every hit needs (the share is
   ``least(sent, received) / received``), checked on every prefix of the window's events.
+- A rule with ``signals`` (novelty and habit as of each transaction) does not only grow: its
+  own per-run query runs, at the runs whose windows hold a transaction of at least its
+  ``min_amount`` (none other can hit).
 - A rule whose span query fails runs at every tick as the scheduled path does, so its
   errors are reported run by run as they would be.
 """
@@ -66,7 +69,9 @@ PROBES_PER_QUERY = 400
 def grows_with_events(rule: Rule) -> bool:
     """Whether a window that hits at some run also hits over all its events."""
     plain = rule.aggregate in GROWING_AGGREGATES or rule.distinct_column is not None
-    return plain and rule.op in (">", ">=")
+    # a rule with signals counts only what is new and far above the habit as of each row:
+    # its windows can stop hitting as the account's history moves
+    return plain and rule.op in (">", ">=") and not rule.signals
 
 
 @dataclass
@@ -255,6 +260,21 @@ class SpanEvaluator:
                 tick
                 for tick in ticks
                 if earliest_from[bisect_left(starts, self._first_window_start(rule, tick))] < tick
+            ]
+        if rule.signals:
+            # a run hits only with a transaction of at least min_amount in its windows
+            self.statistics.span_queries += 1
+            minimum = float(rule.params["min_amount"])
+            rows = self.store.query(
+                _select_rows(
+                    rule, self.store, "time", span.first_window_start, span.end, [f"amount >= {minimum}"]
+                )
+            )
+            times = sorted(parse_time(row["time"]) for row in rows)
+            return [
+                tick
+                for tick in ticks
+                if bisect_left(times, tick) > bisect_left(times, self._first_window_start(rule, tick))
             ]
         return list(ticks)
 

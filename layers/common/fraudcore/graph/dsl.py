@@ -114,22 +114,38 @@ class FraudTraversalSource(GraphTraversalSource):
         self, identifier_ids: Sequence[str], account_limit: int, degree_limit: int
     ) -> FraudTraversal:
         """Each identifier with its label, its degree (accounts using it, counted up to
-        ``degree_limit``) and at most ``account_limit`` of those accounts.
+        ``degree_limit``), at most ``account_limit`` of those accounts and, for a card, how
+        many times each of them paid with it in person (``in_person_count`` of the edge).
 
-        ``{id, label, degree, accounts: [id, ...]}``.
+        ``{id, label, degree, accounts: [id, ...], in_person: [{account, count}, ...]}``.
         """
         return (
             self.V(*identifier_ids)
-            .project("id", "label", "degree", "accounts")
+            .project("id", "label", "degree", "accounts", "in_person")
             .by(T.id)
             .by(T.label)
             .by(__.identifier_accounts().limit(degree_limit).count())
             .by(__.identifier_accounts().limit(account_limit).id_().fold())
+            .by(
+                __.in_e(schema.USES)
+                .limit(account_limit)
+                .project("account", "count")
+                .by(__.out_v().id_())
+                .by(__.number_or_zero("in_person_count"))
+                .fold()
+            )
         )
 
     def flag_states(self, vertex_ids: Sequence[str]) -> FraudTraversal:
-        """``{id, flagged}`` for each vertex that exists."""
-        return self.V(*vertex_ids).project("id", "flagged").by(T.id).by(__.flagged_state())
+        """``{id, flagged, reason}`` for each vertex that exists (``reason``: the last flag's
+        ``last_flag_reason``, empty without one)."""
+        return (
+            self.V(*vertex_ids)
+            .project("id", "flagged", "reason")
+            .by(T.id)
+            .by(__.flagged_state())
+            .by(__.coalesce(__.values("last_flag_reason"), __.constant("")))
+        )
 
     def identifiers_of(self, vertex_id: str, labels: Sequence[str]) -> FraudTraversal:
         """The ids of the identifiers with ``labels`` an account uses."""
@@ -147,7 +163,13 @@ class FraudTraversalSource(GraphTraversalSource):
         whether the account is flagged, and up to ``devices_per_account`` ids of the devices
         that account uses (to tell a farm's dedicated accounts from people with their own).
 
-        ``{id, label, degree, uses: [{account, first_seen, last_seen, flagged, devices}, ...]}``.
+        With each usage edge come its ``tx_count`` and the account's ``card_transactions``
+        (the ``tx_count`` and ``in_person_count`` of its card edges, up to
+        ``devices_per_account * 4`` identifier edges looked at): an account whose every payment went through this device is a
+        farm's, a person also pays in shops, with no device at all.
+
+        ``{id, label, degree, uses: [{account, first_seen, last_seen, flagged, devices,
+        tx_count, card_transactions}, ...]}``.
         """
         return (
             self.V(*identifier_ids)
@@ -158,7 +180,15 @@ class FraudTraversalSource(GraphTraversalSource):
             .by(
                 __.in_e(*IDENTIFIER_EDGES)
                 .limit(account_limit)
-                .project("account", "first_seen", "last_seen", "flagged", "devices")
+                .project(
+                    "account",
+                    "first_seen",
+                    "last_seen",
+                    "flagged",
+                    "devices",
+                    "tx_count",
+                    "card_transactions",
+                )
                 .by(__.out_v().id_())
                 .by(__.number_or_zero("first_seen"))
                 .by(__.number_or_zero("last_seen"))
@@ -169,6 +199,17 @@ class FraudTraversalSource(GraphTraversalSource):
                     .has_label(schema.DEVICE)
                     .limit(devices_per_account)
                     .id_()
+                    .fold()
+                )
+                .by(__.number_or_zero("tx_count"))
+                .by(
+                    __.out_v()
+                    .out_e(schema.USES)
+                    .limit(devices_per_account * 4)
+                    .project("to", "tx_count", "in_person")
+                    .by(__.in_v().id_())
+                    .by(__.number_or_zero("tx_count"))
+                    .by(__.number_or_zero("in_person_count"))
                     .fold()
                 )
                 .fold()

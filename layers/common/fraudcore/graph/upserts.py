@@ -11,7 +11,8 @@ The number of steps per request is constant whatever the batch size (the maps ar
 not steps), well under Neptune's guidance of 1,500 steps per request.
 
 Replays are idempotent: vertices and edges have deterministic ids, and an edge's
-aggregates (``tx_count``, ``amount_total``) only count events newer than the edge's
+aggregates (``tx_count``, ``amount_total`` and, on a card edge, ``in_person_count``: payments
+with the card that came through no device and no IP) only count events newer than the edge's
 ``last_seen``, so a batch delivered twice (a Kinesis retry, a bisected batch) adds
 nothing the second time. The price: an event that arrives later than a newer event on the
 same edge moves ``first_seen`` but is not counted. Edges all leave an account vertex and
@@ -52,6 +53,8 @@ class VertexUpsert:
 class EdgeEvent:
     epoch_ms: int
     amount: float
+    #: a card payment that came through no device and no IP: at a till, card in hand
+    in_person: bool = False
 
 
 @dataclass
@@ -71,6 +74,7 @@ class EdgeUpsert:
                 "last_seen": max(times),
                 "tx_count": len(self.events),
                 "amount_total": round(sum(e.amount for e in self.events), 2),
+                "in_person_count": sum(e.in_person for e in self.events),
             }
         watermark = int(existing.get("last_seen", 0))
         new = [e for e in self.events if e.epoch_ms > watermark]
@@ -79,12 +83,13 @@ class EdgeUpsert:
             "last_seen": max([watermark, *times]),
             "tx_count": int(existing.get("tx_count", 0)) + len(new),
             "amount_total": round(float(existing.get("amount_total", 0.0)) + sum(e.amount for e in new), 2),
+            "in_person_count": int(existing.get("in_person_count", 0)) + sum(e.in_person for e in new),
         }
 
     def as_map(self, existing: dict[str, Any] | None) -> dict[Any, Any]:
         props = self.merged_properties(existing)
         # epoch milliseconds do not fit a Gremlin int: send them as long
-        props.update({k: long(props[k]) for k in ("first_seen", "last_seen", "tx_count")})
+        props.update({k: long(props[k]) for k in ("first_seen", "last_seen", "tx_count", "in_person_count")})
         match = {T.id: self.eid, T.label: self.label, Direction.OUT: self.out_id, Direction.IN: self.in_id}
         return {"match": match, "create": props, "update": props}
 
@@ -105,12 +110,14 @@ class GraphBatch:
             known.first_seen = epoch_ms
         return vid
 
-    def add_edge(self, label: str, out_id: str, in_id: str, epoch_ms: int, amount: float) -> None:
+    def add_edge(
+        self, label: str, out_id: str, in_id: str, epoch_ms: int, amount: float, in_person: bool = False
+    ) -> None:
         eid = schema.edge_id(label, out_id, in_id)
         edge = self.edges.get(eid)
         if edge is None:
             edge = self.edges[eid] = EdgeUpsert(eid, label, out_id, in_id)
-        edge.events.append(EdgeEvent(epoch_ms, amount))
+        edge.events.append(EdgeEvent(epoch_ms, amount, in_person))
 
     @classmethod
     def from_transactions(cls, transactions: Iterable[Transaction]) -> GraphBatch:
@@ -122,11 +129,14 @@ class GraphBatch:
             seen.add(tx.transaction_id)
             at = tx.epoch_ms
             account = batch.add_vertex(schema.ACCOUNT, tx.account_id, at)
+            in_person = not tx.device_id and not tx.ip
             for field_name, (label, edge_label) in schema.FIELD_LINKS.items():
                 value = getattr(tx, field_name)
                 if value:
                     target = batch.add_vertex(label, value, at)
-                    batch.add_edge(edge_label, account, target, at, tx.amount)
+                    batch.add_edge(
+                        edge_label, account, target, at, tx.amount, in_person and label == schema.CARD
+                    )
             if tx.counterparty_account_id and tx.counterparty_account_id != tx.account_id:
                 other = batch.add_vertex(schema.ACCOUNT, tx.counterparty_account_id, at)
                 batch.add_edge(schema.TRANSFERS_TO, account, other, at, tx.amount)

@@ -21,7 +21,8 @@ Output (ids without their ``<label>:`` prefix): ``members``, ``shared_identifier
 ``ring_score`` and ``benign_cluster``.
 
 A household is recognised as a benign cluster: two or three accounts linked only by an IP
-and/or a device, none of the others flagged, and the flag not about a group's money (not a
+and/or a device, none of the others flagged (a case's own ``ring_member`` flags and one
+account's ``amount_spike`` do not count: see :data:`OWN_FLAG_REASONS`), and the flag not about a group's money (not a
 high-value burst; an amount spike on one member's account is about that account alone,
 and the family stays a family). So are colleagues at an office computer: more
 accounts linked only by a device and/or IP, under the same conditions, each of which also
@@ -29,7 +30,13 @@ uses a device of its own (people have phones; accounts opened in a device farm u
 farm's device and nothing else). A family is one too, even when its members share a card,
 an email or a phone: at most three accounts, all on one home IP that nobody else uses and
 on one family device, under the same conditions (rings share cards and phones, but each
-member keeps a home of its own). A flag of critical severity (card testing: a pattern of
+member keeps a home of its own). Beyond three, up to :data:`PLACE_SIZE` accounts are people at
+one place (a large family, an office) when their IP is theirs alone and at least half of
+them use a device of their own or pay with a card in person (no device, no IP): a farm's
+accounts use its device and nothing else. So are
+up to :data:`PLACE_SIZE` accounts sharing cards that at least two of them paid with in
+person (no device, no IP), at least half of them doing so: a card handed around at the
+till is a household's, a ring shares card numbers to cash out online. A flag of critical severity (card testing: a pattern of
 fraud by itself) is never waved through as a household, even when the testers work from
 one machine behind one IP as a family would. A benign cluster's ring score is capped at
 :data:`BENIGN_SCORE_CAP`.
@@ -61,6 +68,17 @@ HOUSEHOLD_LINK_TYPES = frozenset({"ip", "device"})
 BENIGN_SCORE_CAP = 0.2
 #: most accounts of one household (a home IP and a family computer)
 HOME_SIZE = 3
+#: most accounts at one place (a large family, an office) whose sharing is benign when the
+#: place's IP is theirs alone and at least half of them use a device of their own
+PLACE_SIZE = 15
+#: share of the accounts that must show a life of their own (a device of their own, a card
+#: paid with in person) for a cluster to be taken as people rather than a farm or a ring
+PEOPLE_SHARE = 0.5
+#: flags that say nothing about a cluster's members acting together: a case verdict's flag
+#: on its own members (evidence about this very cluster, not new evidence) and one
+#: account's payment far above its own habit. They still count in the ring score; they do
+#: not stop people at one home or one card from being taken for a household.
+OWN_FLAG_REASONS = frozenset({"ring_member", "amount_spike"})
 #: ring_score = sum of weight * component (each component in 0..1)
 SCORE_WEIGHTS = {"size": 0.3, "density": 0.2, "flagged_share": 0.3, "link_strength": 0.2}
 #: a ring of this many accounts (or more) counts fully towards the size component
@@ -74,6 +92,8 @@ class _Expansion:
     members: set[str] = field(default_factory=set)
     #: identifier vertex id -> (label, degree, accounts using it as far as read)
     identifiers: dict[str, tuple[str, int, set[str]]] = field(default_factory=dict)
+    #: card vertex id -> the accounts that paid with it in person (no device, no IP)
+    in_person: dict[str, set[str]] = field(default_factory=dict)
     skipped: dict[str, tuple[str, int]] = field(default_factory=dict)
     explored_identifiers: set[str] = field(default_factory=set)
     #: account -> the identifiers read for it (at most identifiers_per_account)
@@ -109,6 +129,8 @@ def _admit_identifiers(state: _Expansion, rows: Iterable[dict[str, Any]]) -> set
             continue
         accounts = {str(a) for a in row["accounts"]}
         state.identifiers[vid] = (label, degree, accounts)
+        if label == schema.CARD:
+            state.in_person[vid] = {str(u["account"]) for u in row.get("in_person") or [] if u["count"]}
         reached |= accounts
     return reached
 
@@ -191,12 +213,63 @@ def _shared(state: _Expansion) -> list[dict[str, Any]]:
 
 def _everyone_has_own_device(state: _Expansion) -> bool:
     """Every member uses a device no other member uses (people, not farm accounts)."""
+    return bool(state.members) and _own_device_share(state) == 1.0
+
+
+def _own_device_share(state: _Expansion) -> float:
+    """Share of the members that use a device no other member uses."""
+    return len(_with_own_device(state)) / len(state.members) if state.members else 0.0
+
+
+def _with_own_device(state: _Expansion) -> set[str]:
+    own = set()
     for member in state.members:
         others = set().union(*(state.account_identifiers.get(m, set()) for m in state.members - {member}))
         devices = {i for i in state.account_identifiers.get(member, set()) if label_of(i) == schema.DEVICE}
-        if not devices - others:
-            return False
-    return True
+        if devices - others:
+            own.add(member)
+    return own
+
+
+def _people_share(state: _Expansion) -> float:
+    """Share of the members with a life of their own: a device no other member uses, or a
+    card they paid with in person (no device, no IP). A farm's accounts have neither."""
+    if not state.members:
+        return 0.0
+    in_person = set().union(*state.in_person.values()) if state.in_person else set()
+    return len(_with_own_device(state) | (in_person & state.members)) / len(state.members)
+
+
+def _one_place(state: _Expansion, members: set[str], shared: list[dict[str, Any]]) -> bool:
+    """People at one home or office: at most PLACE_SIZE accounts, all on one IP that nobody
+    else uses, at least PEOPLE_SHARE of them with a device of their own or paying with a
+    card in person. A farm's accounts use the farm's device and nothing else; a ring's
+    members each keep a network of their own; a family of five on the home network, on the
+    family card, each with a phone or shopping in person, is a family."""
+    if not HOME_SIZE < len(members) <= PLACE_SIZE:
+        return False
+    everyone = sorted(plain_id(m) for m in members)
+    home = any(
+        s["type"] == schema.IP and s["accounts"] == everyone and s["degree"] == len(everyone) for s in shared
+    )
+    return home and _people_share(state) >= PEOPLE_SHARE
+
+
+def _family_card(state: _Expansion, members: set[str]) -> bool:
+    """A family's card: at most PLACE_SIZE accounts linked by one or more cards, each of
+    which at least two of them paid with in person (no device, no IP: card in hand at a
+    till), and at least half of them paying in person with one. A ring shares card numbers
+    to cash out online; a card handed around at the till is a household's."""
+    if not 2 <= len(members) <= PLACE_SIZE:
+        return False
+    cards = [vid for vid, (label, _, accounts) in state.identifiers.items() if label == schema.CARD]
+    shared_cards = [vid for vid in cards if len(state.identifiers[vid][2] & members) >= 2]
+    if not shared_cards:
+        return False
+    holders = [state.in_person.get(vid, set()) & members for vid in shared_cards]
+    if any(len(hands) < 2 for hands in holders):
+        return False
+    return len(set().union(*holders)) >= PEOPLE_SHARE * len(members)
 
 
 def _one_home(members: set[str], shared: list[dict[str, Any]]) -> bool:
@@ -256,22 +329,28 @@ def analyse_ring(
     shared = _shared(state)
     others = sorted(members - {state.start})
     flagged: list[str] = []
+    independently: list[str] = []
     if members:
         rows = access.run(lambda g: g.flag_states(sorted(members)), "ring: flags of members")
         flagged = sorted(str(r["id"]) for r in rows if r["flagged"] is True)
+        independently = sorted(
+            str(r["id"]) for r in rows if r["flagged"] is True and r.get("reason") not in OWN_FLAG_REASONS
+        )
     flagged_others = [m for m in flagged if m != state.start]
     flagged_share = round(len(flagged_others) / len(others), 3) if others else 0.0
     density = _density(members, shared)
     link_types = {s["type"] for s in shared}
     benign = (
         len(members) >= 2
-        and not flagged_others
+        and not [m for m in independently if m != state.start]
         and investigation.rule not in HIGH_VALUE_RULES
         and investigation.severity != "critical"
         and bool(link_types)
         and (
             (link_types <= HOUSEHOLD_LINK_TYPES and (len(members) <= 3 or _everyone_has_own_device(state)))
             or _one_home(members, shared)
+            or _one_place(state, members, shared)
+            or _family_card(state, members)
         )
     )
     return {

@@ -8,16 +8,17 @@ or an IP; an account's devices and IPs otherwise):
   reference time, from the time-series store (explicit time bounds, never ``ago()``,
   so a replay answers the same);
 - ``flagged_accounts``: the listed accounts already flagged;
-- ``dedicated_accounts``: the listed accounts that use no device but this one (for a
-  device); ``devices_behind``: distinct devices the listed accounts use (for an IP);
+- ``dedicated_accounts``: the listed accounts that use no device but this one and made
+  no card payment without it (for a device: people also pay in shops, with no device,
+  where a farm's accounts pay only through the farm); ``devices_behind``: distinct devices the listed accounts use (for an IP);
 - ``first_seen`` / ``last_seen``: from the ``uses`` edges (epoch ms and ISO 8601);
 - ``class``, by these thresholds (:class:`UsageThresholds`):
 
   ========================  ==========================================================
   ``single_user``           one account
   ``household``             2 or 3 accounts (a family, flatmates)
-  ``device_farm``           a device with 4 or more accounts, at least half of which use
-                            no other device; an IP with 4 or more accounts active in the
+  ``device_farm``           a device with 4 or more accounts, three in four of which use
+                            no other device and never paid in person; an IP with 4 or more accounts active in the
                             last 24 h that share few devices (3 or more accounts per
                             device behind it), whatever its size
   ``shared_public``         any other device or IP with 4 or more accounts: an office
@@ -27,7 +28,7 @@ or an IP; an account's devices and IPs otherwise):
 
 What tells a farm from an office or a cafe is not how many accounts share the device or
 IP but whether they are people: people have devices of their own, accounts opened in a
-farm use the farm's device and nothing else. A device shared by colleagues is not
+farm use the farm's device and nothing else, and never pay at a till. A device shared by colleagues is not
 evidence of a link by itself; the ring analysis decides from what else they share.
 
 For an account, ``account_change`` reads the account's own history (``uses`` edges) and
@@ -38,7 +39,8 @@ used other devices for at least :data:`ESTABLISHED_MIN_AGE` before that. A new d
 (with a new IP or a new country) carrying the flagged money on an established account is
 how an account takeover looks to an analyst; a big spender pays with the usual device, and
 a new device on the account's own network (every IP that carried the money known to the
-account, no new country: ``own_network``) is the owner's new phone, not a takeover. When no
+account before the new device appeared, no new country: ``own_network``) is the owner's new
+phone, not a takeover. When no
 IP carried the money, a new device alone still counts.
 """
 
@@ -73,7 +75,7 @@ TIMESERIES_COLUMNS = {schema.DEVICE: "device_id", schema.IP: "ip"}
 NEW_IDENTIFIER_MAX_AGE = timedelta(hours=2)
 #: the account must have used other devices this long before the new one appeared: a
 #: brand-new account has no history to be taken over
-ESTABLISHED_MIN_AGE = timedelta(hours=6)
+ESTABLISHED_MIN_AGE = timedelta(hours=2)
 #: a device, IP or country carried the flagged activity when this share of its amount
 #: went through it
 CARRIED_MIN_SHARE = 0.5
@@ -85,8 +87,11 @@ COUNTRY_HISTORY = timedelta(days=30)
 class UsageThresholds:
     household_max: int = 3
     device_farm_min: int = 4
-    #: a device is a farm when at least this share of its accounts use no other device
-    device_farm_dedicated_share: float = 0.5
+    #: a device is a farm when at least this share of its accounts use no other device and
+    #: never paid with a card in person: a farm's accounts all do, where a family computer's
+    #: users show their phones and their shopping as the day goes on (half of them may not
+    #: have yet when its fourth user appears)
+    device_farm_dedicated_share: float = 0.75
     ip_farm_active_24h_min: int = 4
     #: an IP is a farm's when its accounts share devices: this many accounts per device
     ip_farm_accounts_per_device: float = 3.0
@@ -165,6 +170,17 @@ def _identifiers_of(
     return sorted(str(i) for i in ids)[: limits.identifiers_per_account]
 
 
+def _pays_elsewhere(use: dict[str, Any]) -> bool:
+    """The account made card payments that did not go through this device (in shops, at a
+    till): a person. Every payment of a farm account goes through the farm's device."""
+    if "card_transactions" not in use:
+        return False
+    cards = [edge for edge in use["card_transactions"] if label_of(str(edge["to"])) == schema.CARD]
+    if any(int(edge.get("in_person") or 0) for edge in cards):
+        return True
+    return sum(int(edge["tx_count"] or 0) for edge in cards) > int(use.get("tx_count") or 0)
+
+
 def _usage(
     row: dict[str, Any],
     accounts_24h: int,
@@ -183,7 +199,11 @@ def _usage(
     first = min((int(u["first_seen"]) for u in uses if u["first_seen"]), default=0)
     last = max((int(u["last_seen"]) for u in uses), default=0)
     devices_of = {str(u["account"]): {str(d) for d in u.get("devices") or []} for u in uses}
-    dedicated = sorted(plain_id(a) for a, devices in devices_of.items() if devices == {vid})
+    dedicated = sorted(
+        plain_id(str(u["account"]))
+        for u in uses
+        if devices_of[str(u["account"])] == {vid} and not _pays_elsewhere(u)
+    )
     behind = set().union(*devices_of.values()) if devices_of else set()
     item: dict[str, Any] = {
         "type": label,
@@ -305,9 +325,12 @@ def assess_account_change(
         and total > 0
         and carried["country"][c] / total >= CARRIED_MIN_SHARE
     ]
-    # The money went out through networks the account has long used, from a country it
-    # knows: a new device there is the owner's (a new phone at home), not an intruder's.
-    own_network = bool(carrier_ips) and not new_ips and not new_countries
+    # The money went out through networks the account had used before the new device
+    # appeared, from a country it knows: a new device there is the owner's (a new phone at
+    # home; a traveller's phone on the hotel network the laptop joined an hour before), not
+    # an intruder's, whose device and network come together.
+    intruder_ips = [i for i in new_ips if first_use.get(i, end_ms) >= appeared]
+    own_network = bool(carrier_ips) and not intruder_ips and not new_countries
     return {
         "flagged_amount": round(total, 2),
         "new_devices": [plain_id(d) for d in new_devices],

@@ -63,6 +63,10 @@ class SqlDialect:
         """The transactions table as a query names it."""
         raise NotImplementedError
 
+    def duration(self, span: timedelta) -> str:
+        """A length of time to add to or subtract from a point in time."""
+        raise NotImplementedError
+
     def window_start(self, window: timedelta, shift: timedelta = timedelta(0)) -> str:
         """The start of the epoch-aligned window (grid shifted by ``shift``) that holds ``time``."""
         raise NotImplementedError
@@ -89,6 +93,9 @@ class TimestreamDialect(SqlDialect):
     def table(self, database: str, table: str) -> str:
         return f"{_quote(database)}.{_quote(table)}"
 
+    def duration(self, span: timedelta) -> str:
+        return format_duration(span)
+
     def window_start(self, window: timedelta, shift: timedelta = timedelta(0)) -> str:
         length = format_duration(window)
         if not shift:
@@ -113,6 +120,9 @@ class InfluxDB3Dialect(SqlDialect):
 
     def table(self, database: str, table: str) -> str:
         return _quote(table)  # the database is the db parameter of /api/v3/query_sql
+
+    def duration(self, span: timedelta) -> str:
+        return _sql_interval(span)
 
     def window_start(self, window: timedelta, shift: timedelta = timedelta(0)) -> str:
         return f"date_bin({_sql_interval(window)}, time, {self.timestamp(_EPOCH + shift)})"

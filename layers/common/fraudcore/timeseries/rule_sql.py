@@ -217,10 +217,116 @@ def _pass_through_sql(
     )
 
 
+def _signal_conditions(rule: Rule, dialect: SqlDialect) -> list[str]:
+    """Row conditions of a rule's signals over the columns ``_signals_sql`` computes.
+
+    A ``new`` column is new when the account first used it no earlier than ``new_within``
+    before the row, while the account itself had been active for at least ``established``
+    before that first use (a brand-new account's identifiers are all "new": not a change).
+    ``over_habit`` compares the amount with the average of the account's previous
+    ``habit_transactions`` transactions, given at least ``min_history`` of them.
+    """
+    params = rule.params
+    new_within = dialect.duration(parse_duration(params["new_within"], rule.id))
+    established = dialect.duration(parse_duration(params["established"], rule.id))
+    conditions = [f"habit_transactions >= {int(params['min_history'])}"]
+    for signal in rule.signals:
+        if "new" in signal:
+            anyof = [
+                f"({column} IS NOT NULL AND first_{column} >= time - {new_within} "
+                f"AND first_use <= first_{column} - {established})"
+                for column in signal["new"]
+            ]
+            conditions.append(anyof[0] if len(anyof) == 1 else "(" + " OR ".join(anyof) + ")")
+        else:
+            conditions.append(f"habit > 0 AND amount >= {_number_sql(signal['over_habit'])} * habit")
+    return conditions
+
+
+def _signals_sql(rule: Rule, database: str, table: str, span: EvaluationRange, dialect: SqlDialect) -> str:
+    """Windows whose transactions meeting every signal of the rule add up to the threshold.
+
+    The account's profile (first use of each identifier, amount habit) is read from its own
+    history over ``params.history``, for the accounts with a candidate transaction in range
+    only (at least ``min_amount``): a scheduled run never reads every account's history.
+    """
+    params = rule.params
+    column = rule.entity_column
+    table_sql = dialect.table(database, table)
+    history_start = span.first_window_start - parse_duration(params["history"], rule.id)
+    minimum = _number_sql(params["min_amount"])
+    candidates = " AND ".join(
+        [*_row_conditions(rule, span.first_window_start, span.end, dialect), f"amount >= {minimum}"]
+    )
+    history = "\n    AND ".join(
+        [
+            *dialect.transaction_rows(),
+            f"time >= {dialect.timestamp(history_start)}",
+            f"time < {dialect.timestamp(span.end)}",
+            f"{column} IN (SELECT {column} FROM {table_sql} WHERE {candidates})",
+        ]
+    )
+    frame = (
+        f"PARTITION BY {column} ORDER BY time, transaction_id "
+        f"ROWS BETWEEN {int(params['habit_transactions'])} PRECEDING AND 1 PRECEDING"
+    )
+    new_within = dialect.duration(parse_duration(params["new_within"], rule.id))
+    novelty = sorted({c for signal in rule.signals for c in signal.get("new", [])})
+    firsts = "".join(f",\n    min(time) OVER (PARTITION BY {column}, {c}) AS first_{c}" for c in novelty)
+    # The habit is made of the account's usual transactions: the candidates that meet the
+    # rule's novelty signals (an intruder's first large payments) must not raise the bar
+    # for the next ones; a small payment from a device new to the account is the owner's
+    # habit all the same. The identifiers the account started with are its own, never new.
+    novel = [
+        "("
+        + " OR ".join(
+            f"({c} IS NOT NULL AND first_{c} >= time - {new_within} AND first_{c} > first_use)"
+            for c in signal["new"]
+        )
+        + ")"
+        for signal in rule.signals
+        if "new" in signal
+    ]
+    usual = f"NOT ({' AND '.join([*novel, f'amount >= {minimum}'])})" if novel else "TRUE"
+    aggregate = _aggregate_sql(rule)
+    where = "\n  AND ".join(
+        [
+            f"time >= {dialect.timestamp(span.first_window_start)}",
+            f"amount >= {minimum}",
+            *([f"({rule.filter})"] if rule.filter else []),
+            *_signal_conditions(rule, dialect),
+        ]
+    )
+    selects = []
+    for phase in range(round(rule.window / rule.hop)):
+        window_start = _window_start_sql(rule, phase, dialect)
+        selects.append(
+            f"SELECT {column} AS entity_id, {window_start} AS window_start, {aggregate} AS observed\n"
+            f"FROM profiled\nWHERE {where}\n"
+            f"GROUP BY {column}, {window_start}\n"
+            f"HAVING {aggregate} {_threshold_sql(rule)}"
+        )
+    union = "\nUNION ALL\n".join(selects)
+    return (
+        "WITH firsts AS (\n"
+        f"  SELECT *,\n    min(time) OVER (PARTITION BY {column}) AS first_use{firsts}\n"
+        f"  FROM {table_sql}\n  WHERE {history}\n"
+        "), profiled AS (\n"
+        f"  SELECT *,\n    avg(CASE WHEN {usual} THEN amount END) OVER ({frame}) AS habit,\n"
+        f"    count(CASE WHEN {usual} THEN amount END) OVER ({frame}) AS habit_transactions\n"
+        "  FROM firsts\n"
+        ")\n"
+        f"SELECT entity_id, window_start, observed FROM (\n{union}\n) AS hits\n"
+        f"WHERE window_start >= {dialect.timestamp(span.first_window_start)}"
+    )
+
+
 def compile_range(
     rule: Rule, database: str, table: str, span: EvaluationRange, dialect: SqlDialect = TIMESTREAM
 ) -> str:
     """The SQL (Timestream's unless ``dialect`` says otherwise) returning the hits of ``rule`` in ``span``."""
+    if rule.signals:
+        return _signals_sql(rule, database, table, span, dialect)
     if rule.aggregate == "spike":
         return _spike_sql(rule, database, table, span, dialect)
     if rule.aggregate == "pass_through":
