@@ -497,11 +497,11 @@ def test_device_account_spread_sees_a_farm_opening_accounts_over_hours(recorder:
         *({"account_id": f"couple{i % 2}", "device_id": "tablet", "at": minutes(40 * i)} for i in range(8))
     )
     assert hits(recorder, "device_account_burst", minutes(6 * 60)) == {}
-    # the day-long window that holds them is judged once it has closed (at 18:00), not while
+    # the 12-hour window that holds them is judged once it has closed (at 18:00), not while
     # it fills: its first hours cannot tell a farm from a family computer
     assert hits(recorder, "device_account_spread", minutes(5 * 60)) == {}
     found = hits(recorder, "device_account_spread", minutes(6 * 60))
-    assert found == {("farm", "2026-11-28T18:00:00Z"): 4}
+    assert found == {("farm", "2026-11-29T06:00:00Z"): 4}
 
 
 def test_slow_pass_through_sees_a_deposit_split_over_hours_and_spares_who_keeps_it(

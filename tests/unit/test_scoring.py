@@ -589,26 +589,3 @@ def test_a_takeover_case_names_the_victim_and_the_new_payee() -> None:
     assert result.roles["payee"]["role"] == "beneficiary" and result.roles["payee"]["amount"] == 7_850.0
     assert "landlord" not in result.members  # paid long before the intruder's device appeared
     assert result.verdict == "fraud_ring"
-
-
-def test_an_account_paying_at_the_till_since_morning_is_established_and_a_new_one_is_not() -> None:
-    hour = 3_600_000
-    end = 100 * hour
-    carried = {"device_id": {"intruder": 11_000.0}, "ip": {"proxy": 11_000.0}, "country": {"NG": 11_000.0}}
-    # its card at the till for four hours, its phone for only an hour: an owner's history
-    first_use = {
-        "card:own": end - 4 * hour,
-        "device:phone": end - hour,
-        "ip:home": end - hour,
-        "device:intruder": end - 10 * 60_000,
-        "ip:proxy": end - 10 * 60_000,
-    }
-    taken = assess_account_change(first_use, carried, 11_000.0, ["US"], end)
-    assert (taken["established_since"], taken["takeover"]) == (end - 4 * hour, True)
-    # an account opened half an hour before: nothing to take over
-    fresh = {
-        "card:own": end - 30 * 60_000,
-        "device:intruder": end - 10 * 60_000,
-        "ip:proxy": end - 10 * 60_000,
-    }
-    assert assess_account_change(fresh, carried, 11_000.0, ["US"], end)["takeover"] is False

@@ -35,8 +35,7 @@ For an account, ``account_change`` reads the account's own history (``uses`` edg
 the flagged activity (time series, the flag's window): which devices, IPs and countries
 carried the flagged amount, and whether they were new to the account, i.e. first used
 within :data:`NEW_IDENTIFIER_MAX_AGE` before the flag's window ended while the account had
-been in use (its other devices, IPs or its cards) for at least :data:`ESTABLISHED_MIN_AGE`
-before that. A new device
+used other devices for at least :data:`ESTABLISHED_MIN_AGE` before that. A new device
 (with a new IP or a new country) carrying the flagged money on an established account is
 how an account takeover looks to an analyst; a big spender pays with the usual device, and
 a new device on the account's own network (every IP that carried the money known to the
@@ -74,8 +73,8 @@ TIMESERIES_COLUMNS = {schema.DEVICE: "device_id", schema.IP: "ip"}
 #: a device or IP first used by the account this long (or less) before the flag's window
 #: ended is new to it: the takeover's device appears minutes before the cash-out
 NEW_IDENTIFIER_MAX_AGE = timedelta(hours=2)
-#: the account must have been in use (other devices, IPs, its cards) this long before the new
-#: device appeared: a brand-new account has no history to be taken over
+#: the account must have used other devices this long before the new one appeared: a
+#: brand-new account has no history to be taken over
 ESTABLISHED_MIN_AGE = timedelta(hours=2)
 #: a device, IP or country carried the flagged activity when this share of its amount
 #: went through it
@@ -246,7 +245,7 @@ def _account_change(
     start_ms = epoch_ms(parse_time(investigation.window_start, "window_start"))
     end_ms = investigation.reference_ms
     own = access.run(
-        lambda g: g.account_uses(vid, [*TIMESERIES_COLUMNS, schema.CARD], limits.identifiers_per_account),
+        lambda g: g.account_uses(vid, list(TIMESERIES_COLUMNS), limits.identifiers_per_account),
         "shared devices: the account's own history",
     )
     first_use = {str(r["id"]): int(r["first_seen"]) for r in own}
@@ -314,16 +313,7 @@ def assess_account_change(
         for vid, first in first_use.items()
         if label_of(vid) == schema.DEVICE and vid not in new_devices and first > 0
     ]
-    # Established: in use (a device, an IP or a card of its own: the shop till counts) long
-    # enough before the new device appeared to have an owner's history to take over.
-    established_since = min(
-        (
-            first
-            for vid, first in first_use.items()
-            if first > 0 and vid not in new_devices and vid not in new_ips
-        ),
-        default=None,
-    )
+    established_since = min((first_use[d] for d in other_devices), default=None)
     established = established_since is not None and appeared - established_since >= int(
         ESTABLISHED_MIN_AGE.total_seconds() * 1000
     )
