@@ -133,8 +133,24 @@ class GraphBatch:
         return batch
 
 
+#: the properties of an edge its next upsert reads back
+EDGE_STATE = ("first_seen", "last_seen", "tx_count", "amount_total")
+#: what the read answers for a property the edge does not have (the stored values are numbers)
+_ABSENT = ""
+
+
 def read_edges(g: GraphTraversalSource, edge_ids: Sequence[str]) -> GraphTraversal:
-    return g.E(*edge_ids).element_map()
+    """``{id, first_seen, last_seen, tx_count, amount_total}`` of each existing edge: only
+    what the upsert needs (an ``elementMap`` would also carry both vertices' ids and labels)."""
+    read = g.E(*edge_ids).project("id", *EDGE_STATE).by(T.id)
+    for key in EDGE_STATE:
+        read = read.by(__.coalesce(__.values(key), __.constant(_ABSENT)))
+    return read
+
+
+def edge_state(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A row of :func:`read_edges` as (edge id, the properties the edge has)."""
+    return str(row["id"]), {key: row[key] for key in EDGE_STATE if row.get(key, _ABSENT) != _ABSENT}
 
 
 def merge_vertices(g: GraphTraversalSource, vertex_maps: list[dict[Any, Any]]) -> GraphTraversal:
