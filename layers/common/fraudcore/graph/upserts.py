@@ -64,27 +64,38 @@ class EdgeUpsert:
 
     def merged_properties(self, existing: dict[str, Any] | None) -> dict[str, Any]:
         """The edge's aggregates after this batch, counting only events newer than last_seen."""
-        times = [e.epoch_ms for e in self.events]
+        events = self.events
+        first = last = events[0].epoch_ms
+        for event in events:
+            if event.epoch_ms < first:
+                first = event.epoch_ms
+            elif event.epoch_ms > last:
+                last = event.epoch_ms
         if existing is None:
             return {
-                "first_seen": min(times),
-                "last_seen": max(times),
-                "tx_count": len(self.events),
-                "amount_total": round(sum(e.amount for e in self.events), 2),
+                "first_seen": first,
+                "last_seen": last,
+                "tx_count": len(events),
+                "amount_total": round(sum(e.amount for e in events), 2),
             }
         watermark = int(existing.get("last_seen", 0))
-        new = [e for e in self.events if e.epoch_ms > watermark]
+        new = [e for e in events if e.epoch_ms > watermark]
         return {
-            "first_seen": min([int(existing.get("first_seen", watermark)), *times]),
-            "last_seen": max([watermark, *times]),
+            "first_seen": min(int(existing.get("first_seen", watermark)), first),
+            "last_seen": max(watermark, last),
             "tx_count": int(existing.get("tx_count", 0)) + len(new),
             "amount_total": round(float(existing.get("amount_total", 0.0)) + sum(e.amount for e in new), 2),
         }
 
     def as_map(self, existing: dict[str, Any] | None) -> dict[Any, Any]:
-        props = self.merged_properties(existing)
+        merged = self.merged_properties(existing)
         # epoch milliseconds do not fit a Gremlin int: send them as long
-        props.update({k: long(props[k]) for k in ("first_seen", "last_seen", "tx_count")})
+        props = {
+            "first_seen": long(merged["first_seen"]),
+            "last_seen": long(merged["last_seen"]),
+            "tx_count": long(merged["tx_count"]),
+            "amount_total": merged["amount_total"],
+        }
         match = {T.id: self.eid, T.label: self.label, Direction.OUT: self.out_id, Direction.IN: self.in_id}
         return {"match": match, "create": props, "update": props}
 
