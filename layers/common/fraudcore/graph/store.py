@@ -21,7 +21,7 @@ from .upserts import GraphBatch, edge_state, merge_edges, merge_vertices, read_e
 #: vertex, an edge, or one of their properties counts as a record) and fewer than 1,500 steps;
 #: 100 upserts of a few properties each stay near that advice.
 DEFAULT_OBJECTS_PER_REQUEST = 100
-#: edge ids per read of the edges a batch touches: a read is three steps whatever its ids
+#: edge ids per read of the edges a batch touches (a read has the same steps whatever its ids)
 READ_IDS_PER_REQUEST = 500
 
 

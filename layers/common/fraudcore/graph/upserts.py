@@ -1,14 +1,15 @@
 """Turn a batch of transactions into a few batched, idempotent graph upserts.
 
-A chunk of a Kinesis batch (as many transactions as fit ``write_batch`` distinct vertices and
-``write_batch`` distinct edges) becomes at most three requests:
+A batch (a Kinesis batch, or a chunk of one when it is written the isolating way, see
+:class:`fraudcore.graph.store.GraphStore`) becomes:
 
-1. read the edges the batch touches (their ``last_seen`` watermark and aggregates),
-2. one ``inject(maps).unfold().mergeV(...)`` for every distinct vertex,
-3. one ``inject(maps).unfold().mergeE(...)`` for every distinct edge.
+1. reads of the edges the batch touches (their ``last_seen`` watermark and aggregates),
+2. ``inject(maps).unfold().mergeV(...)`` requests for its distinct vertices,
+3. ``inject(maps).unfold().mergeE(...)`` requests for its distinct edges,
 
-The number of steps per request is constant whatever the batch size (the maps are data,
-not steps), well under Neptune's guidance of 1,500 steps per request.
+each of at most ``write_batch`` maps. The number of steps per request is constant whatever
+the batch size (the maps are data, not steps), well under Neptune's guidance of 1,500 steps
+per request.
 
 Replays are idempotent: vertices and edges have deterministic ids, and an edge's
 aggregates (``tx_count``, ``amount_total``) only count events newer than the edge's
