@@ -243,19 +243,17 @@ def bare_comparison(
 
 
 def largest_request(transactions: list[dict], batch: int, limit: int) -> dict:
-    """How many requests each Kinesis batch needs and the most objects one request carries."""
-    from fraudcore.graph.store import object_chunks
+    """How many upsert requests each Kinesis batch needs and the most objects one carries."""
     from fraudcore.graph.upserts import GraphBatch
 
     parsed = [parse_transaction(tx) for tx in transactions]
-    chunks_per_batch, largest = [], 0
+    requests_per_batch, largest = [], 0
     for start in range(0, len(parsed), batch):
-        chunks = object_chunks(parsed[start : start + batch], limit)
-        chunks_per_batch.append(len(chunks))
-        for chunk in chunks:
-            upserts = GraphBatch.from_transactions(chunk)
-            largest = max(largest, len(upserts.vertices), len(upserts.edges))
-    return {"chunks_per_batch_max": max(chunks_per_batch), "objects_per_request_max": largest}
+        upserts = GraphBatch.from_transactions(parsed[start : start + batch])
+        vertices, edges = len(upserts.vertices), len(upserts.edges)
+        requests_per_batch.append(-(-vertices // limit) + -(-edges // limit))
+        largest = max(largest, min(limit, max(vertices, edges)))
+    return {"upsert_requests_per_batch_max": max(requests_per_batch), "objects_per_request_max": largest}
 
 
 def request_sizing(
