@@ -8,8 +8,21 @@ with requests sized by Neptune's bulk-upsert advice (``GRAPH_WRITE_BATCH``, 100 
 vertices or edges per request, the default) against one request per kind for a whole Kinesis
 batch (how requests were sized before), with the largest request of each.
 
+``bare_comparison``: on each graph backend (same server, same run), the graph handler against
+bare batched ``mergeV``/``mergeE`` requests carrying the same elements: each Kinesis batch's
+distinct vertices and edges, built before the clock starts and sent in requests of
+``GRAPH_WRITE_BATCH`` maps (the handler's upsert traversals, nothing else: no decoding, no
+validation, no read of existing edges, no isolation). Both start from an empty graph and are
+timed ``--repeats`` times, alternating, with the inputs of both frozen out of the garbage
+collector (``gc.freeze``: walking them would be the benchmark's cost, not the handler's).
+The figures are the medians of wall seconds and of this process's CPU seconds (plus the
+Gremlin Server's, with ``--gremlin-server-pid``); ``ratio`` is the bare elements/s over the
+handler's (1.0: the handler adds nothing), ``ratio_cpu`` the same per CPU second.
+
     .venv/bin/python bench/ingest.py [--records 10000] [--naive-records 1000]
                                      [--gremlin-server ws://127.0.0.1:8182/gremlin]
+                                     [--gremlin-server-pid PID] [--repeats 3]
+                                     [--only bare_comparison]
 
 The Gremlin Server figures need a running server (``scripts/gremlin-server start``);
 without one they are reported as skipped, with the reason.
@@ -18,7 +31,10 @@ without one they are reported as skipped, with the reason.
 from __future__ import annotations
 
 import argparse
+import base64
+import gc
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -53,9 +69,17 @@ def batches(transactions: list[dict], size: int) -> list[dict]:
     return [kinesis_event(records[i : i + size]) for i in range(0, len(records), size)]
 
 
+def process_cpu_seconds(pid: int | None) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` (Linux /proc), 0 without one."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_handler(function: str, events: list[dict], target: LocalTarget, records: int) -> dict:
     connection_requests = []
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for event in events:
         with patched_environment(target.environment({})):
             graph = backends.graph_connection() if function == "IngestGraphFunction" else None
@@ -65,9 +89,15 @@ def run_handler(function: str, events: list[dict], target: LocalTarget, records:
             raise SystemExit(f"{function}: batch failures {response['batchItemFailures'][:3]}")
         if graph:
             connection_requests.append(graph.requests - before)
-    elapsed = time.perf_counter() - started
-    result = {"records": records, "seconds": round(elapsed, 3), "records_per_s": round(records / elapsed, 1)}
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    result = {
+        "records": records,
+        "seconds": round(elapsed, 3),
+        "cpu_seconds": round(cpu, 3),
+        "records_per_s": round(records / elapsed, 1),
+    }
     if connection_requests:
+        result["requests"] = sum(connection_requests)
         result["requests_per_batch"] = {
             "mean": round(statistics.mean(connection_requests), 2),
             "max": max(connection_requests),
@@ -75,20 +105,155 @@ def run_handler(function: str, events: list[dict], target: LocalTarget, records:
     return result
 
 
+def batch_elements(events: list[dict]) -> list[tuple[list[dict], list[dict]]]:
+    """Each Kinesis batch's distinct vertices and edges as the upsert maps the handler sends
+    (edges as on an empty graph), for the bare writer."""
+    from fraudcore.graph.upserts import GraphBatch
+
+    elements = []
+    for event in events:
+        transactions = [
+            parse_transaction(json.loads(base64.b64decode(record["kinesis"]["data"])))
+            for record in event["Records"]
+        ]
+        batch = GraphBatch.from_transactions(transactions)
+        elements.append(
+            (
+                [vertex.as_map() for vertex in batch.vertices.values()],
+                [edge.as_map(None) for edge in batch.edges.values()],
+            )
+        )
+    return elements
+
+
+def run_bare(g, elements: list[tuple[list[dict], list[dict]]], per_request: int) -> dict:
+    """Bare batched mergeV/mergeE requests: the handler's upsert traversals on prepared maps."""
+    from fraudcore.graph.upserts import merge_edges, merge_vertices
+
+    requests = 0
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for vertices, edges in elements:
+        for start in range(0, len(vertices), per_request):
+            merge_vertices(g, vertices[start : start + per_request]).iterate()
+            requests += 1
+        for start in range(0, len(edges), per_request):
+            merge_edges(g, edges[start : start + per_request]).iterate()
+            requests += 1
+    return {
+        "seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - cpu_started,
+        "requests": requests,
+    }
+
+
+def bare_comparison(
+    events: list[dict],
+    root: Path,
+    server: str | None,
+    server_pid: int | None,
+    repeats: int,
+    per_request: int,
+) -> dict:
+    """IngestGraphFunction against bare mergeV/mergeE requests carrying the same elements."""
+    from gremlin_python.driver.driver_remote_connection import DriverRemoteConnection
+
+    from fraudlocal.adapters.graph_embedded import open_embedded_graph
+
+    elements = batch_elements(events)
+    # The inputs of both sides (the scenario, the Kinesis events, the prepared maps) stay alive
+    # for the whole run: out of the collector's reach, so that neither side pays for walking them.
+    gc.collect()
+    gc.freeze()
+    vertices = sum(len(v) for v, _ in elements)
+    edges = sum(len(e) for _, e in elements)
+    total = vertices + edges
+    records = sum(len(event["Records"]) for event in events)
+    report: dict = {}
+    backends_to_run = [("embedded", None)] + ([("gremlin-server", server)] if server else [])
+    for backend, endpoint in backends_to_run:
+        # warm up (the server's JIT, the handler's imports) before anything is timed
+        run_handler(
+            "IngestGraphFunction",
+            events[:5],
+            LocalTarget(root / f"warmup-{backend}", graph_backend=backend, graph_endpoint=endpoint),
+            sum(len(event["Records"]) for event in events[:5]),
+        )
+        backends.reset()
+        runs: dict[str, list[dict]] = {"handler": [], "bare": []}
+        for attempt in range(repeats):
+            for kind in ("handler", "bare") if attempt % 2 == 0 else ("bare", "handler"):
+                if endpoint:
+                    server_available(endpoint)  # start from an empty graph
+                server_cpu = process_cpu_seconds(server_pid if endpoint else None)
+                state = root / f"compare-{backend}-{kind}-{attempt}"
+                if kind == "handler":
+                    target = LocalTarget(
+                        state,
+                        graph_backend=backend,
+                        graph_endpoint=endpoint,
+                        extra_env=(("GRAPH_WRITE_BATCH", str(per_request)),),
+                    )
+                    run = run_handler("IngestGraphFunction", events, target, records)
+                    backends.reset()
+                else:
+                    connection = (
+                        DriverRemoteConnection(endpoint, "g") if endpoint else open_embedded_graph(state)
+                    )
+                    try:
+                        run = run_bare(traversal().with_remote(connection), elements, per_request)
+                    finally:
+                        connection.close()
+                if endpoint and server_pid:
+                    run["server_cpu_seconds"] = process_cpu_seconds(server_pid) - server_cpu
+                runs[kind].append(run)
+        figures = {}
+        for kind, kind_runs in runs.items():
+            seconds = statistics.median(run["seconds"] for run in kind_runs)
+            figure = {
+                "seconds": round(seconds, 3),
+                "seconds_runs": [round(run["seconds"], 3) for run in kind_runs],
+                "cpu_seconds": round(statistics.median(run["cpu_seconds"] for run in kind_runs), 3),
+                "elements_per_s": round(total / seconds, 1),
+                "requests": kind_runs[-1]["requests"],
+            }
+            if "server_cpu_seconds" in kind_runs[0]:
+                figure["server_cpu_seconds"] = round(
+                    statistics.median(run["server_cpu_seconds"] for run in kind_runs), 3
+                )
+            figure["elements_per_cpu_s"] = round(
+                total / (figure["cpu_seconds"] + figure.get("server_cpu_seconds", 0.0)), 1
+            )
+            figures[kind] = figure
+        report[backend] = {
+            "records": records,
+            "vertices": vertices,
+            "edges": edges,
+            "elements": total,
+            "objects_per_request": per_request,
+            "repeats": repeats,
+            "handler": figures["handler"],
+            "bare": figures["bare"],
+            "ratio": round(figures["bare"]["elements_per_s"] / figures["handler"]["elements_per_s"], 2),
+            "ratio_cpu": round(
+                figures["bare"]["elements_per_cpu_s"] / figures["handler"]["elements_per_cpu_s"], 2
+            ),
+        }
+    gc.unfreeze()
+    return report
+
+
 def largest_request(transactions: list[dict], batch: int, limit: int) -> dict:
-    """How many requests each Kinesis batch needs and the most objects one request carries."""
-    from fraudcore.graph.store import object_chunks
+    """How many upsert requests each Kinesis batch needs and the most objects one carries."""
     from fraudcore.graph.upserts import GraphBatch
 
     parsed = [parse_transaction(tx) for tx in transactions]
-    chunks_per_batch, largest = [], 0
+    requests_per_batch, largest = [], 0
     for start in range(0, len(parsed), batch):
-        chunks = object_chunks(parsed[start : start + batch], limit)
-        chunks_per_batch.append(len(chunks))
-        for chunk in chunks:
-            upserts = GraphBatch.from_transactions(chunk)
-            largest = max(largest, len(upserts.vertices), len(upserts.edges))
-    return {"chunks_per_batch_max": max(chunks_per_batch), "objects_per_request_max": largest}
+        upserts = GraphBatch.from_transactions(parsed[start : start + batch])
+        vertices, edges = len(upserts.vertices), len(upserts.edges)
+        requests_per_batch.append(-(-vertices // limit) + -(-edges // limit))
+        largest = max(largest, min(limit, max(vertices, edges)))
+    return {"upsert_requests_per_batch_max": max(requests_per_batch), "objects_per_request_max": largest}
 
 
 def request_sizing(
@@ -181,53 +346,32 @@ def main() -> None:
     parser.add_argument("--naive-records", type=int, default=1_000)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--gremlin-server", default="ws://127.0.0.1:8182/gremlin")
+    parser.add_argument(
+        "--gremlin-server-pid", type=int, help="the server's pid, to count its CPU time in bare_comparison"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each side in bare_comparison")
+    parser.add_argument(
+        "--only", choices=["bare_comparison"], help="run only this part (the others take minutes)"
+    )
     args = parser.parse_args()
 
     transactions = scenario_transactions(args.records)
     events = batches(transactions, args.batch)
     report: dict = {"records": args.records, "batch_size": args.batch, "results": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        embedded = LocalTarget(Path(tmp) / "embedded")
-        report["results"]["IngestTimeseriesFunction/duckdb"] = run_handler(
-            "IngestTimeseriesFunction", events, embedded, args.records
-        )
-        report["results"]["IngestGraphFunction/embedded"] = run_handler(
-            "IngestGraphFunction", events, embedded, args.records
-        )
-        backends.reset()
-
-        from fraudlocal.adapters.graph_embedded import open_embedded_graph
-
-        naive_graph = open_embedded_graph(Path(tmp) / "naive")  # the same durable store as the handler's
-        report["results"]["naive_writer/embedded"] = run_naive(
-            transactions[: args.naive_records], lambda: naive_graph, reuse=True
-        )
-        report["results"]["naive_writer/embedded"]["note"] = (
-            "in-process engine: no connection to open, so one traversal per record on one connection"
-        )
-
         reason = server_available(args.gremlin_server)
-        if reason is None:
-            server = LocalTarget(
-                Path(tmp) / "server", graph_backend="gremlin-server", graph_endpoint=args.gremlin_server
-            )
-            report["results"]["IngestGraphFunction/gremlin-server"] = run_handler(
-                "IngestGraphFunction", events, server, args.records
-            )
-            backends.reset()
-            server_available(args.gremlin_server)  # empty the graph again
-
-            from gremlin_python.driver.driver_remote_connection import DriverRemoteConnection
-
-            report["results"]["naive_writer/gremlin-server"] = run_naive(
-                transactions[: args.naive_records],
-                lambda: DriverRemoteConnection(args.gremlin_server, "g"),
-                reuse=False,
-            )
-        else:
-            report["results"]["gremlin-server"] = {"skipped": reason}
-        report["request_sizing"] = request_sizing(
-            transactions, events, Path(tmp), args.batch, args.gremlin_server if reason is None else None
+        if reason is not None:
+            report["gremlin_server_skipped"] = reason
+        server = args.gremlin_server if reason is None else None
+        if args.only != "bare_comparison":
+            run_sections(report, transactions, events, Path(tmp), args, server)
+        report["bare_comparison"] = bare_comparison(
+            events,
+            Path(tmp),
+            server,
+            args.gremlin_server_pid,
+            args.repeats,
+            int(os.environ.get("GRAPH_WRITE_BATCH", "100")),
         )
 
     results = report["results"]
@@ -239,6 +383,49 @@ def main() -> None:
             )
     json.dump(report, sys.stdout, indent=2)
     sys.stdout.write("\n")
+
+
+def run_sections(
+    report: dict, transactions: list[dict], events: list[dict], tmp: Path, args, server: str | None
+) -> None:
+    """The handlers, the naive writer and the request sizing."""
+    embedded = LocalTarget(tmp / "embedded")
+    report["results"]["IngestTimeseriesFunction/duckdb"] = run_handler(
+        "IngestTimeseriesFunction", events, embedded, args.records
+    )
+    report["results"]["IngestGraphFunction/embedded"] = run_handler(
+        "IngestGraphFunction", events, embedded, args.records
+    )
+    backends.reset()
+
+    from fraudlocal.adapters.graph_embedded import open_embedded_graph
+
+    naive_graph = open_embedded_graph(tmp / "naive")  # the same durable store as the handler's
+    report["results"]["naive_writer/embedded"] = run_naive(
+        transactions[: args.naive_records], lambda: naive_graph, reuse=True
+    )
+    report["results"]["naive_writer/embedded"]["note"] = (
+        "in-process engine: no connection to open, so one traversal per record on one connection"
+    )
+
+    if server:
+        target = LocalTarget(tmp / "server", graph_backend="gremlin-server", graph_endpoint=server)
+        report["results"]["IngestGraphFunction/gremlin-server"] = run_handler(
+            "IngestGraphFunction", events, target, args.records
+        )
+        backends.reset()
+        server_available(server)  # empty the graph again
+
+        from gremlin_python.driver.driver_remote_connection import DriverRemoteConnection
+
+        report["results"]["naive_writer/gremlin-server"] = run_naive(
+            transactions[: args.naive_records],
+            lambda: DriverRemoteConnection(server, "g"),
+            reuse=False,
+        )
+    else:
+        report["results"]["gremlin-server"] = {"skipped": report["gremlin_server_skipped"]}
+    report["request_sizing"] = request_sizing(transactions, events, tmp, args.batch, server)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import json
 import os
 import random
 import resource
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -47,6 +48,15 @@ from fraudlocal.pipeline.run import Pipeline, PipelineConfig
 START = datetime(2026, 11, 20, tzinfo=UTC)
 #: mean seconds between two transactions of the whole population (1M in about 4 days)
 MEAN_GAP_S = 0.35
+
+
+#: records between two progress lines on stderr
+PROGRESS_EVERY = 50_000
+
+
+def progress(label: str, figures: dict[str, Any]) -> None:
+    """One JSON line on stderr, so a long run shows where it is (stdout keeps the report)."""
+    print(json.dumps({"replay": label, **figures}), file=sys.stderr, flush=True)
 
 
 def records_held(pipeline: Pipeline) -> int:
@@ -145,6 +155,9 @@ def replay(state: Path, checkpoints: list[int], args: argparse.Namespace, label:
                     "records_held": records_held(pipeline),
                 }
             )
+            progress(label, reports[-1])
+        elif index % PROGRESS_EVERY == 0:
+            progress(label, {"records": index, "seconds": round(time.perf_counter() - began, 1)})
     result = pipeline.finish()
     elapsed = time.perf_counter() - began
     reports.append(
@@ -212,6 +225,7 @@ def main() -> None:
             "rejected_equals_invalid": sum(first["rejected_by_function"].values()) == 2 * first["invalid"],
             "records_given_up": sum(first["records_given_up"].values()),
         }
+        progress("first", {"report_so_far": {**report, "checks": checks}})
         if not args.no_replay:
             second = replay(state, checkpoints, args, "second (the same stream again)")
             counts_second = store_counts(state)

@@ -204,7 +204,7 @@ def evaluate_span(
             rows = store.query(compile_range(rule, store.database, store.table, span, dialect_of(store)))
         except MissingColumnError as error:
             if skipped is not None:
-                skipped[rule.id] = f"column {error.column!r} does not exist: no record carries it"
+                skipped[rule.id] = error.skip_reason()
             continue
         except Exception as error:  # one broken rule must not hide the others' hits
             if errors is None:

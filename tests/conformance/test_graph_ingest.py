@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from gremlin_python.process.traversal import T
+from gremlin_python.driver.remote_connection import RemoteConnection
+from gremlin_python.process.traversal import Bytecode, T
 
 from fraudcore.graph.connection import GraphConnection
 from fraudcore.graph.store import GraphStore
@@ -153,12 +154,46 @@ def test_requests_are_sized_by_objects_not_by_transactions(graph_backend):
     for chunk in chunks:
         batch = GraphBatch.from_transactions(chunk)
         assert len(batch.vertices) <= 50 and len(batch.edges) <= 50
-    connection = connection_for(graph_backend)
+    recording = RecordingConnection(graph_backend.remote_connection)
+    connection = GraphConnection(lambda: recording, name="conformance", max_retries=0)
     store = GraphStore(connection, write_batch=50)
     outcome = store.upsert_transactions(many)
     assert outcome.failed == {} and len(outcome.stored) == 60
-    assert outcome.requests >= 2 * len(chunks)  # at least mergeV and mergeE per chunk
+    whole = GraphBatch.from_transactions(many)
+    assert len(whole.vertices) > 50 and len(whole.edges) > 50
+    # every upsert request carries at most 50 maps, and together they carry each distinct
+    # vertex and edge once
+    assert recording.upserts["mergeV"] and max(recording.upserts["mergeV"]) <= 50
+    assert recording.upserts["mergeE"] and max(recording.upserts["mergeE"]) <= 50
+    assert sum(recording.upserts["mergeV"]) == len(whole.vertices)
+    assert sum(recording.upserts["mergeE"]) == len(whole.edges)
+    assert (
+        outcome.requests == connection.requests >= -(-len(whole.vertices) // 50) + -(-len(whole.edges) // 50)
+    )
     assert store.counts()["vertices"]["account"] == 60
+
+
+class RecordingConnection(RemoteConnection):
+    """The real backend, recording how many maps each mergeV and mergeE request injects."""
+
+    def __init__(self, inner: RemoteConnection) -> None:
+        super().__init__(getattr(inner, "url", None), getattr(inner, "traversal_source", None))
+        self.inner = inner
+        self.upserts: dict[str, list[int]] = {"mergeV": [], "mergeE": []}
+
+    def submit(self, bytecode: Bytecode):
+        steps = [step[0] for step in bytecode.step_instructions]
+        for kind in self.upserts:
+            if kind in steps:
+                injected = next(step[1] for step in bytecode.step_instructions if step[0] == "inject")
+                self.upserts[kind].append(len(injected))
+        return self.inner.submit(bytecode)
+
+    def is_closed(self) -> bool:
+        return self.inner.is_closed()
+
+    def close(self) -> None:
+        pass  # the fixture owns the real connection
 
 
 def test_the_conformance_suite_runs_the_client_neptune_allows():

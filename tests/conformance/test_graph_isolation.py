@@ -117,3 +117,89 @@ def test_separators_in_identifiers_never_make_two_edges_share_an_id(graph_backen
     )
     assert outcome.stored == {"t1", "t2", "t3", "t4"}
     assert store.counts()["edges"]["uses"] == 4
+
+
+class EdgeRefusingConnection(RefusingConnection):
+    """Refuses only the edge writes that name one device (its vertex is accepted)."""
+
+    def __init__(self, inner: RemoteConnection, device: str) -> None:
+        super().__init__(inner)
+        self.device = device
+        self.submitted: list[str] = []
+        self.first_refusal: int | None = None
+
+    def submit(self, bytecode: Bytecode):
+        steps = [step[0] for step in bytecode.step_instructions]
+        self.submitted.append("mergeE" if "mergeE" in steps else "mergeV" if "mergeV" in steps else "read")
+        if "mergeE" in steps and any(_mentions(step[1:], self.device) for step in bytecode.step_instructions):
+            self.refused += 1
+            if self.first_refusal is None:
+                self.first_refusal = len(self.submitted) - 1
+            raise GremlinServerError(
+                {"code": 500, "message": f"edge to {self.device} refused", "attributes": {}}
+            )
+        return self.inner.submit(bytecode)
+
+
+def test_a_record_refused_in_a_later_edge_request_is_rejected_and_the_rest_counted_once(graph_backend):
+    """The batch goes first as a whole (one read, then vertex and edge requests); when an edge
+    request fails after others were written, the chunked path isolates the record and the edges
+    already written are not counted twice."""
+    refusing = EdgeRefusingConnection(graph_backend.remote_connection, "dev-refused")
+    store = GraphStore(GraphConnection(lambda: refusing, name="isolation", max_retries=0), write_batch=10)
+    batch = [
+        tx(i, f"acct-{i % 12}", device_id="dev-refused" if i == 41 else f"dev-{i % 12}") for i in range(48)
+    ]
+
+    outcome = store.upsert_transactions(batch)
+
+    assert set(outcome.rejected) == {"t41"} and "dev-refused" in outcome.rejected["t41"]
+    assert outcome.failed == {}
+    assert outcome.stored == {f"t{i}" for i in range(48) if i != 41}
+    # the whole-batch try had written an edge request before the refused one
+    assert refusing.submitted[: refusing.first_refusal].count("mergeE") >= 1
+    g = graph_backend
+    for account in range(12):
+        edge = (
+            g.E(schema.edge_id(schema.USES, f"account:acct-{account}", f"device:dev-{account}"))
+            .element_map()
+            .next()
+        )
+        expected = [i for i in range(48) if i % 12 == account and i != 41]
+        assert edge["tx_count"] == len(expected), account
+        assert edge["amount_total"] == round(sum(10.0 + i for i in expected), 2)
+    assert g.V("device:dev-refused").in_e().count().next() == 0
+
+
+def test_a_request_lost_once_in_the_whole_batch_try_is_written_by_the_chunked_path(graph_backend):
+    class LosingOnce(RefusingConnection):
+        def __init__(self, inner: RemoteConnection) -> None:
+            super().__init__(inner)
+            self.calls = 0
+
+        def submit(self, bytecode: Bytecode):
+            self.calls += 1
+            if self.calls == 3:  # the read and the first vertex request went through
+                raise ConnectionResetError("connection reset by peer")
+            return self.inner.submit(bytecode)
+
+    losing = LosingOnce(graph_backend.remote_connection)
+    store = GraphStore(
+        GraphConnection(lambda: losing, name="lossy", max_retries=0, sleep=lambda _: None), write_batch=10
+    )
+    batch = [tx(i, f"acct-{i % 9}") for i in range(40)]
+    outcome = store.upsert_transactions(batch)
+    assert outcome.failed == {} and outcome.rejected == {}
+    assert outcome.stored == {f"t{i}" for i in range(40)}
+    assert store.counts()["vertices"]["account"] == 9
+    again = store.upsert_transactions(batch)
+    assert again.stored == outcome.stored
+    for account in range(9):
+        edge = (
+            graph_backend.E(
+                schema.edge_id(schema.USES, f"account:acct-{account}", f"device:dev-{account % 7}")
+            )
+            .element_map()
+            .next()
+        )
+        assert edge["tx_count"] == len([i for i in range(40) if i % 9 == account and i % 7 == account % 7])

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from bursts import bursts
 from moto import mock_aws
 
 from fraudcore import backends
@@ -26,20 +27,6 @@ from fraudlocal.emulators.runtime import LocalLambdaContext, load_handler, patch
 REPO = Path(__file__).resolve().parents[2]
 EVENT = json.loads((REPO / "events/micro_analysis/scheduled.json").read_text())
 SCHEDULED = datetime.fromisoformat(EVENT["time"].replace("Z", "+00:00"))
-
-
-def bursts(accounts: list[str]) -> list[Transaction]:
-    """A 60,000 burst per account, two minutes before the sample event's time."""
-    return [
-        Transaction(
-            transaction_id=f"{account}-{step}",
-            timestamp=SCHEDULED - timedelta(minutes=2, seconds=-10 * step),
-            account_id=account,
-            amount=30_000,
-        )
-        for account in accounts
-        for step in range(2)
-    ]
 
 
 @pytest.fixture
@@ -66,7 +53,7 @@ def invoke(event: dict) -> dict:
 def test_running_twice_for_the_same_scheduled_time_starts_one_investigation(
     local_env: dict[str, str],
 ) -> None:
-    backends.timeseries_store(Settings.from_env()).write(bursts(["acct-1"]))
+    backends.timeseries_store(Settings.from_env()).write(bursts(["acct-1"], SCHEDULED))
     first = invoke(EVENT)
     second = invoke(EVENT)
     assert first["evaluation_time"] == "2026-11-29T12:05:00Z"
@@ -105,7 +92,7 @@ def test_the_cap_bites_with_a_metric_and_flags_are_still_reported(
 ) -> None:
     os.environ["MAX_INVESTIGATIONS_PER_RUN"] = "2"
     reset_settings_cache()
-    backends.timeseries_store(Settings.from_env()).write(bursts(["a1", "a2", "a3"]))
+    backends.timeseries_store(Settings.from_env()).write(bursts(["a1", "a2", "a3"], SCHEDULED))
     capsys.readouterr()
     first = invoke(EVENT)
     assert (len(first["flags"]), first["started"], first["capped"]) == (3, 2, 1)
@@ -121,7 +108,7 @@ def test_the_cap_bites_with_a_metric_and_flags_are_still_reported(
 
 def test_a_failing_rule_does_not_hide_the_others(local_env: dict[str, str]) -> None:
     store = backends.timeseries_store(Settings.from_env())
-    store.write(bursts(["acct-9"]))
+    store.write(bursts(["acct-9"], SCHEDULED))
     rules = load_rules()
     broken = next(rule for rule in rules if rule.id == "velocity")
     broken = replace(broken, filter="no_such_column > 1")  # bypasses the loader's check on purpose
@@ -147,7 +134,7 @@ def test_step_functions_starts_one_execution_for_two_runs(tmp_path: Path) -> Non
         machine, client=client, clock=lambda: datetime.now(tz=UTC) + timedelta(minutes=1)
     )
     with DuckDBTimeseriesStore(tmp_path / "ts.duckdb", "fraud", "transactions") as store:
-        store.write(bursts(["acct-1", "acct-2"]))
+        store.write(bursts(["acct-1", "acct-2"], SCHEDULED))
         first = run_micro_analysis(store, starter, load_rules(), SCHEDULED)
         second = run_micro_analysis(store, retry, load_rules(), SCHEDULED)
         # The next scheduled run sees the same windows with another input: ExecutionAlreadyExists.
@@ -210,7 +197,7 @@ def test_a_slower_schedule_widens_the_look_back(local_env: dict[str, str]) -> No
 def test_rules_on_columns_no_record_has_used_are_skipped_not_failed(local_env: dict[str, str]) -> None:
     # Bursts carry no card, device, IP, country or counterparty: on Timestream those columns
     # do not exist, and neither do they on the strict local store.
-    backends.timeseries_store(Settings.from_env()).write(bursts(["acct-1"]))
+    backends.timeseries_store(Settings.from_env()).write(bursts(["acct-1"], SCHEDULED))
     response = invoke(EVENT)
     assert "rule_errors" not in response
     skipped = response["rules_skipped"]

@@ -10,12 +10,12 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from bursts import bursts
 from moto import mock_aws
 
 from fraudcore import rules as rules_module
 from fraudcore.aws_adapters import StepFunctionsInvestigationStarter
 from fraudcore.micro import flags_from_rows, run_micro_analysis
-from fraudcore.model import Transaction
 from fraudcore.rules import RuleError, apply_overrides, load_rules, load_rules_keeping_last_good
 from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore
 
@@ -23,23 +23,10 @@ SCHEDULED = datetime(2026, 11, 29, 12, 5, tzinfo=UTC)
 RULES = {rule.id: rule for rule in load_rules()}
 
 
-def bursts(accounts: list[str]) -> list[Transaction]:
-    return [
-        Transaction(
-            transaction_id=f"{account}-{step}",
-            timestamp=SCHEDULED - timedelta(minutes=2, seconds=-10 * step),
-            account_id=account,
-            amount=30_000,
-        )
-        for account in accounts
-        for step in range(2)
-    ]
-
-
 @pytest.fixture
 def store(tmp_path: Path):
     with DuckDBTimeseriesStore(tmp_path / "ts.duckdb", "fraud", "transactions") as duckdb_store:
-        duckdb_store.write(bursts(["acct-1", "acct-2", "acct-3"]))
+        duckdb_store.write(bursts(["acct-1", "acct-2", "acct-3"], SCHEDULED))
         yield duckdb_store
 
 

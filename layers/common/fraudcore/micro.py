@@ -240,9 +240,7 @@ def evaluate_rules(
             flags.extend(flags_from_rows(rule, rows, evaluation_time, skipped_rows))
         except MissingColumnError as error:
             if skipped is not None:
-                skipped[rule.id] = (
-                    f"column {error.column!r} does not exist yet: no record has carried it ({error})"
-                )
+                skipped[rule.id] = error.skip_reason()
             continue
         except Exception as error:  # one broken rule must not hide the hits of the others
             errors[rule.id] = f"{type(error).__name__}: {error}"

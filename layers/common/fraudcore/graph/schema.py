@@ -66,6 +66,8 @@ def split_vertex_id(vid: str) -> tuple[str, str]:
 
 
 def _escape_part(part: str) -> str:
+    if "%" not in part and "|" not in part:
+        return part
     # '%' first, so an escaped '|' can never be mistaken for a literal "%7C" in the input
     return part.replace("%", "%25").replace("|", "%7C")
 
@@ -77,4 +79,4 @@ def edge_id(label: str, out_id: str, in_id: str) -> str:
     (out, label, in) triples never share an id, whatever characters the identifiers hold.
     Ids without those characters are unchanged.
     """
-    return "|".join(_escape_part(part) for part in (out_id, label, in_id))
+    return f"{_escape_part(out_id)}|{_escape_part(label)}|{_escape_part(in_id)}"

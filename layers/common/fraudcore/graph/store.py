@@ -15,12 +15,14 @@ from ..limits import shorten
 from ..model import Transaction
 from ..ports import WriteOutcome
 from .connection import GraphConnection, GraphTimeoutError, GraphUnavailableError
-from .upserts import GraphBatch, merge_edges, merge_vertices, read_edges
+from .upserts import GraphBatch, edge_state, merge_edges, merge_vertices, read_edges
 
 #: vertices or edges per upsert request. Neptune advises about 200 "records" per request (a
 #: vertex, an edge, or one of their properties counts as a record) and fewer than 1,500 steps;
 #: 100 upserts of a few properties each stay near that advice.
 DEFAULT_OBJECTS_PER_REQUEST = 100
+#: edge ids per read of the edges a batch touches (a read has the same steps whatever its ids)
+READ_IDS_PER_REQUEST = 500
 
 
 def object_chunks(transactions: Sequence[Transaction], limit: int) -> list[list[Transaction]]:
@@ -52,19 +54,6 @@ def object_chunks(transactions: Sequence[Transaction], limit: int) -> list[list[
     return cut
 
 
-def _plain(element_map: dict[Any, Any]) -> dict[str, Any]:
-    """An elementMap with its T.id/T.label keys as 'id'/'label'."""
-    out: dict[str, Any] = {}
-    for key, value in element_map.items():
-        if key == T.id:
-            out["id"] = value
-        elif key == T.label:
-            out["label"] = value
-        elif isinstance(key, str):
-            out[key] = value
-    return out
-
-
 class GraphStore:
     def __init__(self, connection: GraphConnection, write_batch: int = DEFAULT_OBJECTS_PER_REQUEST):
         self.connection = connection
@@ -73,20 +62,42 @@ class GraphStore:
 
     # -- ingest -------------------------------------------------------------------------
     def upsert_transactions(self, transactions: Sequence[Transaction]) -> WriteOutcome:
-        """Upsert the entities and relations of a batch, in requests of at most ``write_batch``
-        vertices or edges each; a refused record fails only itself.
+        """Upsert the entities and relations of a batch; a refused record fails only itself.
+
+        The batch goes as one unit first: one read of the edges it touches (their
+        ``last_seen`` watermark and aggregates, :data:`READ_IDS_PER_REQUEST` ids a request),
+        then its distinct vertices and then its distinct edges in requests of at most
+        ``write_batch`` each. When any of these requests fails, the batch is written again
+        the isolating way (:meth:`_upsert_isolating`): cut into chunks of at most
+        ``write_batch`` vertices and edges, each chunk in its own requests, so that
 
         - the graph unreachable, or still failing with retryable errors after the
           connection's retries (:class:`GraphUnavailableError`), or a timeout: the chunk's
           records are *failed* (Lambda retries them);
         - any other refusal: the chunk is halved and each half written again, down to the
           record the graph refuses, which alone is *rejected* with the graph's reason.
-          Upserts are idempotent, so the records of a half written twice count once.
+
+        Upserts are idempotent (an edge counts only events newer than its ``last_seen``), so
+        what the first try or a half wrote before a failure counts once.
         """
-        outcome = WriteOutcome()
-        for chunk in object_chunks(list(transactions), self.write_batch):
-            outcome.merge(self._upsert_isolating(chunk))
-        return outcome
+        transactions = list(transactions)
+        if not transactions:
+            return WriteOutcome()
+        before = self.connection.requests
+        try:
+            self._upsert_chunk(transactions)
+        except Exception:  # written again in chunks, which classify the failure per record
+            outcome = WriteOutcome(requests=self.connection.requests - before)
+            chunks = object_chunks(transactions, self.write_batch)
+            if len(chunks) == 1 and len(transactions) > 1:  # that very request failed: halve it
+                middle = len(transactions) // 2
+                chunks = [transactions[:middle], transactions[middle:]]
+            for chunk in chunks:
+                outcome.merge(self._upsert_isolating(chunk))
+            return outcome
+        return WriteOutcome(
+            stored={tx.transaction_id for tx in transactions}, requests=self.connection.requests - before
+        )
 
     def _upsert_isolating(self, chunk: Sequence[Transaction]) -> WriteOutcome:
         outcome = WriteOutcome()
@@ -111,17 +122,24 @@ class GraphStore:
         return outcome
 
     def _upsert_chunk(self, chunk: Sequence[Transaction]) -> None:
+        """The distinct vertices and edges of ``chunk``: a read of the edges, then the vertices,
+        then the edges, each in requests of at most ``write_batch`` (reads: ids) objects."""
         batch = GraphBatch.from_transactions(chunk)
+        edge_ids = list(batch.edges)
         existing: dict[str, dict[str, Any]] = {}
-        if batch.edges:
-            rows = self.connection.run(lambda g: read_edges(g, list(batch.edges)), "toList")
-            existing = {str(row["id"]): row for row in map(_plain, rows)}
-        if batch.vertices:
-            vertex_maps = [v.as_map() for v in batch.vertices.values()]
-            self.connection.run(lambda g: merge_vertices(g, vertex_maps), "toList")
-        if batch.edges:
-            edge_maps = [e.as_map(existing.get(eid)) for eid, e in batch.edges.items()]
-            self.connection.run(lambda g: merge_edges(g, edge_maps), "toList")
+        for start in range(0, len(edge_ids), READ_IDS_PER_REQUEST):
+            part = edge_ids[start : start + READ_IDS_PER_REQUEST]
+            rows = self.connection.run(lambda g, part=part: read_edges(g, part), "toList")
+            existing.update(edge_state(row) for row in rows)
+        size = self.write_batch
+        vertex_maps = [v.as_map() for v in batch.vertices.values()]
+        for start in range(0, len(vertex_maps), size):
+            part = vertex_maps[start : start + size]
+            self.connection.run(lambda g, part=part: merge_vertices(g, part), "toList")
+        edge_maps = [e.as_map(existing.get(eid)) for eid, e in batch.edges.items()]
+        for start in range(0, len(edge_maps), size):
+            part = edge_maps[start : start + size]
+            self.connection.run(lambda g, part=part: merge_edges(g, part), "toList")
 
     # -- inspection ---------------------------------------------------------------------
     def counts(self) -> dict[str, dict[str, int]]:

@@ -1,14 +1,15 @@
 """Turn a batch of transactions into a few batched, idempotent graph upserts.
 
-A chunk of a Kinesis batch (as many transactions as fit ``write_batch`` distinct vertices and
-``write_batch`` distinct edges) becomes at most three requests:
+A batch (a Kinesis batch, or a chunk of one when it is written the isolating way, see
+:class:`fraudcore.graph.store.GraphStore`) becomes:
 
-1. read the edges the batch touches (their ``last_seen`` watermark and aggregates),
-2. one ``inject(maps).unfold().mergeV(...)`` for every distinct vertex,
-3. one ``inject(maps).unfold().mergeE(...)`` for every distinct edge.
+1. reads of the edges the batch touches (their ``last_seen`` watermark and aggregates),
+2. ``inject(maps).unfold().mergeV(...)`` requests for its distinct vertices,
+3. ``inject(maps).unfold().mergeE(...)`` requests for its distinct edges,
 
-The number of steps per request is constant whatever the batch size (the maps are data,
-not steps), well under Neptune's guidance of 1,500 steps per request.
+each of at most ``write_batch`` maps. The number of steps per request is constant whatever
+the batch size (the maps are data, not steps), well under Neptune's guidance of 1,500 steps
+per request.
 
 Replays are idempotent: vertices and edges have deterministic ids, and an edge's
 aggregates (``tx_count``, ``amount_total`` and, on a card edge, ``in_person_count``: payments
@@ -67,29 +68,41 @@ class EdgeUpsert:
 
     def merged_properties(self, existing: dict[str, Any] | None) -> dict[str, Any]:
         """The edge's aggregates after this batch, counting only events newer than last_seen."""
-        times = [e.epoch_ms for e in self.events]
+        events = self.events
+        first = last = events[0].epoch_ms
+        for event in events:
+            if event.epoch_ms < first:
+                first = event.epoch_ms
+            elif event.epoch_ms > last:
+                last = event.epoch_ms
         if existing is None:
             return {
-                "first_seen": min(times),
-                "last_seen": max(times),
-                "tx_count": len(self.events),
-                "amount_total": round(sum(e.amount for e in self.events), 2),
-                "in_person_count": sum(e.in_person for e in self.events),
+                "first_seen": first,
+                "last_seen": last,
+                "tx_count": len(events),
+                "amount_total": round(sum(e.amount for e in events), 2),
+                "in_person_count": sum(e.in_person for e in events),
             }
         watermark = int(existing.get("last_seen", 0))
-        new = [e for e in self.events if e.epoch_ms > watermark]
+        new = [e for e in events if e.epoch_ms > watermark]
         return {
-            "first_seen": min([int(existing.get("first_seen", watermark)), *times]),
-            "last_seen": max([watermark, *times]),
+            "first_seen": min(int(existing.get("first_seen", watermark)), first),
+            "last_seen": max(watermark, last),
             "tx_count": int(existing.get("tx_count", 0)) + len(new),
             "amount_total": round(float(existing.get("amount_total", 0.0)) + sum(e.amount for e in new), 2),
             "in_person_count": int(existing.get("in_person_count", 0)) + sum(e.in_person for e in new),
         }
 
     def as_map(self, existing: dict[str, Any] | None) -> dict[Any, Any]:
-        props = self.merged_properties(existing)
+        merged = self.merged_properties(existing)
         # epoch milliseconds do not fit a Gremlin int: send them as long
-        props.update({k: long(props[k]) for k in ("first_seen", "last_seen", "tx_count", "in_person_count")})
+        props = {
+            "first_seen": long(merged["first_seen"]),
+            "last_seen": long(merged["last_seen"]),
+            "tx_count": long(merged["tx_count"]),
+            "amount_total": merged["amount_total"],
+            "in_person_count": long(merged["in_person_count"]),
+        }
         match = {T.id: self.eid, T.label: self.label, Direction.OUT: self.out_id, Direction.IN: self.in_id}
         return {"match": match, "create": props, "update": props}
 
@@ -143,8 +156,24 @@ class GraphBatch:
         return batch
 
 
+#: the properties of an edge its next upsert reads back
+EDGE_STATE = ("first_seen", "last_seen", "tx_count", "amount_total")
+#: what the read answers for a property the edge does not have (the stored values are numbers)
+_ABSENT = ""
+
+
 def read_edges(g: GraphTraversalSource, edge_ids: Sequence[str]) -> GraphTraversal:
-    return g.E(*edge_ids).element_map()
+    """``{id, first_seen, last_seen, tx_count, amount_total}`` of each existing edge: only
+    what the upsert needs (an ``elementMap`` would also carry both vertices' ids and labels)."""
+    read = g.E(*edge_ids).project("id", *EDGE_STATE).by(T.id)
+    for key in EDGE_STATE:
+        read = read.by(__.coalesce(__.values(key), __.constant(_ABSENT)))
+    return read
+
+
+def edge_state(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A row of :func:`read_edges` as (edge id, the properties the edge has)."""
+    return str(row["id"]), {key: row[key] for key in EDGE_STATE if row.get(key, _ABSENT) != _ABSENT}
 
 
 def merge_vertices(g: GraphTraversalSource, vertex_maps: list[dict[Any, Any]]) -> GraphTraversal:

@@ -80,6 +80,10 @@ class MissingColumnError(LookupError):
         super().__init__(message)
         self.column = column
 
+    def skip_reason(self) -> str:
+        """Why a rule on this column is skipped, as runs and backtests report it."""
+        return f"column {self.column!r} does not exist yet: no record has carried it ({self})"
+
 
 def rows_or_none_yet(store: Any, timestream_sql: str) -> list[dict[str, Any]]:
     """The query's rows; none when it names a column no record has used yet (nothing to find)."""
