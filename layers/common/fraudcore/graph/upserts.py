@@ -157,13 +157,13 @@ class GraphBatch:
 
 
 #: the properties of an edge its next upsert reads back
-EDGE_STATE = ("first_seen", "last_seen", "tx_count", "amount_total")
+EDGE_STATE = ("first_seen", "last_seen", "tx_count", "amount_total", "in_person_count")
 #: what the read answers for a property the edge does not have (the stored values are numbers)
 _ABSENT = ""
 
 
 def read_edges(g: GraphTraversalSource, edge_ids: Sequence[str]) -> GraphTraversal:
-    """``{id, first_seen, last_seen, tx_count, amount_total}`` of each existing edge: only
+    """``{id, first_seen, last_seen, tx_count, amount_total, in_person_count}`` of each existing edge: only
     what the upsert needs (an ``elementMap`` would also carry both vertices' ids and labels)."""
     read = g.E(*edge_ids).project("id", *EDGE_STATE).by(T.id)
     for key in EDGE_STATE:
