@@ -219,6 +219,7 @@ def test_the_rules_give_the_same_flags_over_http_as_on_the_local_datafusion_stor
         == {
             "geo_velocity",
             "ip_account_burst",
+            "novel_takeover",
             "shared_email",
             "shared_phone",
         }
