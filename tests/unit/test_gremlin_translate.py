@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import math
 import subprocess
@@ -118,8 +119,24 @@ def test_with_evaluation_timeout_is_a_source_option():
 
 def test_many_ids_become_one_list():
     ids = [f"account:{n}" for n in range(12)]
-    assert script(G.V(*ids).count()).startswith('g.V(["account:0", "account:1", ')
+    translated = translate(G.V(*ids).count().bytecode)
+    assert translated.text == "g.V(parse_json(_p0)).count().to_list()"
+    assert json.loads(translated.params["_p0"]) == ids
+    assert script(G.V(*ids[:3]).count()) == 'g.V("account:0", "account:1", "account:2").count().to_list()'
+    assert script(G.V().has_label(*ids).count()).startswith('g.V().hasLabel(["account:0", "account:1", ')
     assert script(G.inject(*range(12))) == "g.inject(0, 1, 2, 3, 4, 5, 6, 7, 8, 9).inject(10, 11).to_list()"
+
+
+def test_many_ids_with_any_characters_find_their_elements(g):
+    odd = ['quo"te', "back\\slash", "new\nline", "nul\x00", "astral 😀", "${x}", "#{m}", "a|b%7C"]
+    ids = [f"v{n}" for n in range(10)] + odd
+    for vid in ids:
+        g.add_v("thing").property(T.id, vid).iterate()
+    for a, b in itertools.pairwise(ids):
+        g.V(a).add_e("next").to(__.V(b)).property(T.id, f"{a}>{b}").iterate()
+    assert sorted(g.V(*ids, "absent").id_().to_list()) == sorted(ids)
+    edge_ids = [f"{a}>{b}" for a, b in itertools.pairwise(ids)]
+    assert sorted(g.E(*edge_ids, "absent").id_().to_list()) == sorted(edge_ids)
 
 
 def test_a_batch_of_maps_is_bound_as_one_json_parameter():

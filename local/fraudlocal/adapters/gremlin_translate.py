@@ -90,6 +90,8 @@ _ENUM_SPELLING = {
 #: graphersal's script functions take at most this many arguments.
 _MAX_ARGS = 10
 #: Steps whose many string arguments graphersal also takes as one list (same meaning).
+#: start steps whose many string ids go as one JSON list parameter
+_ID_LIST_STEPS = frozenset({"V", "E"})
 _LIST_ARGUMENT_STEPS = frozenset(
     {
         "V",
@@ -272,7 +274,9 @@ class _ScriptWriter:
 
     def _long_call(self, name: str, args: list[Any], *, step: str) -> str:
         """A step with more arguments than a script function takes, in an equivalent form."""
-        if name in _LIST_ARGUMENT_STEPS and all(isinstance(arg, str) for arg in args):
+        if name in _LIST_ARGUMENT_STEPS and all(type(arg) is str for arg in args):
+            if name in _ID_LIST_STEPS:  # many ids (a batch's edges): one JSON parameter, as data batches
+                return f".{name}(parse_json({self._param(json.dumps(args, ensure_ascii=False))}))"
             return f".{name}({self.value(list(args), step=step)})"
         chunks = [args[i : i + _MAX_ARGS] for i in range(0, len(args), _MAX_ARGS)]
         if name == "inject":  # inject(a, b).inject(c) yields a, b, c
@@ -601,6 +605,9 @@ def shape_of(steps: list[list[Any]], start: Shape = None) -> Shape:
 
 def convert_result(value: Any, shape: Shape = None) -> Any:
     """One graphersal result as the value a Gremlin Server would have returned."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float or value is None:  # most of a result
+        return value
     import graphersal  # local: fraudlocal imports this module without needing the engine
 
     if isinstance(value, graphersal.Vertex):
