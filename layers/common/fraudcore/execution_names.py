@@ -33,6 +33,20 @@ def count_step_suffix(observed: float) -> str:
     return f"-n{step if count < GROWTH_STEPS[-1] else count}"
 
 
+#: a name's count step, before its recheck suffix if it has one
+_COUNT_STEP = re.compile(rf"-n\d+(?=(?:{re.escape(RECHECK_SUFFIX)})?$)")
+
+
+def has_count_step(name: str) -> bool:
+    """Whether ``name`` carries a count step (:func:`count_step_suffix`)."""
+    return _COUNT_STEP.search(name) is not None
+
+
+def with_count_step(name: str, observed: float) -> str:
+    """``name`` with its count step replaced by the step of ``observed``."""
+    return _COUNT_STEP.sub(count_step_suffix(observed), name)
+
+
 def check_execution_name(name: str) -> str:
     """Return ``name`` if Step Functions accepts it as an execution name; else raise ValueError."""
     if not 1 <= len(name) <= MAX_EXECUTION_NAME:

@@ -15,7 +15,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .contracts import Flag
-from .execution_names import RECHECK_SUFFIX, count_step_suffix, execution_name
+from .execution_names import (
+    RECHECK_SUFFIX,
+    count_step_suffix,
+    execution_name,
+    has_count_step,
+    with_count_step,
+)
 from .ports import InvestigationStarter, TimeseriesStore
 from .rules import Rule, enabled_rules, format_duration, load_rules_keeping_last_good, parse_duration
 from .timeseries import MissingColumnError
@@ -179,27 +185,23 @@ def dedupe_flags(flags: Iterable[Flag], grow: bool = True) -> list[Flag]:
             clusters.append([flag])
         for cluster in clusters:
             first = cluster[0]
-            if grow and _GROWTH_SUFFIX.search(first.execution_name):
+            if grow and has_count_step(first.execution_name):
                 largest = max(cluster, key=lambda flag: flag.observed)
                 first = _with_count(first, largest.observed)
             best.setdefault(first.execution_name, first)
     return sorted(best.values(), key=priority)
 
 
-_GROWTH_SUFFIX = re.compile(r"-n\d+(?=(-closed)?$)")
-
-
 def _with_count(flag: Flag, observed: float) -> Flag:
     """The flag named (and described) by a larger count of its cluster."""
     if observed <= flag.observed:
         return flag
-    count = count_step_suffix(observed)
     return flag.model_copy(
         update={
             "observed": observed,
-            "execution_name": _GROWTH_SUFFIX.sub(count, flag.execution_name),
+            "execution_name": with_count_step(flag.execution_name, observed),
             "recheck_execution_name": (
-                _GROWTH_SUFFIX.sub(count, flag.recheck_execution_name)
+                with_count_step(flag.recheck_execution_name, observed)
                 if flag.recheck_execution_name
                 else None
             ),

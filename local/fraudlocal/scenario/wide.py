@@ -103,10 +103,18 @@ def _history(world: World, accounts: list[Account], rate: tuple[float, float] = 
 
 
 def _cash_out_purchases(
-    world: World, account: Account, at_ms: int, total: float, *, device: str, ip: str
+    world: World,
+    account: Account,
+    at_ms: int,
+    total: float,
+    *,
+    device: str,
+    ip: str,
+    counts: tuple[int, int] = (1, 4),
 ) -> None:
+    """``total`` spent online in a burst of ``counts`` (lowest, highest) purchases from ``at_ms``."""
     rng = world.rng
-    count = rng.randint(1, 4)
+    count = rng.randint(*counts)
     for ms, amount in zip(burst_times(world, at_ms, count), split_amount(world, total, count), strict=True):
         world.timeline.emit(
             world.clip(ms),
@@ -176,20 +184,9 @@ def plant_ring(world: World, group_id: str) -> PlantedGroup:
     burst_at = burst_start(world, clock.start_ms + 3 * HOUR_MS, clock.end_ms - 2 * HOUR_MS)
     for index, (member, share) in enumerate(zip(bursters, shares, strict=True)):
         start = burst_at if index == 0 else world.clip(burst_at + rng.randint(-2, 2) * HOUR_MS)
-        count = rng.randint(2, 6)
-        for ms, amount in zip(
-            burst_times(world, start, count), split_amount(world, share, count), strict=True
-        ):
-            world.timeline.emit(
-                world.clip(ms),
-                member,
-                amount,
-                channel=CARD_NOT_PRESENT,
-                merchant=world.merchants.pick(rng),
-                card=member.cards[0],
-                device=member.online_devices[0],
-                ip=member.home_ip,
-            )
+        _cash_out_purchases(
+            world, member, start, share, device=member.online_devices[0], ip=member.home_ip, counts=(2, 6)
+        )
     for member in members[len(bursters) :]:
         for _ in range(rng.randint(1, 4)):
             world.timeline.emit(

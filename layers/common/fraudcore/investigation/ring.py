@@ -213,15 +213,11 @@ def _shared(state: _Expansion) -> list[dict[str, Any]]:
 
 def _everyone_has_own_device(state: _Expansion) -> bool:
     """Every member uses a device no other member uses (people, not farm accounts)."""
-    return bool(state.members) and _own_device_share(state) == 1.0
-
-
-def _own_device_share(state: _Expansion) -> float:
-    """Share of the members that use a device no other member uses."""
-    return len(_with_own_device(state)) / len(state.members) if state.members else 0.0
+    return bool(state.members) and _with_own_device(state) == state.members
 
 
 def _with_own_device(state: _Expansion) -> set[str]:
+    """The members that use a device no other member uses."""
     own = set()
     for member in state.members:
         others = set().union(*(state.account_identifiers.get(m, set()) for m in state.members - {member}))
