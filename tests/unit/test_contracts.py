@@ -83,7 +83,8 @@ def test_a_missing_or_unknown_field_is_named_in_the_error() -> None:
     with pytest.raises(ContractError, match=r"^money flow: start: Field required; fan_in: Field required;"):
         MoneyFlowAnalysis.parse({"fan_out": 2}, "money flow")
     with pytest.raises(
-        ContractError, match=r"verdict: Input should be 'fraud_ring', 'account_takeover', 'suspicious' or 'cleared'"
+        ContractError,
+        match=r"verdict: Input should be 'fraud_ring', 'account_takeover', 'suspicious' or 'cleared'",
     ):
         CaseSummary.parse({"verdict": "maybe"}, "case summary")
 
