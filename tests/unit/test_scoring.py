@@ -115,9 +115,12 @@ def test_ring_score_components() -> None:
 def test_usage_classes_at_their_thresholds() -> None:
     assert classify("device", 1, 1) == "single_user"
     assert classify("device", 3, 3, dedicated_share=1.0) == "household"
-    # a device: a farm when three in four of its accounts use no other device and never
-    # paid in person
-    assert classify("device", 4, 0, dedicated_share=0.75) == "device_farm"
+    # a device: a farm when three in four of its accounts, and at least four, use no other
+    # device and never paid in person
+    assert classify("device", 4, 0, dedicated_share=1.0) == "device_farm"
+    # three of four using nothing else: a family computer whose fourth user has a phone
+    assert classify("device", 4, 0, dedicated_share=0.75, dedicated=3) == "shared_public"
+    assert classify("device", 5, 0, dedicated_share=0.8, dedicated=4) == "device_farm"
     # an office or family computer, half of whose users have shown a phone or a till payment
     assert classify("device", 4, 0, dedicated_share=0.5) == "shared_public"
     assert classify("ip", 3, 3, accounts_per_device=3.0) == "household"
@@ -512,6 +515,22 @@ def test_a_first_payment_from_the_owners_new_phone_after_two_payments_is_no_take
     # with a third payment behind it the account has a habit to break: a takeover
     deeper = assess_account_change(first_use, carried, 22_000.0, ["US"], end, prior_payments=3)
     assert deeper["takeover"] is True
+
+
+def test_payments_at_a_till_before_the_first_device_are_history() -> None:
+    # A card paid with at a till four hours before, the laptop an hour and a half before,
+    # then an intruder's device and network: the account was established.
+    hour = 3_600_000
+    end = 100 * hour
+    first_use = {"card:c1": end - 4 * hour, "device:laptop": end - 90 * 60_000, "ip:home": end - 90 * 60_000}
+    first_use |= {"device:intruder": end - 600_000, "ip:vpn": end - 600_000}
+    carried = {"device_id": {"intruder": 9_000.0}, "ip": {"vpn": 9_000.0}, "country": {"NG": 9_000.0}}
+    change = assess_account_change(first_use, carried, 9_000.0, ["US"], end, prior_payments=4)
+    assert (change["established_since"], change["takeover"]) == (end - 4 * hour, True)
+    # the twin: the same account whose history began with the laptop is too young to tell
+    del first_use["card:c1"]
+    young = assess_account_change(first_use, carried, 9_000.0, ["US"], end, prior_payments=4)
+    assert (young["established_since"], young["takeover"]) == (end - 90 * 60_000, False)
 
 
 def test_a_travellers_new_phone_on_the_hotel_network_their_laptop_joined_is_no_takeover() -> None:

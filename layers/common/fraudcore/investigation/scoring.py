@@ -246,8 +246,8 @@ def _takeover_reason(change: Mapping[str, Any]) -> Reason:
         f"The flagged {_money(change['flagged_amount'])} went through device {devices}, first used by the "
         f"account at {change['new_device_first_seen_at']}"
         + (f", with new {' and '.join(extra)}" if extra else "")
-        + f"; the account had used {', '.join(change['usual_devices'][:4])} since "
-        f"{change['established_since_at']}: a likely account takeover."
+        + f"; the account, active since {change['established_since_at']}, had used "
+        f"{', '.join(change['usual_devices'][:4])}: a likely account takeover."
     )
     strength = TAKEOVER_CORROBORATED_SIGNAL if extra else TAKEOVER_SIGNAL
     return Reason("shared_device", sentence, strength, dict(change))

@@ -17,8 +17,9 @@ or an IP; an account's devices and IPs otherwise):
   ========================  ==========================================================
   ``single_user``           one account
   ``household``             2 or 3 accounts (a family, flatmates)
-  ``device_farm``           a device with 4 or more accounts, three in four of which use
-                            no other device and never paid in person; an IP with 4 or more accounts active in the
+  ``device_farm``           a device with 4 or more accounts, three in four of them and
+                            at least 4 using no other device and never paying in
+                            person; an IP with 4 or more accounts active in the
                             last 24 h that share few devices (3 or more accounts per
                             device behind it), whatever its size
   ``shared_public``         any other device or IP with 4 or more accounts: an office
@@ -35,8 +36,9 @@ For an account, ``account_change`` reads the account's own history (``uses`` edg
 the flagged activity (time series, the flag's window): which devices, IPs and countries
 carried the flagged amount, and whether they were new to the account, i.e. first used
 within :data:`NEW_IDENTIFIER_MAX_AGE` before the flag's window ended while the account was
-established: it had used other devices for at least :data:`ESTABLISHED_MIN_AGE` and made at
-least :data:`ESTABLISHED_MIN_PAYMENTS` payments before the new device appeared. A new device
+established: it had used another device, had been active (devices, networks, cards) for at
+least :data:`ESTABLISHED_MIN_AGE` and had made at least :data:`ESTABLISHED_MIN_PAYMENTS`
+payments before the new device appeared. A new device
 (with a new IP or a new country) carrying the flagged money on an established account is
 how an account takeover looks to an analyst; a big spender pays with the usual device, and
 a new device on the account's own network (every IP that carried the money known to the
@@ -74,8 +76,9 @@ TIMESERIES_COLUMNS = {schema.DEVICE: "device_id", schema.IP: "ip"}
 #: a device or IP first used by the account this long (or less) before the flag's window
 #: ended is new to it: the takeover's device appears minutes before the cash-out
 NEW_IDENTIFIER_MAX_AGE = timedelta(hours=2)
-#: the account must have used other devices this long before the new one appeared: a
-#: brand-new account has no history to be taken over
+#: the account must have been active this long (its first device, network or card) before
+#: the new device appeared, and have used another device: a brand-new account has no
+#: history to be taken over
 ESTABLISHED_MIN_AGE = timedelta(hours=2)
 #: ... and made this many payments (any channel) before it appeared: with one or two there
 #: is no habit an intruder could break, and a customer's first payment from their own phone
@@ -101,6 +104,12 @@ class UsageThresholds:
     #: users show their phones and their shopping as the day goes on (half of them may not
     #: have yet when its fourth user appears)
     device_farm_dedicated_share: float = 0.75
+    #: ... and at least this many of them: a farm is accounts that have no life of their
+    #: own, four or more; a family computer at a home of four or five where one of them
+    #: has shown a phone or a till payment by the time the fourth user appears is not one
+    #: (households of up to six are common, and a member paying only through the family
+    #: computer on a given day is ordinary)
+    device_farm_dedicated_min: int = 4
     ip_farm_active_24h_min: int = 4
     #: an IP is a farm's when its accounts share devices: this many accounts per device
     ip_farm_accounts_per_device: float = 3.0
@@ -113,11 +122,14 @@ def classify(
     thresholds: UsageThresholds = UsageThresholds(),
     *,
     dedicated_share: float = 0.0,
+    dedicated: int | None = None,
     accounts_per_device: float = 0.0,
 ) -> str:
     """The usage class of a device or IP (see the module docstring's table).
 
-    ``dedicated_share``: share of the device's accounts that use no other device;
+    ``dedicated_share``: share of the device's accounts that use no other device (and never
+    paid in person); ``dedicated``: how many they are (``dedicated_share`` of ``accounts``
+    when not given);
     ``accounts_per_device``: accounts behind the IP per distinct device they use.
     """
     if accounts <= 1:
@@ -125,9 +137,11 @@ def classify(
     if accounts <= thresholds.household_max:
         return "household"
     if label == schema.DEVICE:
+        lifeless = round(dedicated_share * accounts) if dedicated is None else dedicated
         farm = (
             accounts >= thresholds.device_farm_min
             and dedicated_share >= thresholds.device_farm_dedicated_share
+            and lifeless >= thresholds.device_farm_dedicated_min
         )
         return "device_farm" if farm else "shared_public"
     farm = (
@@ -236,6 +250,7 @@ def _usage(
         accounts_24h,
         thresholds,
         dedicated_share=len(dedicated) / len(uses) if uses else 0.0,
+        dedicated=len(dedicated),
         accounts_per_device=len(uses) / len(behind) if behind else 0.0,
     )
     return item
@@ -253,8 +268,9 @@ def _account_change(
     vid = investigation.vertex_id
     start_ms = epoch_ms(parse_time(investigation.window_start, "window_start"))
     end_ms = investigation.reference_ms
+    # its devices and networks, and its cards: payments at a till are history too
     own = access.run(
-        lambda g: g.account_uses(vid, list(TIMESERIES_COLUMNS), limits.identifiers_per_account),
+        lambda g: g.account_uses(vid, [*TIMESERIES_COLUMNS, schema.CARD], limits.identifiers_per_account),
         "shared devices: the account's own history",
     )
     first_use = {str(r["id"]): int(r["first_seen"]) for r in own}
@@ -345,7 +361,13 @@ def assess_account_change(
         for vid, first in first_use.items()
         if label_of(vid) == schema.DEVICE and vid not in new_devices and first > 0
     ]
-    established_since = min((first_use[d] for d in other_devices), default=None)
+    # the account's history: everything it used before the new device appeared (a card paid
+    # with at a till in the morning, the laptop at noon), provided it had another device
+    established_since = (
+        min((first for first in first_use.values() if 0 < first < appeared), default=None)
+        if other_devices
+        else None
+    )
     established = (
         established_since is not None
         and appeared - established_since >= int(ESTABLISHED_MIN_AGE.total_seconds() * 1000)
