@@ -668,6 +668,7 @@ def test_a_new_device_carrying_the_flagged_money_is_a_takeover(
         "usual_devices": ["d-t1"],
         "established_since": REF_MS - 30 * DAY_MS,
         "established_since_at": "2026-10-30T12:00:00.000Z",
+        "prior_payments": 3,  # the three days before the new device appeared
         "new_device_first_seen_at": "2026-11-29T11:40:00.000Z",
         "new_device_first_seen": REF_MS - 20 * 60_000,
         "own_network": False,

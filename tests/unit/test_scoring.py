@@ -143,6 +143,9 @@ def test_combine_and_decide() -> None:
     assert decide(0.69, 5) == "suspicious"
     assert decide(0.4, 5) == "suspicious"
     assert decide(0.399, 5) == "cleared"
+    # an account takeover alone, with or without payees, has its own verdict
+    assert decide(0.7, 2, takeover=True) == decide(0.7, 1, takeover=True) == "account_takeover"
+    assert decide(0.69, 2, takeover=True) == "suspicious"
 
 
 def test_a_ring_with_a_high_value_flag_is_a_fraud_ring() -> None:
@@ -297,7 +300,7 @@ def test_a_new_device_carrying_the_burst_makes_a_takeover_suspicious() -> None:
     assert "device d-new, first used by the account at 2026-11-29T11:40:00.000Z" in reason.sentence
     assert "a likely account takeover" in reason.sentence
     assert result.score == round(1 - 0.65 * 0.4, 3)
-    assert result.verdict == "suspicious"  # one account: suspicious, not a ring
+    assert result.verdict == "account_takeover"
     alone = assess(
         flag(), {"shared_device": {"identifiers": [], "account_change": takeover_change(new_ips=[])}}
     )
@@ -465,6 +468,7 @@ def test_a_new_phone_on_the_accounts_own_network_is_no_takeover() -> None:
         20_000.0,
         ["US"],
         end,
+        prior_payments=10,
     )
     assert (own["new_devices"], own["new_ips"], own["own_network"], own["takeover"]) == (
         ["d-phone"],
@@ -480,6 +484,7 @@ def test_a_new_phone_on_the_accounts_own_network_is_no_takeover() -> None:
         20_000.0,
         ["US"],
         end,
+        prior_payments=10,
     )
     assert (away["new_ips"], away["own_network"], away["takeover"]) == (["elsewhere"], False, True)
     # no IP carried the money: the new device alone still counts
@@ -489,8 +494,24 @@ def test_a_new_phone_on_the_accounts_own_network_is_no_takeover() -> None:
         20_000.0,
         ["US"],
         end,
+        prior_payments=10,
     )
     assert (blind["own_network"], blind["takeover"]) == (False, True)
+
+
+def test_a_first_payment_from_the_owners_new_phone_after_two_payments_is_no_takeover() -> None:
+    # The laptop paid twice in the morning; eight hours later the owner's phone, on the
+    # phone's own network, sends a 22,000 transfer: new device, new IP, as an intruder's.
+    hour = 3_600_000
+    end = 100 * hour
+    first_use = {"device:laptop": end - 9 * hour, "ip:home": end - 9 * hour}
+    first_use |= {"device:phone": end - 600_000, "ip:mobile": end - 600_000}
+    carried = {"device_id": {"phone": 22_000.0}, "ip": {"mobile": 22_000.0}, "country": {"US": 22_000.0}}
+    thin = assess_account_change(first_use, carried, 22_000.0, ["US"], end, prior_payments=2)
+    assert (thin["new_devices"], thin["new_ips"], thin["takeover"]) == (["phone"], ["mobile"], False)
+    # with a third payment behind it the account has a habit to break: a takeover
+    deeper = assess_account_change(first_use, carried, 22_000.0, ["US"], end, prior_payments=3)
+    assert deeper["takeover"] is True
 
 
 def test_a_travellers_new_phone_on_the_hotel_network_their_laptop_joined_is_no_takeover() -> None:
@@ -505,11 +526,11 @@ def test_a_travellers_new_phone_on_the_hotel_network_their_laptop_joined_is_no_t
         "device:phone": end - 10 * 60_000,
     }
     carried = {"device_id": {"phone": 3_000.0}, "ip": {"hotel": 3_000.0}, "country": {"AU": 3_000.0}}
-    trip = assess_account_change(first_use, carried, 3_000.0, ["AU", "US"], end)
+    trip = assess_account_change(first_use, carried, 3_000.0, ["AU", "US"], end, prior_payments=10)
     assert (trip["new_ips"], trip["own_network"], trip["takeover"]) == (["hotel"], True, False)
     # an intruder's device and network come together: the same payment is a takeover
     first_use["ip:hotel"] = first_use["device:phone"]
-    intruded = assess_account_change(first_use, carried, 3_000.0, ["AU", "US"], end)
+    intruded = assess_account_change(first_use, carried, 3_000.0, ["AU", "US"], end, prior_payments=10)
     assert (intruded["own_network"], intruded["takeover"]) == (False, True)
 
 
@@ -588,4 +609,16 @@ def test_a_takeover_case_names_the_victim_and_the_new_payee() -> None:
     assert result.roles["victim"] == {"role": "victim"}
     assert result.roles["payee"]["role"] == "beneficiary" and result.roles["payee"]["amount"] == 7_850.0
     assert "landlord" not in result.members  # paid long before the intruder's device appeared
-    assert result.verdict == "fraud_ring"
+    # a victim and the payee who received its money are not a ring
+    assert result.verdict == "account_takeover"
+    # the twin: the same takeover by accounts that share a card with the victim is a ring
+    linked = assess(
+        flag(rule="amount_spike", entity="victim", risk=0.7),
+        {
+            "money_flow": money,
+            "shared_device": {"identifiers": [], "account_change": change},
+            "ring": ring(["victim", "payee", "r3"], 0.62),
+        },
+    )
+    assert linked.roles["r3"] == {"role": "ring_member"}
+    assert linked.verdict == "fraud_ring"
