@@ -61,6 +61,7 @@ class GraphBuilder:
         self.vertices: dict[str, dict[str, Any]] = {}
         self.edges: dict[str, dict[Any, Any]] = {}
         self.flagged: list[str] = []
+        self.flag_reasons: dict[str, str] = {}
 
     def vertex(self, label: str, value: str) -> str:
         vid = _vid(label, value)
@@ -87,8 +88,10 @@ class GraphBuilder:
         }
         self._edge(schema.TRANSFERS_TO, out_id, in_id, props)
 
-    def flag(self, account: str) -> None:
+    def flag(self, account: str, reason: str | None = None) -> None:
         self.flagged.append(self.vertex(schema.ACCOUNT, account))
+        if reason:
+            self.flag_reasons[self.vertex(schema.ACCOUNT, account)] = reason
 
     def _edge(self, label: str, out_id: str, in_id: str, props: dict[str, Any]) -> None:
         eid = schema.edge_id(label, out_id, in_id)
@@ -109,6 +112,8 @@ class GraphBuilder:
             g.V(vid).property(Cardinality.single, "flagged", True).property(
                 Cardinality.single, "risk_score", 0.9
             ).iterate()
+            if vid in self.flag_reasons:
+                g.V(vid).property(Cardinality.single, "last_flag_reason", self.flag_reasons[vid]).iterate()
 
 
 def build_world(g: GraphTraversalSource) -> None:
@@ -153,6 +158,21 @@ def build_world(g: GraphTraversalSource) -> None:
             b.uses(f"{prefix}{n}", "phone", f"p-{prefix}", old, recent)
             b.uses(f"{prefix}{n}", "ip", f"10.0.3.{prefix}{n}", old, recent)
             b.uses(f"{prefix}{n}", "device", f"d-phone-{prefix}{n}", old, recent)
+    # a home of four on its network and family computer, only M1 with a phone of its own so
+    # far (the others' phones and shopping come later in the day); five on one network and
+    # computer, only Q1 with a phone: four accounts that show nothing else
+    for prefix, size in (("M", 4), ("Q", 5)):
+        for n in range(1, size + 1):
+            b.uses(f"{prefix}{n}", "ip", f"10.0.4.{prefix}", old, recent)
+            b.uses(f"{prefix}{n}", "device", f"d-computer-{prefix}", old, recent)
+        b.uses(f"{prefix}1", "device", f"d-phone-{prefix}1", old, recent)
+    # two at one home, one of them flagged for a payment from a device and network new to it
+    # (Y1) / for a high-value burst (Z1)
+    for prefix, reason in (("Y", "novel_takeover"), ("Z", "high_value_burst")):
+        for n in (1, 2):
+            b.uses(f"{prefix}{n}", "ip", f"10.0.5.{prefix}", old, recent)
+            b.uses(f"{prefix}{n}", "device", f"d-home-{prefix}", old, recent)
+        b.flag(f"{prefix}1", reason)
     # four on a kitchen computer and nothing else online, all paying in shops with their cards
     for n in range(1, 5):
         b.uses(f"K{n}", "device", "d-kitchen", old, recent)
@@ -408,6 +428,24 @@ def test_people_at_one_home_are_a_benign_cluster_and_a_farm_behind_one_proxy_is_
     )
 
 
+def test_a_home_of_four_where_one_shows_a_phone_is_people_and_four_showing_nothing_are_a_farm(
+    world: Any, timeseries: DuckDBTimeseriesStore
+) -> None:
+    home = analyse_ring(world, investigation("device", "d-computer-M", rule="device_account_spread"))
+    assert (home["members"], home["benign_cluster"]) == (["M1", "M2", "M3", "M4"], True)
+    [computer] = analyse_shared_devices(world, timeseries, investigation("device", "d-computer-M"))[
+        "identifiers"
+    ]
+    assert (computer["dedicated_accounts"], computer["class"]) == (["M2", "M3", "M4"], "shared_public")
+    # the twin: one more account that uses nothing but the computer makes four of them
+    farm = analyse_ring(world, investigation("device", "d-computer-Q", rule="device_account_spread"))
+    assert (len(farm["members"]), farm["benign_cluster"]) == (5, False)
+    [computer] = analyse_shared_devices(world, timeseries, investigation("device", "d-computer-Q"))[
+        "identifiers"
+    ]
+    assert (computer["dedicated_accounts"], computer["class"]) == (["Q2", "Q3", "Q4", "Q5"], "device_farm")
+
+
 def test_a_card_handed_around_at_the_till_is_a_familys_and_one_used_online_only_is_not(world: Any) -> None:
     handed = analyse_ring(world, investigation("card", "c-W", rule="shared_card"))
     assert handed["members"] == ["W1", "W2", "W3", "W4"]
@@ -433,6 +471,13 @@ def test_one_members_amount_spike_leaves_the_household_a_household(world: Any) -
             analyse_ring(world, investigation("account", member, rule="amount_spike"))["benign_cluster"]
             is True
         )
+
+
+def test_one_members_takeover_flag_leaves_the_household_a_household(world: Any) -> None:
+    home = analyse_ring(world, investigation("account", "Y2"))
+    assert (home["members"], home["flagged_members"], home["benign_cluster"]) == (["Y1", "Y2"], ["Y1"], True)
+    # the twin: a member flagged for a high-value burst is evidence about the pair
+    assert analyse_ring(world, investigation("account", "Z2"))["benign_cluster"] is False
 
 
 def test_card_testing_from_one_home_is_not_waved_through_as_a_family(world: Any) -> None:
@@ -668,6 +713,7 @@ def test_a_new_device_carrying_the_flagged_money_is_a_takeover(
         "usual_devices": ["d-t1"],
         "established_since": REF_MS - 30 * DAY_MS,
         "established_since_at": "2026-10-30T12:00:00.000Z",
+        "prior_payments": 3,  # the three days before the new device appeared
         "new_device_first_seen_at": "2026-11-29T11:40:00.000Z",
         "new_device_first_seen": REF_MS - 20 * 60_000,
         "own_network": False,

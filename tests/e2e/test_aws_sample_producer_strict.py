@@ -64,8 +64,11 @@ def test_sample_producer_records_ingest_flag_and_investigate_without_an_error(ta
     micro = invoke_function("MicroAnalysisFunction", SCHEDULED, target)
     assert "rule_errors" not in micro
     skipped = micro["rules_skipped"]
-    assert set(skipped) == set(SKIPPED_RULES)  # 10 of the 15 rules
-    for rule, columns in SKIPPED_RULES.items():
+    # device_account_spread waits for its 12-hour windows to close: at 12:10 none has closed
+    # since its last look (the 12:00 and 12:05 runs), so this run sends it no query at all
+    queried = {rule: columns for rule, columns in SKIPPED_RULES.items() if rule != "device_account_spread"}
+    assert set(skipped) == set(queried)  # 9 of the 15 rules
+    for rule, columns in queried.items():
         named = (columns,) if isinstance(columns, str) else columns
         assert any(f"Column '{column}' does not exist" in skipped[rule] for column in named), rule
     # The five rules on what the producer does send ran, and found its shared e-mail and phones.

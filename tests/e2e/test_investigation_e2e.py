@@ -50,12 +50,25 @@ def ingest(state_dir: Path, transactions: list[Transaction]) -> None:
 
 
 def ring_transactions() -> list[Transaction]:
-    """Four accounts paying with one card from one phone-farm device; a1 bursts 60,000."""
+    """Four accounts paying with one card from one phone-farm device (nothing else: no other
+    device, no payment at a till); a1 bursts 60,000 online through it."""
     txs = [
         _tx(1, a, 30 + i, 120.0, card_id="card-ring", device_id="dev-ring", ip=f"198.51.100.{i}")
         for i, a in enumerate(RING)
     ]
-    txs += [_tx(2 + k, "a1", 4 - k, 20_000.0, merchant_id="m-jewels", card_id="card-ring") for k in range(3)]
+    txs += [
+        _tx(
+            2 + k,
+            "a1",
+            4 - k,
+            20_000.0,
+            merchant_id="m-jewels",
+            card_id="card-ring",
+            device_id="dev-ring",
+            ip="198.51.100.0",
+        )
+        for k in range(3)
+    ]
     # a household nearby that must not be pulled in: its own IP and device
     txs += [_tx(1, h, 50, 30.0, ip="10.0.0.9", device_id="dev-home") for h in ("h1", "h2")]
     return txs

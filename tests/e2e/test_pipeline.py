@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from fraudcore.contracts import DETECTING_VERDICTS
 from fraudcore.micro import RECHECK_SUFFIX, execution_name, growth_suffix, parse_time
 from fraudcore.pii import KEY_FILE, hash_key
 from fraudcore.rules import load_rules
@@ -75,7 +76,7 @@ def test_summary_fields_are_present_and_consistent(demo: Path) -> None:
         assert case["members"] == sorted(set(case["members"]))
     # The figures agree with the cases and the labels they are computed from.
     labels = load_labels(demo / "scenario" / "labels.jsonl")
-    detected = {m for c in cases if c["verdict"] in ("fraud_ring", "suspicious") for m in c["members"]}
+    detected = {m for c in cases if c["verdict"] in DETECTING_VERDICTS for m in c["members"]}
     fraud = {a for a, label in labels.items() if label.is_fraud}
     assert summary["detected_accounts"] == len(detected)
     assert summary["recall"] == round(len(detected & fraud) / len(fraud), 4)

@@ -153,8 +153,10 @@ def test_step_functions_starts_one_execution_for_two_runs(tmp_path: Path) -> Non
 def test_the_handler_reads_the_scheduled_time_and_rejects_a_bad_one(local_env: dict[str, str]) -> None:
     response = invoke({**EVENT, "time": "2026-11-29T13:00:00Z"})
     # Nothing was ever written: like a new Timestream table, the store has no columns yet.
+    # Every rule that queries is skipped; device_account_spread waits for its 12-hour windows
+    # to close (00:00, 06:00...) and at 13:00 has none to look at: it sends no query.
     skipped = response.pop("rules_skipped")
-    assert set(skipped) == {rule.id for rule in load_rules() if rule.enabled}
+    assert set(skipped) == {rule.id for rule in load_rules() if rule.enabled} - {"device_account_spread"}
     assert response == {
         "evaluation_time": "2026-11-29T13:00:00Z",
         "flags": [],

@@ -447,15 +447,19 @@ def test_novel_takeover_ignores_a_brand_new_account_and_one_without_history(reco
             "ip": "fip",
             "country": "US",
         },
-        # One earlier payment only: fewer than min_history, so no habit.
-        {
-            "account_id": "thin",
-            "amount": 20,
-            "at": -timedelta(hours=11),
-            "device_id": "t1",
-            "ip": "tip",
-            "country": "US",
-        },
+        # Two earlier payments only (a customer's first payment from their own new phone
+        # looks like this): fewer than min_history, so no habit.
+        *(
+            {
+                "account_id": "thin",
+                "amount": 20,
+                "at": -timedelta(hours=hours),
+                "device_id": "t1",
+                "ip": "tip",
+                "country": "US",
+            }
+            for hours in (11, 9)
+        ),
         {
             "account_id": "thin",
             "amount": 5_000,

@@ -83,14 +83,15 @@ def test_a_missing_or_unknown_field_is_named_in_the_error() -> None:
     with pytest.raises(ContractError, match=r"^money flow: start: Field required; fan_in: Field required;"):
         MoneyFlowAnalysis.parse({"fan_out": 2}, "money flow")
     with pytest.raises(
-        ContractError, match=r"verdict: Input should be 'fraud_ring', 'suspicious' or 'cleared'"
+        ContractError,
+        match=r"verdict: Input should be 'fraud_ring', 'account_takeover', 'suspicious' or 'cleared'",
     ):
         CaseSummary.parse({"verdict": "maybe"}, "case summary")
 
 
 def test_verdicts_most_severe_first() -> None:
-    assert VERDICTS == ("fraud_ring", "suspicious", "cleared")
-    assert DETECTING_VERDICTS == ("fraud_ring", "suspicious")
+    assert VERDICTS == ("fraud_ring", "account_takeover", "suspicious", "cleared")
+    assert DETECTING_VERDICTS == ("fraud_ring", "account_takeover", "suspicious")
     assert Analyses.parse({"ring": RING}, "analyses").ring == RingAnalysis.parse(RING, "ring")
 
 

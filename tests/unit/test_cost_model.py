@@ -38,6 +38,9 @@ def test_every_price_says_where_and_when_it_was_read() -> None:
         assert price.source.startswith("https://aws.amazon.com/"), key
     used = {key for line in estimate(100, FIVE, sizes=SIZES).lines for key in line.prices}
     used |= {key for line in estimate(100, FIVE, "influxdb3", sizes=SIZES).lines for key in line.prices}
+    used |= {
+        key for line in estimate(100, FIVE, sizes=SIZES, query_pricing="tcu").lines for key in line.prices
+    }
     assert used == set(book.prices), "a price nobody uses, or a component without its price"
 
 
@@ -47,7 +50,14 @@ def test_each_rule_reads_what_its_compiled_query_reads() -> None:
     # the trailing average reads a day of history before the windows it evaluates
     assert max(scan.seconds for scan in spike.scans) >= 86_400
     velocity = rule_scans(rules["velocity"], "fraud", "transactions", FIVE)
-    assert len(velocity.scans) == 2  # a hopping window: one read per phase
+    assert len(velocity.scans) == 1  # a hopping window: every phase from one read
+    pass_through = rule_scans(rules["mule_pass_through"], "fraud", "transactions", FIVE)
+    assert len(pass_through.scans) == 1  # money sent and received, every phase: one read
+    assert pass_through.queried_runs == pass_through.runs == 288
+    # a rule that waits for its windows to close queries only at the runs that see one close
+    spread = rule_scans(rules["device_account_spread"], "fraud", "transactions", FIVE)
+    assert spread.runs == 288 and spread.queried_runs == 8  # 2 runs (lateness 10m) x 4 closes a day
+    assert all(seconds == 12 * 3600 for seconds in spread.run_seconds)  # the closed window only
     longer = rule_scans(
         rule_with(rules["velocity"], window=timedelta(minutes=20)), "fraud", "transactions", FIVE
     )
@@ -56,8 +66,9 @@ def test_each_rule_reads_what_its_compiled_query_reads() -> None:
 
 def test_query_bytes_follow_the_rate_the_schedule_and_the_minimum() -> None:
     quiet = estimate(0.01, FIVE, sizes=SIZES)
-    # a trickle: every query pays Timestream's 10 MB minimum
-    assert all(scan["billed_bytes"] == 10_000_000 for scan in quiet.scans)
+    # a trickle: every query pays Timestream's 10 MB minimum (averaged over the day's runs)
+    for scan in quiet.scans:
+        assert scan["billed_bytes"] == round(10_000_000 * scan["queries_per_day"] / 288), scan
     busy = estimate(100, FIVE, sizes=SIZES)
     assert busy.derived["bytes_scanned_per_run"] == sum(scan["bytes"] for scan in busy.scans)
     assert busy.derived["bytes_scanned_per_run"] > 1_000 * quiet.derived["bytes_scanned_per_run"]
@@ -100,3 +111,17 @@ def test_the_command_prints_json_with_every_component(capsys: pytest.CaptureFixt
         assert part in names, part
     assert printed["assumptions"]["investigations_per_thousand_transactions"] > 0
     assert main(["cost"]) == 2  # --tps is needed
+
+
+def test_tcu_pricing_bills_the_runs_busy_time_with_its_30_second_minimum() -> None:
+    quiet = estimate(1, FIVE, sizes=SIZES, query_pricing="tcu")
+    busy = estimate(1000, FIVE, sizes=SIZES, query_pricing="tcu")
+    runs = quiet.derived["scheduled_runs_per_month"]
+    # a light run is billed 4 TCUs for 30 seconds; a heavy one for as long as it scans
+    assert quiet.line("Timestream queries").quantity == pytest.approx(runs * 4 * 30 / 3600)
+    assert busy.derived["tcu_seconds_busy_per_run"] > 30
+    assert busy.line("Timestream queries").quantity == pytest.approx(
+        runs * 4 * busy.derived["tcu_seconds_busy_per_run"] / 3600, rel=1e-2
+    )
+    with pytest.raises(CostError, match="query-pricing"):
+        estimate(1, FIVE, sizes=SIZES, query_pricing="free")

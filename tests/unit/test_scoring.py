@@ -115,9 +115,12 @@ def test_ring_score_components() -> None:
 def test_usage_classes_at_their_thresholds() -> None:
     assert classify("device", 1, 1) == "single_user"
     assert classify("device", 3, 3, dedicated_share=1.0) == "household"
-    # a device: a farm when three in four of its accounts use no other device and never
-    # paid in person
-    assert classify("device", 4, 0, dedicated_share=0.75) == "device_farm"
+    # a device: a farm when three in four of its accounts, and at least four, use no other
+    # device and never paid in person
+    assert classify("device", 4, 0, dedicated_share=1.0) == "device_farm"
+    # three of four using nothing else: a family computer whose fourth user has a phone
+    assert classify("device", 4, 0, dedicated_share=0.75, dedicated=3) == "shared_public"
+    assert classify("device", 5, 0, dedicated_share=0.8, dedicated=4) == "device_farm"
     # an office or family computer, half of whose users have shown a phone or a till payment
     assert classify("device", 4, 0, dedicated_share=0.5) == "shared_public"
     assert classify("ip", 3, 3, accounts_per_device=3.0) == "household"
@@ -143,6 +146,9 @@ def test_combine_and_decide() -> None:
     assert decide(0.69, 5) == "suspicious"
     assert decide(0.4, 5) == "suspicious"
     assert decide(0.399, 5) == "cleared"
+    # an account takeover alone, with or without payees, has its own verdict
+    assert decide(0.7, 2, takeover=True) == decide(0.7, 1, takeover=True) == "account_takeover"
+    assert decide(0.69, 2, takeover=True) == "suspicious"
 
 
 def test_a_ring_with_a_high_value_flag_is_a_fraud_ring() -> None:
@@ -297,7 +303,7 @@ def test_a_new_device_carrying_the_burst_makes_a_takeover_suspicious() -> None:
     assert "device d-new, first used by the account at 2026-11-29T11:40:00.000Z" in reason.sentence
     assert "a likely account takeover" in reason.sentence
     assert result.score == round(1 - 0.65 * 0.4, 3)
-    assert result.verdict == "suspicious"  # one account: suspicious, not a ring
+    assert result.verdict == "account_takeover"
     alone = assess(
         flag(), {"shared_device": {"identifiers": [], "account_change": takeover_change(new_ips=[])}}
     )
@@ -465,6 +471,7 @@ def test_a_new_phone_on_the_accounts_own_network_is_no_takeover() -> None:
         20_000.0,
         ["US"],
         end,
+        prior_payments=10,
     )
     assert (own["new_devices"], own["new_ips"], own["own_network"], own["takeover"]) == (
         ["d-phone"],
@@ -480,6 +487,7 @@ def test_a_new_phone_on_the_accounts_own_network_is_no_takeover() -> None:
         20_000.0,
         ["US"],
         end,
+        prior_payments=10,
     )
     assert (away["new_ips"], away["own_network"], away["takeover"]) == (["elsewhere"], False, True)
     # no IP carried the money: the new device alone still counts
@@ -489,8 +497,40 @@ def test_a_new_phone_on_the_accounts_own_network_is_no_takeover() -> None:
         20_000.0,
         ["US"],
         end,
+        prior_payments=10,
     )
     assert (blind["own_network"], blind["takeover"]) == (False, True)
+
+
+def test_a_first_payment_from_the_owners_new_phone_after_two_payments_is_no_takeover() -> None:
+    # The laptop paid twice in the morning; eight hours later the owner's phone, on the
+    # phone's own network, sends a 22,000 transfer: new device, new IP, as an intruder's.
+    hour = 3_600_000
+    end = 100 * hour
+    first_use = {"device:laptop": end - 9 * hour, "ip:home": end - 9 * hour}
+    first_use |= {"device:phone": end - 600_000, "ip:mobile": end - 600_000}
+    carried = {"device_id": {"phone": 22_000.0}, "ip": {"mobile": 22_000.0}, "country": {"US": 22_000.0}}
+    thin = assess_account_change(first_use, carried, 22_000.0, ["US"], end, prior_payments=2)
+    assert (thin["new_devices"], thin["new_ips"], thin["takeover"]) == (["phone"], ["mobile"], False)
+    # with a third payment behind it the account has a habit to break: a takeover
+    deeper = assess_account_change(first_use, carried, 22_000.0, ["US"], end, prior_payments=3)
+    assert deeper["takeover"] is True
+
+
+def test_payments_at_a_till_before_the_first_device_are_history() -> None:
+    # A card paid with at a till four hours before, the laptop an hour and a half before,
+    # then an intruder's device and network: the account was established.
+    hour = 3_600_000
+    end = 100 * hour
+    first_use = {"card:c1": end - 4 * hour, "device:laptop": end - 90 * 60_000, "ip:home": end - 90 * 60_000}
+    first_use |= {"device:intruder": end - 600_000, "ip:vpn": end - 600_000}
+    carried = {"device_id": {"intruder": 9_000.0}, "ip": {"vpn": 9_000.0}, "country": {"NG": 9_000.0}}
+    change = assess_account_change(first_use, carried, 9_000.0, ["US"], end, prior_payments=4)
+    assert (change["established_since"], change["takeover"]) == (end - 4 * hour, True)
+    # the twin: the same account whose history began with the laptop is too young to tell
+    del first_use["card:c1"]
+    young = assess_account_change(first_use, carried, 9_000.0, ["US"], end, prior_payments=4)
+    assert (young["established_since"], young["takeover"]) == (end - 90 * 60_000, False)
 
 
 def test_a_travellers_new_phone_on_the_hotel_network_their_laptop_joined_is_no_takeover() -> None:
@@ -505,11 +545,11 @@ def test_a_travellers_new_phone_on_the_hotel_network_their_laptop_joined_is_no_t
         "device:phone": end - 10 * 60_000,
     }
     carried = {"device_id": {"phone": 3_000.0}, "ip": {"hotel": 3_000.0}, "country": {"AU": 3_000.0}}
-    trip = assess_account_change(first_use, carried, 3_000.0, ["AU", "US"], end)
+    trip = assess_account_change(first_use, carried, 3_000.0, ["AU", "US"], end, prior_payments=10)
     assert (trip["new_ips"], trip["own_network"], trip["takeover"]) == (["hotel"], True, False)
     # an intruder's device and network come together: the same payment is a takeover
     first_use["ip:hotel"] = first_use["device:phone"]
-    intruded = assess_account_change(first_use, carried, 3_000.0, ["AU", "US"], end)
+    intruded = assess_account_change(first_use, carried, 3_000.0, ["AU", "US"], end, prior_payments=10)
     assert (intruded["own_network"], intruded["takeover"]) == (False, True)
 
 
@@ -588,4 +628,16 @@ def test_a_takeover_case_names_the_victim_and_the_new_payee() -> None:
     assert result.roles["victim"] == {"role": "victim"}
     assert result.roles["payee"]["role"] == "beneficiary" and result.roles["payee"]["amount"] == 7_850.0
     assert "landlord" not in result.members  # paid long before the intruder's device appeared
-    assert result.verdict == "fraud_ring"
+    # a victim and the payee who received its money are not a ring
+    assert result.verdict == "account_takeover"
+    # the twin: the same takeover by accounts that share a card with the victim is a ring
+    linked = assess(
+        flag(rule="amount_spike", entity="victim", risk=0.7),
+        {
+            "money_flow": money,
+            "shared_device": {"identifiers": [], "account_change": change},
+            "ring": ring(["victim", "payee", "r3"], 0.62),
+        },
+    )
+    assert linked.roles["r3"] == {"role": "ring_member"}
+    assert linked.verdict == "fraud_ring"

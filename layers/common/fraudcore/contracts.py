@@ -17,11 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 #: a number as the step computed it: an int stays an int in the JSON, a float a float
 Number = int | float
-#: every verdict, the most severe first
-Verdict = Literal["fraud_ring", "suspicious", "cleared"]
+#: every verdict, the most severe first: a ring (accounts acting together), an account
+#: taken over (a victim and the payees the intruder paid: not a ring), suspicious, cleared
+Verdict = Literal["fraud_ring", "account_takeover", "suspicious", "cleared"]
 VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
 #: the verdicts that count as detecting fraud (the case goes to an analyst or flags a ring)
-DETECTING_VERDICTS: tuple[Verdict, ...] = VERDICTS[:2]
+DETECTING_VERDICTS: tuple[Verdict, ...] = tuple(v for v in VERDICTS if v != "cleared")
 AnalysisName = Literal["ring", "shared_device", "money_flow"]
 ANALYSES: tuple[AnalysisName, ...] = get_args(AnalysisName)
 
@@ -159,6 +160,8 @@ class AccountChange(Contract):
     usual_devices: list[str]
     established_since: int | None
     established_since_at: str | None
+    #: payments the account made before the new device appeared (before the window without one)
+    prior_payments: int = 0
     new_device_first_seen_at: str | None
     #: the same time in epoch ms (None without a new device)
     new_device_first_seen: int | None = None

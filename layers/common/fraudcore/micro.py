@@ -26,7 +26,7 @@ from .ports import InvestigationStarter, TimeseriesStore
 from .rules import Rule, enabled_rules, format_duration, load_rules_keeping_last_good, parse_duration
 from .timeseries import MissingColumnError
 from .timeseries.dialects import dialect_of
-from .timeseries.rule_sql import compile_rule, floor_to
+from .timeseries.rule_sql import compile_range, evaluation_range, floor_to
 from .timeutil import iso_z, parse_utc
 
 _SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
@@ -234,11 +234,11 @@ def evaluate_rules(
     for rule in rules:
         if not rule.enabled:
             continue
+        span = evaluation_range(rule, evaluation_time, schedule_interval)
+        if span.empty:
+            continue  # it waits for its windows to close, and none has closed since the last look
         try:
-            sql = compile_rule(
-                rule, store.database, store.table, evaluation_time, schedule_interval, dialect_of(store)
-            )
-            rows = store.query(sql)
+            rows = store.query(compile_range(rule, store.database, store.table, span, dialect_of(store)))
             flags.extend(flags_from_rows(rule, rows, evaluation_time, skipped_rows))
         except MissingColumnError as error:
             if skipped is not None:

@@ -35,6 +35,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="liveanalytics",
         help="time-series engine (default liveanalytics: Timestream for LiveAnalytics)",
     )
+    parser.add_argument(
+        "--query-pricing",
+        choices=("bytes", "tcu"),
+        default="bytes",
+        help="how Timestream for LiveAnalytics bills queries: per GB scanned (default) or per TCU-hour "
+        "(the default for AWS accounts onboarded after 2024-04-29)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument(
         "--write-docs",
@@ -57,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--tps is needed (mean transactions per second, e.g. --tps 100)")
     try:
         schedule = parse_duration(args.schedule, "--schedule")
-        result = estimate(args.tps, schedule, args.engine)
+        result = estimate(args.tps, schedule, args.engine, query_pricing=args.query_pricing)
     except (RuleError, CostError) as error:
         raise UserError(str(error)) from None
     if args.json:

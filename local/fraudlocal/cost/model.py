@@ -28,11 +28,16 @@ import yaml
 from sqlglot import exp
 
 from fraudcore.rules import Rule, enabled_rules, format_duration, load_rules
-from fraudcore.timeseries.rule_sql import compile_rule, floor_to
+from fraudcore.timeseries.rule_sql import compile_rule, evaluation_range, floor_to
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
 SECONDS_PER_HOUR = 3600
 ENGINES = ("liveanalytics", "influxdb3")
+#: how Timestream for LiveAnalytics bills queries: per GB scanned (accounts onboarded before
+#: 2024-04-29) or per TCU-hour (the default for accounts onboarded since)
+QUERY_PRICING = ("bytes", "tcu")
+#: a TCU is billed for at least this long each time it is used
+TCU_MINIMUM_SECONDS = 30
 #: Kinesis: what one shard takes in
 SHARD_BYTES_PER_SECOND = 1_000_000
 SHARD_RECORDS_PER_SECOND = 1000
@@ -147,21 +152,36 @@ class Scan:
 
 @dataclass
 class RuleScan:
+    """What one rule reads over a day of scheduled runs.
+
+    ``scans`` are the table reads of one query (at the first run of the day that runs it);
+    ``run_seconds`` the seconds of data all its reads cover, for each run that queries. A
+    rule that waits for its windows to close queries only at the runs that see one close.
+    """
+
     rule: str
     scans: list[Scan]
+    runs: int = 1
+    run_seconds: list[float] = field(default_factory=list)
 
     def seconds(self) -> float:
-        return sum(scan.seconds for scan in self.scans)
+        """Seconds of data read per scheduled run, on average over the day's runs."""
+        if not self.run_seconds:
+            return sum(scan.seconds for scan in self.scans)
+        return sum(self.run_seconds) / self.runs
+
+    @property
+    def queried_runs(self) -> int:
+        return len(self.run_seconds) if self.run_seconds else self.runs
 
 
-def rule_scans(rule: Rule, database: str, table: str, schedule: timedelta) -> RuleScan:
-    """The table reads of one scheduled run of ``rule``, from its compiled query."""
+def _reads(rule: Rule, sql: str, table: str) -> list[tuple[datetime, datetime]]:
+    """The time range of every read of ``table`` by ``sql`` (a common table expression is
+    evaluated where it is referenced: once per reference)."""
     from fraudlocal.adapters.timestream_sql import parse
 
-    moment = floor_to(datetime(2026, 1, 1, tzinfo=UTC), schedule)
-    sql = compile_rule(rule, database, table, moment, schedule)
     tree = parse(sql)
-    scans: list[Scan] = []
+    reads: list[tuple[datetime, datetime]] = []
     for read in tree.find_all(exp.Table):
         if read.name != table:
             continue
@@ -177,11 +197,34 @@ def rule_scans(rule: Rule, database: str, table: str, schedule: timedelta) -> Ru
             raise CostError(f"{rule.id}: a read of {table} without explicit time bounds: {text[:200]}")
         start = max(_instant(value) for value in low)
         end = min(_instant(value) for value in high)
-        # A common table expression is evaluated where it is referenced, once per reference.
         cte = read.find_ancestor(exp.CTE)
         times = sum(1 for ref in tree.find_all(exp.Table) if ref.name == cte.alias) if cte is not None else 1
-        scans.extend(Scan((end - start).total_seconds()) for _ in range(max(1, times)))
-    return RuleScan(rule.id, scans)
+        reads.extend((start, end) for _ in range(max(1, times)))
+    return reads
+
+
+def rule_scans(rule: Rule, database: str, table: str, schedule: timedelta) -> RuleScan:
+    """The table reads of ``rule``'s scheduled runs over a day, from its compiled queries.
+
+    The compiler bounds every read by the run's range (its first window start, less the
+    rule's history for a baseline, up to the range's end): the query of one run is parsed,
+    each read's bounds taken relative to that run's range, and every other run of the day
+    reads the same relative bounds of its own range.
+    """
+    day = floor_to(datetime(2026, 1, 1, tzinfo=UTC), schedule)
+    runs = max(1, round(timedelta(days=1) / schedule))
+    ranges = [evaluation_range(rule, day + schedule * index, schedule) for index in range(runs)]
+    queried = [(day + schedule * index, span) for index, span in enumerate(ranges) if not span.empty]
+    if not queried:
+        return RuleScan(rule.id, [], runs, [])
+    moment, first = queried[0]
+    reads = _reads(rule, compile_rule(rule, database, table, moment, schedule), table)
+    offsets = [(low - first.first_window_start, high - first.end) for low, high in reads]
+    run_seconds = [
+        sum(((span.end + high) - (span.first_window_start + low)).total_seconds() for low, high in offsets)
+        for _, span in queried
+    ]
+    return RuleScan(rule.id, [Scan((high - low).total_seconds()) for low, high in reads], runs, run_seconds)
 
 
 def _instant(text: str) -> datetime:
@@ -220,6 +263,7 @@ class Estimate:
     derived: dict[str, Any] = field(default_factory=dict)
     assumptions: dict[str, Any] = field(default_factory=dict)
     prices: dict[str, Price] = field(default_factory=dict)
+    query_pricing: str = "bytes"
 
     @property
     def total(self) -> float:
@@ -234,6 +278,7 @@ class Estimate:
             "tps": self.tps,
             "schedule": format_duration(self.schedule),
             "engine": self.engine,
+            "query_pricing": self.query_pricing,
             "region": "us-east-1",
             "monthly_total_usd": round(self.total, 2),
             "components": [line.to_dict() for line in self.lines],
@@ -251,12 +296,20 @@ def estimate(
     rules: list[Rule] | None = None,
     book: PriceBook | None = None,
     sizes: RecordSizes | None = None,
+    query_pricing: str = "bytes",
 ) -> Estimate:
-    """The monthly cost of every component at ``tps`` transactions per second (mean)."""
+    """The monthly cost of every component at ``tps`` transactions per second (mean).
+
+    ``query_pricing`` says how Timestream for LiveAnalytics bills the queries: ``bytes``
+    (per GB scanned, 10 MB at least per query) or ``tcu`` (TCU-hours: the account's
+    TCUs, 4 at least, busy for the run's scan at an assumed rate, 30 seconds at least).
+    """
     if tps <= 0:
         raise CostError(f"--tps {tps}: must be a positive number of transactions per second")
     if engine not in ENGINES:
         raise CostError(f"--engine {engine}: must be one of {', '.join(ENGINES)}")
+    if query_pricing not in QUERY_PRICING:
+        raise CostError(f"--query-pricing {query_pricing}: must be one of {', '.join(QUERY_PRICING)}")
     if schedule <= timedelta(0):
         raise CostError("--schedule must be a positive duration (e.g. 5m)")
     book = book or load_prices()
@@ -268,6 +321,7 @@ def estimate(
     transactions = tps * seconds
     runs = seconds / schedule.total_seconds()
     result = Estimate(tps, schedule, engine, assumptions=dict(a), prices=book.prices)
+    result.query_pricing = query_pricing
     add = result.lines.append
 
     # -- Kinesis ------------------------------------------------------------------------
@@ -360,16 +414,22 @@ def estimate(
     per_run_bytes = 0.0
     billed_per_run = 0.0
     minimum = book["timestream_query_minimum_mb"] * 1e6
+    queries_per_run = 0.0
     for scan in scans:
         rows = tps * scan.seconds()
         scanned = rows * bytes_per_row
-        billed = max(minimum, math.ceil(scanned / 1e6) * 1e6)
+        # each query is billed on its own (rounded up to the MB, at least the minimum)
+        billed = sum(
+            max(minimum, math.ceil(tps * seconds * bytes_per_row / 1e6) * 1e6) for seconds in scan.run_seconds
+        ) / max(1, scan.runs)
         per_run_bytes += scanned
         billed_per_run += billed
+        queries_per_run += scan.queried_runs / scan.runs
         result.scans.append(
             {
                 "rule": scan.rule,
                 "table_reads": len(scan.scans),
+                "queries_per_day": round(scan.queried_runs * timedelta(days=1) / (scan.runs * schedule)),
                 "seconds_of_data": round(scan.seconds()),
                 "rows": round(rows),
                 "bytes": round(scanned),
@@ -383,7 +443,7 @@ def estimate(
             "records_measured": sizes.sample,
             "transactions_per_month": round(transactions),
             "scheduled_runs_per_month": round(runs),
-            "queries_per_run": len(scans),
+            "queries_per_run": round(queries_per_run, 2),
             "bytes_scanned_per_run": round(per_run_bytes),
             "bytes_billed_per_run": round(billed_per_run),
             "investigations_per_month": round(investigations),
@@ -425,16 +485,35 @@ def estimate(
                 "once the retention is full (a year of data)",
             )
         )
-        add(
-            Line(
-                "Timestream queries",
-                runs * billed_per_run / 1e9 * book["timestream_query_gb"],
-                runs * billed_per_run / 1e9,
-                "GB billed",
-                ["timestream_query_gb", "timestream_query_minimum_mb"],
-                f"{len(scans)} queries a run, {billed_per_run / 1e6:,.0f} MB billed a run",
+        # TCU pricing: a run's queries share the account's TCUs (the minimum, 4), busy while
+        # they get through the run's scan, and billed for 30 seconds at least
+        tcus = float(a["timestream_min_tcu"])
+        busy = per_run_bytes / 1e9 / (tcus * float(a["timestream_tcu_gb_per_second"]))
+        tcu_hours = runs * tcus * max(float(TCU_MINIMUM_SECONDS), busy) / SECONDS_PER_HOUR
+        result.derived["tcu_seconds_busy_per_run"] = round(busy, 1)
+        result.derived["tcu_hours_per_month"] = round(tcu_hours)
+        if query_pricing == "tcu":
+            add(
+                Line(
+                    "Timestream queries",
+                    tcu_hours * book["timestream_tcu_hour"],
+                    tcu_hours,
+                    "TCU-hours",
+                    ["timestream_tcu_hour"],
+                    f"{tcus:g} TCUs x max(30 s, {busy:,.1f} s) a run",
+                )
             )
-        )
+        else:
+            add(
+                Line(
+                    "Timestream queries",
+                    runs * billed_per_run / 1e9 * book["timestream_query_gb"],
+                    runs * billed_per_run / 1e9,
+                    "GB billed",
+                    ["timestream_query_gb", "timestream_query_minimum_mb"],
+                    f"{queries_per_run:.1f} queries a run, {billed_per_run / 1e6:,.0f} MB billed a run (average)",
+                )
+            )
     else:
         instances = float(a["influxdb3_instances"])
         add(
@@ -561,10 +640,15 @@ def render_text(result: Estimate) -> str:
         f"  {key}: {value:,}" if isinstance(value, int | float) else f"  {key}: {value}"
         for key, value in result.derived.items()
     ]
-    rows += ["", "Scanned per scheduled run (rows = rate x seconds of data each read covers):"]
+    rows += [
+        "",
+        "Scanned per scheduled run, on average over a day of runs (rows = rate x seconds of data "
+        "each read covers):",
+    ]
     for scan in result.scans:
         rows.append(
-            f"  {scan['rule']:<22} {scan['table_reads']} read(s) {scan['seconds_of_data']:>7,} s  "
+            f"  {scan['rule']:<22} {scan['table_reads']} read(s) {scan['queries_per_day']:>4}/day "
+            f"{scan['seconds_of_data']:>7,} s  "
             f"{scan['rows']:>10,} rows  {scan['bytes'] / 1e6:>9,.1f} MB  billed {scan['billed_bytes'] / 1e6:,.0f} MB"
         )
     rows += ["", "Assumed (local/fraudlocal/cost/prices.yaml):"]

@@ -20,7 +20,9 @@
     one self-contained page (no network): the figures, then every case with its graph
     drawn as inline SVG and its evidence.
 
-A case *detects* its members when its verdict is ``fraud_ring`` or ``suspicious``;
+A case *detects* its members when its verdict is ``fraud_ring``, ``account_takeover`` or
+``suspicious``; ``confounders_in_fraud_ring_cases`` counts rings only (a takeover's victim
+and payees are not a ring);
 precision and recall are over accounts: detected accounts against the accounts labelled
 ``fraud``.
 """

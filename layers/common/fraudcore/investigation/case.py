@@ -14,7 +14,8 @@ covers yet, seeing different member sets, can still open two cases.)
 most severe of the case's investigations; analysts, not flags, clear a case. Members are
 added, never removed.
 
-**Flag propagation** (verdict ``fraud_ring`` only): every member other than the
+**Flag propagation** (verdict ``fraud_ring`` only: an ``account_takeover`` case's victim was
+robbed, not part of a ring, and its payees are left to the analyst): every member other than the
 investigated entity (unless an analyst started the investigation, which flags nothing by
 itself) gets ``flagged``, ``last_flag_reason=ring_member``,
 ``last_flagged_at``, its ``risk_score`` raised to the case score, and an ``alert``

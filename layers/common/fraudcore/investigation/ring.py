@@ -22,7 +22,7 @@ Output (ids without their ``<label>:`` prefix): ``members``, ``shared_identifier
 
 A household is recognised as a benign cluster: two or three accounts linked only by an IP
 and/or a device, none of the others flagged (a case's own ``ring_member`` flags and one
-account's ``amount_spike`` do not count: see :data:`OWN_FLAG_REASONS`), and the flag not about a group's money (not a
+account's ``amount_spike`` or ``novel_takeover`` do not count: see :data:`OWN_FLAG_REASONS`), and the flag not about a group's money (not a
 high-value burst; an amount spike on one member's account is about that account alone,
 and the family stays a family). So are colleagues at an office computer: more
 accounts linked only by a device and/or IP, under the same conditions, each of which also
@@ -32,8 +32,9 @@ an email or a phone: at most three accounts, all on one home IP that nobody else
 on one family device, under the same conditions (rings share cards and phones, but each
 member keeps a home of its own). Beyond three, up to :data:`PLACE_SIZE` accounts are people at
 one place (a large family, an office) when their IP is theirs alone and at least half of
-them use a device of their own or pay with a card in person (no device, no IP): a farm's
-accounts use its device and nothing else. So are
+them use a device of their own or pay with a card in person (no device, no IP), or fewer
+than :data:`FARM_MIN_LIFELESS` do neither: a farm's accounts use its device and nothing
+else. So are
 up to :data:`PLACE_SIZE` accounts sharing cards that at least two of them paid with in
 person (no device, no IP), at least half of them doing so: a card handed around at the
 till is a household's, a ring shares card numbers to cash out online. A flag of critical severity (card testing: a pattern of
@@ -59,6 +60,7 @@ from .model import (
     label_of,
     plain_id,
 )
+from .shared_device import UsageThresholds
 
 #: how much a shared identifier of each type says about common control of the accounts:
 #: a card or a phone is personal, an IP is shared by whole buildings
@@ -74,11 +76,17 @@ PLACE_SIZE = 15
 #: share of the accounts that must show a life of their own (a device of their own, a card
 #: paid with in person) for a cluster to be taken as people rather than a farm or a ring
 PEOPLE_SHARE = 0.5
+#: a farm is this many accounts with no life of their own or more (the shared-device
+#: analysis' test of a farm's device): at one place where fewer show nothing else, the
+#: others showing a device of their own or a till payment, the place is people's
+FARM_MIN_LIFELESS = UsageThresholds().device_farm_dedicated_min
 #: flags that say nothing about a cluster's members acting together: a case verdict's flag
-#: on its own members (evidence about this very cluster, not new evidence) and one
-#: account's payment far above its own habit. They still count in the ring score; they do
-#: not stop people at one home or one card from being taken for a household.
-OWN_FLAG_REASONS = frozenset({"ring_member", "amount_spike"})
+#: on its own members (evidence about this very cluster, not new evidence), one account's
+#: payment far above its own habit, and one account's payment from a device and network it
+#: had not used (a takeover is an outsider's doing, or a member's new phone). They still
+#: count in the ring score; they do not stop people at one home or one card from being
+#: taken for a household.
+OWN_FLAG_REASONS = frozenset({"ring_member", "amount_spike", "novel_takeover"})
 #: ring_score = sum of weight * component (each component in 0..1)
 SCORE_WEIGHTS = {"size": 0.3, "density": 0.2, "flagged_share": 0.3, "link_strength": 0.2}
 #: a ring of this many accounts (or more) counts fully towards the size component
@@ -239,7 +247,8 @@ def _people_share(state: _Expansion) -> float:
 def _one_place(state: _Expansion, members: set[str], shared: list[dict[str, Any]]) -> bool:
     """People at one home or office: at most PLACE_SIZE accounts, all on one IP that nobody
     else uses, at least PEOPLE_SHARE of them with a device of their own or paying with a
-    card in person. A farm's accounts use the farm's device and nothing else; a ring's
+    card in person, or fewer than FARM_MIN_LIFELESS of them without (a family of five
+    where two have shown their phones by midday). A farm's accounts use the farm's device and nothing else; a ring's
     members each keep a network of their own; a family of five on the home network, on the
     family card, each with a phone or shopping in person, is a family."""
     if not HOME_SIZE < len(members) <= PLACE_SIZE:
@@ -248,7 +257,10 @@ def _one_place(state: _Expansion, members: set[str], shared: list[dict[str, Any]
     home = any(
         s["type"] == schema.IP and s["accounts"] == everyone and s["degree"] == len(everyone) for s in shared
     )
-    return home and _people_share(state) >= PEOPLE_SHARE
+    if not home:
+        return False
+    share = _people_share(state)
+    return share >= PEOPLE_SHARE or round((1.0 - share) * len(members)) < FARM_MIN_LIFELESS
 
 
 def _family_card(state: _Expansion, members: set[str]) -> bool:

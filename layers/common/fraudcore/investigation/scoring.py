@@ -1,4 +1,5 @@
-"""Score the evidence of an investigation and decide: ``fraud_ring``, ``suspicious``, ``cleared``.
+"""Score the evidence of an investigation and decide: ``fraud_ring``, ``account_takeover``,
+``suspicious``, ``cleared``.
 
 Pure functions (no I/O), so every threshold is tested directly.
 
@@ -37,8 +38,12 @@ the accounts the money moved through in transfers of :data:`MATERIAL_TRANSFER_MI
 more, up to the analysis' hop bound (everyday transfers between people are far smaller,
 so a friend who once sent 50 is not pulled into a mule's case).
 
-Verdict: ``fraud_ring`` when the score reaches :data:`FRAUD_RING_MIN` and the case has
-two or more accounts; ``suspicious`` from :data:`SUSPICIOUS_MIN`; ``cleared`` below.
+Verdict: ``account_takeover`` when the score reaches :data:`FRAUD_RING_MIN` and the case
+is a takeover alone (its members are the victim and the payees the intruder paid, nothing
+links them otherwise: a victim and a beneficiary are not a ring, and the victim's flags
+must not spread to them as a ring's do); ``fraud_ring`` when the score reaches
+:data:`FRAUD_RING_MIN` and the case has two or more accounts; ``suspicious`` from
+:data:`SUSPICIOUS_MIN`; ``cleared`` below.
 """
 
 from __future__ import annotations
@@ -241,8 +246,8 @@ def _takeover_reason(change: Mapping[str, Any]) -> Reason:
         f"The flagged {_money(change['flagged_amount'])} went through device {devices}, first used by the "
         f"account at {change['new_device_first_seen_at']}"
         + (f", with new {' and '.join(extra)}" if extra else "")
-        + f"; the account had used {', '.join(change['usual_devices'][:4])} since "
-        f"{change['established_since_at']}: a likely account takeover."
+        + f"; the account, active since {change['established_since_at']}, had used "
+        f"{', '.join(change['usual_devices'][:4])}: a likely account takeover."
     )
     strength = TAKEOVER_CORROBORATED_SIGNAL if extra else TAKEOVER_SIGNAL
     return Reason("shared_device", sentence, strength, dict(change))
@@ -476,7 +481,14 @@ def combine(strengths: list[float]) -> float:
     return round(1.0 - remaining, 3)
 
 
-def decide(score: float, member_count: int) -> str:
+#: the roles of a case that is an account takeover and nothing else
+TAKEOVER_ROLES = frozenset({"victim", "beneficiary"})
+
+
+def decide(score: float, member_count: int, *, takeover: bool = False) -> str:
+    """The verdict for a score; ``takeover``: the case is an account takeover alone."""
+    if score >= FRAUD_RING_MIN and takeover:
+        return "account_takeover"
     if score >= FRAUD_RING_MIN and member_count >= 2:
         return "fraud_ring"
     if score >= SUSPICIOUS_MIN:
@@ -502,7 +514,8 @@ def assess(investigation: Investigation, analyses: Mapping[str, Any]) -> Assessm
         reasons.append(_small_cluster_reason(analyses["ring"]))
     roles = member_roles(investigation, analyses, reasons)
     members = sorted(roles)[:CASE_MEMBER_CAP]
-    verdict = decide(score, len(members))
+    takeover = bool(roles) and all(role["role"] in TAKEOVER_ROLES for role in roles.values())
+    verdict = decide(score, len(members), takeover=takeover)
     reasons.sort(key=lambda r: -r.strength)
     return Assessment(
         verdict=verdict,

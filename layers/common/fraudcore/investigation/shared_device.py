@@ -17,8 +17,9 @@ or an IP; an account's devices and IPs otherwise):
   ========================  ==========================================================
   ``single_user``           one account
   ``household``             2 or 3 accounts (a family, flatmates)
-  ``device_farm``           a device with 4 or more accounts, three in four of which use
-                            no other device and never paid in person; an IP with 4 or more accounts active in the
+  ``device_farm``           a device with 4 or more accounts, three in four of them and
+                            at least 4 using no other device and never paying in
+                            person; an IP with 4 or more accounts active in the
                             last 24 h that share few devices (3 or more accounts per
                             device behind it), whatever its size
   ``shared_public``         any other device or IP with 4 or more accounts: an office
@@ -34,8 +35,10 @@ evidence of a link by itself; the ring analysis decides from what else they shar
 For an account, ``account_change`` reads the account's own history (``uses`` edges) and
 the flagged activity (time series, the flag's window): which devices, IPs and countries
 carried the flagged amount, and whether they were new to the account, i.e. first used
-within :data:`NEW_IDENTIFIER_MAX_AGE` before the flag's window ended while the account had
-used other devices for at least :data:`ESTABLISHED_MIN_AGE` before that. A new device
+within :data:`NEW_IDENTIFIER_MAX_AGE` before the flag's window ended while the account was
+established: it had used another device, had been active (devices, networks, cards) for at
+least :data:`ESTABLISHED_MIN_AGE` and had made at least :data:`ESTABLISHED_MIN_PAYMENTS`
+payments before the new device appeared. A new device
 (with a new IP or a new country) carrying the flagged money on an established account is
 how an account takeover looks to an analyst; a big spender pays with the usual device, and
 a new device on the account's own network (every IP that carried the money known to the
@@ -56,7 +59,7 @@ from ..graph.connection import is_timeout
 from ..ports import TimeseriesStore
 from ..timeseries import rows_or_none_yet
 from ..timeseries.dialects import dialect_of
-from ..timeseries.queries import account_activity_sql, account_countries_sql, active_accounts_sql
+from ..timeseries.queries import account_activity_sql, account_history_sql, active_accounts_sql
 from ..timeutil import from_epoch_ms, iso_z
 from .model import (
     Investigation,
@@ -73,9 +76,18 @@ TIMESERIES_COLUMNS = {schema.DEVICE: "device_id", schema.IP: "ip"}
 #: a device or IP first used by the account this long (or less) before the flag's window
 #: ended is new to it: the takeover's device appears minutes before the cash-out
 NEW_IDENTIFIER_MAX_AGE = timedelta(hours=2)
-#: the account must have used other devices this long before the new one appeared: a
-#: brand-new account has no history to be taken over
+#: the account must have been active this long (its first device, network or card) before
+#: the new device appeared, and have used another device: a brand-new account has no
+#: history to be taken over
 ESTABLISHED_MIN_AGE = timedelta(hours=2)
+#: ... and made this many payments (any channel) before it appeared: with one or two there
+#: is no habit an intruder could break, and a customer's first payment from their own phone
+#: (a new device, through the phone's new network) looks exactly like an intruder's. The
+#: depth of the history tells, not its age: on the wide tuning worlds the accounts really
+#: taken over had used their devices for 2.3 to 12.9 hours (3 to 10 payments) before the
+#: intruder came, the owners paying a large transfer from their own new phone for 8 and 11
+#: hours (2 payments each)
+ESTABLISHED_MIN_PAYMENTS = 3
 #: a device, IP or country carried the flagged activity when this share of its amount
 #: went through it
 CARRIED_MIN_SHARE = 0.5
@@ -92,6 +104,12 @@ class UsageThresholds:
     #: users show their phones and their shopping as the day goes on (half of them may not
     #: have yet when its fourth user appears)
     device_farm_dedicated_share: float = 0.75
+    #: ... and at least this many of them: a farm is accounts that have no life of their
+    #: own, four or more; a family computer at a home of four or five where one of them
+    #: has shown a phone or a till payment by the time the fourth user appears is not one
+    #: (households of up to six are common, and a member paying only through the family
+    #: computer on a given day is ordinary)
+    device_farm_dedicated_min: int = 4
     ip_farm_active_24h_min: int = 4
     #: an IP is a farm's when its accounts share devices: this many accounts per device
     ip_farm_accounts_per_device: float = 3.0
@@ -104,11 +122,14 @@ def classify(
     thresholds: UsageThresholds = UsageThresholds(),
     *,
     dedicated_share: float = 0.0,
+    dedicated: int | None = None,
     accounts_per_device: float = 0.0,
 ) -> str:
     """The usage class of a device or IP (see the module docstring's table).
 
-    ``dedicated_share``: share of the device's accounts that use no other device;
+    ``dedicated_share``: share of the device's accounts that use no other device (and never
+    paid in person); ``dedicated``: how many they are (``dedicated_share`` of ``accounts``
+    when not given);
     ``accounts_per_device``: accounts behind the IP per distinct device they use.
     """
     if accounts <= 1:
@@ -116,9 +137,11 @@ def classify(
     if accounts <= thresholds.household_max:
         return "household"
     if label == schema.DEVICE:
+        lifeless = round(dedicated_share * accounts) if dedicated is None else dedicated
         farm = (
             accounts >= thresholds.device_farm_min
             and dedicated_share >= thresholds.device_farm_dedicated_share
+            and lifeless >= thresholds.device_farm_dedicated_min
         )
         return "device_farm" if farm else "shared_public"
     farm = (
@@ -227,6 +250,7 @@ def _usage(
         accounts_24h,
         thresholds,
         dedicated_share=len(dedicated) / len(uses) if uses else 0.0,
+        dedicated=len(dedicated),
         accounts_per_device=len(uses) / len(behind) if behind else 0.0,
     )
     return item
@@ -244,8 +268,9 @@ def _account_change(
     vid = investigation.vertex_id
     start_ms = epoch_ms(parse_time(investigation.window_start, "window_start"))
     end_ms = investigation.reference_ms
+    # its devices and networks, and its cards: payments at a till are history too
     own = access.run(
-        lambda g: g.account_uses(vid, list(TIMESERIES_COLUMNS), limits.identifiers_per_account),
+        lambda g: g.account_uses(vid, [*TIMESERIES_COLUMNS, schema.CARD], limits.identifiers_per_account),
         "shared devices: the account's own history",
     )
     first_use = {str(r["id"]): int(r["first_seen"]) for r in own}
@@ -257,14 +282,6 @@ def _account_change(
         end_ms,
         dialect_of(timeseries),
     )
-    history_sql = account_countries_sql(
-        timeseries.database,
-        timeseries.table,
-        investigation.entity_id,
-        start_ms - int(COUNTRY_HISTORY.total_seconds() * 1000),
-        start_ms,
-        dialect_of(timeseries),
-    )
     carried: dict[str, dict[str, float]] = {"device_id": {}, "ip": {}, "country": {}}
     total = 0.0
     for row in rows_or_none_yet(timeseries, window_sql):
@@ -273,13 +290,49 @@ def _account_change(
         for column, shares in carried.items():
             if row.get(column):
                 shares[str(row[column])] = shares.get(str(row[column]), 0.0) + amount
-    known_countries = sorted(
-        str(r["country"]) for r in rows_or_none_yet(timeseries, history_sql) if r.get("country")
+    # The account's history is what came before the new device (the owner's own payments in
+    # the window's first minutes count; the intruder's probe before the window does not);
+    # with no new device, what came before the window.
+    new_devices = _new_devices(first_use, carried, total, end_ms)
+    until = min((first_use[d] for d in new_devices), default=start_ms)
+    history_sql = account_history_sql(
+        timeseries.database,
+        timeseries.table,
+        investigation.entity_id,
+        start_ms - int(COUNTRY_HISTORY.total_seconds() * 1000),
+        until,
+        dialect_of(timeseries),
     )
+    history = rows_or_none_yet(timeseries, history_sql)
+    known_countries = sorted(str(r["country"]) for r in history if r.get("country"))
+    prior_payments = sum(int(r["payments"] or 0) for r in history)
     return (
-        assess_account_change(first_use, carried, total, known_countries, end_ms),
+        assess_account_change(
+            first_use, carried, total, known_countries, end_ms, prior_payments=prior_payments
+        ),
         [window_sql, history_sql],
     )
+
+
+def _carriers(carried: dict[str, dict[str, float]], total: float, column: str, label: str) -> list[str]:
+    """The identifiers of ``column`` that carried at least CARRIED_MIN_SHARE of the amount."""
+    return sorted(
+        schema.vertex_id(label, value)
+        for value, amount in carried[column].items()
+        if total > 0 and amount / total >= CARRIED_MIN_SHARE
+    )
+
+
+def _new_devices(
+    first_use: dict[str, int], carried: dict[str, dict[str, float]], total: float, end_ms: int
+) -> list[str]:
+    """Devices that carried the flagged activity, first used by the account lately."""
+    new_after = end_ms - int(NEW_IDENTIFIER_MAX_AGE.total_seconds() * 1000)
+    return [
+        d
+        for d in _carriers(carried, total, "device_id", schema.DEVICE)
+        if first_use.get(d, end_ms) >= new_after
+    ]
 
 
 def assess_account_change(
@@ -288,24 +341,19 @@ def assess_account_change(
     total: float,
     known_countries: list[str],
     end_ms: int,
+    *,
+    prior_payments: int,
 ) -> dict[str, Any]:
     """Which identifiers carrying the flagged activity are new to an established account.
 
     ``first_use``: vertex id -> when the account first used it (epoch ms); ``carried``:
     column -> value -> amount of the flagged activity through it; ``known_countries``:
-    countries of the account's activity before the window.
+    countries of the account's activity before the new device appeared (before the window
+    when there is none); ``prior_payments``: how many payments the account made in that time.
     """
     new_after = end_ms - int(NEW_IDENTIFIER_MAX_AGE.total_seconds() * 1000)
-
-    def carriers(column: str, label: str) -> list[str]:
-        return sorted(
-            schema.vertex_id(label, value)
-            for value, amount in carried[column].items()
-            if total > 0 and amount / total >= CARRIED_MIN_SHARE
-        )
-
-    new_devices = [d for d in carriers("device_id", schema.DEVICE) if first_use.get(d, end_ms) >= new_after]
-    carrier_ips = carriers("ip", schema.IP)
+    new_devices = _new_devices(first_use, carried, total, end_ms)
+    carrier_ips = _carriers(carried, total, "ip", schema.IP)
     new_ips = [i for i in carrier_ips if first_use.get(i, end_ms) >= new_after]
     appeared = min((first_use.get(d, end_ms) for d in new_devices), default=end_ms)
     other_devices = [
@@ -313,9 +361,17 @@ def assess_account_change(
         for vid, first in first_use.items()
         if label_of(vid) == schema.DEVICE and vid not in new_devices and first > 0
     ]
-    established_since = min((first_use[d] for d in other_devices), default=None)
-    established = established_since is not None and appeared - established_since >= int(
-        ESTABLISHED_MIN_AGE.total_seconds() * 1000
+    # the account's history: everything it used before the new device appeared (a card paid
+    # with at a till in the morning, the laptop at noon), provided it had another device
+    established_since = (
+        min((first for first in first_use.values() if 0 < first < appeared), default=None)
+        if other_devices
+        else None
+    )
+    established = (
+        established_since is not None
+        and appeared - established_since >= int(ESTABLISHED_MIN_AGE.total_seconds() * 1000)
+        and prior_payments >= ESTABLISHED_MIN_PAYMENTS
     )
     new_countries = [
         c
@@ -340,6 +396,7 @@ def assess_account_change(
         "usual_devices": sorted(plain_id(d) for d in other_devices),
         "established_since": established_since,
         "established_since_at": _ms_iso(established_since or 0),
+        "prior_payments": prior_payments,
         "new_device_first_seen_at": _ms_iso(appeared) if new_devices else None,
         "new_device_first_seen": appeared if new_devices else None,
         "own_network": own_network,

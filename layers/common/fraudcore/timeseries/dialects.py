@@ -13,6 +13,7 @@ the table              ``"database"."table"``                   ``"table"`` (the
 window start           ``bin(time, 5m)``, shifted:              ``date_bin(INTERVAL '5 minutes', time,
                        ``bin(time - 150s, 5m) + 150s``          TIMESTAMP '1970-01-01T00:02:30Z')``
 transaction rows       ``measure_name = 'transaction'``         (none: the table is the measurement)
+integers 0..n-1        ``UNNEST(ARRAY[0, 1]) AS p (phase)``     ``(VALUES (0), (1)) AS p (phase)``
 =====================  =======================================  ===========================================
 
 Windows are aligned to the Unix epoch in both (``bin`` is; ``date_bin`` is given the epoch,
@@ -75,6 +76,11 @@ class SqlDialect:
         """Conditions that keep the transaction records (the table may hold other measures)."""
         return []
 
+    def numbers(self, alias: str, column: str, count: int) -> str:
+        """A relation of the integers 0 .. count-1 in ``alias.column``, to cross join a read with:
+        each row read once, used ``count`` times (a row in each of its overlapping windows)."""
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         return f"<SQL dialect {self.name}>"
 
@@ -106,6 +112,9 @@ class TimestreamDialect(SqlDialect):
     def transaction_rows(self) -> list[str]:
         return ["measure_name = 'transaction'"]
 
+    def numbers(self, alias: str, column: str, count: int) -> str:
+        return f"UNNEST(ARRAY[{', '.join(str(number) for number in range(count))}]) AS {alias} ({column})"
+
 
 class InfluxDB3Dialect(SqlDialect):
     """InfluxDB 3 SQL, executed by Apache DataFusion (on AWS and in the local DataFusion store)."""
@@ -126,6 +135,10 @@ class InfluxDB3Dialect(SqlDialect):
 
     def window_start(self, window: timedelta, shift: timedelta = timedelta(0)) -> str:
         return f"date_bin({_sql_interval(window)}, time, {self.timestamp(_EPOCH + shift)})"
+
+    def numbers(self, alias: str, column: str, count: int) -> str:
+        rows = ", ".join(f"({number})" for number in range(count))
+        return f"(VALUES {rows}) AS {alias} ({column})"
 
 
 TIMESTREAM = TimestreamDialect()

@@ -57,12 +57,12 @@ def account_activity_sql(
     )
 
 
-def account_countries_sql(
+def account_history_sql(
     database: str, table: str, account: str, start_ms: int, end_ms: int, dialect: SqlDialect = TIMESTREAM
 ) -> str:
-    """The countries of the account's activity in [start, end)."""
+    """The account's payments in [start, end) by country (a NULL country for those without)."""
     return (
-        "SELECT DISTINCT country "
+        "SELECT country, COUNT(*) AS payments "
         + _account_window(database, table, account, start_ms, end_ms, dialect)
-        + "AND country IS NOT NULL"
+        + "GROUP BY country"
     )

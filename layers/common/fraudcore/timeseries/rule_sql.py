@@ -38,10 +38,21 @@ def floor_to(moment: datetime, step: timedelta) -> datetime:
 
 @dataclass(frozen=True)
 class EvaluationRange:
-    """Windows starting in [first_window_start, end) over events with time < end."""
+    """Windows starting in [first_window_start, end) over events with time < end.
+
+    ``last_window_start``, when set, keeps only the windows starting at or before it (the
+    windows a run can flag: those that have closed, for a rule that waits for its windows
+    to close); ``end`` is then the end of that last window.
+    """
 
     first_window_start: datetime
     end: datetime
+    last_window_start: datetime | None = None
+
+    @property
+    def empty(self) -> bool:
+        """No window to evaluate: the run needs no query."""
+        return self.last_window_start is not None and self.last_window_start < self.first_window_start
 
 
 def evaluation_range(
@@ -51,10 +62,17 @@ def evaluation_range(
 
     The look-back after a window's end is the rule's lateness, but never less than the
     schedule interval: otherwise a window ending between two runs would never be seen whole.
+    A rule that waits for its windows to close (``wait_for_close``) flags nothing in a window
+    still open: its range holds only the windows closed by ``evaluation_time``, read up to
+    the end of the last of them, and is empty at the runs that see no closed window (most
+    runs, for a long window: the query is then not run at all).
     """
     lateness = max(rule.lateness, schedule_interval or timedelta(0))
     # The earliest grid start s with s + window > T - lateness.
     earliest = floor_to(evaluation_time - lateness - rule.window, rule.hop) + rule.hop
+    if rule.wait_for_close:
+        last = floor_to(evaluation_time - rule.window, rule.hop)  # the latest s with s + window <= T
+        return EvaluationRange(earliest, last + rule.window, last)
     return EvaluationRange(earliest, evaluation_time)
 
 
@@ -99,30 +117,45 @@ def _threshold_sql(rule: Rule) -> str:
     return f"{rule.op} {_number_sql(rule.threshold)}"
 
 
+def _phased(rule: Rule, dialect: SqlDialect) -> tuple[str, str]:
+    """The window start of a row and what to cross join the read with, for every phase at once.
+
+    With hop < window a row is in ``window / hop`` overlapping windows (one per phase of the
+    grid). The read is cross joined with the phase numbers, so the table is read once for
+    every phase (a UNION ALL of one SELECT per phase would read it once per phase). With one
+    phase there is nothing to join.
+    """
+    phases = round(rule.window / rule.hop)
+    if phases == 1:
+        return _window_start_sql(rule, 0, dialect), ""
+    cases = " ".join(
+        f"WHEN {phase} THEN {_window_start_sql(rule, phase, dialect)}" for phase in range(phases)
+    )
+    return f"CASE phases.phase {cases} END", f"\nCROSS JOIN {dialect.numbers('phases', 'phase', phases)}"
+
+
+def _started_in_range(select: str, span: EvaluationRange, dialect: SqlDialect) -> str:
+    """Only the windows that started in the range: a shifted phase also produces windows that
+    started before it, which would be partial (their early events are outside the range)."""
+    return (
+        f"SELECT entity_id, window_start, observed FROM (\n{select}\n) AS hits\n"
+        f"WHERE window_start >= {dialect.timestamp(span.first_window_start)}"
+    )
+
+
 def _grouped_sql(rule: Rule, database: str, table: str, span: EvaluationRange, dialect: SqlDialect) -> str:
     aggregate = _aggregate_sql(rule)
     where = "\n  AND ".join(_row_conditions(rule, span.first_window_start, span.end, dialect))
-    phases = round(rule.window / rule.hop)
-    selects = []
-    for phase in range(phases):
-        window_start = _window_start_sql(rule, phase, dialect)
-        selects.append(
-            f"SELECT {rule.entity_column} AS entity_id, {window_start} AS window_start, "
-            f"{aggregate} AS observed\n"
-            f"FROM {dialect.table(database, table)}\n"
-            f"WHERE {where}\n"
-            f"GROUP BY {rule.entity_column}, {window_start}\n"
-            f"HAVING {aggregate} {_threshold_sql(rule)}"
-        )
-    if phases == 1:
-        return selects[0]
-    # Shifted phases also produce windows that started before the range: they would be
-    # partial (their early events are outside the range), so they are left out.
-    union = "\nUNION ALL\n".join(selects)
-    return (
-        f"SELECT entity_id, window_start, observed FROM (\n{union}\n) AS hits\n"
-        f"WHERE window_start >= {dialect.timestamp(span.first_window_start)}"
+    window_start, phases = _phased(rule, dialect)
+    select = (
+        f"SELECT {rule.entity_column} AS entity_id, {window_start} AS window_start, "
+        f"{aggregate} AS observed\n"
+        f"FROM {dialect.table(database, table)}{phases}\n"
+        f"WHERE {where}\n"
+        f"GROUP BY {rule.entity_column}, {window_start}\n"
+        f"HAVING {aggregate} {_threshold_sql(rule)}"
     )
+    return _started_in_range(select, span, dialect) if phases else select
 
 
 def _spike_sql(rule: Rule, database: str, table: str, span: EvaluationRange, dialect: SqlDialect) -> str:
@@ -168,53 +201,42 @@ def _pass_through_sql(
 ) -> str:
     """Per account and window: the share of what it received by transfer that it sent on.
 
-    ``moves`` holds each transaction twice over: as money sent by ``account_id`` (any
-    channel: a transfer, or a purchase that cashes the money out) and, for transfers, as
-    money received by ``counterparty_account_id``. Only accounts that received a transfer
-    in range are read as senders, so a scheduled run does not read every account's spending.
-    The share is capped at 1: spending more than was received is not passing more on.
+    ``moves`` holds each transaction twice over, from one read of the table: as money sent
+    by ``account_id`` (any channel: a transfer, or a purchase that cashes the money out) and,
+    for transfers, as money received by ``counterparty_account_id``. An account that received
+    nothing in a window has no share there (``sum(received)`` is below ``min_received``). The
+    share is capped at 1: spending more than was received is not passing more on.
     """
-    table_sql = dialect.table(database, table)
-    received_rows = " AND ".join(
+    rows = "\n    AND ".join(
         [
             *dialect.transaction_rows(),
             f"time >= {dialect.timestamp(span.first_window_start)}",
             f"time < {dialect.timestamp(span.end)}",
-            "counterparty_account_id IS NOT NULL",
         ]
     )
-    sent_rows = " AND ".join(
-        [
-            *_row_conditions(rule, span.first_window_start, span.end, dialect),
-            f"account_id IN (SELECT counterparty_account_id FROM {table_sql} WHERE {received_rows})",
-        ]
-    )
+    sender = [f"{rule.entity_column} IS NOT NULL", *([f"({rule.filter})"] if rule.filter else [])]
+    sending = " AND ".join(["roles.role = 0", *sender])
     moves = (
         "WITH moves AS (\n"
-        f"  SELECT account_id AS entity_id, time, amount AS sent, 0.0 AS received\n"
-        f"  FROM {table_sql}\n  WHERE {sent_rows}\n"
-        "  UNION ALL\n"
-        f"  SELECT counterparty_account_id AS entity_id, time, 0.0 AS sent, amount AS received\n"
-        f"  FROM {table_sql}\n  WHERE {received_rows}\n"
+        "  SELECT CASE roles.role WHEN 0 THEN account_id ELSE counterparty_account_id END AS entity_id, time,\n"
+        "    CASE roles.role WHEN 0 THEN amount ELSE 0.0 END AS sent,\n"
+        "    CASE roles.role WHEN 0 THEN 0.0 ELSE amount END AS received\n"
+        f"  FROM {dialect.table(database, table)}\n"
+        f"  CROSS JOIN {dialect.numbers('roles', 'role', 2)}\n"
+        f"  WHERE {rows}\n"
+        f"    AND (({sending}) OR (roles.role = 1 AND counterparty_account_id IS NOT NULL))\n"
         ")\n"
     )
     observed = "least(sum(sent), sum(received)) / sum(received)"
     minimum = _number_sql(rule.params["min_received"])
-    selects = []
-    for phase in range(round(rule.window / rule.hop)):
-        window_start = _window_start_sql(rule, phase, dialect)
-        selects.append(
-            f"SELECT entity_id, {window_start} AS window_start, {observed} AS observed\n"
-            "FROM moves\n"
-            f"GROUP BY entity_id, {window_start}\n"
-            f"HAVING sum(received) >= {minimum} AND {observed} {_threshold_sql(rule)}"
-        )
-    union = "\nUNION ALL\n".join(selects)
-    # As for the other rules, windows that started before the range would be partial.
-    return (
-        f"{moves}SELECT entity_id, window_start, observed FROM (\n{union}\n) AS hits\n"
-        f"WHERE window_start >= {dialect.timestamp(span.first_window_start)}"
+    window_start, phases = _phased(rule, dialect)
+    select = (
+        f"SELECT entity_id, {window_start} AS window_start, {observed} AS observed\n"
+        f"FROM moves{phases}\n"
+        f"GROUP BY entity_id, {window_start}\n"
+        f"HAVING sum(received) >= {minimum} AND {observed} {_threshold_sql(rule)}"
     )
+    return moves + _started_in_range(select, span, dialect)
 
 
 def _signal_conditions(rule: Rule, dialect: SqlDialect) -> list[str]:
@@ -297,16 +319,13 @@ def _signals_sql(rule: Rule, database: str, table: str, span: EvaluationRange, d
             *_signal_conditions(rule, dialect),
         ]
     )
-    selects = []
-    for phase in range(round(rule.window / rule.hop)):
-        window_start = _window_start_sql(rule, phase, dialect)
-        selects.append(
-            f"SELECT {column} AS entity_id, {window_start} AS window_start, {aggregate} AS observed\n"
-            f"FROM profiled\nWHERE {where}\n"
-            f"GROUP BY {column}, {window_start}\n"
-            f"HAVING {aggregate} {_threshold_sql(rule)}"
-        )
-    union = "\nUNION ALL\n".join(selects)
+    window_start, phases = _phased(rule, dialect)
+    select = (
+        f"SELECT {column} AS entity_id, {window_start} AS window_start, {aggregate} AS observed\n"
+        f"FROM profiled{phases}\nWHERE {where}\n"
+        f"GROUP BY {column}, {window_start}\n"
+        f"HAVING {aggregate} {_threshold_sql(rule)}"
+    )
     return (
         "WITH firsts AS (\n"
         f"  SELECT *,\n    min(time) OVER (PARTITION BY {column}) AS first_use{firsts}\n"
@@ -315,9 +334,7 @@ def _signals_sql(rule: Rule, database: str, table: str, span: EvaluationRange, d
         f"  SELECT *,\n    avg(CASE WHEN {usual} THEN amount END) OVER ({frame}) AS habit,\n"
         f"    count(CASE WHEN {usual} THEN amount END) OVER ({frame}) AS habit_transactions\n"
         "  FROM firsts\n"
-        ")\n"
-        f"SELECT entity_id, window_start, observed FROM (\n{union}\n) AS hits\n"
-        f"WHERE window_start >= {dialect.timestamp(span.first_window_start)}"
+        ")\n" + _started_in_range(select, span, dialect)
     )
 
 
@@ -326,12 +343,19 @@ def compile_range(
 ) -> str:
     """The SQL (Timestream's unless ``dialect`` says otherwise) returning the hits of ``rule`` in ``span``."""
     if rule.signals:
-        return _signals_sql(rule, database, table, span, dialect)
-    if rule.aggregate == "spike":
-        return _spike_sql(rule, database, table, span, dialect)
-    if rule.aggregate == "pass_through":
-        return _pass_through_sql(rule, database, table, span, dialect)
-    return _grouped_sql(rule, database, table, span, dialect)
+        sql = _signals_sql(rule, database, table, span, dialect)
+    elif rule.aggregate == "spike":
+        sql = _spike_sql(rule, database, table, span, dialect)
+    elif rule.aggregate == "pass_through":
+        sql = _pass_through_sql(rule, database, table, span, dialect)
+    else:
+        sql = _grouped_sql(rule, database, table, span, dialect)
+    if span.last_window_start is None:
+        return sql
+    return (
+        f"SELECT entity_id, window_start, observed FROM (\n{sql}\n) AS closed\n"
+        f"WHERE window_start <= {dialect.timestamp(span.last_window_start)}"
+    )
 
 
 def compile_rule(
