@@ -30,6 +30,8 @@ Usage: python bench/soak.py [--checkpoints 100000,300000,1000000] [--accounts 20
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import json
 import os
 import random
@@ -103,11 +105,52 @@ def graph_figures(state: Path) -> dict[str, Any]:
     }
 
 
+def duckdb_mb(state: Path) -> float:
+    """What DuckDB says it holds in memory for the time-series store (buffers, indexes)."""
+    from fraudcore import backends
+    from fraudlocal.emulators.runtime import LocalTarget, patched_environment
+
+    with patched_environment(LocalTarget(state_dir=state).environment({})):
+        rows = backends.timeseries_store().query_duckdb(
+            "SELECT coalesce(sum(memory_usage_bytes), 0) AS bytes FROM duckdb_memory()"
+        )
+    return round(int(rows[0]["bytes"]) / 2**20, 1)
+
+
+def malloc_mb() -> dict[str, float] | None:
+    """The C heap (glibc ``mallinfo2``): bytes in use, and bytes free but kept by the process."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallinfo2 = libc.mallinfo2
+    except (OSError, AttributeError):
+        return None
+    fields = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks")
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (*fields, "keepcost")]
+
+    mallinfo2.restype = MallInfo2
+    info = mallinfo2()
+    return {
+        "in_use_mb": round((info.uordblks + info.hblkhd) / 2**20, 1),
+        "free_kept_mb": round(info.fordblks / 2**20, 1),
+    }
+
+
 def memory_figures(state: Path) -> dict[str, Any]:
     graph = graph_figures(state)
     now = rss_mb()
     outside = None if now is None else round(now - graph["graph_mb"], 1)
-    return {"peak_rss_mb": peak_rss_mb(), "rss_mb": now, "rss_outside_graph_mb": outside, "graph": graph}
+    return {
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_mb": now,
+        "rss_outside_graph_mb": outside,
+        "graph": graph,
+        # where the memory outside the graph is: DuckDB's own account, the C heap, Python objects
+        "duckdb_mb": duckdb_mb(state),
+        "malloc": malloc_mb(),
+        "python_objects": len(gc.get_objects()),
+    }
 
 
 class Population:
