@@ -41,15 +41,17 @@ import tempfile
 import time
 from pathlib import Path
 
+from gremlin_python.driver.remote_connection import RemoteConnection
 from gremlin_python.process.anonymous_traversal import traversal
 from gremlin_python.process.traversal import Direction, T
 from gremlin_python.statics import long
 
 from fraudcore import backends
 from fraudcore.graph import schema
+from fraudcore.graph.connection import submit_bytecode
 from fraudcore.model import Transaction, parse_transaction
 from fraudlocal.emulators.kinesis_esm import LocalStream, kinesis_event
-from fraudlocal.emulators.runtime import LocalTarget, invoke_function, patched_environment
+from fraudlocal.emulators.runtime import FunctionRunner, LocalTarget, patched_environment
 from fraudlocal.scenario import generate
 
 
@@ -78,13 +80,19 @@ def process_cpu_seconds(pid: int | None) -> float:
 
 
 def run_handler(function: str, events: list[dict], target: LocalTarget, records: int) -> dict:
+    """``function`` invoked on each event in turn, as the local pipeline invokes it (one runner:
+    the template read and the handler imported once)."""
     connection_requests = []
+    runner = FunctionRunner(target)
+    graph = None
+    if function == "IngestGraphFunction":
+        # the connection the handler will use (one per settings), to count its requests
+        with patched_environment(runner.environment(function)):
+            graph = backends.graph_connection()
     started, cpu_started = time.perf_counter(), time.process_time()
     for event in events:
-        with patched_environment(target.environment({})):
-            graph = backends.graph_connection() if function == "IngestGraphFunction" else None
-            before = graph.requests if graph else 0
-        response = invoke_function(function, event, target)
+        before = graph.requests if graph else 0
+        response = runner.invoke(function, event)
         if response.get("batchItemFailures"):
             raise SystemExit(f"{function}: batch failures {response['batchItemFailures'][:3]}")
         if graph:
@@ -124,6 +132,21 @@ def batch_elements(events: list[dict]) -> list[tuple[list[dict], list[dict]]]:
             )
         )
     return elements
+
+
+class Direct(RemoteConnection):
+    """A connection that sends requests as the handler's graph connection does
+    (:func:`fraudcore.graph.connection.submit_bytecode`), without its retries or counting."""
+
+    def __init__(self, inner: RemoteConnection) -> None:
+        super().__init__(getattr(inner, "url", None), getattr(inner, "traversal_source", None))
+        self.inner = inner
+
+    def submit(self, bytecode):
+        return submit_bytecode(self.inner, bytecode)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def run_bare(g, elements: list[tuple[list[dict], list[dict]]], per_request: int) -> dict:
@@ -200,7 +223,7 @@ def bare_comparison(
                         DriverRemoteConnection(endpoint, "g") if endpoint else open_embedded_graph(state)
                     )
                     try:
-                        run = run_bare(traversal().with_remote(connection), elements, per_request)
+                        run = run_bare(traversal().with_remote(Direct(connection)), elements, per_request)
                     finally:
                         connection.close()
                 if endpoint and server_pid:

@@ -197,3 +197,45 @@ def test_reconnects_after_the_server_restarts(server: Server) -> None:
         assert connection.retries >= 1
     finally:
         connection.close()
+
+
+def test_requests_skip_the_drivers_debug_formatting_unless_debug_logging_is_on(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same answers whichever way a request is written; the driver's own way (which formats
+    each request for its debug log) only when that log is on."""
+    import logging
+
+    through_driver: list[str] = []
+    driver_submit = DriverRemoteConnection.submit
+
+    def counting_submit(self, bytecode):
+        through_driver.append(str(bytecode))
+        return driver_submit(self, bytecode)
+
+    monkeypatch.setattr(DriverRemoteConnection, "submit", counting_submit)
+    connection = GraphConnection.from_settings(server.settings(), traversal_source="g3")
+
+    def answers() -> list[object]:
+        connection.run(lambda g: g.V().drop(), "iterate")
+        connection.run_all(
+            [
+                lambda g, i=i: g.inject([{T.id: f"account:{i}", T.label: "account"}]).unfold().merge_v()
+                for i in range(3)
+            ]
+        )
+        return connection.run(lambda g: g.V().id_().order())
+
+    try:
+        assert answers() == ["account:0", "account:1", "account:2"]
+        assert through_driver == []  # written directly, the same message the driver writes
+        driver_log = logging.getLogger("gremlinpython")
+        level = driver_log.level
+        driver_log.setLevel(logging.DEBUG)
+        try:
+            assert answers() == ["account:0", "account:1", "account:2"]
+        finally:
+            driver_log.setLevel(level)
+        assert len(through_driver) == 5 and "mergeV" in through_driver[1]
+    finally:
+        connection.close()

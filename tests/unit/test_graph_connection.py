@@ -604,3 +604,76 @@ def test_the_neptune_factory_checks_the_engine_once_before_the_first_connection(
     unchecked = driver_factory("ws://127.0.0.1:8182/gremlin")
     unchecked()
     assert len(checks) == 1
+
+
+def test_run_all_builds_the_next_request_while_one_is_in_flight_and_sends_in_order() -> None:
+    connection, transport, _ = make([])
+    events: list[str] = []
+
+    def build(i: int) -> Callable:
+        def built(g):
+            events.append(f"build {i}")
+            return g.inject(i)
+
+        return built
+
+    def received(index: int, result: object) -> None:
+        events.append(f"result {index}={result}")
+
+    connection.run_all([build(0), build(1), build(2)], on_result=received)
+    assert events == [
+        "build 0",
+        "build 1",
+        "result 0=[0]",
+        "build 2",
+        "result 1=[1]",
+        "result 2=[2]",
+    ]
+    assert [b.step_instructions[0][1] for b in transport.connections[0].submitted] == [0, 1, 2]
+    assert connection.requests == 3
+
+
+def test_run_all_retries_a_request_as_run_does_and_stops_at_one_that_cannot_succeed() -> None:
+    connection, transport, sleep = make([SERVER_CLOSED])
+    results: list[object] = []
+    connection.run_all([inject(1), inject(2)], on_result=lambda _, result: results.append(result))
+    assert results == [[1], [2]]
+    assert (connection.requests, len(sleep.delays), len(transport.connections)) == (3, 1, 2)
+
+    refused, refused_transport, _ = make([server_error(500, "no such property")] * 3)
+    with pytest.raises(GraphError, match="no such property"):
+        refused.run_all([inject(1), inject(2), inject(3)])
+    # the refused request is not retried, and nothing after it is sent
+    assert refused.requests == 1
+    assert len(refused_transport.connections[0].submitted) == 1
+
+
+def test_a_graph_still_unavailable_in_the_fallback_fails_the_other_chunks_without_waiting_again() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from fraudcore.graph.store import GraphStore, object_chunks
+    from fraudcore.model import Transaction
+
+    def refused() -> RemoteConnection:
+        raise REFUSED
+
+    sleep = RecordingSleep()
+    store = GraphStore(GraphConnection(refused, name="down", max_retries=2, sleep=sleep), write_batch=10)
+    start = datetime(2026, 11, 29, tzinfo=UTC)
+    batch = [
+        Transaction(
+            transaction_id=f"t{i}",
+            timestamp=start + timedelta(seconds=i),
+            account_id=f"acct-{i}",
+            amount=10.0,
+            device_id=f"dev-{i}",
+        )
+        for i in range(40)
+    ]
+    assert len(object_chunks(batch, 10)) > 2
+    outcome = store.upsert_transactions(batch)
+    assert outcome.stored == set() and outcome.rejected == {}
+    assert set(outcome.failed) == {f"t{i}" for i in range(40)}
+    assert all("graph write failed" in reason for reason in outcome.failed.values())
+    # the whole batch's try and the first chunk's: each waits through the retries once
+    assert len(sleep.delays) == 2 * 2

@@ -29,14 +29,16 @@ import atexit
 import logging
 import random
 import socket
+import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from gremlin_python.driver.protocol import GremlinServerError
 from gremlin_python.driver.remote_connection import RemoteConnection, RemoteTraversal
+from gremlin_python.driver.request import RequestMessage
 from gremlin_python.process.anonymous_traversal import traversal
 from gremlin_python.process.graph_traversal import GraphTraversalSource
 from gremlin_python.process.traversal import Bytecode, Traversal
@@ -179,6 +181,61 @@ def describe(bytecode: Bytecode) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
+#: gremlinpython's logger: its debug lines format every request in full
+_DRIVER_LOG = logging.getLogger("gremlinpython")
+
+
+def send_bytecode(remote: RemoteConnection, bytecode: Bytecode) -> Callable[[], RemoteTraversal]:
+    """Send a request on ``remote`` now; the function returned waits for its results (or raises
+    its error). The request is written without formatting it for logs nobody reads.
+
+    gremlinpython's ``DriverRemoteConnection.submit`` and ``Client.submit_async`` call
+    ``str(bytecode)`` for three debug log lines whether debug logging is on or not: for a
+    batched upsert of 100 maps that costs more client CPU than building and serialising the
+    request. For a sessionless ``DriverRemoteConnection`` (what :func:`driver_factory` builds)
+    with the ``gremlinpython`` logger not at DEBUG, this writes the same request message
+    (processor ``traversal``, op ``bytecode``, the traversal source alias and the request
+    options of an ``OptionsStrategy``, such as ``evaluationTimeout``) on a pooled connection,
+    as the driver does, and returns while the server works on it. Any other connection, or
+    debug logging on, goes through ``remote.submit`` at once.
+    """
+    driver = sys.modules.get("gremlin_python.driver.driver_remote_connection")  # imported when used
+    if (
+        driver is not None
+        and type(remote) is driver.DriverRemoteConnection
+        and not _DRIVER_LOG.isEnabledFor(logging.DEBUG)
+    ):
+        client = getattr(remote, "_client", None)
+        pool = getattr(client, "_pool", None)
+        if pool is not None and not client._session_enabled and not client.is_closed():
+            args: dict[str, Any] = {"gremlin": bytecode, "aliases": {"g": client._traversal_source}}
+            options = remote._extract_request_options(bytecode)
+            if options:
+                args.update(options)
+            message = RequestMessage(processor="traversal", op="bytecode", args=args)
+            written = pool.get(True).write(message)  # blocks while the previous request is read
+            return lambda: RemoteTraversal(iter(written.result().all().result()))
+    try:
+        answered = remote.submit(bytecode)
+    except Exception as error:
+        return _raising(error)
+    return lambda: answered
+
+
+def _raising(error: BaseException) -> Callable[[], Any]:
+    """A wait function for a request that already failed: it raises the request's error."""
+
+    def fail() -> Any:
+        raise error
+
+    return fail
+
+
+def submit_bytecode(remote: RemoteConnection, bytecode: Bytecode) -> RemoteTraversal:
+    """``remote.submit(bytecode)`` as :func:`send_bytecode` sends it, waiting for the results."""
+    return send_bytecode(remote, bytecode)()
+
+
 class _CountingConnection(RemoteConnection):
     """Counts every traversal submitted to the wrapped connection, retries included."""
 
@@ -189,7 +246,12 @@ class _CountingConnection(RemoteConnection):
 
     def submit(self, bytecode: Bytecode) -> RemoteTraversal:
         self._on_submit()
-        return self.inner.submit(bytecode)
+        return submit_bytecode(self.inner, bytecode)
+
+    def send(self, bytecode: Bytecode) -> Callable[[], RemoteTraversal]:
+        """Send now, wait later (:func:`send_bytecode`)."""
+        self._on_submit()
+        return send_bytecode(self.inner, bytecode)
 
     def submit_async(self, bytecode: Bytecode) -> Any:
         self._on_submit()
@@ -333,12 +395,78 @@ class GraphConnection:
         ``build`` is called again for each attempt (a traversal runs once). ``what`` names
         the request in errors; by default its step names are used.
         """
+        return self._run(build, terminal, what, eval_timeout_ms)
+
+    def run_all(
+        self,
+        builds: Sequence[Callable[[GraphTraversalSource], Traversal]],
+        terminal: Terminal = "toList",
+        *,
+        on_result: Callable[[int, Any], None] | None = None,
+    ) -> None:
+        """Run requests in order, each as :meth:`run` runs it, building the next one while the
+        one before is in flight.
+
+        One request at a time reaches the graph, in order: request ``i + 1`` is sent only after
+        request ``i`` answered (its retries included), and a failure stops the sequence there
+        (raised as :meth:`run` raises it; nothing after it is sent). What overlaps is the
+        client's work: ``builds[i + 1]`` is called (the traversal and its arguments converted)
+        while the graph works on request ``i``, so ``builds[i + 1]`` may rely on the results of
+        requests ``0 .. i - 1``, which ``on_result(index, result)`` received first, but not on
+        request ``i``'s.
+        """
+        if terminal not in ("toList", "iterate", "next"):
+            raise ValueError(f"terminal={terminal!r}: expected 'toList', 'iterate' or 'next'")
+        pending: tuple[int, Callable, Traversal | None, Callable | None] | None = None
+        for index, build in enumerate([*builds, None]):
+            request = None
+            if build is not None:
+                try:
+                    request = build(self.g())
+                except Exception:  # built again inside the retries of _run, which report it
+                    request = None
+            if pending is not None:
+                done, done_build, sent, wait = pending
+                result = self._run(done_build, terminal, None, None, sent=(sent, wait) if wait else None)
+                if on_result is not None:
+                    on_result(done, result)
+            if build is None:
+                break
+            wait = None
+            if request is not None:
+                if terminal == "iterate":
+                    request.bytecode.add_step("none")
+                try:
+                    wait = self.remote().send(request.bytecode)
+                except Exception as error:  # the request's first attempt, classified by _run
+                    wait = _raising(error)
+            pending = (index, build, request, wait)
+
+    def _run(
+        self,
+        build: Callable[[GraphTraversalSource], Traversal],
+        terminal: Terminal,
+        what: str | None,
+        eval_timeout_ms: int | None,
+        *,
+        sent: tuple[Traversal, Callable[[], RemoteTraversal]] | None = None,
+    ) -> Any:
+        """:meth:`run`; with ``sent``, its first attempt is that request, already sent."""
         if terminal not in ("toList", "iterate", "next"):
             raise ValueError(f"terminal={terminal!r}: expected 'toList', 'iterate' or 'next'")
         attempt = 1
         while True:
             label = what or "graph request"
             try:
+                if sent is not None:
+                    request, wait = sent
+                    sent = None
+                    label = what or describe(request.bytecode)
+                    request.traversers = wait().traversers
+                    if terminal == "iterate":  # sent with its none() step: nothing comes back
+                        request.to_list()
+                        return None
+                    return self._execute(request, terminal, label)
                 # Opening the connection is inside the retry: a refused connect is transient too.
                 request = build(self.g(eval_timeout_ms))
                 label = what or describe(request.bytecode)

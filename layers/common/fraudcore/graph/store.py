@@ -6,16 +6,25 @@ connection (see :mod:`fraudcore.graph.connection`); the traversals are the same.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from gremlin_python.process.graph_traversal import GraphTraversal, GraphTraversalSource
 from gremlin_python.process.traversal import T
 
 from ..limits import shorten
 from ..model import Transaction
 from ..ports import WriteOutcome
 from .connection import GraphConnection, GraphTimeoutError, GraphUnavailableError
-from .upserts import GraphBatch, edge_state, merge_edges, merge_vertices, read_edges
+from .upserts import (
+    EdgeUpsert,
+    GraphBatch,
+    VertexUpsert,
+    edge_state,
+    merge_edges,
+    merge_vertices,
+    read_edges,
+)
 
 #: vertices or edges per upsert request. Neptune advises about 200 "records" per request (a
 #: vertex, an edge, or one of their properties counts as a record) and fewer than 1,500 steps;
@@ -73,7 +82,9 @@ class GraphStore:
 
         - the graph unreachable, or still failing with retryable errors after the
           connection's retries (:class:`GraphUnavailableError`), or a timeout: the chunk's
-          records are *failed* (Lambda retries them);
+          records are *failed* (Lambda retries them); after an unavailable graph, so are the
+          records of every chunk after it, without trying them (and waiting through the
+          retries) again;
         - any other refusal: the chunk is halved and each half written again, down to the
           record the graph refuses, which alone is *rejected* with the graph's reason.
 
@@ -92,27 +103,37 @@ class GraphStore:
             if len(chunks) == 1 and len(transactions) > 1:  # that very request failed: halve it
                 middle = len(transactions) // 2
                 chunks = [transactions[:middle], transactions[middle:]]
+            unavailable: list[str] = []  # the graph's reason, once a chunk found it unavailable
             for chunk in chunks:
-                outcome.merge(self._upsert_isolating(chunk))
+                outcome.merge(self._upsert_isolating(chunk, unavailable))
             return outcome
         return WriteOutcome(
             stored={tx.transaction_id for tx in transactions}, requests=self.connection.requests - before
         )
 
-    def _upsert_isolating(self, chunk: Sequence[Transaction]) -> WriteOutcome:
+    def _upsert_isolating(self, chunk: Sequence[Transaction], unavailable: list[str]) -> WriteOutcome:
+        """Write ``chunk``, halving it on a refusal. Once one chunk found the graph unavailable
+        after the connection's retries (``unavailable`` then holds the reason), the chunks after
+        it are failed at once: they would only wait through the same retries again."""
         outcome = WriteOutcome()
         ids = {tx.transaction_id for tx in chunk}
+        if unavailable:
+            outcome.failed.update(dict.fromkeys(ids, unavailable[0]))
+            return outcome
         before = self.connection.requests
         try:
             self._upsert_chunk(chunk)
         except (GraphUnavailableError, GraphTimeoutError) as error:
-            outcome.failed.update(dict.fromkeys(ids, f"graph write failed: {error}"))
+            reason = f"graph write failed: {error}"
+            outcome.failed.update(dict.fromkeys(ids, reason))
+            if isinstance(error, GraphUnavailableError):
+                unavailable.append(reason)
         except Exception as error:  # the graph refused something in this chunk
             outcome.requests += self.connection.requests - before
             if len(chunk) > 1:
                 middle = len(chunk) // 2
-                outcome.merge(self._upsert_isolating(chunk[:middle]))
-                return outcome.merge(self._upsert_isolating(chunk[middle:]))
+                outcome.merge(self._upsert_isolating(chunk[:middle], unavailable))
+                return outcome.merge(self._upsert_isolating(chunk[middle:], unavailable))
             reason = f"the graph refused the record: {type(error).__name__}: {shorten(str(error))}"
             outcome.rejected.update(dict.fromkeys(ids, reason))
             return outcome
@@ -123,23 +144,55 @@ class GraphStore:
 
     def _upsert_chunk(self, chunk: Sequence[Transaction]) -> None:
         """The distinct vertices and edges of ``chunk``: a read of the edges, then the vertices,
-        then the edges, each in requests of at most ``write_batch`` (reads: ids) objects."""
+        then the edges, each in requests of at most ``write_batch`` (reads: ids) objects.
+
+        The requests go one at a time, in that order, each built while the one before is in
+        flight (:meth:`GraphConnection.run_all`): an edge request is built after the reads
+        answered (at least one vertex request always stands between them: every edge leaves
+        an account vertex of the same chunk).
+        """
         batch = GraphBatch.from_transactions(chunk)
         edge_ids = list(batch.edges)
         existing: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(edge_ids), READ_IDS_PER_REQUEST):
-            part = edge_ids[start : start + READ_IDS_PER_REQUEST]
-            rows = self.connection.run(lambda g, part=part: read_edges(g, part), "toList")
-            existing.update(edge_state(row) for row in rows)
         size = self.write_batch
-        vertex_maps = [v.as_map() for v in batch.vertices.values()]
-        for start in range(0, len(vertex_maps), size):
-            part = vertex_maps[start : start + size]
-            self.connection.run(lambda g, part=part: merge_vertices(g, part), "toList")
-        edge_maps = [e.as_map(existing.get(eid)) for eid, e in batch.edges.items()]
-        for start in range(0, len(edge_maps), size):
-            part = edge_maps[start : start + size]
-            self.connection.run(lambda g, part=part: merge_edges(g, part), "toList")
+        reads = [
+            edge_ids[start : start + READ_IDS_PER_REQUEST]
+            for start in range(0, len(edge_ids), READ_IDS_PER_REQUEST)
+        ]
+        vertices = list(batch.vertices.values())
+        edges = list(batch.edges.values())
+
+        def read(part: list[str]) -> Callable[[GraphTraversalSource], GraphTraversal]:
+            return lambda g: read_edges(g, part)
+
+        def write_vertices(part: list[VertexUpsert]) -> Callable[[GraphTraversalSource], GraphTraversal]:
+            maps: list[dict[Any, Any]] = []
+
+            def build(g: GraphTraversalSource) -> GraphTraversal:
+                if not maps:  # made when first built, while the request before is in flight
+                    maps.extend(vertex.as_map() for vertex in part)
+                return merge_vertices(g, maps)
+
+            return build
+
+        def write_edges(part: list[EdgeUpsert]) -> Callable[[GraphTraversalSource], GraphTraversal]:
+            maps: list[dict[Any, Any]] = []
+
+            def build(g: GraphTraversalSource) -> GraphTraversal:
+                if not maps:  # made when first built: the reads have answered by then
+                    maps.extend(edge.as_map(existing.get(edge.eid)) for edge in part)
+                return merge_edges(g, maps)
+
+            return build
+
+        def received(index: int, rows: Any) -> None:
+            if index < len(reads):
+                existing.update(edge_state(row) for row in rows)
+
+        builds = [read(part) for part in reads]
+        builds += [write_vertices(vertices[start : start + size]) for start in range(0, len(vertices), size)]
+        builds += [write_edges(edges[start : start + size]) for start in range(0, len(edges), size)]
+        self.connection.run_all(builds, "toList", on_result=received)
 
     # -- inspection ---------------------------------------------------------------------
     def counts(self) -> dict[str, dict[str, int]]:
