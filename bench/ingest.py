@@ -12,7 +12,14 @@ batch (how requests were sized before), with the largest request of each.
 bare batched ``mergeV``/``mergeE`` requests carrying the same elements: each Kinesis batch's
 distinct vertices and edges, built before the clock starts and sent in requests of
 ``GRAPH_WRITE_BATCH`` maps (the handler's upsert traversals, nothing else: no decoding, no
-validation, no read of existing edges, no isolation). Both start from an empty graph and are
+validation, no read of existing edges, no isolation), one after another, each written to the
+connection as the handler's are (``fraudcore.graph.connection.submit_bytecode``). The handler
+is invoked on each Kinesis batch in turn through one local runner, as the local pipeline
+invokes it (the Lambda wrappers, the partial batch response and the rejected-record sink
+included); it builds each request while the one before is in flight, which the bare writer
+does not. ``bare_overlapped`` sends the same bare requests with that overlap too (the
+handler's ``GraphConnection.run_all``), and ``ratio_overlapped`` compares the handler with it.
+All three start from an empty graph and are
 timed ``--repeats`` times, alternating, with the inputs of both frozen out of the garbage
 collector (``gc.freeze``: walking them would be the benchmark's cost, not the handler's).
 The figures are the medians of wall seconds and of this process's CPU seconds (plus the
@@ -169,6 +176,28 @@ def run_bare(g, elements: list[tuple[list[dict], list[dict]]], per_request: int)
     }
 
 
+def run_bare_overlapped(connection, elements: list[tuple[list[dict], list[dict]]], per_request: int) -> dict:
+    """The same bare requests, each built while the one before is in flight, as the handler's
+    are (:meth:`fraudcore.graph.connection.GraphConnection.run_all`, no retries)."""
+    from fraudcore.graph.connection import GraphConnection
+    from fraudcore.graph.upserts import merge_edges, merge_vertices
+
+    graph = GraphConnection(lambda: connection, name="bare", max_retries=0)
+    builds = []
+    for vertices, edges in elements:
+        for start in range(0, len(vertices), per_request):
+            builds.append(lambda g, part=vertices[start : start + per_request]: merge_vertices(g, part))
+        for start in range(0, len(edges), per_request):
+            builds.append(lambda g, part=edges[start : start + per_request]: merge_edges(g, part))
+    started, cpu_started = time.perf_counter(), time.process_time()
+    graph.run_all(builds)
+    return {
+        "seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - cpu_started,
+        "requests": graph.requests,
+    }
+
+
 def bare_comparison(
     events: list[dict],
     root: Path,
@@ -202,9 +231,10 @@ def bare_comparison(
             sum(len(event["Records"]) for event in events[:5]),
         )
         backends.reset()
-        runs: dict[str, list[dict]] = {"handler": [], "bare": []}
+        runs: dict[str, list[dict]] = {"handler": [], "bare": [], "bare_overlapped": []}
         for attempt in range(repeats):
-            for kind in ("handler", "bare") if attempt % 2 == 0 else ("bare", "handler"):
+            order = ["handler", "bare", "bare_overlapped"]
+            for kind in order if attempt % 2 == 0 else order[::-1]:
                 if endpoint:
                     server_available(endpoint)  # start from an empty graph
                 server_cpu = process_cpu_seconds(server_pid if endpoint else None)
@@ -223,7 +253,10 @@ def bare_comparison(
                         DriverRemoteConnection(endpoint, "g") if endpoint else open_embedded_graph(state)
                     )
                     try:
-                        run = run_bare(traversal().with_remote(Direct(connection)), elements, per_request)
+                        if kind == "bare":
+                            run = run_bare(traversal().with_remote(Direct(connection)), elements, per_request)
+                        else:
+                            run = run_bare_overlapped(connection, elements, per_request)
                     finally:
                         connection.close()
                 if endpoint and server_pid:
@@ -259,6 +292,10 @@ def bare_comparison(
             "ratio": round(figures["bare"]["elements_per_s"] / figures["handler"]["elements_per_s"], 2),
             "ratio_cpu": round(
                 figures["bare"]["elements_per_cpu_s"] / figures["handler"]["elements_per_cpu_s"], 2
+            ),
+            "bare_overlapped": figures["bare_overlapped"],
+            "ratio_overlapped": round(
+                figures["bare_overlapped"]["elements_per_s"] / figures["handler"]["elements_per_s"], 2
             ),
         }
     gc.unfreeze()

@@ -41,7 +41,7 @@ from gremlin_python.driver.remote_connection import RemoteConnection, RemoteTrav
 from gremlin_python.driver.request import RequestMessage
 from gremlin_python.process.anonymous_traversal import traversal
 from gremlin_python.process.graph_traversal import GraphTraversalSource
-from gremlin_python.process.traversal import Bytecode, Traversal
+from gremlin_python.process.traversal import Bytecode, Traversal, Traverser
 
 from ..retry import RetryPolicy
 from ..settings import ConfigurationError, Settings
@@ -196,8 +196,10 @@ def send_bytecode(remote: RemoteConnection, bytecode: Bytecode) -> Callable[[], 
     with the ``gremlinpython`` logger not at DEBUG, this writes the same request message
     (processor ``traversal``, op ``bytecode``, the traversal source alias and the request
     options of an ``OptionsStrategy``, such as ``evaluationTimeout``) on a pooled connection,
-    as the driver does, and returns while the server works on it. Any other connection, or
-    debug logging on, goes through ``remote.submit`` at once.
+    as the driver does, and returns while the server works on it. A connection with its own
+    ``send(bytecode)`` (returning a function that waits for the results, as the embedded
+    engine's does) is sent through it; any other connection, or debug logging on, goes
+    through ``remote.submit`` at once.
     """
     driver = sys.modules.get("gremlin_python.driver.driver_remote_connection")  # imported when used
     if (
@@ -215,7 +217,11 @@ def send_bytecode(remote: RemoteConnection, bytecode: Bytecode) -> Callable[[], 
             message = RequestMessage(processor="traversal", op="bytecode", args=args)
             written = pool.get(True).write(message)  # blocks while the previous request is read
             return lambda: RemoteTraversal(iter(written.result().all().result()))
+    own_send = getattr(remote, "send", None)
     try:
+        if own_send is not None:  # a connection that sends and waits in two steps (the embedded engine)
+            sent = own_send(bytecode)
+            return lambda: RemoteTraversal(iter([Traverser(result) for result in sent()]))
         answered = remote.submit(bytecode)
     except Exception as error:
         return _raising(error)
