@@ -187,7 +187,37 @@ _DRIVER_LOG = logging.getLogger("gremlinpython")
 
 def send_bytecode(remote: RemoteConnection, bytecode: Bytecode) -> Callable[[], RemoteTraversal]:
     """Send a request on ``remote`` now; the function returned waits for its results (or raises
-    its error). The request is written without formatting it for logs nobody reads.
+    its error).
+
+    A sessionless gremlinpython ``DriverRemoteConnection`` gets the request written by
+    :func:`_write_request` and answers while the server works on it; a connection with its own
+    ``send(bytecode)`` (returning a function that waits for the results, as the embedded
+    engine's does) is sent through it; any other connection answers at once, through
+    ``remote.submit``.
+    """
+    try:
+        written = _write_request(remote, bytecode)
+        if written is not None:
+            return written
+        own_send = getattr(remote, "send", None)
+        if own_send is not None:
+            sent = own_send(bytecode)
+            return lambda: RemoteTraversal(iter([Traverser(result) for result in sent()]))
+        answered = remote.submit(bytecode)
+    except Exception as error:
+        return _raising(error)
+    return lambda: answered
+
+
+def submit_bytecode(remote: RemoteConnection, bytecode: Bytecode) -> RemoteTraversal:
+    """``remote.submit(bytecode)``, a ``DriverRemoteConnection``'s written by :func:`_write_request`."""
+    written = _write_request(remote, bytecode)
+    return written() if written is not None else remote.submit(bytecode)
+
+
+def _write_request(remote: RemoteConnection, bytecode: Bytecode) -> Callable[[], RemoteTraversal] | None:
+    """Write the request on a gremlinpython connection without formatting it for logs nobody
+    reads; the function returned waits for its results. None for another kind of connection.
 
     gremlinpython's ``DriverRemoteConnection.submit`` and ``Client.submit_async`` call
     ``str(bytecode)`` for three debug log lines whether debug logging is on or not: for a
@@ -196,36 +226,26 @@ def send_bytecode(remote: RemoteConnection, bytecode: Bytecode) -> Callable[[], 
     with the ``gremlinpython`` logger not at DEBUG, this writes the same request message
     (processor ``traversal``, op ``bytecode``, the traversal source alias and the request
     options of an ``OptionsStrategy``, such as ``evaluationTimeout``) on a pooled connection,
-    as the driver does, and returns while the server works on it. A connection with its own
-    ``send(bytecode)`` (returning a function that waits for the results, as the embedded
-    engine's does) is sent through it; any other connection, or debug logging on, goes
-    through ``remote.submit`` at once.
+    as the driver does, and returns while the server works on it.
     """
     driver = sys.modules.get("gremlin_python.driver.driver_remote_connection")  # imported when used
     if (
-        driver is not None
-        and type(remote) is driver.DriverRemoteConnection
-        and not _DRIVER_LOG.isEnabledFor(logging.DEBUG)
+        driver is None
+        or type(remote) is not driver.DriverRemoteConnection
+        or _DRIVER_LOG.isEnabledFor(logging.DEBUG)
     ):
-        client = getattr(remote, "_client", None)
-        pool = getattr(client, "_pool", None)
-        if pool is not None and not client._session_enabled and not client.is_closed():
-            args: dict[str, Any] = {"gremlin": bytecode, "aliases": {"g": client._traversal_source}}
-            options = remote._extract_request_options(bytecode)
-            if options:
-                args.update(options)
-            message = RequestMessage(processor="traversal", op="bytecode", args=args)
-            written = pool.get(True).write(message)  # blocks while the previous request is read
-            return lambda: RemoteTraversal(iter(written.result().all().result()))
-    own_send = getattr(remote, "send", None)
-    try:
-        if own_send is not None:  # a connection that sends and waits in two steps (the embedded engine)
-            sent = own_send(bytecode)
-            return lambda: RemoteTraversal(iter([Traverser(result) for result in sent()]))
-        answered = remote.submit(bytecode)
-    except Exception as error:
-        return _raising(error)
-    return lambda: answered
+        return None
+    client = getattr(remote, "_client", None)
+    pool = getattr(client, "_pool", None)
+    if pool is None or client._session_enabled or client.is_closed():
+        return None  # the driver's own submit says what is wrong
+    args: dict[str, Any] = {"gremlin": bytecode, "aliases": {"g": client._traversal_source}}
+    options = remote._extract_request_options(bytecode)
+    if options:
+        args.update(options)
+    message = RequestMessage(processor="traversal", op="bytecode", args=args)
+    written = pool.get(True).write(message)  # blocks while the previous request is read
+    return lambda: RemoteTraversal(iter(written.result().all().result()))
 
 
 def _raising(error: BaseException) -> Callable[[], Any]:
@@ -235,11 +255,6 @@ def _raising(error: BaseException) -> Callable[[], Any]:
         raise error
 
     return fail
-
-
-def submit_bytecode(remote: RemoteConnection, bytecode: Bytecode) -> RemoteTraversal:
-    """``remote.submit(bytecode)`` as :func:`send_bytecode` sends it, waiting for the results."""
-    return send_bytecode(remote, bytecode)()
 
 
 class _CountingConnection(RemoteConnection):
