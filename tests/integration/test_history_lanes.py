@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from engine_stores import both_engines
 
 from fraudcore.micro import dedupe_flags, evaluate_rules, parse_time
 from fraudcore.model import Transaction
@@ -27,7 +28,6 @@ from fraudcore.timeseries.rule_sql import (
     history_groups,
     span_range,
 )
-from fraudlocal.adapters.timeseries_datafusion import DataFusionTimeseriesStore
 from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore
 from fraudlocal.scenario.generator import generate
 
@@ -61,12 +61,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory):
     transactions = sorted(
         (Transaction.model_validate(row) for row in scenario.transactions), key=lambda t: t.timestamp
     )
-    duck = DuckDBTimeseriesStore(root / "ts.duckdb", "fraud", "transactions")
-    fusion = DataFusionTimeseriesStore(root / "datafusion", "fraud", "transactions")
-    for start in range(0, len(transactions), 1000):
-        assert not duck.write(transactions[start : start + 1000]).failed
-        outcome = fusion.write(transactions[start : start + 1000])
-        assert not outcome.failed and not outcome.rejected
+    duck, fusion = both_engines(root, transactions)
     last_day = floor_to(transactions[-1].timestamp, timedelta(days=1))
     # runs through the last day: every 3 hours, and a few after each window a rule of a
     # variant hits over the whole day (most runs see no hit at all)
