@@ -7,6 +7,7 @@ often a run is retried or replayed, the entity is investigated once per period.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -281,7 +282,13 @@ def _evaluate_lanes(
         lanes: dict[int, list[Mapping[str, Any]]] = {}
         for row in rows:
             lanes.setdefault(int(row["lane"]), []).append(row)
-    except Exception:  # a missing column or a broken rule: each rule's own query says which
+    except Exception as error:  # a missing column or a broken rule: each rule's own query says which
+        logging.getLogger(__name__).info(
+            "the query of %s failed (%s: %s); each runs its own",
+            ", ".join(rule.id for rule in group),
+            type(error).__name__,
+            error,
+        )
         return None
     flags: list[Flag] = []
     for lane, rule in enumerate(group):
