@@ -412,6 +412,79 @@ def test_novel_takeover_needs_a_new_device_a_new_network_and_an_amount_far_above
     assert list(found.values()) == [pytest.approx(1_300)]
 
 
+def test_takeover_abroad_needs_a_new_device_in_a_new_country_after_two_payments(recorder: Recorder) -> None:
+    def day(account: str, device: str, ip: str, hours: tuple[int, ...]) -> list[dict]:
+        return [
+            {
+                "account_id": account,
+                "amount": 30,
+                "at": -timedelta(hours=h),
+                "device_id": device,
+                "ip": ip,
+                "country": "US",
+            }
+            for h in hours
+        ]
+
+    recorder.add(
+        # Two payments at home in the morning, then 6,000 from a device never seen, in Brazil.
+        *day("abroad", "a1", "home-a", (11, 9)),
+        {
+            "account_id": "abroad",
+            "amount": 6_000,
+            "at": minutes(1),
+            "device_id": "a2",
+            "ip": "x1",
+            "country": "BR",
+        },
+        # The owner's own new phone at home: a new device on a new network, a known country.
+        *day("new-phone", "p1", "home-p", (11, 9)),
+        {
+            "account_id": "new-phone",
+            "amount": 6_000,
+            "at": minutes(1),
+            "device_id": "p2",
+            "ip": "4g",
+            "country": "US",
+        },
+        # A traveller abroad on the phone they always use.
+        *day("traveller", "t1", "home-t", (11, 9)),
+        {
+            "account_id": "traveller",
+            "amount": 6_000,
+            "at": minutes(1),
+            "device_id": "t1",
+            "ip": "hotel",
+            "country": "BR",
+        },
+        # One earlier payment: no habit to break.
+        *day("one", "o1", "home-o", (11,)),
+        {
+            "account_id": "one",
+            "amount": 6_000,
+            "at": minutes(1),
+            "device_id": "o2",
+            "ip": "x2",
+            "country": "BR",
+        },
+        # A new device abroad paying what the account always pays.
+        *day("usual", "u1", "home-u", (11, 9)),
+        {
+            "account_id": "usual",
+            "amount": 60,
+            "at": minutes(1),
+            "device_id": "u2",
+            "ip": "x3",
+            "country": "BR",
+        },
+    )
+    found = hits(recorder, "takeover_abroad", minutes(5))
+    assert entities(found) == {"abroad"}
+    assert list(found.values()) == [pytest.approx(6_000)]
+    # novel_takeover wants three earlier payments: it sees none of them
+    assert hits(recorder, "novel_takeover", minutes(5)) == {}
+
+
 def test_novel_takeover_ignores_a_brand_new_account_and_one_without_history(recorder: Recorder) -> None:
     recorder.add(
         # A new account: every identifier is new, and it has no habit to compare with.
