@@ -185,6 +185,11 @@ def build_world(g: GraphTraversalSource) -> None:
             b.uses(f"{prefix}{n}", "ip", "10.0.6.1" if prefix == "A" else f"10.0.7.{n}", old, recent)
             b.uses(f"{prefix}{n}", "device", f"d-computer-{prefix}", old, recent)
         b.uses(f"{prefix}4", "device", f"d-phone-{prefix}4", old, recent)
+    # three accounts on one device, each through a network of its own (a device carried
+    # between homes, not a family computer)
+    for n in range(1, 4):
+        b.uses(f"D{n}", "device", "d-carried", old, recent)
+        b.uses(f"D{n}", "ip", f"10.0.8.{n}", old, recent)
     # four on a kitchen computer and nothing else online, all paying in shops with their cards
     for n in range(1, 5):
         b.uses(f"K{n}", "device", "d-kitchen", old, recent)
@@ -399,6 +404,15 @@ def test_household_is_a_benign_cluster(world: Any) -> None:
         "truncated": False,
         "truncation": [],
     }
+
+
+def test_one_device_used_from_three_homes_is_not_a_household(world: Any) -> None:
+    # the household twin (h1, h2: a family computer on the home network) is benign above
+    carried = analyse_ring(world, investigation("account", "D1", rule="amount_spike"))
+    assert carried["members"] == ["D1", "D2", "D3"]
+    assert {s["type"] for s in carried["shared_identifiers"]} == {"device"}
+    assert carried["benign_cluster"] is False
+    assert analyse_ring(world, investigation("account", "h1", rule="amount_spike"))["benign_cluster"] is True
 
 
 def test_household_hit_by_a_high_value_burst_is_not_waved_through(world: Any) -> None:

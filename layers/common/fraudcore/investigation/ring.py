@@ -21,7 +21,8 @@ Output (ids without their ``<label>:`` prefix): ``members``, ``shared_identifier
 ``ring_score`` and ``benign_cluster``.
 
 A household is recognised as a benign cluster: two or three accounts linked only by an IP
-and/or a device, none of the others flagged (a case's own ``ring_member`` flags and one
+and/or a device, among them their home's IP (a family computer is used at home: one device
+carried between three homes is not a household's), none of the others flagged (a case's own ``ring_member`` flags and one
 account's ``amount_spike``, ``novel_takeover`` or ``takeover_abroad`` do not count: see :data:`OWN_FLAG_REASONS`), and the flag not about a group's money (not a
 high-value burst; an amount spike on one member's account is about that account alone,
 and the family stays a family). So are colleagues at an office computer: more
@@ -369,7 +370,12 @@ def analyse_ring(
         and investigation.severity != "critical"
         and bool(link_types)
         and (
-            (link_types <= HOUSEHOLD_LINK_TYPES and (len(members) <= 3 or _everyone_has_own_device(state)))
+            (
+                link_types <= HOUSEHOLD_LINK_TYPES
+                and (
+                    (len(members) <= HOME_SIZE and schema.IP in link_types) or _everyone_has_own_device(state)
+                )
+            )
             or _one_home(members, shared)
             or _one_place(state, members, shared)
             or _family_card(state, members)

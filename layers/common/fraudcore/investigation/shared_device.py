@@ -384,8 +384,7 @@ def assess_account_change(
     established = (
         established_since is not None
         and appeared - established_since >= int(ESTABLISHED_MIN_AGE.total_seconds() * 1000)
-        and prior_payments
-        >= (ESTABLISHED_MIN_PAYMENTS_ABROAD if new_countries else ESTABLISHED_MIN_PAYMENTS)
+        and prior_payments >= (ESTABLISHED_MIN_PAYMENTS_ABROAD if new_countries else ESTABLISHED_MIN_PAYMENTS)
     )
     # The money went out through networks the account had used before the new device
     # appeared, from a country it knows: a new device there is the owner's (a new phone at
