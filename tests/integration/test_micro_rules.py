@@ -413,70 +413,28 @@ def test_novel_takeover_needs_a_new_device_a_new_network_and_an_amount_far_above
 
 
 def test_takeover_abroad_needs_a_new_device_in_a_new_country_after_two_payments(recorder: Recorder) -> None:
-    def day(account: str, device: str, ip: str, hours: tuple[int, ...]) -> list[dict]:
-        return [
-            {
-                "account_id": account,
-                "amount": 30,
-                "at": -timedelta(hours=h),
-                "device_id": device,
-                "ip": ip,
-                "country": "US",
-            }
-            for h in hours
+    def account(name: str, earlier: int, amount: float, device: str, ip: str, country: str) -> list[dict]:
+        """``earlier`` payments of 30 at home (device h-<name>, US) in the morning, then ``amount``."""
+        home = [
+            {"account_id": name, "amount": 30, "at": -timedelta(hours=11 - 2 * n), "device_id": f"h-{name}"}
+            for n in range(earlier)
         ]
+        for payment in home:
+            payment |= {"ip": f"home-{name}", "country": "US"}
+        last = {"account_id": name, "amount": amount, "at": minutes(1), "device_id": device}
+        return [*home, last | {"ip": ip, "country": country}]
 
     recorder.add(
         # Two payments at home in the morning, then 6,000 from a device never seen, in Brazil.
-        *day("abroad", "a1", "home-a", (11, 9)),
-        {
-            "account_id": "abroad",
-            "amount": 6_000,
-            "at": minutes(1),
-            "device_id": "a2",
-            "ip": "x1",
-            "country": "BR",
-        },
+        *account("abroad", 2, 6_000, "a2", "x1", "BR"),
         # The owner's own new phone at home: a new device on a new network, a known country.
-        *day("new-phone", "p1", "home-p", (11, 9)),
-        {
-            "account_id": "new-phone",
-            "amount": 6_000,
-            "at": minutes(1),
-            "device_id": "p2",
-            "ip": "4g",
-            "country": "US",
-        },
-        # A traveller abroad on the phone they always use.
-        *day("traveller", "t1", "home-t", (11, 9)),
-        {
-            "account_id": "traveller",
-            "amount": 6_000,
-            "at": minutes(1),
-            "device_id": "t1",
-            "ip": "hotel",
-            "country": "BR",
-        },
+        *account("new-phone", 2, 6_000, "p2", "4g", "US"),
+        # A traveller abroad on the device they always use.
+        *account("traveller", 2, 6_000, "h-traveller", "hotel", "BR"),
         # One earlier payment: no habit to break.
-        *day("one", "o1", "home-o", (11,)),
-        {
-            "account_id": "one",
-            "amount": 6_000,
-            "at": minutes(1),
-            "device_id": "o2",
-            "ip": "x2",
-            "country": "BR",
-        },
+        *account("one", 1, 6_000, "o2", "x2", "BR"),
         # A new device abroad paying what the account always pays.
-        *day("usual", "u1", "home-u", (11, 9)),
-        {
-            "account_id": "usual",
-            "amount": 60,
-            "at": minutes(1),
-            "device_id": "u2",
-            "ip": "x3",
-            "country": "BR",
-        },
+        *account("usual", 2, 60, "u2", "x3", "BR"),
     )
     found = hits(recorder, "takeover_abroad", minutes(5))
     assert entities(found) == {"abroad"}
