@@ -1,24 +1,30 @@
-"""What the scheduled runs of the window rules read, from DuckDB's own statistics; prints JSON.
+"""What the scheduled runs of the window rules read, from DuckDB's own statistics and from
+the cost model; prints JSON.
 
 A generated scenario is written to the local DuckDB time-series store, in event-time order
 as ingestion writes it; then every scheduled run of one day (the scenario's last day, so
-that day-long baselines have their history) evaluates every enabled rule the way
-``MicroAnalysisFunction`` does (the same range, the same compiled query, no query at a run
-whose range is empty), with DuckDB's profiler on. Per rule:
+that day-long baselines have their history) sends the queries ``MicroAnalysisFunction``
+sends (one per rule, one for the rules sharing a history read; the same ranges, the same
+SQL, no query at a run whose range is empty), with DuckDB's profiler on. Per query:
 
 - ``queries``: the runs that queried;
 - ``rows_read_per_run``: rows the table scans handed on (the rows inside their time
   predicates: what Timestream, which prunes by time, reads), summed over the query's scans,
   on average over all the day's runs;
+- ``bytes_read_per_run``: the bytes those scans handed on (DuckDB's
+  ``intermediate_size_bytes``: only the columns a scan projects);
 - ``rows_scanned_per_run``: rows DuckDB scanned (``total_rows_scanned``: whole row groups
-  its zone maps could not skip), on average over all runs;
-- ``flags``, ``flags_digest``: the flags every run raised (before deduplication across
-  rules), and a digest of them, to compare two versions' results.
+  its zone maps could not skip), on average over all runs.
 
-Run it on two versions of the code (``PYTHONPATH`` pointing at the other one's
-``layers/common`` and ``local``) to compare what each reads and that both raise the same flags.
+Per rule: ``flags`` and ``flags_digest`` (every run's flags, before deduplication across
+rules), to compare two versions' results. ``model``: the cost model's bytes per run at
+100 transactions/s (``fraudlocal cost --tps 100``) for the same queries.
 
-Usage: python bench/rule_scans.py [--accounts N] [--days N] [--seed N] [--schedule 5m]
+``--before COMMIT`` runs the same on that commit's rule compiler (its ``layers/common``,
+exported with ``git archive``; this tree's ``local``) and prints both, with the ratios and
+whether every rule's flags are the same.
+
+Usage: python bench/rule_scans.py [--accounts N] [--days N] [--seed N] [--schedule 5m] [--before COMMIT]
 """
 
 from __future__ import annotations
@@ -26,38 +32,54 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
+import subprocess
+import sys
+import tarfile
 import tempfile
 from datetime import timedelta
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 from fraudcore.micro import flags_from_rows
 from fraudcore.model import parse_transaction
 from fraudcore.rules import enabled_rules, load_rules, parse_duration
+from fraudcore.timeseries import rule_sql
 from fraudcore.timeseries.rule_sql import compile_range, evaluation_range, floor_to
 from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore
+from fraudlocal.cost import estimate
+from fraudlocal.cost.model import scheduled_queries
 from fraudlocal.scenario import generate
 
-
-def _scan_rows(node: dict[str, Any]) -> int:
-    """Rows handed on by the table scans of a profiled plan (their filters applied)."""
-    own = int(node.get("intermediate_rows", 0)) if node.get("type") == "TABLE_SCAN" else 0
-    return own + sum(_scan_rows(child) for child in node.get("children", []))
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--accounts", type=int, default=1000)
-    parser.add_argument("--days", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--schedule", default="5m")
-    args = parser.parse_args()
+def _scans(node: dict[str, Any]) -> list[dict[str, Any]]:
+    """The table scans of a profiled plan."""
+    own = [node] if node.get("type") == "TABLE_SCAN" else []
+    return own + [scan for child in node.get("children", []) for scan in _scans(child)]
+
+
+def _query(group: tuple[Any, ...], store: DuckDBTimeseriesStore, moment: Any, schedule: timedelta) -> str:
+    """The SQL a run at ``moment`` sends for ``group``; empty when it sends none."""
+    spans = [evaluation_range(rule, moment, schedule) for rule in group]
+    if all(getattr(span, "empty", False) for span in spans):
+        return ""
+    if len(group) == 1:
+        return compile_range(group[0], store.database, store.table, spans[0])
+    return rule_sql.compile_history_lanes(group, store.database, store.table, spans)
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
     schedule = parse_duration(args.schedule, "--schedule")
     scenario = generate(accounts=args.accounts, days=args.days, seed=args.seed)
     transactions = sorted(
         (parse_transaction(payload) for payload in scenario.transactions), key=lambda t: t.timestamp
     )
     rules = enabled_rules(load_rules())
+    flags: dict[str, list[tuple[Any, ...]]] = {rule.id: [] for rule in rules}
+    queries: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as directory:
         store = DuckDBTimeseriesStore(Path(directory) / "ts.duckdb", "fraud", "transactions")
         for offset in range(0, len(transactions), 500):
@@ -66,42 +88,105 @@ def main() -> None:
         connection.execute("PRAGMA enable_profiling='no_output'")
         last = floor_to(transactions[-1].timestamp, timedelta(days=1))
         runs = [last + schedule * index for index in range(round(timedelta(days=1) / schedule))]
-        report: dict[str, Any] = {}
-        for rule in rules:
-            queries = read = scanned = flags = 0
-            digest = hashlib.sha256()
+        for group in scheduled_queries(rules):
+            count = rows_read = bytes_read = scanned = 0
             for moment in runs:
-                span = evaluation_range(rule, moment, schedule)
-                if getattr(span, "empty", False):
+                sql = _query(group, store, moment, schedule)
+                if not sql:
                     continue
-                rows = store.query(compile_range(rule, store.database, store.table, span))
+                rows = store.query(sql)
                 profile = json.loads(connection.get_profiling_information(format="json"))
-                queries += 1
-                read += sum(_scan_rows(node) for node in profile.get("operator", []))
+                scans = [scan for node in profile.get("operator", []) for scan in _scans(node)]
+                count += 1
+                rows_read += sum(int(scan.get("intermediate_rows", 0)) for scan in scans)
+                bytes_read += sum(int(scan.get("intermediate_size_bytes", 0)) for scan in scans)
                 scanned += int(profile.get("query", {}).get("total_rows_scanned", 0))
-                for flag in sorted(
-                    (flag.execution_name, flag.window_start, flag.observed)
-                    for flag in flags_from_rows(rule, rows, moment)
-                ):
-                    digest.update(repr((moment.isoformat(), *flag)).encode())
-                    flags += 1
-            report[rule.id] = {
-                "queries": queries,
-                "rows_read_per_run": round(read / len(runs)),
+                for lane, rule in enumerate(group):
+                    own = [row for row in rows if len(group) == 1 or int(row["lane"]) == lane]
+                    flags[rule.id] += sorted(
+                        (moment.isoformat(), flag.execution_name, flag.window_start, flag.observed)
+                        for flag in flags_from_rows(rule, own, moment)
+                    )
+            queries[" + ".join(rule.id for rule in group)] = {
+                "queries": count,
+                "rows_read_per_run": round(rows_read / len(runs)),
+                "bytes_read_per_run": round(bytes_read / len(runs)),
                 "rows_scanned_per_run": round(scanned / len(runs)),
-                "flags": flags,
-                "flags_digest": digest.hexdigest()[:16],
             }
         store.close()
+    model = estimate(100.0, schedule)
+    return {
+        "transactions": len(transactions),
+        "runs": len(runs),
+        "schedule": args.schedule,
+        "queries": queries,
+        "rules": {
+            rule_id: {
+                "flags": len(items),
+                "flags_digest": hashlib.sha256(repr(items).encode()).hexdigest()[:16],
+            }
+            for rule_id, items in flags.items()
+        },
+        "rows_read_per_run": sum(item["rows_read_per_run"] for item in queries.values()),
+        "bytes_read_per_run": sum(item["bytes_read_per_run"] for item in queries.values()),
+        "rows_scanned_per_run": sum(item["rows_scanned_per_run"] for item in queries.values()),
+        "model": {
+            "tps": 100,
+            "bytes_scanned_per_run": model.derived["bytes_scanned_per_run"],
+            "queries": {scan["rule"]: scan["bytes"] for scan in model.scans},
+        },
+    }
+
+
+def before(args: argparse.Namespace) -> dict[str, Any]:
+    """The same figures from ``args.before``'s rule compiler, run in another interpreter."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", args.before, "layers/common"], check=True, capture_output=True
+    ).stdout
+    with tempfile.TemporaryDirectory() as directory:
+        with tarfile.open(fileobj=BytesIO(archive)) as tar:
+            tar.extractall(directory, filter="data")
+        command = [sys.executable, __file__, "--accounts", str(args.accounts), "--days", str(args.days)]
+        command += ["--seed", str(args.seed), "--schedule", args.schedule]
+        path = os.pathsep.join([str(Path(directory) / "layers" / "common"), str(ROOT / "local")])
+        printed = subprocess.run(
+            command, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path}
+        ).stdout
+    return json.loads(printed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--schedule", default="5m")
+    parser.add_argument("--before", help="a commit whose rule compiler to measure too, for comparison")
+    args = parser.parse_args()
+    after = measure(args)
+    if not args.before:
+        print(json.dumps(after, indent=2))
+        return
+    earlier = before(args)
+    figures = ("rows_read_per_run", "bytes_read_per_run", "rows_scanned_per_run")
     print(
         json.dumps(
             {
-                "transactions": len(transactions),
-                "runs": len(runs),
-                "schedule": args.schedule,
-                "rules": report,
-                "rows_read_per_run": sum(item["rows_read_per_run"] for item in report.values()),
-                "rows_scanned_per_run": sum(item["rows_scanned_per_run"] for item in report.values()),
+                "before": {"commit": args.before, **earlier},
+                "after": after,
+                "ratios": {
+                    **{
+                        name: round(earlier[name] / after[name], 2)
+                        for name in figures
+                        if earlier.get(name) and after.get(name)
+                    },
+                    "model_bytes_scanned_per_run": round(
+                        earlier["model"]["bytes_scanned_per_run"] / after["model"]["bytes_scanned_per_run"], 2
+                    ),
+                },
+                "same_flags": {
+                    rule: earlier["rules"].get(rule) == after["rules"][rule] for rule in after["rules"]
+                },
             },
             indent=2,
         )

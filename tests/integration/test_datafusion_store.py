@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from engine_stores import both_engines
 
 from fraudcore.micro import evaluate_rules
 from fraudcore.model import Transaction
@@ -20,7 +21,6 @@ from fraudcore.timeseries import MissingColumnError
 from fraudcore.timeseries.dialects import INFLUXDB3, TIMESTREAM
 from fraudcore.timeseries.rule_sql import compile_range, span_range
 from fraudlocal.adapters.timeseries_datafusion import DataFusionTimeseriesStore
-from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore
 from fraudlocal.cli import main
 from fraudlocal.scenario.generator import generate
 
@@ -34,12 +34,7 @@ def both_stores(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("engines")
     scenario = generate(accounts=500, days=1, seed=23)
     transactions = [Transaction.model_validate(row) for row in scenario.transactions]
-    duck = DuckDBTimeseriesStore(root / "ts.duckdb", "fraud", "transactions")
-    fusion = DataFusionTimeseriesStore(root / "datafusion", "fraud", "transactions")
-    for start in range(0, len(transactions), 1000):
-        assert not duck.write(transactions[start : start + 1000]).failed
-        outcome = fusion.write(transactions[start : start + 1000])
-        assert not outcome.failed and not outcome.rejected
+    duck, fusion = both_engines(root, transactions)
     first = min(t.timestamp for t in transactions)
     last = max(t.timestamp for t in transactions)
     yield duck, fusion, first, last

@@ -13,7 +13,13 @@ from fraudcore.rules import enabled_rules, load_rules, rule_with
 from fraudlocal.cli import main
 from fraudlocal.cost import CostError, estimate, load_prices
 from fraudlocal.cost.docs import document_block, render_block
-from fraudlocal.cost.model import RecordSizes, rule_scans
+from fraudlocal.cost.model import (
+    RecordSizes,
+    measure_record_sizes,
+    query_scans,
+    rule_scans,
+    scheduled_queries,
+)
 
 DEPLOY_GUIDE = Path(__file__).resolve().parents[2] / "docs" / "deploy.md"
 SIZES = RecordSizes(kinesis_bytes=320.0, timestream_bytes=240.0, sample=1)
@@ -62,6 +68,36 @@ def test_each_rule_reads_what_its_compiled_query_reads() -> None:
         rule_with(rules["velocity"], window=timedelta(minutes=20)), "fraud", "transactions", FIVE
     )
     assert longer.seconds() > velocity.seconds()
+
+
+def test_rules_sharing_a_history_read_it_once_in_one_query() -> None:
+    rules = rules_by_id()
+    spike, novel = rules["amount_spike"], rules["novel_takeover"]
+    queries = scheduled_queries(list(rules.values()))
+    assert (spike, novel) in queries and len(queries) == len(rules) - 1
+    both = query_scans((spike, novel), "fraud", "transactions", FIVE)
+    alone = [rule_scans(rule, "fraud", "transactions", FIVE) for rule in (spike, novel)]
+    assert both.rule == "amount_spike + novel_takeover" and both.queried_runs == 288
+    # the day of history (the earlier of the two starts) and the candidates: two reads, not four
+    assert len(both.scans) == 2 and all(len(scan.scans) == 2 for scan in alone)
+    assert max(scan.seconds for scan in both.scans) >= 86_400
+    assert both.seconds() < 0.55 * sum(scan.seconds() for scan in alone)
+
+
+def test_a_read_costs_the_columns_it_names() -> None:
+    sizes = measure_record_sizes()
+    assert sum(sizes.column_bytes.values()) == pytest.approx(sizes.timestream_bytes)
+    assert sizes.row_bytes(None) == sizes.timestream_bytes  # SELECT *: the whole record
+    rules = rules_by_id()
+    spike = rule_scans(rules["amount_spike"], "fraud", "transactions", FIVE)
+    named = {"time", "measure_name", "account_id", "transaction_id", "amount"}
+    assert all(scan.columns is not None and scan.columns <= named for scan in spike.scans)
+    assert "transaction_id" in max(spike.scans, key=lambda scan: scan.seconds).columns  # the order
+    whole = estimate(100, FIVE, sizes=RecordSizes(sizes.kinesis_bytes, sizes.timestream_bytes, sizes.sample))
+    aware = estimate(100, FIVE, sizes=sizes)
+    assert aware.derived["bytes_scanned_per_run"] < 0.5 * whole.derived["bytes_scanned_per_run"]
+    for scan in aware.scans:
+        assert 8 < scan["bytes_per_row"] < sizes.timestream_bytes, scan
 
 
 def test_query_bytes_follow_the_rate_the_schedule_and_the_minimum() -> None:

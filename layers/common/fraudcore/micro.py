@@ -7,6 +7,7 @@ often a run is retried or replayed, the entity is investigated once per period.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,7 +27,13 @@ from .ports import InvestigationStarter, TimeseriesStore
 from .rules import Rule, enabled_rules, format_duration, load_rules_keeping_last_good, parse_duration
 from .timeseries import MissingColumnError
 from .timeseries.dialects import dialect_of
-from .timeseries.rule_sql import compile_range, evaluation_range, floor_to
+from .timeseries.rule_sql import (
+    compile_history_lanes,
+    compile_range,
+    evaluation_range,
+    floor_to,
+    history_groups,
+)
 from .timeutil import iso_z, parse_utc
 
 _SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
@@ -228,11 +235,20 @@ def evaluate_rules(
     A rule that reads a column no record has used yet (a producer that never sends cards,
     say) cannot match anything: it is left out, with the reason, in ``skipped``. A result row
     that cannot become a flag (a non-finite observed value...) is named in ``skipped_rows``.
+    Rules reading the history of the same entity are evaluated by one query
+    (:func:`fraudcore.timeseries.rule_sql.compile_history_lanes`: the history is read once);
+    when that query fails, each of them runs its own, so errors and skips stay per rule.
     """
     flags: list[Flag] = []
     errors: dict[str, str] = {}
+    done: set[str] = set()
+    for group in history_groups(rules):
+        grouped = _evaluate_lanes(store, group, evaluation_time, schedule_interval, skipped_rows)
+        if grouped is not None:
+            flags.extend(grouped)
+            done.update(rule.id for rule in group)
     for rule in rules:
-        if not rule.enabled:
+        if not rule.enabled or rule.id in done:
             continue
         span = evaluation_range(rule, evaluation_time, schedule_interval)
         if span.empty:
@@ -248,6 +264,36 @@ def evaluate_rules(
             errors[rule.id] = f"{type(error).__name__}: {error}"
             continue
     return dedupe_flags(flags), errors
+
+
+def _evaluate_lanes(
+    store: TimeseriesStore,
+    group: Sequence[Rule],
+    evaluation_time: datetime,
+    schedule_interval: timedelta | None,
+    skipped_rows: list[str] | None,
+) -> list[Flag] | None:
+    """The flags of rules sharing a history read, from one query; None when it failed."""
+    spans = [evaluation_range(rule, evaluation_time, schedule_interval) for rule in group]
+    try:
+        rows = store.query(
+            compile_history_lanes(group, store.database, store.table, spans, dialect_of(store))
+        )
+        lanes: dict[int, list[Mapping[str, Any]]] = {}
+        for row in rows:
+            lanes.setdefault(int(row["lane"]), []).append(row)
+    except Exception as error:  # a missing column or a broken rule: each rule's own query says which
+        logging.getLogger(__name__).info(
+            "the query of %s failed (%s: %s); each runs its own",
+            ", ".join(rule.id for rule in group),
+            type(error).__name__,
+            error,
+        )
+        return None
+    flags: list[Flag] = []
+    for lane, rule in enumerate(group):
+        flags.extend(flags_from_rows(rule, lanes.get(lane, []), evaluation_time, skipped_rows))
+    return flags
 
 
 def start_investigations(

@@ -186,6 +186,12 @@ class Rule:
         match = re.match(r"^count\(distinct ([a-z_]+)\)$", self.aggregate)
         return match.group(1) if match else None
 
+    @property
+    def filter_columns(self) -> tuple[str, ...]:
+        """The columns the rule's filter reads, in order of first use (known once it is parsed)."""
+        names = _FILTER_TOKEN.findall(self.filter or "")
+        return tuple(dict.fromkeys(name for name in names if name in FILTER_COLUMNS))
+
     def hits(self, observed: float) -> bool:
         return observed > self.threshold if self.op == ">" else observed >= self.threshold
 

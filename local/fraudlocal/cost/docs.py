@@ -60,18 +60,19 @@ def render_block() -> str:
         *_table("influxdb3"),
         "",
         f"What one scheduled run reads at 100 transactions/s ({format_duration(busy.schedule)} schedule; "
-        f"a Timestream record is {busy.derived['timestream_record_bytes']:.0f} bytes), on average over "
-        "a day of runs (a rule that waits for its windows to close queries only at the runs that see "
-        "one close):",
+        f"a Timestream record is {busy.derived['timestream_record_bytes']:.0f} bytes, of which a read "
+        "counts only the columns its query names), on average over a day of runs (a rule that waits "
+        "for its windows to close queries only at the runs that see one close; rules reading the "
+        "history of the same entity share one query):",
         "",
-        "| rule | table reads a query | queries a day | seconds of data | MB scanned |",
-        "|---|---:|---:|---:|---:|",
+        "| query (rules) | table reads a query | queries a day | seconds of data | bytes a row | MB scanned |",
+        "|---|---:|---:|---:|---:|---:|",
         *(
             f"| {scan['rule']} | {scan['table_reads']} | {scan['queries_per_day']} | "
-            f"{scan['seconds_of_data']:,} | {scan['bytes'] / 1e6:,.1f} |"
+            f"{scan['seconds_of_data']:,} | {scan['bytes_per_row']:.0f} | {scan['bytes'] / 1e6:,.1f} |"
             for scan in busy.scans
         ),
-        f"| **per run** | | | | **{busy.derived['bytes_scanned_per_run'] / 1e6:,.0f}** |",
+        f"| **per run** | | | | | **{busy.derived['bytes_scanned_per_run'] / 1e6:,.0f}** |",
         "",
         "Accounts onboarded to Timestream after 2024-04-29 pay queries by TCU-hours instead "
         f"(`--query-pricing tcu`): at 100 transactions/s every {format_duration(busy.schedule)} the "

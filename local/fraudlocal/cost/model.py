@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -28,7 +29,20 @@ import yaml
 from sqlglot import exp
 
 from fraudcore.rules import Rule, enabled_rules, format_duration, load_rules
+from fraudcore.timeseries import DIMENSIONS, MEASURE_NAME_COLUMN, MEASURES, TIME_COLUMN
 from fraudcore.timeseries.rule_sql import compile_rule, evaluation_range, floor_to
+
+try:  # one query for rules sharing a history read; an earlier compiler (which
+    # bench/rule_scans.py --before prices to compare) sends one query per rule
+    from fraudcore.timeseries.rule_sql import compile_history_lanes, history_groups
+except ImportError:  # pragma: no cover - only with an earlier compiler on the path
+
+    def history_groups(rules: Sequence[Rule]) -> list[tuple[Rule, ...]]:
+        return []
+
+    def compile_history_lanes(*args: Any, **kwargs: Any) -> str:
+        raise NotImplementedError
+
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
 SECONDS_PER_HOUR = 3600
@@ -53,6 +67,7 @@ TEMPLATE_DEFAULTS = {
 }
 _TIME_LOW = re.compile(r"\btime\s*>=\s*from_iso8601_timestamp\('([^']+)'\)", re.IGNORECASE)
 _TIME_HIGH = re.compile(r"\btime\s*<\s*from_iso8601_timestamp\('([^']+)'\)", re.IGNORECASE)
+_TABLE_COLUMNS = frozenset({TIME_COLUMN, MEASURE_NAME_COLUMN, *DIMENSIONS, *MEASURES})
 
 
 class CostError(ValueError):
@@ -113,11 +128,24 @@ def load_prices(path: Path = PRICES_FILE) -> PriceBook:
 
 @dataclass(frozen=True)
 class RecordSizes:
-    """Average sizes of one transaction, measured on a generated scenario."""
+    """Average sizes of one transaction, measured on a generated scenario.
+
+    ``column_bytes``: what each column adds to ``timestream_bytes`` (Timestream's storage
+    formula, column by column: 8 bytes of time, the measure name, each dimension's name
+    and value when present, each measure's name and 8-byte value); they add up to it.
+    Without them every read is priced as whole records.
+    """
 
     kinesis_bytes: float
     timestream_bytes: float
     sample: int
+    column_bytes: dict[str, float] = field(default_factory=dict)
+
+    def row_bytes(self, columns: frozenset[str] | None) -> float:
+        """Bytes a read of ``columns`` (None: every column) scans per record."""
+        if columns is None or not self.column_bytes:
+            return self.timestream_bytes
+        return sum(self.column_bytes.get(column, 0.0) for column in columns)
 
 
 @lru_cache(maxsize=1)
@@ -126,105 +154,185 @@ def measure_record_sizes(sample: int = 2000) -> RecordSizes:
     import json
 
     from fraudcore.model import parse_transaction
-    from fraudcore.timeseries import MEASURE_NAME, measure_values, record_dimensions
+    from fraudcore.timeseries import (
+        MEASURE_NAME,
+        MEASURE_NAME_COLUMN,
+        TIME_COLUMN,
+        measure_values,
+        record_dimensions,
+    )
 
     from ..scenario import generate
 
     transactions = generate(accounts=500, days=1).transactions[:sample]
-    kinesis = timestream = 0
+    kinesis = 0
+    columns: dict[str, float] = {TIME_COLUMN: 0.0, MEASURE_NAME_COLUMN: 0.0}
     for payload in transactions:
         kinesis += len(json.dumps(payload, separators=(",", ":")).encode())
         transaction = parse_transaction(payload)
-        dims = record_dimensions(transaction)
-        size = 8 + sum(len(name.encode()) + len(value.encode()) for name, value in dims.items())
-        size += len(MEASURE_NAME) + sum(len(name) + 8 for name in measure_values(transaction))
-        timestream += size
+        columns[TIME_COLUMN] += 8
+        columns[MEASURE_NAME_COLUMN] += len(MEASURE_NAME.encode())
+        for name, value in record_dimensions(transaction).items():
+            columns[name] = columns.get(name, 0.0) + len(name.encode()) + len(value.encode())
+        for name in measure_values(transaction):
+            columns[name] = columns.get(name, 0.0) + len(name.encode()) + 8
     count = len(transactions)
-    return RecordSizes(kinesis / count, timestream / count, count)
+    per_record = {name: total / count for name, total in columns.items()}
+    return RecordSizes(kinesis / count, sum(per_record.values()), count, per_record)
 
 
 @dataclass
 class Scan:
-    """One read of the transactions table by one query: its time range."""
+    """One read of the transactions table by one query: its time range and the columns it
+    names (None: every column, a ``SELECT *``)."""
 
     seconds: float
+    columns: frozenset[str] | None = None
 
 
 @dataclass
 class RuleScan:
-    """What one rule reads over a day of scheduled runs.
+    """What one scheduled query (one rule's, or one for rules sharing a read) reads over a day.
 
-    ``scans`` are the table reads of one query (at the first run of the day that runs it);
-    ``run_seconds`` the seconds of data all its reads cover, for each run that queries. A
-    rule that waits for its windows to close queries only at the runs that see one close.
+    ``scans`` are the table reads of the query at the first run of the day that runs it;
+    ``run_reads`` its reads at each run that queries. A rule that waits for its windows to
+    close queries only at the runs that see one close.
     """
 
     rule: str
     scans: list[Scan]
     runs: int = 1
-    run_seconds: list[float] = field(default_factory=list)
+    run_reads: list[list[Scan]] = field(default_factory=list)
+
+    @property
+    def run_seconds(self) -> list[float]:
+        """Seconds of data all the query's reads cover, at each run that queries."""
+        return [sum(scan.seconds for scan in reads) for reads in self.run_reads]
 
     def seconds(self) -> float:
         """Seconds of data read per scheduled run, on average over the day's runs."""
-        if not self.run_seconds:
+        if not self.run_reads:
             return sum(scan.seconds for scan in self.scans)
         return sum(self.run_seconds) / self.runs
 
+    def run_bytes(self, tps: float, sizes: RecordSizes) -> list[float]:
+        """Bytes the query scans at each run that queries (only the columns each read names)."""
+        return [
+            sum(tps * scan.seconds * sizes.row_bytes(scan.columns) for scan in reads)
+            for reads in self.run_reads
+        ]
+
     @property
     def queried_runs(self) -> int:
-        return len(self.run_seconds) if self.run_seconds else self.runs
+        return len(self.run_reads) if self.run_reads else self.runs
 
 
-def _reads(rule: Rule, sql: str, table: str) -> list[tuple[datetime, datetime]]:
-    """The time range of every read of ``table`` by ``sql`` (a common table expression is
-    evaluated where it is referenced: once per reference)."""
+def _reads(rule: Rule, sql: str, table: str) -> list[tuple[datetime, datetime, frozenset[str] | None]]:
+    """The time range and columns of every read of ``table`` by ``sql`` (a common table
+    expression is evaluated where it is referenced: once per reference).
+
+    A read's range is bounded by the time conditions its WHERE requires of every row (those
+    inside an OR bound only some rows); its columns are those its SELECT names, every column
+    for ``SELECT *``.
+    """
     from fraudlocal.adapters.timestream_sql import parse
 
     tree = parse(sql)
-    reads: list[tuple[datetime, datetime]] = []
+    reads: list[tuple[datetime, datetime, frozenset[str] | None]] = []
     for read in tree.find_all(exp.Table):
         if read.name != table:
             continue
         select = read.find_ancestor(exp.Select)
         where = select.args.get("where") if select is not None else None
-        if where is not None:
-            where = where.copy()
-            for nested in list(where.find_all(exp.Select)):  # a subquery's bounds are its own read's
-                nested.replace(exp.null())
-        text = where.sql(dialect="trino") if where is not None else ""
+        conjuncts = (
+            list(where.this.flatten()) if where is not None and isinstance(where.this, exp.And) else []
+        )
+        if where is not None and not conjuncts:
+            conjuncts = [where.this]
+        text = " AND ".join(
+            conjunct.sql(dialect="trino") for conjunct in conjuncts if not conjunct.find(exp.Select, exp.Or)
+        )
         low, high = _TIME_LOW.findall(text), _TIME_HIGH.findall(text)
         if not low or not high:
             raise CostError(f"{rule.id}: a read of {table} without explicit time bounds: {text[:200]}")
         start = max(_instant(value) for value in low)
         end = min(_instant(value) for value in high)
+        columns = _columns_read(select) if select is not None else None
         cte = read.find_ancestor(exp.CTE)
         times = sum(1 for ref in tree.find_all(exp.Table) if ref.name == cte.alias) if cte is not None else 1
-        reads.extend((start, end) for _ in range(max(1, times)))
+        reads.extend((start, end, columns) for _ in range(max(1, times)))
     return reads
 
 
-def rule_scans(rule: Rule, database: str, table: str, schedule: timedelta) -> RuleScan:
-    """The table reads of ``rule``'s scheduled runs over a day, from its compiled queries.
+def _columns_read(select: exp.Select) -> frozenset[str] | None:
+    """The table columns a SELECT reading the table names (not its subqueries': their own reads)."""
+    if any(isinstance(projection, exp.Star) for projection in select.expressions):
+        return None
+    return frozenset(
+        column.name.lower()
+        for column in select.find_all(exp.Column)
+        if column.find_ancestor(exp.Select) is select and column.name.lower() in _TABLE_COLUMNS
+    )
 
-    The compiler bounds every read by the run's range (its first window start, less the
-    rule's history for a baseline, up to the range's end): the query of one run is parsed,
-    each read's bounds taken relative to that run's range, and every other run of the day
-    reads the same relative bounds of its own range.
+
+def query_scans(group: Sequence[Rule], database: str, table: str, schedule: timedelta) -> RuleScan:
+    """The table reads of one scheduled query over a day of runs: ``group`` is one rule, or
+    rules evaluated by one query (``history_groups``).
+
+    The compiler bounds every read by the runs' ranges (first window starts, less a history
+    for a baseline, up to the ranges' end): a query is parsed for each arrangement of the
+    rules' ranges relative to one another (one, for a single rule), each read's bounds taken
+    relative to the first rule's range, and every run with the same arrangement reads the
+    same relative bounds of its own ranges.
     """
     day = floor_to(datetime(2026, 1, 1, tzinfo=UTC), schedule)
     runs = max(1, round(timedelta(days=1) / schedule))
-    ranges = [evaluation_range(rule, day + schedule * index, schedule) for index in range(runs)]
-    queried = [(day + schedule * index, span) for index, span in enumerate(ranges) if not span.empty]
-    if not queried:
-        return RuleScan(rule.id, [], runs, [])
-    moment, first = queried[0]
-    reads = _reads(rule, compile_rule(rule, database, table, moment, schedule), table)
-    offsets = [(low - first.first_window_start, high - first.end) for low, high in reads]
-    run_seconds = [
-        sum(((span.end + high) - (span.first_window_start + low)).total_seconds() for low, high in offsets)
-        for _, span in queried
-    ]
-    return RuleScan(rule.id, [Scan((high - low).total_seconds()) for low, high in reads], runs, run_seconds)
+    name = " + ".join(rule.id for rule in group)
+    shapes: dict[tuple[Any, ...], list[tuple[timedelta, timedelta, frozenset[str] | None]]] = {}
+    run_reads: list[list[Scan]] = []
+    first_reads: list[Scan] = []
+    for index in range(runs):
+        moment = day + schedule * index
+        spans = [evaluation_range(rule, moment, schedule) for rule in group]
+        if all(getattr(span, "empty", False) for span in spans):
+            continue
+        anchor = spans[0]
+        key = tuple(
+            (span.first_window_start - anchor.first_window_start, span.end - anchor.end) for span in spans[1:]
+        )
+        if key not in shapes:
+            if len(group) == 1:
+                sql = compile_rule(group[0], database, table, moment, schedule)
+            else:
+                sql = compile_history_lanes(group, database, table, spans)
+            shapes[key] = [
+                (low - anchor.first_window_start, high - anchor.end, columns)
+                for low, high, columns in _reads(group[0], sql, table)
+            ]
+        reads = [
+            Scan(((anchor.end + high) - (anchor.first_window_start + low)).total_seconds(), columns)
+            for low, high, columns in shapes[key]
+        ]
+        first_reads = first_reads or reads
+        run_reads.append(reads)
+    return RuleScan(name, first_reads, runs, run_reads)
+
+
+def rule_scans(rule: Rule, database: str, table: str, schedule: timedelta) -> RuleScan:
+    """The table reads of ``rule``'s own scheduled query over a day of runs."""
+    return query_scans([rule], database, table, schedule)
+
+
+def scheduled_queries(rules: Sequence[Rule]) -> list[tuple[Rule, ...]]:
+    """The queries a scheduled run sends, as ``fraudcore.micro.evaluate_rules`` does: one per
+    group of rules sharing a history read, one per other rule, in rule order."""
+    grouped = {rule.id: group for group in history_groups(rules) for rule in group}
+    queries: list[tuple[Rule, ...]] = []
+    for rule in rules:
+        group = grouped.get(rule.id, (rule,))
+        if group not in queries:
+            queries.append(group)
+    return queries
 
 
 def _instant(text: str) -> datetime:
@@ -410,18 +518,17 @@ def estimate(
 
     # -- time series --------------------------------------------------------------------
     bytes_per_row = sizes.timestream_bytes
-    scans = [rule_scans(rule, "fraud", "transactions", schedule) for rule in rules]
+    scans = [query_scans(group, "fraud", "transactions", schedule) for group in scheduled_queries(rules)]
     per_run_bytes = 0.0
     billed_per_run = 0.0
     minimum = book["timestream_query_minimum_mb"] * 1e6
     queries_per_run = 0.0
     for scan in scans:
         rows = tps * scan.seconds()
-        scanned = rows * bytes_per_row
+        run_bytes = scan.run_bytes(tps, sizes)
+        scanned = sum(run_bytes) / max(1, scan.runs)
         # each query is billed on its own (rounded up to the MB, at least the minimum)
-        billed = sum(
-            max(minimum, math.ceil(tps * seconds * bytes_per_row / 1e6) * 1e6) for seconds in scan.run_seconds
-        ) / max(1, scan.runs)
+        billed = sum(max(minimum, math.ceil(size / 1e6) * 1e6) for size in run_bytes) / max(1, scan.runs)
         per_run_bytes += scanned
         billed_per_run += billed
         queries_per_run += scan.queried_runs / scan.runs
@@ -432,6 +539,7 @@ def estimate(
                 "queries_per_day": round(scan.queried_runs * timedelta(days=1) / (scan.runs * schedule)),
                 "seconds_of_data": round(scan.seconds()),
                 "rows": round(rows),
+                "bytes_per_row": round(scanned / rows, 1) if rows else 0.0,
                 "bytes": round(scanned),
                 "billed_bytes": round(billed),
             }

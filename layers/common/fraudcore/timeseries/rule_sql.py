@@ -21,6 +21,7 @@ Every query returns ``entity_id``, ``window_start`` and ``observed``, one row pe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -159,41 +160,46 @@ def _grouped_sql(rule: Rule, database: str, table: str, span: EvaluationRange, d
 
 
 def _spike_sql(rule: Rule, database: str, table: str, span: EvaluationRange, dialect: SqlDialect) -> str:
-    params = rule.params
-    history_start = span.first_window_start - parse_duration(params["history"], rule.id)
-    baseline = int(params["baseline_transactions"])
     column = rule.entity_column
-    conditions = _row_conditions(rule, history_start, span.end, dialect)
-    # Only entities with a candidate payment in range need a baseline: on Timestream this
-    # keeps a scheduled run from reading the whole history of every account.
-    candidates = " AND ".join(
-        [
-            *_row_conditions(rule, span.first_window_start, span.end, dialect),
-            f"amount >= {_number_sql(params['min_amount'])}",
-        ]
-    )
+    conditions = _row_conditions(rule, _history_start(rule, span), span.end, dialect)
+    candidates = " AND ".join(_candidates(rule, span, dialect))
     table_sql = dialect.table(database, table)
     conditions.append(f"{column} IN (SELECT {column} FROM {table_sql} WHERE {candidates})")
     where = "\n    AND ".join(conditions)
-    frame = f"PARTITION BY {column} ORDER BY time, transaction_id ROWS BETWEEN {baseline} PRECEDING AND 1 PRECEDING"
     window_start = dialect.window_start(rule.window)
+    rows = "\n  AND ".join(_spike_rows(rule, span, dialect))
     return (
         "WITH scored AS (\n"
         f"  SELECT {column} AS entity_id, time, amount,\n"
-        f"    avg(amount) OVER ({frame}) AS baseline,\n"
-        f"    count(*) OVER ({frame}) AS history\n"
+        f"    {_baseline_sql(rule)}\n"
         f"  FROM {table_sql}\n"
         f"  WHERE {where}\n"
         ")\n"
         f"SELECT entity_id, {window_start} AS window_start, max(amount / baseline) AS observed\n"
         "FROM scored\n"
-        f"WHERE time >= {dialect.timestamp(span.first_window_start)}\n"
-        f"  AND history >= {int(params['min_history'])}\n"
-        f"  AND amount >= {_number_sql(params['min_amount'])}\n"
-        "  AND baseline > 0\n"
+        f"WHERE {rows}\n"
         f"GROUP BY entity_id, {window_start}\n"
         f"HAVING max(amount / baseline) {_threshold_sql(rule)}"
     )
+
+
+def _baseline_sql(rule: Rule, partition: str = "", suffix: str = "") -> str:
+    """A payment's baseline (average of the previous ``baseline_transactions``) and its size."""
+    frame = (
+        f"PARTITION BY {partition}{rule.entity_column} ORDER BY time, transaction_id "
+        f"ROWS BETWEEN {int(rule.params['baseline_transactions'])} PRECEDING AND 1 PRECEDING"
+    )
+    return f"avg(amount) OVER ({frame}) AS baseline{suffix},\n    count(*) OVER ({frame}) AS history{suffix}"
+
+
+def _spike_rows(rule: Rule, span: EvaluationRange, dialect: SqlDialect, suffix: str = "") -> list[str]:
+    """The scored payments a spike rule compares with their baseline."""
+    return [
+        f"time >= {dialect.timestamp(span.first_window_start)}",
+        f"history{suffix} >= {int(rule.params['min_history'])}",
+        f"amount >= {_number_sql(rule.params['min_amount'])}",
+        f"baseline{suffix} > 0",
+    ]
 
 
 def _pass_through_sql(
@@ -239,7 +245,7 @@ def _pass_through_sql(
     return moves + _started_in_range(select, span, dialect)
 
 
-def _signal_conditions(rule: Rule, dialect: SqlDialect) -> list[str]:
+def _signal_conditions(rule: Rule, dialect: SqlDialect, suffix: str = "") -> list[str]:
     """Row conditions of a rule's signals over the columns ``_signals_sql`` computes.
 
     A ``new`` column is new when the account first used it no earlier than ``new_within``
@@ -251,7 +257,7 @@ def _signal_conditions(rule: Rule, dialect: SqlDialect) -> list[str]:
     params = rule.params
     new_within = dialect.duration(parse_duration(params["new_within"], rule.id))
     established = dialect.duration(parse_duration(params["established"], rule.id))
-    conditions = [f"habit_transactions >= {int(params['min_history'])}"]
+    conditions = [f"habit_transactions{suffix} >= {int(params['min_history'])}"]
     for signal in rule.signals:
         if "new" in signal:
             anyof = [
@@ -261,44 +267,45 @@ def _signal_conditions(rule: Rule, dialect: SqlDialect) -> list[str]:
             ]
             conditions.append(anyof[0] if len(anyof) == 1 else "(" + " OR ".join(anyof) + ")")
         else:
-            conditions.append(f"habit > 0 AND amount >= {_number_sql(signal['over_habit'])} * habit")
+            conditions.append(
+                f"habit{suffix} > 0 AND amount >= {_number_sql(signal['over_habit'])} * habit{suffix}"
+            )
     return conditions
 
 
-def _signals_sql(rule: Rule, database: str, table: str, span: EvaluationRange, dialect: SqlDialect) -> str:
-    """Windows whose transactions meeting every signal of the rule add up to the threshold.
+def _novelty_columns(rule: Rule) -> list[str]:
+    return sorted({c for signal in rule.signals for c in signal.get("new", [])})
 
-    The account's profile (first use of each identifier, amount habit) is read from its own
-    history over ``params.history``, for the accounts with a candidate transaction in range
-    only (at least ``min_amount``): a scheduled run never reads every account's history.
+
+def _history_columns(rules: Sequence[Rule]) -> list[str]:
+    """The columns a history read projects for ``rules``: only those their queries use.
+
+    Timestream meters the columns a query reads (a read of ``*`` reads every dimension):
+    the entity, time, the order key, the amount, the columns a novelty signal watches and
+    the columns a filter names.
     """
-    params = rule.params
-    column = rule.entity_column
-    table_sql = dialect.table(database, table)
-    history_start = span.first_window_start - parse_duration(params["history"], rule.id)
-    minimum = _number_sql(params["min_amount"])
-    candidates = " AND ".join(
-        [*_row_conditions(rule, span.first_window_start, span.end, dialect), f"amount >= {minimum}"]
+    base = [rules[0].entity_column, "time", "transaction_id", "amount"]
+    extra = {c for rule in rules for c in (*_novelty_columns(rule), *rule.filter_columns)}
+    return base + sorted(extra - set(base))
+
+
+def _firsts_sql(column: str, novelty: Sequence[str], partition: str = "") -> str:
+    """First use of the entity and of each watched column in its history (``first_use``, ``first_<c>``)."""
+    firsts = "".join(
+        f",\n    min(time) OVER (PARTITION BY {partition}{column}, {c}) AS first_{c}" for c in novelty
     )
-    history = "\n    AND ".join(
-        [
-            *dialect.transaction_rows(),
-            f"time >= {dialect.timestamp(history_start)}",
-            f"time < {dialect.timestamp(span.end)}",
-            f"{column} IN (SELECT {column} FROM {table_sql} WHERE {candidates})",
-        ]
-    )
-    frame = (
-        f"PARTITION BY {column} ORDER BY time, transaction_id "
-        f"ROWS BETWEEN {int(params['habit_transactions'])} PRECEDING AND 1 PRECEDING"
-    )
-    new_within = dialect.duration(parse_duration(params["new_within"], rule.id))
-    novelty = sorted({c for signal in rule.signals for c in signal.get("new", [])})
-    firsts = "".join(f",\n    min(time) OVER (PARTITION BY {column}, {c}) AS first_{c}" for c in novelty)
-    # The habit is made of the account's usual transactions: the candidates that meet the
-    # rule's novelty signals (an intruder's first large payments) must not raise the bar
-    # for the next ones; a small payment from a device new to the account is the owner's
-    # habit all the same. The identifiers the account started with are its own, never new.
+    return f"min(time) OVER (PARTITION BY {partition}{column}) AS first_use{firsts}"
+
+
+def _usual_sql(rule: Rule, dialect: SqlDialect) -> str:
+    """Whether a history row is part of the account's habit.
+
+    The habit is made of the account's usual transactions: the candidates that meet the
+    rule's novelty signals (an intruder's first large payments) must not raise the bar for
+    the next ones; a small payment from a device new to the account is the owner's habit
+    all the same. The identifiers the account started with are its own, never new.
+    """
+    new_within = dialect.duration(parse_duration(rule.params["new_within"], rule.id))
     novel = [
         "("
         + " OR ".join(
@@ -309,16 +316,66 @@ def _signals_sql(rule: Rule, database: str, table: str, span: EvaluationRange, d
         for signal in rule.signals
         if "new" in signal
     ]
-    usual = f"NOT ({' AND '.join([*novel, f'amount >= {minimum}'])})" if novel else "TRUE"
-    aggregate = _aggregate_sql(rule)
-    where = "\n  AND ".join(
+    minimum = _number_sql(rule.params["min_amount"])
+    return f"NOT ({' AND '.join([*novel, f'amount >= {minimum}'])})" if novel else "TRUE"
+
+
+def _habit_sql(rule: Rule, dialect: SqlDialect, partition: str = "", suffix: str = "") -> str:
+    """The habit (average of the previous ``habit_transactions`` usual amounts) and its size."""
+    usual = _usual_sql(rule, dialect)
+    frame = (
+        f"PARTITION BY {partition}{rule.entity_column} ORDER BY time, transaction_id "
+        f"ROWS BETWEEN {int(rule.params['habit_transactions'])} PRECEDING AND 1 PRECEDING"
+    )
+    return (
+        f"avg(CASE WHEN {usual} THEN amount END) OVER ({frame}) AS habit{suffix},\n"
+        f"    count(CASE WHEN {usual} THEN amount END) OVER ({frame}) AS habit_transactions{suffix}"
+    )
+
+
+def _signal_rows(rule: Rule, span: EvaluationRange, dialect: SqlDialect, suffix: str = "") -> list[str]:
+    """The profiled rows a signals rule counts: in range, large enough, meeting every signal."""
+    return [
+        f"time >= {dialect.timestamp(span.first_window_start)}",
+        f"amount >= {_number_sql(rule.params['min_amount'])}",
+        *([f"({rule.filter})"] if rule.filter else []),
+        *_signal_conditions(rule, dialect, suffix),
+    ]
+
+
+def _history_start(rule: Rule, span: EvaluationRange) -> datetime:
+    return span.first_window_start - parse_duration(rule.params["history"], rule.id)
+
+
+def _candidates(rule: Rule, span: EvaluationRange, dialect: SqlDialect) -> list[str]:
+    """Rows that can make a hit: in range, at least ``min_amount``. Only the entities with one
+    need a history: a scheduled run never reads every entity's history."""
+    return [
+        *_row_conditions(rule, span.first_window_start, span.end, dialect),
+        f"amount >= {_number_sql(rule.params['min_amount'])}",
+    ]
+
+
+def _signals_sql(rule: Rule, database: str, table: str, span: EvaluationRange, dialect: SqlDialect) -> str:
+    """Windows whose transactions meeting every signal of the rule add up to the threshold.
+
+    The account's profile (first use of each identifier, amount habit) is read from its own
+    history over ``params.history``, for the accounts with a candidate transaction in range
+    only (at least ``min_amount``): a scheduled run never reads every account's history.
+    """
+    column = rule.entity_column
+    table_sql = dialect.table(database, table)
+    candidates = " AND ".join(_candidates(rule, span, dialect))
+    history = "\n    AND ".join(
         [
-            f"time >= {dialect.timestamp(span.first_window_start)}",
-            f"amount >= {minimum}",
-            *([f"({rule.filter})"] if rule.filter else []),
-            *_signal_conditions(rule, dialect),
+            *dialect.transaction_rows(),
+            f"time >= {dialect.timestamp(_history_start(rule, span))}",
+            f"time < {dialect.timestamp(span.end)}",
+            f"{column} IN (SELECT {column} FROM {table_sql} WHERE {candidates})",
         ]
     )
+    aggregate = _aggregate_sql(rule)
+    where = "\n  AND ".join(_signal_rows(rule, span, dialect))
     window_start, phases = _phased(rule, dialect)
     select = (
         f"SELECT {column} AS entity_id, {window_start} AS window_start, {aggregate} AS observed\n"
@@ -328,11 +385,11 @@ def _signals_sql(rule: Rule, database: str, table: str, span: EvaluationRange, d
     )
     return (
         "WITH firsts AS (\n"
-        f"  SELECT *,\n    min(time) OVER (PARTITION BY {column}) AS first_use{firsts}\n"
+        f"  SELECT {', '.join(_history_columns([rule]))},\n"
+        f"    {_firsts_sql(column, _novelty_columns(rule))}\n"
         f"  FROM {table_sql}\n  WHERE {history}\n"
         "), profiled AS (\n"
-        f"  SELECT *,\n    avg(CASE WHEN {usual} THEN amount END) OVER ({frame}) AS habit,\n"
-        f"    count(CASE WHEN {usual} THEN amount END) OVER ({frame}) AS habit_transactions\n"
+        f"  SELECT *,\n    {_habit_sql(rule, dialect)}\n"
         "  FROM firsts\n"
         ")\n" + _started_in_range(select, span, dialect)
     )
@@ -355,6 +412,159 @@ def compile_range(
     return (
         f"SELECT entity_id, window_start, observed FROM (\n{sql}\n) AS closed\n"
         f"WHERE window_start <= {dialect.timestamp(span.last_window_start)}"
+    )
+
+
+def reads_history(rule: Rule) -> bool:
+    """Whether the rule's query reads its entities' history (a baseline or a profile)."""
+    return rule.aggregate == "spike" or bool(rule.signals)
+
+
+def history_groups(rules: Sequence[Rule]) -> list[tuple[Rule, ...]]:
+    """Rules evaluated by one query each run: those reading the history of the same entity.
+
+    Such rules each read a long history (a day) of the same entities: one query reads it
+    once for all of them (:func:`compile_history_lanes`). A rule that waits for its windows
+    to close queries at other runs, so it keeps its own query. Groups of one are left out.
+    """
+    by_column: dict[str, list[Rule]] = {}
+    for rule in rules:
+        if rule.enabled and reads_history(rule) and not rule.wait_for_close:
+            by_column.setdefault(rule.entity_column, []).append(rule)
+    return [tuple(group) for group in by_column.values() if len(group) > 1]
+
+
+def _lane_aggregate(rule: Rule, lane: int) -> str:
+    """The rule's aggregate over the rows of its lane only (every group holds one lane)."""
+    if rule.aggregate == "spike":
+        return f"max(CASE WHEN lane = {lane} THEN amount / baseline_{lane} END)"
+    aggregate = _aggregate_sql(rule)
+    if aggregate == "count(*)":
+        return f"count(CASE WHEN lane = {lane} THEN 1 END)"
+    function = aggregate.split("(", 1)[0]  # sum(amount) | max(amount): rules.py allows no other
+    return f"{function}(CASE WHEN lane = {lane} THEN amount END)"
+
+
+def _lane_window_start(rule: Rule, dialect: SqlDialect) -> tuple[str, int]:
+    """The window start of a row in the rule's lane, and how many phases the lane uses."""
+    count = 1 if rule.aggregate == "spike" else round(rule.window / rule.hop)
+    if count == 1:
+        return _window_start_sql(rule, 0, dialect), 1
+    cases = " ".join(f"WHEN {phase} THEN {_window_start_sql(rule, phase, dialect)}" for phase in range(count))
+    return f"CASE phases.phase {cases} END", count
+
+
+def compile_history_lanes(
+    rules: Sequence[Rule],
+    database: str,
+    table: str,
+    spans: Sequence[EvaluationRange],
+    dialect: SqlDialect = TIMESTREAM,
+) -> str:
+    """One query for rules that read the history of the same entity (:func:`history_groups`).
+
+    Each rule is a lane: the history of the candidate entities is read once, over the
+    union of the rules' ranges, cross joined with the lane numbers (as a hopping window's
+    phases are), and each lane keeps the rows of its own rule's range; every window function
+    is partitioned by lane, so a lane sees exactly the rows its rule's own query
+    (:func:`compile_range`) reads, in the same order. The entities read are those with a
+    candidate row of any rule: an entity with no candidate of a rule has no hit in its lane
+    (a hit needs such a row), so each lane's hits are its rule's. Rows: ``lane`` (the rule's
+    index in ``rules``), ``entity_id``, ``window_start``, ``observed``.
+    """
+    if len(rules) < 2 or len(spans) != len(rules) or len({rule.entity_column for rule in rules}) != 1:
+        raise ValueError("history lanes need two or more rules on one entity, each with its range")
+    if not all(reads_history(rule) for rule in rules) or any(span.last_window_start for span in spans):
+        raise ValueError("history lanes are for rules reading a history whose windows need not close")
+    column = rules[0].entity_column
+    table_sql = dialect.table(database, table)
+    lanes = list(zip(range(len(rules)), rules, spans, strict=True))
+    first = min(span.first_window_start for span in spans)
+    start = min(_history_start(rule, span) for rule, span in zip(rules, spans, strict=True))
+    end = max(span.end for span in spans)
+    candidates = " AND ".join(
+        [
+            *dialect.transaction_rows(),
+            f"time >= {dialect.timestamp(first)}",
+            f"time < {dialect.timestamp(end)}",
+            "("
+            + " OR ".join(
+                "(" + " AND ".join(_candidates(rule, span, dialect)) + ")" for _, rule, span in lanes
+            )
+            + ")",
+        ]
+    )
+    own_rows = []
+    for lane, rule, span in lanes:
+        if rule.aggregate == "spike":
+            rows = _row_conditions(rule, _history_start(rule, span), span.end, dialect)
+        else:
+            rows = [
+                *dialect.transaction_rows(),
+                f"time >= {dialect.timestamp(_history_start(rule, span))}",
+                f"time < {dialect.timestamp(span.end)}",
+            ]
+        own_rows.append(f"(lanes.lane = {lane} AND " + " AND ".join(rows) + ")")
+    history = "\n    AND ".join(
+        [
+            *dialect.transaction_rows(),
+            f"time >= {dialect.timestamp(start)}",
+            f"time < {dialect.timestamp(end)}",
+            f"{column} IN (SELECT {column} FROM {table_sql} WHERE {candidates})",
+            "(" + "\n      OR ".join(own_rows) + ")",
+        ]
+    )
+    novelty = sorted({c for rule in rules for c in _novelty_columns(rule)})
+    firsts = f",\n    {_firsts_sql(column, novelty, 'lanes.lane, ')}" if any(r.signals for r in rules) else ""
+    scores = ",\n    ".join(
+        _baseline_sql(rule, "lane, ", f"_{lane}")
+        if rule.aggregate == "spike"
+        else _habit_sql(rule, dialect, "lane, ", f"_{lane}")
+        for lane, rule, _ in lanes
+    )
+    phase_count = max(_lane_window_start(rule, dialect)[1] for rule in rules)
+    starts, counted, kept, hits = [], [], [], []
+    for lane, rule, span in lanes:
+        window_start, phases = _lane_window_start(rule, dialect)
+        starts.append(f"WHEN {lane} THEN {window_start}")
+        rows = (
+            _spike_rows(rule, span, dialect, f"_{lane}")
+            if rule.aggregate == "spike"
+            else _signal_rows(rule, span, dialect, f"_{lane}")
+        )
+        if phases < phase_count:
+            rows = [f"phases.phase < {phases}", *rows]
+        counted.append(f"(lane = {lane} AND " + " AND ".join(rows) + ")")
+        aggregate = _lane_aggregate(rule, lane)
+        hits.append(f"(lane = {lane} AND {aggregate} {_threshold_sql(rule)})")
+        # a shifted phase also makes windows that started before the range (partial ones)
+        kept.append(
+            f"lane = {lane}"
+            if rule.aggregate == "spike"
+            else f"(lane = {lane} AND window_start >= {dialect.timestamp(span.first_window_start)})"
+        )
+    window_start = f"CASE lane {' '.join(starts)} END"
+    observed = f"CASE lane {' '.join(f'WHEN {lane} THEN {_lane_aggregate(rule, lane)}' for lane, rule, _ in lanes)} END"
+    counted_sql = "\n   OR ".join(counted)
+    phases_sql = f"\nCROSS JOIN {dialect.numbers('phases', 'phase', phase_count)}" if phase_count > 1 else ""
+    return (
+        "WITH lane_rows AS (\n"
+        f"  SELECT lanes.lane AS lane, {', '.join(_history_columns(rules))}{firsts}\n"
+        f"  FROM {table_sql}\n"
+        f"  CROSS JOIN {dialect.numbers('lanes', 'lane', len(rules))}\n"
+        f"  WHERE {history}\n"
+        "), profiled AS (\n"
+        f"  SELECT *,\n    {scores}\n"
+        "  FROM lane_rows\n"
+        ")\n"
+        "SELECT lane, entity_id, window_start, observed FROM (\n"
+        f"SELECT lane, {column} AS entity_id, {window_start} AS window_start, {observed} AS observed\n"
+        f"FROM profiled{phases_sql}\n"
+        f"WHERE {counted_sql}\n"
+        f"GROUP BY lane, {column}, {window_start}\n"
+        f"HAVING {' OR '.join(hits)}\n"
+        ") AS hits\n"
+        f"WHERE {' OR '.join(kept)}"
     )
 
 
