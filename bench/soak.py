@@ -15,8 +15,9 @@ the records put so far, the stores' counts, the resident memory now and at its p
 The embedded engine keeps the graph in memory, and this stream adds nearly one new
 account->merchant edge per transaction, so the graph grows with the input; what must not
 grow is everything else. The report states the bound it checks (:func:`memory_bound`):
-RSS outside the graph, and peak RSS minus the graph, at the last checkpoint <= 1.5 x at the
-first. Progress lines on stderr (every 50,000 records) carry the RSS and its peak, so a
+RSS outside the graph at the last checkpoint <= 1.5 x at the first, and a peak within that
+plus the graph plus the transient the engine needs while it writes a snapshot of its store
+(which it does by itself as its log grows). Progress lines on stderr (every 50,000 records) carry the RSS and its peak, so a
 jump can be placed.
 
 Then the same stream is replayed in full (a redelivery of everything) into the same
@@ -102,6 +103,8 @@ def graph_figures(state: Path) -> dict[str, Any]:
         "edges": edges,
         "graph_mb": graph_mb,
         "bytes_per_element": round(report["tracked_live_bytes"] / max(1, vertices + edges)),
+        # the snapshots the store has written by itself so far (the one it was created with aside)
+        "snapshots_written": max(0, len(list((state / "graph" / "snapshots").glob("*"))) - 1),
     }
 
 
@@ -264,21 +267,34 @@ def replay(state: Path, checkpoints: list[int], args: argparse.Namespace, label:
     }
 
 
+#: the graph engine's transient while it writes a snapshot of its store, per MB of graph it
+#: holds: bench/graph_snapshot.py measured 2.28 (322,000 elements) and 2.36 (1,022,000)
+SNAPSHOT_EXTRA_PER_GRAPH_MB = 2.5
+
+
 def memory_bound(checkpoints: list[dict[str, Any]]) -> dict[str, Any]:
     """The bound: the memory the pipeline holds besides the graph does not grow with the input.
 
     The embedded graph engine keeps the graph in memory (as Neptune keeps it on its
     instances): it grows with the entities and relationships seen (in this stream nearly one
     new account->merchant ``pays`` edge per transaction), at the engine's bytes per element,
-    not with streams, read-ahead, time-series rows or the history of runs. Both the memory
-    outside the graph at each checkpoint and the peak minus the graph must stay within 1.5x
-    of their value at the first checkpoint.
+    not with streams, read-ahead, time-series rows or the history of runs. So:
+
+    - steady: the memory outside the graph at the last checkpoint stays within 1.5x of its
+      value at the first;
+    - peak: the store writes a snapshot of the whole graph by itself from time to time
+      (``snapshots_written``), holding a transient form of the graph meanwhile
+      (:data:`SNAPSHOT_EXTRA_PER_GRAPH_MB`, measured apart by bench/graph_snapshot.py). At
+      every checkpoint the peak so far stays within 1.5x the first checkpoint's memory
+      outside the graph, plus the graph, plus that transient.
     """
     first, last = checkpoints[0], checkpoints[-1]
+    allowance = 1.5 * (first["rss_outside_graph_mb"] or 0)
     figures: dict[str, Any] = {
         "rule": (
-            "RSS outside the graph (RSS minus the graph engine's live bytes) and peak RSS minus the graph, "
-            "at the last checkpoint <= 1.5 x at the first"
+            "steady: RSS outside the graph (RSS minus the graph engine's live bytes) at the last checkpoint "
+            "<= 1.5 x at the first; peak: at every checkpoint, peak RSS <= 1.5 x the first checkpoint's RSS "
+            f"outside the graph + (1 + {SNAPSHOT_EXTRA_PER_GRAPH_MB}) x the graph (its snapshot transient)"
         ),
         "per_checkpoint": [
             {
@@ -289,6 +305,10 @@ def memory_bound(checkpoints: list[dict[str, Any]]) -> dict[str, Any]:
                 "graph_elements": c["graph"]["vertices"] + c["graph"]["edges"],
                 "graph_bytes_per_element": c["graph"]["bytes_per_element"],
                 "rss_outside_graph_mb": c["rss_outside_graph_mb"],
+                "graph_snapshots_written": c["graph"]["snapshots_written"],
+                "peak_bound_mb": round(
+                    allowance + (1 + SNAPSHOT_EXTRA_PER_GRAPH_MB) * c["graph"]["graph_mb"], 1
+                ),
             }
             for c in checkpoints
         ],
@@ -302,8 +322,10 @@ def memory_bound(checkpoints: list[dict[str, Any]]) -> dict[str, Any]:
         first["peak_rss_mb"] - first["graph"]["graph_mb"]
     )
     figures["outside_graph_ratio"] = round(outside, 2)
+    # informational: a snapshot between two checkpoints raises it by its transient
     figures["peak_outside_graph_ratio"] = round(peak_outside, 2)
-    figures["holds"] = outside <= 1.5 and peak_outside <= 1.5
+    peak_within = all(c["peak_rss_mb"] <= c["peak_bound_mb"] for c in figures["per_checkpoint"])
+    figures["holds"] = outside <= 1.5 and peak_within
     return figures
 
 

@@ -173,6 +173,23 @@ def build_world(g: GraphTraversalSource) -> None:
             b.uses(f"{prefix}{n}", "ip", f"10.0.5.{prefix}", old, recent)
             b.uses(f"{prefix}{n}", "device", f"d-home-{prefix}", old, recent)
         b.flag(f"{prefix}1", reason)
+    # five on one card and one phone: three of them seen on the home network (an IP nobody
+    # else uses) and its family computer, the other two not online yet except A4 on a phone
+    # of its own, A5 at a till with the card (a family at midday); the twin: the same five
+    # but each of the three on a network of its own (a ring)
+    for prefix in ("A", "B"):
+        for n in range(1, 6):
+            b.uses(f"{prefix}{n}", "card", f"c-{prefix}", old, recent, in_person=1 if n == 5 else 0)
+            b.uses(f"{prefix}{n}", "phone", f"p-{prefix}", old, recent)
+        for n in range(1, 4):
+            b.uses(f"{prefix}{n}", "ip", "10.0.6.1" if prefix == "A" else f"10.0.7.{n}", old, recent)
+            b.uses(f"{prefix}{n}", "device", f"d-computer-{prefix}", old, recent)
+        b.uses(f"{prefix}4", "device", f"d-phone-{prefix}4", old, recent)
+    # three accounts on one device, each through a network of its own (a device carried
+    # between homes, not a family computer)
+    for n in range(1, 4):
+        b.uses(f"D{n}", "device", "d-carried", old, recent)
+        b.uses(f"D{n}", "ip", f"10.0.8.{n}", old, recent)
     # four on a kitchen computer and nothing else online, all paying in shops with their cards
     for n in range(1, 5):
         b.uses(f"K{n}", "device", "d-kitchen", old, recent)
@@ -389,6 +406,15 @@ def test_household_is_a_benign_cluster(world: Any) -> None:
     }
 
 
+def test_one_device_used_from_three_homes_is_not_a_household(world: Any) -> None:
+    # the household twin (h1, h2: a family computer on the home network) is benign above
+    carried = analyse_ring(world, investigation("account", "D1", rule="amount_spike"))
+    assert carried["members"] == ["D1", "D2", "D3"]
+    assert {s["type"] for s in carried["shared_identifiers"]} == {"device"}
+    assert carried["benign_cluster"] is False
+    assert analyse_ring(world, investigation("account", "h1", rule="amount_spike"))["benign_cluster"] is True
+
+
 def test_household_hit_by_a_high_value_burst_is_not_waved_through(world: Any) -> None:
     result = analyse_ring(world, investigation("account", "h1", rule="high_value_burst"))
     assert result["benign_cluster"] is False
@@ -426,6 +452,23 @@ def test_people_at_one_home_are_a_benign_cluster_and_a_farm_behind_one_proxy_is_
         analyse_ring(world, investigation("account", "L2", rule="high_value_burst"))["benign_cluster"]
         is False
     )
+
+
+def test_a_family_half_seen_at_home_is_a_benign_cluster_and_the_same_links_across_homes_are_not(
+    world: Any,
+) -> None:
+    # three of the five on the home network nobody else uses, the other two paying from
+    # their phone and at a till: a family whose day has only begun
+    family = analyse_ring(world, investigation("phone", "p-A", rule="shared_phone"))
+    assert family["members"] == ["A1", "A2", "A3", "A4", "A5"]
+    assert (family["benign_cluster"], family["ring_score"]) == (True, 0.2)
+    # the twin: the same card, phone and computer, each of the three on a network of its own
+    ring = analyse_ring(world, investigation("phone", "p-B", rule="shared_phone"))
+    assert ring["members"] == ["B1", "B2", "B3", "B4", "B5"]
+    assert ring["benign_cluster"] is False
+    # the family's home does not wave a burst through
+    burst = analyse_ring(world, investigation("account", "A2", rule="high_value_burst"))
+    assert burst["benign_cluster"] is False
 
 
 def test_a_home_of_four_where_one_shows_a_phone_is_people_and_four_showing_nothing_are_a_farm(

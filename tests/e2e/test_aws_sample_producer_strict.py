@@ -41,6 +41,7 @@ SKIPPED_RULES = {
     "geo_velocity": "country",
     "mule_pass_through": "counterparty_account_id",
     "novel_takeover": ("device_id", "ip", "country"),
+    "takeover_abroad": ("device_id", "country"),
     "device_account_spread": "device_id",
     "slow_pass_through": "counterparty_account_id",
 }

@@ -222,6 +222,7 @@ def test_the_rules_give_the_same_flags_over_http_as_on_the_local_datafusion_stor
             "novel_takeover",
             "shared_email",
             "shared_phone",
+            "takeover_abroad",
         }
     )
     assert "column 'country' does not exist yet" in remote_skipped["geo_velocity"]

@@ -412,6 +412,37 @@ def test_novel_takeover_needs_a_new_device_a_new_network_and_an_amount_far_above
     assert list(found.values()) == [pytest.approx(1_300)]
 
 
+def test_takeover_abroad_needs_a_new_device_in_a_new_country_after_two_payments(recorder: Recorder) -> None:
+    def account(name: str, earlier: int, amount: float, device: str, ip: str, country: str) -> list[dict]:
+        """``earlier`` payments of 30 at home (device h-<name>, US) in the morning, then ``amount``."""
+        home = [
+            {"account_id": name, "amount": 30, "at": -timedelta(hours=11 - 2 * n), "device_id": f"h-{name}"}
+            for n in range(earlier)
+        ]
+        for payment in home:
+            payment |= {"ip": f"home-{name}", "country": "US"}
+        last = {"account_id": name, "amount": amount, "at": minutes(1), "device_id": device}
+        return [*home, last | {"ip": ip, "country": country}]
+
+    recorder.add(
+        # Two payments at home in the morning, then 6,000 from a device never seen, in Brazil.
+        *account("abroad", 2, 6_000, "a2", "x1", "BR"),
+        # The owner's own new phone at home: a new device on a new network, a known country.
+        *account("new-phone", 2, 6_000, "p2", "4g", "US"),
+        # A traveller abroad on the device they always use.
+        *account("traveller", 2, 6_000, "h-traveller", "hotel", "BR"),
+        # One earlier payment: no habit to break.
+        *account("one", 1, 6_000, "o2", "x2", "BR"),
+        # A new device abroad paying what the account always pays.
+        *account("usual", 2, 60, "u2", "x3", "BR"),
+    )
+    found = hits(recorder, "takeover_abroad", minutes(5))
+    assert entities(found) == {"abroad"}
+    assert list(found.values()) == [pytest.approx(6_000)]
+    # novel_takeover wants three earlier payments: it sees none of them
+    assert hits(recorder, "novel_takeover", minutes(5)) == {}
+
+
 def test_novel_takeover_ignores_a_brand_new_account_and_one_without_history(recorder: Recorder) -> None:
     recorder.add(
         # A new account: every identifier is new, and it has no habit to compare with.

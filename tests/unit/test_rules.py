@@ -26,6 +26,7 @@ EXPECTED_IDS = {
     "account_device_churn",
     "amount_spike",
     "novel_takeover",
+    "takeover_abroad",
     "device_account_spread",
     "slow_pass_through",
     "geo_velocity",

@@ -517,6 +517,21 @@ def test_a_first_payment_from_the_owners_new_phone_after_two_payments_is_no_take
     assert deeper["takeover"] is True
 
 
+def test_a_new_device_in_a_new_country_after_two_payments_is_a_takeover() -> None:
+    # Two payments at home in the morning; eight hours later a device never seen, on a new
+    # network, sends 22,000 from Brazil: no owner's new phone does that from home.
+    hour = 3_600_000
+    end = 100 * hour
+    first_use = {"device:laptop": end - 9 * hour, "ip:home": end - 9 * hour}
+    first_use |= {"device:intruder": end - 600_000, "ip:vpn": end - 600_000}
+    carried = {"device_id": {"intruder": 22_000.0}, "ip": {"vpn": 22_000.0}, "country": {"BR": 22_000.0}}
+    abroad = assess_account_change(first_use, carried, 22_000.0, ["US"], end, prior_payments=2)
+    assert (abroad["new_countries"], abroad["takeover"]) == (["BR"], True)
+    # the twin: one earlier payment is no habit, abroad or not
+    once = assess_account_change(first_use, carried, 22_000.0, ["US"], end, prior_payments=1)
+    assert once["takeover"] is False
+
+
 def test_payments_at_a_till_before_the_first_device_are_history() -> None:
     # A card paid with at a till four hours before, the laptop an hour and a half before,
     # then an intruder's device and network: the account was established.

@@ -21,8 +21,9 @@ Output (ids without their ``<label>:`` prefix): ``members``, ``shared_identifier
 ``ring_score`` and ``benign_cluster``.
 
 A household is recognised as a benign cluster: two or three accounts linked only by an IP
-and/or a device, none of the others flagged (a case's own ``ring_member`` flags and one
-account's ``amount_spike`` or ``novel_takeover`` do not count: see :data:`OWN_FLAG_REASONS`), and the flag not about a group's money (not a
+and/or a device, among them their home's IP (a family computer is used at home: one device
+carried between three homes is not a household's), none of the others flagged (a case's own ``ring_member`` flags and one
+account's ``amount_spike``, ``novel_takeover`` or ``takeover_abroad`` do not count: see :data:`OWN_FLAG_REASONS`), and the flag not about a group's money (not a
 high-value burst; an amount spike on one member's account is about that account alone,
 and the family stays a family). So are colleagues at an office computer: more
 accounts linked only by a device and/or IP, under the same conditions, each of which also
@@ -31,7 +32,8 @@ farm's device and nothing else). A family is one too, even when its members shar
 an email or a phone: at most three accounts, all on one home IP that nobody else uses and
 on one family device, under the same conditions (rings share cards and phones, but each
 member keeps a home of its own). Beyond three, up to :data:`PLACE_SIZE` accounts are people at
-one place (a large family, an office) when their IP is theirs alone and at least half of
+one place (a large family, an office) when at least :data:`HOME_SHARE` of them are on one
+IP nobody else uses (the others may not have paid from home yet) and at least half of
 them use a device of their own or pay with a card in person (no device, no IP), or fewer
 than :data:`FARM_MIN_LIFELESS` do neither: a farm's accounts use its device and nothing
 else. So are
@@ -45,6 +47,7 @@ one machine behind one IP as a family would. A benign cluster's ring score is ca
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -73,6 +76,11 @@ HOME_SIZE = 3
 #: most accounts at one place (a large family, an office) whose sharing is benign when the
 #: place's IP is theirs alone and at least half of them use a device of their own
 PLACE_SIZE = 15
+#: share of the accounts at one place that must be seen on its network (an IP nobody else
+#: uses): a family of five sharing a card and a phone, two of whom have only paid at a till
+#: or from their phones so far, is at home all the same; a ring's members each keep a
+#: network of their own
+HOME_SHARE = 0.5
 #: share of the accounts that must show a life of their own (a device of their own, a card
 #: paid with in person) for a cluster to be taken as people rather than a farm or a ring
 PEOPLE_SHARE = 0.5
@@ -86,7 +94,7 @@ FARM_MIN_LIFELESS = UsageThresholds().device_farm_dedicated_min
 #: had not used (a takeover is an outsider's doing, or a member's new phone). They still
 #: count in the ring score; they do not stop people at one home or one card from being
 #: taken for a household.
-OWN_FLAG_REASONS = frozenset({"ring_member", "amount_spike", "novel_takeover"})
+OWN_FLAG_REASONS = frozenset({"ring_member", "amount_spike", "novel_takeover", "takeover_abroad"})
 #: ring_score = sum of weight * component (each component in 0..1)
 SCORE_WEIGHTS = {"size": 0.3, "density": 0.2, "flagged_share": 0.3, "link_strength": 0.2}
 #: a ring of this many accounts (or more) counts fully towards the size component
@@ -244,20 +252,27 @@ def _people_share(state: _Expansion) -> float:
     return len(_with_own_device(state) | (in_person & state.members)) / len(state.members)
 
 
-def _one_place(state: _Expansion, members: set[str], shared: list[dict[str, Any]]) -> bool:
-    """People at one home or office: at most PLACE_SIZE accounts, all on one IP that nobody
-    else uses, at least PEOPLE_SHARE of them with a device of their own or paying with a
-    card in person, or fewer than FARM_MIN_LIFELESS of them without (a family of five
-    where two have shown their phones by midday). A farm's accounts use the farm's device and nothing else; a ring's
-    members each keep a network of their own; a family of five on the home network, on the
-    family card, each with a phone or shopping in person, is a family."""
-    if not HOME_SIZE < len(members) <= PLACE_SIZE:
-        return False
-    everyone = sorted(plain_id(m) for m in members)
-    home = any(
-        s["type"] == schema.IP and s["accounts"] == everyone and s["degree"] == len(everyone) for s in shared
+def _home_network(members: set[str], shared: list[dict[str, Any]]) -> bool:
+    """An IP that at least HOME_SHARE of the members (two or more) use and nobody else does:
+    a home's or an office's network. The others may not have paid from home yet (a family
+    member who has only paid at a till and on the phone by midday)."""
+    least = max(2, math.ceil(HOME_SHARE * len(members)))
+    return any(
+        s["type"] == schema.IP and len(s["accounts"]) >= least and s["degree"] == len(s["accounts"])
+        for s in shared
     )
-    if not home:
+
+
+def _one_place(state: _Expansion, members: set[str], shared: list[dict[str, Any]]) -> bool:
+    """People at one home or office: at most PLACE_SIZE accounts, at least HOME_SHARE of them
+    on one IP that nobody else uses (:func:`_home_network`), at least PEOPLE_SHARE of them
+    with a device of their own or paying with a card in person, or fewer than
+    FARM_MIN_LIFELESS of them without (a family of five where two have shown their phones by
+    midday). A farm's accounts use the farm's device and nothing else; a ring's members each
+    keep a network of their own, even when they share card numbers, phones and emails; a
+    family of five on the family card and phone, on the home network, each with a phone or
+    shopping in person, is a family."""
+    if not HOME_SIZE < len(members) <= PLACE_SIZE or not _home_network(members, shared):
         return False
     share = _people_share(state)
     return share >= PEOPLE_SHARE or round((1.0 - share) * len(members)) < FARM_MIN_LIFELESS
@@ -355,7 +370,12 @@ def analyse_ring(
         and investigation.severity != "critical"
         and bool(link_types)
         and (
-            (link_types <= HOUSEHOLD_LINK_TYPES and (len(members) <= 3 or _everyone_has_own_device(state)))
+            (
+                link_types <= HOUSEHOLD_LINK_TYPES
+                and (
+                    (len(members) <= HOME_SIZE and schema.IP in link_types) or _everyone_has_own_device(state)
+                )
+            )
             or _one_home(members, shared)
             or _one_place(state, members, shared)
             or _family_card(state, members)

@@ -38,7 +38,8 @@ carried the flagged amount, and whether they were new to the account, i.e. first
 within :data:`NEW_IDENTIFIER_MAX_AGE` before the flag's window ended while the account was
 established: it had used another device, had been active (devices, networks, cards) for at
 least :data:`ESTABLISHED_MIN_AGE` and had made at least :data:`ESTABLISHED_MIN_PAYMENTS`
-payments before the new device appeared. A new device
+payments before the new device appeared (:data:`ESTABLISHED_MIN_PAYMENTS_ABROAD` when the
+money left from a country new to the account). A new device
 (with a new IP or a new country) carrying the flagged money on an established account is
 how an account takeover looks to an analyst; a big spender pays with the usual device, and
 a new device on the account's own network (every IP that carried the money known to the
@@ -88,6 +89,10 @@ ESTABLISHED_MIN_AGE = timedelta(hours=2)
 #: intruder came, the owners paying a large transfer from their own new phone for 8 and 11
 #: hours (2 payments each)
 ESTABLISHED_MIN_PAYMENTS = 3
+#: ... or this many when the money also left from a country the account had never paid
+#: from: the owner's first payment from their own new phone is made at home, and a
+#: traveller abroad pays with the device they always use
+ESTABLISHED_MIN_PAYMENTS_ABROAD = 2
 #: a device, IP or country carried the flagged activity when this share of its amount
 #: went through it
 CARRIED_MIN_SHARE = 0.5
@@ -368,11 +373,6 @@ def assess_account_change(
         if other_devices
         else None
     )
-    established = (
-        established_since is not None
-        and appeared - established_since >= int(ESTABLISHED_MIN_AGE.total_seconds() * 1000)
-        and prior_payments >= ESTABLISHED_MIN_PAYMENTS
-    )
     new_countries = [
         c
         for c in sorted(carried["country"])
@@ -381,6 +381,11 @@ def assess_account_change(
         and total > 0
         and carried["country"][c] / total >= CARRIED_MIN_SHARE
     ]
+    established = (
+        established_since is not None
+        and appeared - established_since >= int(ESTABLISHED_MIN_AGE.total_seconds() * 1000)
+        and prior_payments >= (ESTABLISHED_MIN_PAYMENTS_ABROAD if new_countries else ESTABLISHED_MIN_PAYMENTS)
+    )
     # The money went out through networks the account had used before the new device
     # appeared, from a country it knows: a new device there is the owner's (a new phone at
     # home; a traveller's phone on the hotel network the laptop joined an hour before), not
