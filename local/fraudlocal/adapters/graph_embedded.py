@@ -36,8 +36,7 @@ from __future__ import annotations
 import atexit
 import re
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +88,6 @@ class GraphersalRemoteConnection(RemoteConnection):
         self._store = store
         self._path = path
         self._closed = False
-        self._worker: ThreadPoolExecutor | None = None
-        self._worker_lock = threading.Lock()
 
     @classmethod
     def in_memory(cls) -> GraphersalRemoteConnection:
@@ -123,30 +120,10 @@ class GraphersalRemoteConnection(RemoteConnection):
 
     def execute(self, bytecode: Bytecode) -> list[Any]:
         """Run one traversal and return its results as a Gremlin Server would."""
-        return self.send(bytecode, wait_here=True)()
-
-    def send(self, bytecode: Bytecode, *, wait_here: bool = False) -> Callable[[], list[Any]]:
-        """Start one traversal; the function returned waits for its results (or raises its error).
-
-        The script is translated here; the engine runs it on this connection's worker thread
-        (it releases the GIL while it runs), so the caller can prepare its next request
-        meanwhile. One traversal at a time: a second ``send`` waits for the first to finish.
-        ``wait_here`` runs it on the calling thread instead.
-        """
         if self._closed:
             raise EmbeddedGraphError(f"the embedded graph connection {self.url} is closed; open it again")
         script = translate(bytecode)
-        if wait_here:
-            raw = self._run(script)
-            return lambda: self._results(script, raw)
-        with self._worker_lock:
-            if self._worker is None:
-                self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphersal")
-            running = self._worker.submit(self._run, script)
-        return lambda: self._results(script, running.result())
-
-    @staticmethod
-    def _results(script: Script, raw: list[Any]) -> list[Any]:
+        raw = self._run(script)
         if script.discards_results:
             return []
         return [convert_result(item, script.shape) for item in raw]
@@ -171,10 +148,6 @@ class GraphersalRemoteConnection(RemoteConnection):
         if self._closed:
             return
         self._closed = True
-        with self._worker_lock:
-            worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.shutdown(wait=True)  # a traversal still running finishes before the store closes
         if self._path is not None:
             with _registry_lock:
                 if _open_graphs.get(self._path) is self:

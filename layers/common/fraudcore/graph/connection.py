@@ -41,7 +41,7 @@ from gremlin_python.driver.remote_connection import RemoteConnection, RemoteTrav
 from gremlin_python.driver.request import RequestMessage
 from gremlin_python.process.anonymous_traversal import traversal
 from gremlin_python.process.graph_traversal import GraphTraversalSource
-from gremlin_python.process.traversal import Bytecode, Traversal, Traverser
+from gremlin_python.process.traversal import Bytecode, Traversal
 
 from ..retry import RetryPolicy
 from ..settings import ConfigurationError, Settings
@@ -190,19 +190,13 @@ def send_bytecode(remote: RemoteConnection, bytecode: Bytecode) -> Callable[[], 
     its error).
 
     A sessionless gremlinpython ``DriverRemoteConnection`` gets the request written by
-    :func:`_write_request` and answers while the server works on it; a connection with its own
-    ``send(bytecode)`` (returning a function that waits for the results, as the embedded
-    engine's does) is sent through it; any other connection answers at once, through
-    ``remote.submit``.
+    :func:`_write_request` and answers while the server works on it; any other connection
+    (the embedded engine's) answers at once, through ``remote.submit``.
     """
     try:
         written = _write_request(remote, bytecode)
         if written is not None:
             return written
-        own_send = getattr(remote, "send", None)
-        if own_send is not None:
-            sent = own_send(bytecode)
-            return lambda: RemoteTraversal(iter([Traverser(result) for result in sent()]))
         answered = remote.submit(bytecode)
     except Exception as error:
         return _raising(error)
