@@ -161,7 +161,7 @@ def _grouped_sql(rule: Rule, database: str, table: str, span: EvaluationRange, d
 
 def _spike_sql(rule: Rule, database: str, table: str, span: EvaluationRange, dialect: SqlDialect) -> str:
     column = rule.entity_column
-    conditions = _row_conditions(rule, _history_start(rule, span), span.end, dialect)
+    conditions = _history_rows(rule, span, dialect)
     candidates = " AND ".join(_candidates(rule, span, dialect))
     table_sql = dialect.table(database, table)
     conditions.append(f"{column} IN (SELECT {column} FROM {table_sql} WHERE {candidates})")
@@ -347,6 +347,19 @@ def _history_start(rule: Rule, span: EvaluationRange) -> datetime:
     return span.first_window_start - parse_duration(rule.params["history"], rule.id)
 
 
+def _history_rows(rule: Rule, span: EvaluationRange, dialect: SqlDialect) -> list[str]:
+    """The rows a rule's baseline (spike: its own rows) or profile (every transaction of the
+    entity) is computed over, from the history start to the range's end."""
+    start = _history_start(rule, span)
+    if rule.aggregate == "spike":
+        return _row_conditions(rule, start, span.end, dialect)
+    return [
+        *dialect.transaction_rows(),
+        f"time >= {dialect.timestamp(start)}",
+        f"time < {dialect.timestamp(span.end)}",
+    ]
+
+
 def _candidates(rule: Rule, span: EvaluationRange, dialect: SqlDialect) -> list[str]:
     """Rows that can make a hit: in range, at least ``min_amount``. Only the entities with one
     need a history: a scheduled run never reads every entity's history."""
@@ -368,9 +381,7 @@ def _signals_sql(rule: Rule, database: str, table: str, span: EvaluationRange, d
     candidates = " AND ".join(_candidates(rule, span, dialect))
     history = "\n    AND ".join(
         [
-            *dialect.transaction_rows(),
-            f"time >= {dialect.timestamp(_history_start(rule, span))}",
-            f"time < {dialect.timestamp(span.end)}",
+            *_history_rows(rule, span, dialect),
             f"{column} IN (SELECT {column} FROM {table_sql} WHERE {candidates})",
         ]
     )
@@ -494,17 +505,10 @@ def compile_history_lanes(
             + ")",
         ]
     )
-    own_rows = []
-    for lane, rule, span in lanes:
-        if rule.aggregate == "spike":
-            rows = _row_conditions(rule, _history_start(rule, span), span.end, dialect)
-        else:
-            rows = [
-                *dialect.transaction_rows(),
-                f"time >= {dialect.timestamp(_history_start(rule, span))}",
-                f"time < {dialect.timestamp(span.end)}",
-            ]
-        own_rows.append(f"(lanes.lane = {lane} AND " + " AND ".join(rows) + ")")
+    own_rows = [
+        f"(lanes.lane = {lane} AND " + " AND ".join(_history_rows(rule, span, dialect)) + ")"
+        for lane, rule, span in lanes
+    ]
     history = "\n    AND ".join(
         [
             *dialect.transaction_rows(),
