@@ -23,9 +23,16 @@ jump can be placed.
 Then the same stream is replayed in full (a redelivery of everything) into the same
 stores: the store counts must not change and no case may be opened twice.
 
+The second replay can also run on its own, in a later process, into the stores a first
+pass left in ``--state-dir`` (``--replay-only``, with the same ``--seed``, ``--accounts``,
+``--invalid-share`` and ``--checkpoints``): a 1M run then fits in two sittings. Given the first
+pass's report (``--first-report``), it also checks that the stores it found are the ones the
+first pass left.
+
 Usage: python bench/soak.py [--checkpoints 100000,300000,1000000] [--accounts 20000]
                             [--invalid-share 0.01] [--seed 5] [--no-replay]
-                            [--span-records 5000]
+                            [--span-records 5000] [--state-dir DIR]
+                            [--replay-only --state-dir DIR [--first-report FILE]]
 """
 
 from __future__ import annotations
@@ -329,6 +336,52 @@ def memory_bound(checkpoints: list[dict[str, Any]]) -> dict[str, Any]:
     return figures
 
 
+def first_pass_counts(path: Path) -> dict[str, Any]:
+    """The store counts a first pass reported: its JSON report, or the last report on its stderr."""
+    text = path.read_text()
+    try:
+        return json.loads(text)["store_counts"]
+    except (json.JSONDecodeError, KeyError):
+        pass
+    for line in reversed(text.splitlines()):
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and "report_so_far" in entry:
+            return entry["report_so_far"]["store_counts"]
+    raise SystemExit(f"{path}: no store_counts in a report or in a report_so_far line")
+
+
+def replay_only(checkpoints: list[int], args: argparse.Namespace) -> dict[str, Any]:
+    """The second full replay alone, into stores an earlier process's first pass left."""
+    state = args.state_dir
+    if state is None or not (state / "timeseries.duckdb").exists():
+        raise SystemExit("--replay-only needs --state-dir holding a first pass's stores (timeseries.duckdb)")
+    counts_found = store_counts(state)
+    report: dict[str, Any] = {
+        "benchmark": "soak",
+        "mode": "replay only, into the stores an earlier first pass left",
+        "accounts": args.accounts,
+        "seed": args.seed,
+        "store_counts_found": counts_found,
+    }
+    checks: dict[str, Any] = {}
+    if args.first_report:
+        checks["stores_found_as_first_pass_left_them"] = counts_found == first_pass_counts(args.first_report)
+    progress("second", {"store_counts_found": counts_found, "checks": checks})
+    second = replay(state, checkpoints, args, "second (the same stream again)")
+    counts_second = store_counts(state)
+    report["second"] = second
+    checks["store_counts_unchanged_by_replay"] = counts_second == counts_found
+    checks["cases_opened_by_replay"] = second["cases_this_replay"]
+    checks["records_given_up"] = sum(second["records_given_up"].values())
+    if counts_second != counts_found:
+        report["store_counts_after_replay"] = counts_second
+    report["checks"] = checks
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoints", default="100000,300000,1000000")
@@ -343,8 +396,21 @@ def main() -> None:
         help="records read ahead per rule evaluation (default 5,000)",
     )
     parser.add_argument("--state-dir", type=Path, help="keep the stores here (default: a temporary dir)")
+    parser.add_argument(
+        "--replay-only",
+        action="store_true",
+        help="only the second full replay, into the stores a first pass left in --state-dir",
+    )
+    parser.add_argument(
+        "--first-report",
+        type=Path,
+        help="with --replay-only: the first pass's JSON report (or its stderr), to check the stores found",
+    )
     args = parser.parse_args()
     checkpoints = sorted(int(n) for n in args.checkpoints.split(","))
+    if args.replay_only:
+        print(json.dumps(replay_only(checkpoints, args), indent=2, default=str))
+        return
 
     with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp:
         state = args.state_dir or Path(tmp)
