@@ -42,7 +42,7 @@ from typing import Any
 
 from fraudcore.micro import Flag, dedupe_flags, flags_from_rows, parse_time
 from fraudcore.ports import TimeseriesStore
-from fraudcore.rules import Rule
+from fraudcore.rules import Rule, parse_duration, rule_with
 from fraudcore.timeseries.rule_sql import (
     SpikeProbe,
     WindowProbe,
@@ -138,7 +138,7 @@ class SpanEvaluator:
                 return self._growing(rule, ticks)
             if rule.aggregate == "spike":
                 return self._spike(rule, ticks)
-            return self._screened(rule, ticks, self._screen(rule, ticks))
+            return self._own_queries(rule, ticks, self._screen(rule, ticks))
         except PROGRAMMING_ERRORS:
             raise  # a bug here, not a query the store refused: never hidden by the fallback
         except Exception:  # the scheduled path reports a failing rule run by run
@@ -231,6 +231,69 @@ class SpanEvaluator:
             return self.store.query(compile_probes(rule, database, table, probes))
         return native(template.replace(placeholder, ", ".join(_duckdb_row(probe) for probe in probes)))
 
+    def _own_queries(
+        self, rule: Rule, ticks: Sequence[datetime], needed: Sequence[datetime]
+    ) -> dict[datetime, list[Flag] | str]:
+        """The rule's own query at each needed run that can hit, as the scheduled run sends it.
+
+        The first needed run always sends its query, so a query the store refuses (a column
+        no record has used) is refused here and the caller reports it at every run, as the
+        scheduled path does; the others send theirs only where one batched query of the
+        relaxed rule (:meth:`_may_hit`) finds a hit.
+        """
+        outcome: dict[datetime, list[Flag] | str] = {tick: [] for tick in ticks}
+        if not needed:
+            return outcome
+        first, *rest = needed
+        for tick in [first, *self._may_hit(rule, rest)]:
+            sql = compile_rule(rule, self.store.database, self.store.table, tick, self.schedule_interval)
+            self.statistics.per_tick_queries += 1
+            outcome[tick] = flags_from_rows(rule, self.store.query(sql), tick)
+        return outcome
+
+    def _may_hit(self, rule: Rule, ticks: Sequence[datetime]) -> list[datetime]:
+        """The runs among ``ticks`` whose query can return a hit, from one query for many runs.
+
+        The rule's own per-run query, written once with its time bounds read from a row of
+        runs (a lateral join: every run gets its own history, first uses, habits and
+        windows, exactly as alone), for a *relaxed* rule: its threshold (and
+        ``min_received``, the ``over_habit`` factors) a millionth of a percent easier. A
+        run's aggregates come out of another order of floating-point additions than its
+        own query's, so they may differ in the last bits; relaxed, every run whose own
+        query hits is still found (the rows it counts are among the relaxed rule's, and
+        amounts are not negative). The runs found then send their own query, which gives
+        the flags. Where the batched query cannot be written (another engine, bounds the
+        template cannot carry), every run is kept.
+        """
+        native = getattr(self.store, "query_duckdb", None)
+        if native is None or not ticks:
+            return list(ticks)
+        relaxed = _relaxed(rule)
+        template = _lateral_template(relaxed, self.store, ticks[0], self.schedule_interval)
+        if template is None or template != _lateral_template(
+            relaxed, self.store, ticks[-1], self.schedule_interval
+        ):
+            return list(ticks)
+        names = list(_run_bounds(rule, ticks[0], self.schedule_interval))
+        hits: set[datetime] = set()
+        for offset in range(0, len(ticks), PROBES_PER_QUERY):
+            chunk = ticks[offset : offset + PROBES_PER_QUERY]
+            rows = ", ".join(
+                "("
+                + ", ".join(
+                    _duckdb_time(value) for value in _run_bounds(rule, tick, self.schedule_interval).values()
+                )
+                + ")"
+                for tick in chunk
+            )
+            self.statistics.probe_queries += 1
+            found = native(
+                f"SELECT DISTINCT span_run.run FROM (VALUES {rows}) AS span_run ({', '.join(names)}), "
+                f"LATERAL ({template}) AS span_hits"
+            )
+            hits.update(parse_time(row["run"]) for row in found)
+        return [tick for tick in ticks if tick in hits]
+
     def _screened(
         self, rule: Rule, ticks: Sequence[datetime], needed: Iterable[datetime]
     ) -> dict[datetime, list[Flag] | str]:
@@ -250,17 +313,13 @@ class SpanEvaluator:
     def _screen(self, rule: Rule, ticks: Sequence[datetime]) -> list[datetime]:
         span = span_range(rule, ticks[0], ticks[-1], self.schedule_interval)
         if rule.aggregate == "pass_through":
-            passing = sorted(self._passing_windows(rule, span.first_window_start, span.end).items())
-            starts = [window_start for window_start, _ in passing]
-            # earliest_from[i]: the earliest moment any window from the i-th start on could hit
-            earliest_from: list[datetime] = [datetime.max.replace(tzinfo=UTC)] * (len(passing) + 1)
-            for index in range(len(passing) - 1, -1, -1):
-                earliest_from[index] = min(passing[index][1], earliest_from[index + 1])
-            return [
-                tick
-                for tick in ticks
-                if earliest_from[bisect_left(starts, self._first_window_start(rule, tick))] < tick
-            ]
+            return self._ticks_seeing(
+                rule, ticks, self._passing_windows(rule, span.first_window_start, span.end)
+            )
+        if rule.signals and rule.aggregate in GROWING_AGGREGATES and rule.op in (">", ">="):
+            return self._ticks_seeing(
+                rule, ticks, self._filling_windows(rule, span.first_window_start, span.end)
+            )
         if rule.signals:
             # a run hits only with a transaction of at least min_amount in its windows
             self.statistics.span_queries += 1
@@ -277,6 +336,70 @@ class SpanEvaluator:
                 if bisect_left(times, tick) > bisect_left(times, self._first_window_start(rule, tick))
             ]
         return list(ticks)
+
+    def _ticks_seeing(
+        self, rule: Rule, ticks: Sequence[datetime], windows: dict[datetime, datetime]
+    ) -> list[datetime]:
+        """The ticks that can see one of ``windows`` (window start -> the earliest moment it
+        could hit): a window that started in the tick's range, with that moment before the tick."""
+        passing = sorted(windows.items())
+        starts = [window_start for window_start, _ in passing]
+        # earliest_from[i]: the earliest moment any window from the i-th start on could hit
+        earliest_from: list[datetime] = [datetime.max.replace(tzinfo=UTC)] * (len(passing) + 1)
+        for index in range(len(passing) - 1, -1, -1):
+            earliest_from[index] = min(passing[index][1], earliest_from[index + 1])
+        return [
+            tick
+            for tick in ticks
+            if earliest_from[bisect_left(starts, self._first_window_start(rule, tick))] < tick
+        ]
+
+    def _filling_windows(self, rule: Rule, start: datetime, end: datetime) -> dict[datetime, datetime]:
+        """Per window start, the first event time at which some entity's transactions of at
+        least ``min_amount`` in that window (the rule's filter applied) reached the threshold:
+        a run before that moment cannot see the window hit.
+
+        The rows a rule with signals aggregates are some of these (those meeting every
+        signal as of their time), and its aggregate only grows with rows, so their aggregate
+        is at most this one. Sums get a margin for the order floating-point additions are
+        done in.
+        """
+        self.statistics.span_queries += 1
+        minimum = float(rule.params["min_amount"])
+        column = rule.entity_column
+        rows = self.store.query(
+            _select_rows(
+                rule,
+                self.store,
+                f"time, {column} AS entity_id, amount",
+                start,
+                end,
+                [f"amount >= {minimum}", f"{column} IS NOT NULL"],
+            )
+        )
+        threshold = float(rule.threshold)
+        need = threshold - _SUM_MARGIN * abs(threshold)
+        phases = round(rule.window / rule.hop)
+        totals: dict[tuple[str, datetime], float] = defaultdict(float)
+        filling: dict[datetime, datetime] = {}
+        moves = sorted(
+            ((parse_time(row["time"]), str(row["entity_id"]), float(row["amount"])) for row in rows),
+            key=lambda move: move[0],
+        )
+        for moment, entity, amount in moves:
+            for phase in range(phases):
+                shift = rule.hop * phase
+                window_start = floor_to(moment - shift, rule.window) + shift
+                key = (entity, window_start)
+                if rule.aggregate == "sum(amount)":
+                    totals[key] += amount
+                elif rule.aggregate == "count(*)":
+                    totals[key] += 1
+                else:  # max(amount)
+                    totals[key] = max(totals[key], amount)
+                if window_start not in filling and totals[key] >= need:
+                    filling[window_start] = moment
+        return filling
 
     def _passing_windows(self, rule: Rule, start: datetime, end: datetime) -> dict[datetime, datetime]:
         """Per window start, the first event time at which some account in that window had
@@ -350,17 +473,73 @@ _SPIKE_PLACEHOLDER = SpikeProbe(
 )
 
 
+def _duckdb_time(value: datetime) -> str:
+    """A time as the translator writes a timestamp literal (naive UTC)."""
+    return f"CAST('{value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=' ')}' AS TIMESTAMP)"
+
+
 def _duckdb_row(probe: WindowProbe | SpikeProbe) -> str:
     """A probe as the translator writes a VALUES row: text, then naive UTC timestamps."""
-
-    def moment(value: datetime) -> str:
-        return f"CAST('{value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=' ')}' AS TIMESTAMP)"
-
     entity = probe.entity_id.replace("'", "''")
     times = [probe.window_start, probe.evaluation_time]
     if isinstance(probe, SpikeProbe):
         times.append(probe.first_window_start)
-    return f"('{entity}', " + ", ".join(moment(value) for value in times) + ")"
+    return f"('{entity}', " + ", ".join(_duckdb_time(value) for value in times) + ")"
+
+
+#: how much easier the relaxed rule of a batched screen is (relative): far above the last
+#: bits floating-point additions in another order change, far below any real difference
+_RELAXATION = 1e-9
+
+
+def _relaxed(rule: Rule) -> Rule:
+    """The rule with its threshold, ``min_received`` and ``over_habit`` factors a little easier."""
+    params = dict(rule.params)
+    if "min_received" in params:
+        params["min_received"] = float(params["min_received"]) * (1 - _RELAXATION)
+    signals = tuple(
+        {**signal, "over_habit": float(signal["over_habit"]) * (1 - _RELAXATION)}
+        if "over_habit" in signal
+        else signal
+        for signal in rule.signals
+    )
+    threshold = float(rule.threshold)
+    return rule_with(
+        rule, threshold=threshold - _RELAXATION * max(abs(threshold), 1.0), params=params, signals=signals
+    )
+
+
+def _run_bounds(rule: Rule, tick: datetime, schedule_interval: timedelta | None) -> dict[str, datetime]:
+    """The times a run's query is bounded by (the first column is the run itself)."""
+    span = evaluation_range(rule, tick, schedule_interval)
+    bounds = {"run": tick, "first_window_start": span.first_window_start, "range_end": span.end}
+    if span.last_window_start is not None:
+        bounds["last_window_start"] = span.last_window_start
+    if "history" in rule.params:
+        bounds["history_start"] = span.first_window_start - parse_duration(rule.params["history"], rule.id)
+    return bounds
+
+
+def _lateral_template(
+    rule: Rule, store: TimeseriesStore, tick: datetime, schedule_interval: timedelta | None
+) -> str | None:
+    """The DuckDB SQL of the rule's query at ``tick`` with its time bounds read from ``span_run``.
+
+    None when the bounds cannot be told apart in the SQL (two equal, or one missing).
+    """
+    from fraudlocal.adapters.timestream_sql import to_duckdb
+
+    bounds = _run_bounds(rule, tick, schedule_interval)
+    del bounds["run"]
+    literals = {_duckdb_time(value): name for name, value in bounds.items()}
+    if len(literals) != len(bounds):
+        return None
+    sql = to_duckdb(compile_rule(rule, store.database, store.table, tick, schedule_interval))
+    for literal, name in literals.items():
+        if literal not in sql:
+            return None
+        sql = sql.replace(literal, f"span_run.{name}")
+    return sql
 
 
 def _select_rows(
