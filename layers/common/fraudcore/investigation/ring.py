@@ -18,7 +18,10 @@ Output (ids without their ``<label>:`` prefix): ``members``, ``shared_identifier
 (``{type, id, degree, accounts}`` for identifiers used by two or more members),
 ``density`` (share of member pairs that share at least one identifier), ``flagged_share``
 (share of the members other than the investigated account that were already flagged),
-``ring_score`` and ``benign_cluster``.
+``ring_score``, ``benign_cluster`` and ``cashing_out`` (``{account, amount, payments}`` of
+the members whose card payments, as read through their card edges' ``amount_total`` and
+``tx_count``, come to :data:`CASH_OUT_TOTAL_MIN` or more at :data:`CASH_OUT_AVERAGE_MIN` or
+more a payment: thousands spent at once, as a ring's new accounts cash out).
 
 A household is recognised as a benign cluster: two or three accounts linked only by an IP
 and/or a device, among them their home's IP (a family computer is used at home: one device
@@ -95,6 +98,12 @@ FARM_MIN_LIFELESS = UsageThresholds().device_farm_dedicated_min
 #: count in the ring score; they do not stop people at one home or one card from being
 #: taken for a household.
 OWN_FLAG_REASONS = frozenset({"ring_member", "amount_spike", "novel_takeover", "takeover_abroad"})
+#: a member cashing out: its card payments, as far as the ring analysis read them, come to at
+#: least CASH_OUT_TOTAL_MIN at an average of at least CASH_OUT_AVERAGE_MIN a payment (new
+#: accounts of a ring or a synthetic identity spend thousands online at once; a family's
+#: everyday payments average tens, and its one-off sofa is one member's)
+CASH_OUT_AVERAGE_MIN = 1_000.0
+CASH_OUT_TOTAL_MIN = 2_000.0
 #: ring_score = sum of weight * component (each component in 0..1)
 SCORE_WEIGHTS = {"size": 0.3, "density": 0.2, "flagged_share": 0.3, "link_strength": 0.2}
 #: a ring of this many accounts (or more) counts fully towards the size component
@@ -110,6 +119,8 @@ class _Expansion:
     identifiers: dict[str, tuple[str, int, set[str]]] = field(default_factory=dict)
     #: card vertex id -> the accounts that paid with it in person (no device, no IP)
     in_person: dict[str, set[str]] = field(default_factory=dict)
+    #: account -> [amount, payments] paid with the cards read (their edges' totals)
+    spending: dict[str, list[float]] = field(default_factory=dict)
     skipped: dict[str, tuple[str, int]] = field(default_factory=dict)
     explored_identifiers: set[str] = field(default_factory=set)
     #: account -> the identifiers read for it (at most identifiers_per_account)
@@ -146,7 +157,12 @@ def _admit_identifiers(state: _Expansion, rows: Iterable[dict[str, Any]]) -> set
         accounts = {str(a) for a in row["accounts"]}
         state.identifiers[vid] = (label, degree, accounts)
         if label == schema.CARD:
-            state.in_person[vid] = {str(u["account"]) for u in row.get("in_person") or [] if u["count"]}
+            uses = row.get("in_person") or []
+            state.in_person[vid] = {str(u["account"]) for u in uses if u["count"]}
+            for use in uses:
+                spent = state.spending.setdefault(str(use["account"]), [0.0, 0.0])
+                spent[0] += float(use.get("amount") or 0.0)
+                spent[1] += float(use.get("payments") or 0)
         reached |= accounts
     return reached
 
@@ -310,6 +326,17 @@ def _one_home(members: set[str], shared: list[dict[str, Any]]) -> bool:
     return all_on(schema.IP) and all_on(schema.DEVICE)
 
 
+def _cashing_out(state: _Expansion, members: set[str]) -> list[dict[str, Any]]:
+    """The members whose card payments come to CASH_OUT_TOTAL_MIN or more at an average of
+    CASH_OUT_AVERAGE_MIN or more a payment: ``{account, amount, payments}``, largest first."""
+    found = []
+    for member in members:
+        amount, payments = state.spending.get(member, (0.0, 0.0))
+        if payments and amount >= CASH_OUT_TOTAL_MIN and amount / payments >= CASH_OUT_AVERAGE_MIN:
+            found.append({"account": plain_id(member), "amount": round(amount, 2), "payments": int(payments)})
+    return sorted(found, key=lambda c: (-c["amount"], c["account"]))
+
+
 def _density(members: set[str], shared: list[dict[str, Any]]) -> float:
     if len(members) < 2:
         return 0.0
@@ -398,6 +425,7 @@ def analyse_ring(
         "flagged_share": flagged_share,
         "ring_score": ring_score(len(members), density, flagged_share, link_types, benign),
         "benign_cluster": benign,
+        "cashing_out": _cashing_out(state, members),
         "hops": state.hops,
         "truncated": bool(state.truncation),
         "truncation": [{"reason": r, "detail": d} for r, d in sorted(state.truncation.items())],
