@@ -213,6 +213,17 @@ def build_world(g: GraphTraversalSource) -> None:
             b.uses(f"{prefix}{n}", "phone", f"p-{prefix}", recent, recent)
             b.uses(f"{prefix}{n}", "card", f"c-{prefix}{n}", recent, recent, tx=payments, amount=amount)
             b.uses(f"{prefix}{n}", "ip", f"10.0.9.{prefix}{n}", recent, recent)
+    # four on one home network and one family computer, nothing else seen yet; at the home
+    # (H) a friend paid H4 back 40; at the farm behind one proxy (J) one funder sent 40 to
+    # each account
+    for prefix in ("H", "J"):
+        for n in range(1, 5):
+            b.uses(f"{prefix}{n}", "ip", f"10.0.10.{prefix}", recent, recent)
+            b.uses(f"{prefix}{n}", "device", f"d-computer-{prefix}", recent, recent)
+            b.uses(f"{prefix}{n}", "card", f"c-{prefix}{n}", recent, recent, tx=1, amount=30.0)
+    b.transfer("friend-of-H4", "H4", 40.0)
+    for n in range(1, 5):
+        b.transfer("funder-of-J", f"J{n}", 40.0)
     b.uses("r1", "ip", PUBLIC_IP, old, recent)
     for n in range(300):
         b.uses(f"pub-{n:03d}", "ip", PUBLIC_IP, old + n * HOUR_MS, old + n * HOUR_MS + HOUR_MS)
@@ -764,6 +775,24 @@ def test_a_family_computer_of_people_who_shop_in_person_is_no_farm(
         ["F1", "F2", "F3", "F4", "F5"],
         "device_farm",
     )
+
+
+def test_a_home_where_one_member_was_paid_back_by_a_friend_is_people_and_a_farm_fed_by_one_funder_is_not(
+    world: Any, timeseries: DuckDBTimeseriesStore
+) -> None:
+    home = analyse_ring(world, investigation("device", "d-computer-H", rule="device_account_spread"))
+    assert home["members"] == ["H1", "H2", "H3", "H4"]
+    assert home["benign_cluster"] is True
+    computer = analyse_shared_devices(world, timeseries, investigation("account", "H1"))["identifiers"]
+    family = next(i for i in computer if i["id"] == "d-computer-H")
+    assert (family["dedicated_accounts"], family["class"]) == (["H1", "H2", "H3"], "shared_public")
+    # the same four, each sent 40 by one funder: a farm's plumbing, not friends
+    farm = analyse_ring(world, investigation("device", "d-computer-J", rule="device_account_spread"))
+    assert farm["members"] == ["J1", "J2", "J3", "J4"]
+    assert farm["benign_cluster"] is False
+    proxy = analyse_shared_devices(world, timeseries, investigation("account", "J1"))["identifiers"]
+    fed = next(i for i in proxy if i["id"] == "d-computer-J")
+    assert (fed["dedicated_accounts"], fed["class"]) == (["J1", "J2", "J3", "J4"], "device_farm")
 
 
 def test_colleagues_at_one_computer_are_a_benign_cluster(world: Any) -> None:

@@ -37,8 +37,10 @@ on one family device, under the same conditions (rings share cards and phones, b
 member keeps a home of its own). Beyond three, up to :data:`PLACE_SIZE` accounts are people at
 one place (a large family, an office) when at least :data:`HOME_SHARE` of them are on one
 IP nobody else uses (the others may not have paid from home yet) and at least half of
-them use a device of their own or pay with a card in person (no device, no IP), or fewer
-than :data:`FARM_MIN_LIFELESS` do neither: a farm's accounts use its device and nothing
+them use a device of their own, pay with a card in person (no device, no IP) or have
+friends of their own (an everyday sum exchanged with an account none of the others dealt
+with: see ``shared_device.with_friends``), or fewer than :data:`FARM_MIN_LIFELESS` show
+none of that: a farm's accounts use its device and nothing
 else. So are
 up to :data:`PLACE_SIZE` accounts sharing cards that at least two of them paid with in
 person (no device, no IP), at least half of them doing so: a card handed around at the
@@ -52,6 +54,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
@@ -66,7 +69,7 @@ from .model import (
     label_of,
     plain_id,
 )
-from .shared_device import UsageThresholds
+from .shared_device import UsageThresholds, with_friends
 
 #: how much a shared identifier of each type says about common control of the accounts:
 #: a card or a phone is personal, an IP is shared by whole buildings
@@ -259,13 +262,14 @@ def _with_own_device(state: _Expansion) -> set[str]:
     return own
 
 
-def _people_share(state: _Expansion) -> float:
-    """Share of the members with a life of their own: a device no other member uses, or a
-    card they paid with in person (no device, no IP). A farm's accounts have neither."""
+def _people_share(state: _Expansion, friends: AbstractSet[str] = frozenset()) -> float:
+    """Share of the members with a life of their own: a device no other member uses, a
+    card they paid with in person (no device, no IP), or (``friends``) an everyday sum
+    exchanged with someone none of the others dealt with. A farm's accounts have none."""
     if not state.members:
         return 0.0
     in_person = set().union(*state.in_person.values()) if state.in_person else set()
-    return len(_with_own_device(state) | (in_person & state.members)) / len(state.members)
+    return len(_with_own_device(state) | ((in_person | friends) & state.members)) / len(state.members)
 
 
 def _home_network(members: set[str], shared: list[dict[str, Any]]) -> bool:
@@ -279,7 +283,9 @@ def _home_network(members: set[str], shared: list[dict[str, Any]]) -> bool:
     )
 
 
-def _one_place(state: _Expansion, members: set[str], shared: list[dict[str, Any]]) -> bool:
+def _one_place(
+    state: _Expansion, members: set[str], shared: list[dict[str, Any]], access: GraphAccess | None = None
+) -> bool:
     """People at one home or office: at most PLACE_SIZE accounts, at least HOME_SHARE of them
     on one IP that nobody else uses (:func:`_home_network`), at least PEOPLE_SHARE of them
     with a device of their own or paying with a card in person, or fewer than
@@ -287,11 +293,28 @@ def _one_place(state: _Expansion, members: set[str], shared: list[dict[str, Any]
     midday). A farm's accounts use the farm's device and nothing else; a ring's members each
     keep a network of their own, even when they share card numbers, phones and emails; a
     family of five on the family card and phone, on the home network, each with a phone or
-    shopping in person, is a family."""
+    shopping in person, is a family. Friends of their own (:func:`with_friends`, read
+    through ``access`` only when the rest does not settle it) count as a life of their own:
+    a home of four where, by the time the family computer's fourth user appears, one member
+    has been paid back by a friend is people, not a farm behind one proxy."""
     if not HOME_SIZE < len(members) <= PLACE_SIZE or not _home_network(members, shared):
         return False
-    share = _people_share(state)
-    return share >= PEOPLE_SHARE or round((1.0 - share) * len(members)) < FARM_MIN_LIFELESS
+
+    def people(share: float) -> bool:
+        return share >= PEOPLE_SHARE or round((1.0 - share) * len(members)) < FARM_MIN_LIFELESS
+
+    if people(_people_share(state)):
+        return True
+    if access is None:
+        return False
+    try:
+        friends = with_friends(access, set(members))
+    except Exception as error:
+        if not is_timeout(error):
+            raise
+        state.truncate("evaluation_timeout", f"a graph request exceeded its evaluation timeout: {error}")
+        return False
+    return people(_people_share(state, friends))
 
 
 def _family_card(state: _Expansion, members: set[str]) -> bool:
@@ -404,7 +427,7 @@ def analyse_ring(
                 )
             )
             or _one_home(members, shared)
-            or _one_place(state, members, shared)
+            or _one_place(state, members, shared, access)
             or _family_card(state, members)
         )
     )
