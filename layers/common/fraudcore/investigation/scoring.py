@@ -205,7 +205,7 @@ def cash_out_reasons(ring: Mapping[str, Any]) -> list[Reason]:
     )
     sentence = (
         f"{len(cashing)} of the {len(ring['members'])} linked accounts spent thousands with their cards at "
-        f"over 1,000 a payment ({spent}): accounts cashing out together, not a family's everyday spending."
+        f"1,000 or more a payment ({spent}): accounts cashing out together, not a family's everyday spending."
     )
     return [
         Reason(
