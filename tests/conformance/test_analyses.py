@@ -38,6 +38,7 @@ from gremlin_python.statics import long
 from fraudcore.graph import schema
 from fraudcore.investigation import Investigation, analyse_money_flow, analyse_ring, analyse_shared_devices
 from fraudcore.investigation.model import MoneyFlowLimits, RingLimits
+from fraudcore.investigation.scoring import assess
 from fraudcore.model import Transaction
 from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore
 
@@ -69,11 +70,21 @@ class GraphBuilder:
         return vid
 
     def uses(
-        self, account: str, label: str, value: str, first: int, last: int, tx: int = 3, in_person: int = 0
+        self,
+        account: str,
+        label: str,
+        value: str,
+        first: int,
+        last: int,
+        tx: int = 3,
+        in_person: int = 0,
+        amount: float | None = None,
     ) -> None:
         out_id, in_id = self.vertex(schema.ACCOUNT, account), self.vertex(label, value)
         edge_label = {"email": schema.HAS_EMAIL, "phone": schema.HAS_PHONE}.get(label, schema.USES)
-        props = {"first_seen": long(first), "last_seen": long(last), "tx_count": tx}
+        props: dict[str, Any] = {"first_seen": long(first), "last_seen": long(last), "tx_count": tx}
+        if amount is not None:
+            props["amount_total"] = amount
         if in_person:
             props["in_person_count"] = long(in_person)
         self._edge(edge_label, out_id, in_id, props)
@@ -194,6 +205,25 @@ def build_world(g: GraphTraversalSource) -> None:
     for n in range(1, 5):
         b.uses(f"K{n}", "device", "d-kitchen", old, recent)
         b.uses(f"K{n}", "card", f"c-K{n}", old, recent, tx=5, in_person=2)
+    # two new accounts on one phone, each on a card and network of its own, both spending
+    # thousands at once (a synthetic-identity pair cashing out); the twin: a couple on one
+    # phone, one of whom bought a sofa (6,000 among everyday payments), the other shopping
+    for prefix, spent in (("S", ((6_000.0, 3), (4_000.0, 2))), ("U", ((6_150.0, 4), (120.0, 5)))):
+        for n, (amount, payments) in enumerate(spent, start=1):
+            b.uses(f"{prefix}{n}", "phone", f"p-{prefix}", recent, recent)
+            b.uses(f"{prefix}{n}", "card", f"c-{prefix}{n}", recent, recent, tx=payments, amount=amount)
+            b.uses(f"{prefix}{n}", "ip", f"10.0.9.{prefix}{n}", recent, recent)
+    # four on one home network and one family computer, nothing else seen yet; at the home
+    # (H) a friend paid H4 back 40; at the farm behind one proxy (J) one funder sent 40 to
+    # each account
+    for prefix in ("H", "J"):
+        for n in range(1, 5):
+            b.uses(f"{prefix}{n}", "ip", f"10.0.10.{prefix}", recent, recent)
+            b.uses(f"{prefix}{n}", "device", f"d-computer-{prefix}", recent, recent)
+            b.uses(f"{prefix}{n}", "card", f"c-{prefix}{n}", recent, recent, tx=1, amount=30.0)
+    b.transfer("friend-of-H4", "H4", 40.0)
+    for n in range(1, 5):
+        b.transfer("funder-of-J", f"J{n}", 40.0)
     b.uses("r1", "ip", PUBLIC_IP, old, recent)
     for n in range(300):
         b.uses(f"pub-{n:03d}", "ip", PUBLIC_IP, old + n * HOUR_MS, old + n * HOUR_MS + HOUR_MS)
@@ -400,6 +430,7 @@ def test_household_is_a_benign_cluster(world: Any) -> None:
         "flagged_share": 0.0,
         "ring_score": 0.2,
         "benign_cluster": True,
+        "cashing_out": [],
         "hops": 1,
         "truncated": False,
         "truncation": [],
@@ -413,6 +444,29 @@ def test_one_device_used_from_three_homes_is_not_a_household(world: Any) -> None
     assert {s["type"] for s in carried["shared_identifiers"]} == {"device"}
     assert carried["benign_cluster"] is False
     assert analyse_ring(world, investigation("account", "h1", rule="amount_spike"))["benign_cluster"] is True
+
+
+def test_two_linked_accounts_spending_thousands_at_once_are_cashing_out_and_a_sofa_is_not(
+    world: Any,
+) -> None:
+    pair = analyse_ring(world, investigation("phone", "p-S", rule="shared_phone"))
+    assert pair["members"] == ["S1", "S2"]
+    assert pair["cashing_out"] == [
+        {"account": "S1", "amount": 6000.0, "payments": 3},
+        {"account": "S2", "amount": 4000.0, "payments": 2},
+    ]
+    flag = replace(investigation("phone", "p-S", rule="shared_phone"), severity="medium")
+    ring = assess(flag, {"ring": pair})
+    assert ring.verdict == "fraud_ring"
+    assert "cash_out" in {r.signal for r in ring.reasons}
+    # the couple: one member's large one-off payment is not a pair cashing out; the small
+    # cluster stays below suspicious
+    couple = analyse_ring(world, investigation("phone", "p-U", rule="shared_phone"))
+    assert couple["members"] == ["U1", "U2"]
+    assert couple["cashing_out"] == [{"account": "U1", "amount": 6150.0, "payments": 4}]
+    family = assess(replace(flag, entity_id="p-U"), {"ring": couple})
+    assert family.verdict == "cleared"
+    assert "cash_out" not in {r.signal for r in family.reasons}
 
 
 def test_household_hit_by_a_high_value_burst_is_not_waved_through(world: Any) -> None:
@@ -721,6 +775,24 @@ def test_a_family_computer_of_people_who_shop_in_person_is_no_farm(
         ["F1", "F2", "F3", "F4", "F5"],
         "device_farm",
     )
+
+
+def test_a_home_where_one_member_was_paid_back_by_a_friend_is_people_and_a_farm_fed_by_one_funder_is_not(
+    world: Any, timeseries: DuckDBTimeseriesStore
+) -> None:
+    home = analyse_ring(world, investigation("device", "d-computer-H", rule="device_account_spread"))
+    assert home["members"] == ["H1", "H2", "H3", "H4"]
+    assert home["benign_cluster"] is True
+    computer = analyse_shared_devices(world, timeseries, investigation("account", "H1"))["identifiers"]
+    family = next(i for i in computer if i["id"] == "d-computer-H")
+    assert (family["dedicated_accounts"], family["class"]) == (["H1", "H2", "H3"], "shared_public")
+    # the same four, each sent 40 by one funder: a farm's plumbing, not friends
+    farm = analyse_ring(world, investigation("device", "d-computer-J", rule="device_account_spread"))
+    assert farm["members"] == ["J1", "J2", "J3", "J4"]
+    assert farm["benign_cluster"] is False
+    proxy = analyse_shared_devices(world, timeseries, investigation("account", "J1"))["identifiers"]
+    fed = next(i for i in proxy if i["id"] == "d-computer-J")
+    assert (fed["dedicated_accounts"], fed["class"]) == (["J1", "J2", "J3", "J4"], "device_farm")
 
 
 def test_colleagues_at_one_computer_are_a_benign_cluster(world: Any) -> None:

@@ -444,6 +444,43 @@ def test_a_small_cluster_with_corroboration_is_not_capped(
     assert not any(r.evidence.get("small_cluster") for r in result.reasons)
 
 
+CASHING = [
+    {"account": "a1", "amount": 9_000.0, "payments": 3},
+    {"account": "a2", "amount": 4_000.0, "payments": 2},
+]
+
+
+def test_two_linked_accounts_cashing_out_lift_the_small_cluster_cap() -> None:
+    pair = ring(["a1", "a2"], 0.46) | {"cashing_out": CASHING}
+    result = assess(identifier_flag(), {"ring": pair})
+    # noisy-or of the ring 0.46, the flag 0.25 and cashing out 0.5: 0.797
+    assert result.score == 0.797
+    assert result.verdict == "fraud_ring"
+    cash_out = [r for r in result.reasons if r.signal == "cash_out"]
+    assert [r.evidence["members"] for r in cash_out] == [["a1", "a2"]]
+    assert "a1 paid 9,000.00 in 3 payments" in cash_out[0].sentence
+
+
+@pytest.mark.parametrize(
+    "cashing",
+    [
+        [],  # everyday spending
+        CASHING[:1],  # one member's large one-off payment (a sofa, a holiday)
+    ],
+)
+def test_one_member_spending_big_is_no_cash_out(cashing: list[dict[str, Any]]) -> None:
+    result = assess(identifier_flag(), {"ring": ring(["a1", "a2"], 0.46) | {"cashing_out": cashing}})
+    assert (result.score, result.verdict) == (0.35, "cleared")
+    assert "cash_out" not in {r.signal for r in result.reasons}
+
+
+def test_a_household_whose_members_spend_big_stays_a_household() -> None:
+    home = ring(["a1", "a2"], 0.2, benign=True) | {"cashing_out": CASHING}
+    result = assess(identifier_flag(), {"ring": home})
+    assert "cash_out" not in {r.signal for r in result.reasons}
+    assert result.verdict == "cleared"
+
+
 def test_paying_out_a_few_small_repayments_and_a_large_deposit_is_no_mule() -> None:
     # friends paid back 120 and 80; the account then paid a 20,000 deposit to a landlord
     money = flow(

@@ -112,6 +112,14 @@ class SkippedIdentifier(Contract):
     degree: int
 
 
+class CashingOut(Contract):
+    """A ring member whose card payments come to thousands at a thousand or more a payment."""
+
+    account: str
+    amount: Number
+    payments: int
+
+
 class RingAnalysis(Contract):
     analysis: Literal["ring"] = "ring"
     start: Entity | None = None
@@ -123,6 +131,7 @@ class RingAnalysis(Contract):
     flagged_share: Number
     ring_score: Number
     benign_cluster: bool = False
+    cashing_out: list[CashingOut] = Field(default_factory=list)
     hops: int = 0
     truncated: bool = False
     truncation: list[Truncation] = Field(default_factory=list)

@@ -115,9 +115,11 @@ class FraudTraversalSource(GraphTraversalSource):
     ) -> FraudTraversal:
         """Each identifier with its label, its degree (accounts using it, counted up to
         ``degree_limit``), at most ``account_limit`` of those accounts and, for a card, how
-        many times each of them paid with it in person (``in_person_count`` of the edge).
+        many times each of them paid with it in person (``in_person_count`` of the edge), and
+        what they paid with it in all (``amount_total`` and ``tx_count`` of the edge).
 
-        ``{id, label, degree, accounts: [id, ...], in_person: [{account, count}, ...]}``.
+        ``{id, label, degree, accounts: [id, ...], in_person: [{account, count, amount,
+        payments}, ...]}``.
         """
         return (
             self.V(*identifier_ids)
@@ -129,9 +131,11 @@ class FraudTraversalSource(GraphTraversalSource):
             .by(
                 __.in_e(schema.USES)
                 .limit(account_limit)
-                .project("account", "count")
+                .project("account", "count", "amount", "payments")
                 .by(__.out_v().id_())
                 .by(__.number_or_zero("in_person_count"))
+                .by(__.number_or_zero("amount_total"))
+                .by(__.number_or_zero("tx_count"))
                 .fold()
             )
         )

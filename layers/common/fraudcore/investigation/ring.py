@@ -18,7 +18,10 @@ Output (ids without their ``<label>:`` prefix): ``members``, ``shared_identifier
 (``{type, id, degree, accounts}`` for identifiers used by two or more members),
 ``density`` (share of member pairs that share at least one identifier), ``flagged_share``
 (share of the members other than the investigated account that were already flagged),
-``ring_score`` and ``benign_cluster``.
+``ring_score``, ``benign_cluster`` and ``cashing_out`` (``{account, amount, payments}`` of
+the members whose card payments, as read through their card edges' ``amount_total`` and
+``tx_count``, come to :data:`CASH_OUT_TOTAL_MIN` or more at :data:`CASH_OUT_AVERAGE_MIN` or
+more a payment: thousands spent at once, as a ring's new accounts cash out).
 
 A household is recognised as a benign cluster: two or three accounts linked only by an IP
 and/or a device, among them their home's IP (a family computer is used at home: one device
@@ -34,8 +37,10 @@ on one family device, under the same conditions (rings share cards and phones, b
 member keeps a home of its own). Beyond three, up to :data:`PLACE_SIZE` accounts are people at
 one place (a large family, an office) when at least :data:`HOME_SHARE` of them are on one
 IP nobody else uses (the others may not have paid from home yet) and at least half of
-them use a device of their own or pay with a card in person (no device, no IP), or fewer
-than :data:`FARM_MIN_LIFELESS` do neither: a farm's accounts use its device and nothing
+them use a device of their own, pay with a card in person (no device, no IP) or have
+friends of their own (an everyday sum exchanged with an account none of the others dealt
+with: see ``shared_device.with_friends``), or fewer than :data:`FARM_MIN_LIFELESS` show
+none of that: a farm's accounts use its device and nothing
 else. So are
 up to :data:`PLACE_SIZE` accounts sharing cards that at least two of them paid with in
 person (no device, no IP), at least half of them doing so: a card handed around at the
@@ -49,6 +54,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
@@ -63,7 +69,7 @@ from .model import (
     label_of,
     plain_id,
 )
-from .shared_device import UsageThresholds
+from .shared_device import UsageThresholds, with_friends
 
 #: how much a shared identifier of each type says about common control of the accounts:
 #: a card or a phone is personal, an IP is shared by whole buildings
@@ -95,6 +101,12 @@ FARM_MIN_LIFELESS = UsageThresholds().device_farm_dedicated_min
 #: count in the ring score; they do not stop people at one home or one card from being
 #: taken for a household.
 OWN_FLAG_REASONS = frozenset({"ring_member", "amount_spike", "novel_takeover", "takeover_abroad"})
+#: a member cashing out: its card payments, as far as the ring analysis read them, come to at
+#: least CASH_OUT_TOTAL_MIN at an average of at least CASH_OUT_AVERAGE_MIN a payment (new
+#: accounts of a ring or a synthetic identity spend thousands online at once; a family's
+#: everyday payments average tens, and its one-off sofa is one member's)
+CASH_OUT_AVERAGE_MIN = 1_000.0
+CASH_OUT_TOTAL_MIN = 2_000.0
 #: ring_score = sum of weight * component (each component in 0..1)
 SCORE_WEIGHTS = {"size": 0.3, "density": 0.2, "flagged_share": 0.3, "link_strength": 0.2}
 #: a ring of this many accounts (or more) counts fully towards the size component
@@ -110,6 +122,8 @@ class _Expansion:
     identifiers: dict[str, tuple[str, int, set[str]]] = field(default_factory=dict)
     #: card vertex id -> the accounts that paid with it in person (no device, no IP)
     in_person: dict[str, set[str]] = field(default_factory=dict)
+    #: account -> [amount, payments] paid with the cards read (their edges' totals)
+    spending: dict[str, list[float]] = field(default_factory=dict)
     skipped: dict[str, tuple[str, int]] = field(default_factory=dict)
     explored_identifiers: set[str] = field(default_factory=set)
     #: account -> the identifiers read for it (at most identifiers_per_account)
@@ -146,7 +160,12 @@ def _admit_identifiers(state: _Expansion, rows: Iterable[dict[str, Any]]) -> set
         accounts = {str(a) for a in row["accounts"]}
         state.identifiers[vid] = (label, degree, accounts)
         if label == schema.CARD:
-            state.in_person[vid] = {str(u["account"]) for u in row.get("in_person") or [] if u["count"]}
+            uses = row.get("in_person") or []
+            state.in_person[vid] = {str(u["account"]) for u in uses if u["count"]}
+            for use in uses:
+                spent = state.spending.setdefault(str(use["account"]), [0.0, 0.0])
+                spent[0] += float(use.get("amount") or 0.0)
+                spent[1] += float(use.get("payments") or 0)
         reached |= accounts
     return reached
 
@@ -243,13 +262,14 @@ def _with_own_device(state: _Expansion) -> set[str]:
     return own
 
 
-def _people_share(state: _Expansion) -> float:
-    """Share of the members with a life of their own: a device no other member uses, or a
-    card they paid with in person (no device, no IP). A farm's accounts have neither."""
+def _people_share(state: _Expansion, friends: AbstractSet[str] = frozenset()) -> float:
+    """Share of the members with a life of their own: a device no other member uses, a
+    card they paid with in person (no device, no IP), or (``friends``) an everyday sum
+    exchanged with someone none of the others dealt with. A farm's accounts have none."""
     if not state.members:
         return 0.0
     in_person = set().union(*state.in_person.values()) if state.in_person else set()
-    return len(_with_own_device(state) | (in_person & state.members)) / len(state.members)
+    return len(_with_own_device(state) | ((in_person | friends) & state.members)) / len(state.members)
 
 
 def _home_network(members: set[str], shared: list[dict[str, Any]]) -> bool:
@@ -263,7 +283,9 @@ def _home_network(members: set[str], shared: list[dict[str, Any]]) -> bool:
     )
 
 
-def _one_place(state: _Expansion, members: set[str], shared: list[dict[str, Any]]) -> bool:
+def _one_place(
+    state: _Expansion, members: set[str], shared: list[dict[str, Any]], access: GraphAccess | None = None
+) -> bool:
     """People at one home or office: at most PLACE_SIZE accounts, at least HOME_SHARE of them
     on one IP that nobody else uses (:func:`_home_network`), at least PEOPLE_SHARE of them
     with a device of their own or paying with a card in person, or fewer than
@@ -271,11 +293,28 @@ def _one_place(state: _Expansion, members: set[str], shared: list[dict[str, Any]
     midday). A farm's accounts use the farm's device and nothing else; a ring's members each
     keep a network of their own, even when they share card numbers, phones and emails; a
     family of five on the family card and phone, on the home network, each with a phone or
-    shopping in person, is a family."""
+    shopping in person, is a family. Friends of their own (:func:`with_friends`, read
+    through ``access`` only when the rest does not settle it) count as a life of their own:
+    a home of four where, by the time the family computer's fourth user appears, one member
+    has been paid back by a friend is people, not a farm behind one proxy."""
     if not HOME_SIZE < len(members) <= PLACE_SIZE or not _home_network(members, shared):
         return False
-    share = _people_share(state)
-    return share >= PEOPLE_SHARE or round((1.0 - share) * len(members)) < FARM_MIN_LIFELESS
+
+    def people(share: float) -> bool:
+        return share >= PEOPLE_SHARE or round((1.0 - share) * len(members)) < FARM_MIN_LIFELESS
+
+    if people(_people_share(state)):
+        return True
+    if access is None:
+        return False
+    try:
+        friends = with_friends(access, set(members))
+    except Exception as error:
+        if not is_timeout(error):
+            raise
+        state.truncate("evaluation_timeout", f"a graph request exceeded its evaluation timeout: {error}")
+        return False
+    return people(_people_share(state, friends))
 
 
 def _family_card(state: _Expansion, members: set[str]) -> bool:
@@ -308,6 +347,17 @@ def _one_home(members: set[str], shared: list[dict[str, Any]]) -> bool:
         )
 
     return all_on(schema.IP) and all_on(schema.DEVICE)
+
+
+def _cashing_out(state: _Expansion, members: set[str]) -> list[dict[str, Any]]:
+    """The members whose card payments come to CASH_OUT_TOTAL_MIN or more at an average of
+    CASH_OUT_AVERAGE_MIN or more a payment: ``{account, amount, payments}``, largest first."""
+    found = []
+    for member in members:
+        amount, payments = state.spending.get(member, (0.0, 0.0))
+        if payments and amount >= CASH_OUT_TOTAL_MIN and amount / payments >= CASH_OUT_AVERAGE_MIN:
+            found.append({"account": plain_id(member), "amount": round(amount, 2), "payments": int(payments)})
+    return sorted(found, key=lambda c: (-c["amount"], c["account"]))
 
 
 def _density(members: set[str], shared: list[dict[str, Any]]) -> float:
@@ -377,7 +427,7 @@ def analyse_ring(
                 )
             )
             or _one_home(members, shared)
-            or _one_place(state, members, shared)
+            or _one_place(state, members, shared, access)
             or _family_card(state, members)
         )
     )
@@ -398,6 +448,7 @@ def analyse_ring(
         "flagged_share": flagged_share,
         "ring_score": ring_score(len(members), density, flagged_share, link_types, benign),
         "benign_cluster": benign,
+        "cashing_out": _cashing_out(state, members),
         "hops": state.hops,
         "truncated": bool(state.truncation),
         "truncation": [{"reason": r, "detail": d} for r, d in sorted(state.truncation.items())],

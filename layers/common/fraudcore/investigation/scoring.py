@@ -14,6 +14,8 @@ finding                            signal
 the micro-analysis flag            half its risk score (a rule hit alone is not a verdict;
                                    card testing, severity critical, is 0.45: suspicious)
 a ring (2+ accounts, not benign)   its ring score
+members cashing out                0.5: two or more members of a ring that is not benign
+                                   each paid 2,000+ at 1,000+ a payment
 a device farm                      0.75, 0.85 when some of its accounts are flagged
 money returning to the account     0.8
 a mule pattern                     0.6: 5,000+ in from 2+ senders, 80 %+ forwarded on
@@ -28,9 +30,10 @@ Mitigating findings (a household pattern, a public IP, a shared office device) a
 reasons with signal 0; a household pattern caps the score at :data:`HOUSEHOLD_CAP` when
 nothing else is wrong. So does, at :data:`SMALL_CLUSTER_CAP`, a small uncorroborated
 cluster: two or three accounts sharing a card, an email or a phone, flagged for that
-sharing alone (severity medium or low), none of them flagged, with no money-flow or device
-evidence; such a pair is as often a family as a ring, and the sharing rules investigate
-again as evidence accumulates.
+sharing alone (severity medium or low), none of them flagged, with no money-flow, device or
+cash-out evidence; such a pair is as often a family as a ring, and the sharing rules
+investigate again as evidence accumulates. Two of them spending thousands at once is not
+what families do (a family's large one-off payment is one member's): that lifts the cap.
 
 Members of the case: the ring's members, the accounts of device farms, and, when the
 money flow shows a pattern (a cycle, a mule, a pass-through hop, flagged counterparties),
@@ -75,6 +78,9 @@ WIDE_FAN = 5
 WIDE_FAN_SIGNAL = 0.4
 PASS_THROUGH_SIGNAL = 0.5
 FLAGGED_MONEY_SIGNAL = 0.5
+#: two or more members of a ring (not a benign cluster) spending thousands at once
+CASH_OUT_SIGNAL = 0.5
+CASH_OUT_MEMBERS_MIN = 2
 #: a transfer this large carries the money of a laundering pattern: half the 10,000 the
 #: mule_pass_through rule looks for, far above everyday transfers between people
 MATERIAL_TRANSFER_MIN = 5_000.0
@@ -183,7 +189,32 @@ def ring_reasons(ring: Mapping[str, Any] | None) -> list[Reason]:
         sentence += (
             " The search was bounded: " + "; ".join(t["detail"] for t in ring.get("truncation", [])) + "."
         )
-    return [Reason("ring", sentence, float(ring["ring_score"]), evidence)]
+    return [Reason("ring", sentence, float(ring["ring_score"]), evidence), *cash_out_reasons(ring)]
+
+
+def cash_out_reasons(ring: Mapping[str, Any]) -> list[Reason]:
+    """Two or more members of a ring that is not a benign cluster spent thousands with their
+    cards at a thousand or more a payment: new accounts cashing out, not a family (a family's
+    large one-off payment is one member's)."""
+    cashing = list(ring.get("cashing_out") or [])
+    if ring.get("benign_cluster") or len(cashing) < CASH_OUT_MEMBERS_MIN:
+        return []
+    spent = "; ".join(
+        f"{c['account']} paid {_money(c['amount'])} in {c['payments']} payment{'s' if c['payments'] != 1 else ''}"
+        for c in cashing[:5]
+    )
+    sentence = (
+        f"{len(cashing)} of the {len(ring['members'])} linked accounts spent thousands with their cards at "
+        f"1,000 or more a payment ({spent}): accounts cashing out together, not a family's everyday spending."
+    )
+    return [
+        Reason(
+            "cash_out",
+            sentence,
+            CASH_OUT_SIGNAL,
+            {"members": [c["account"] for c in cashing], "cashing_out": cashing},
+        )
+    ]
 
 
 def shared_device_reasons(shared_device: Mapping[str, Any] | None) -> list[Reason]:

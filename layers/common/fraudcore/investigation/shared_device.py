@@ -8,9 +8,11 @@ or an IP; an account's devices and IPs otherwise):
   reference time, from the time-series store (explicit time bounds, never ``ago()``,
   so a replay answers the same);
 - ``flagged_accounts``: the listed accounts already flagged;
-- ``dedicated_accounts``: the listed accounts that use no device but this one and made
-  no card payment without it (for a device: people also pay in shops, with no device,
-  where a farm's accounts pay only through the farm); ``devices_behind``: distinct devices the listed accounts use (for an IP);
+- ``dedicated_accounts``: the listed accounts that use no device but this one, made
+  no card payment without it and, when they are enough to make a farm, have no friend of
+  their own (:func:`with_friends`: an everyday sum exchanged with an account none of the
+  others dealt with) (for a device: people also pay in shops, with no device, and pay
+  friends back, where a farm's accounts pay only through the farm, fed by one funder); ``devices_behind``: distinct devices the listed accounts use (for an IP);
 - ``first_seen`` / ``last_seen``: from the ``uses`` edges (epoch ms and ISO 8601);
 - ``class``, by these thresholds (:class:`UsageThresholds`):
 
@@ -98,6 +100,47 @@ ESTABLISHED_MIN_PAYMENTS_ABROAD = 2
 CARRIED_MIN_SHARE = 0.5
 #: how far back the account's countries are read from the time series
 COUNTRY_HISTORY = timedelta(days=30)
+
+
+#: an everyday sum between people (a friend paid back, a relative's gift): far below the
+#: transfers a laundering pattern moves (see ``scoring.MATERIAL_TRANSFER_MIN``)
+EVERYDAY_TRANSFER_MAX = 5_000.0
+#: transfers read per account and direction to find its friends
+FRIEND_TRANSFERS_READ = 20
+
+
+def with_friends(
+    access: GraphAccess, accounts: set[str], per_account: int = FRIEND_TRANSFERS_READ
+) -> set[str]:
+    """The ``accounts`` (vertex ids) that exchanged everyday sums (under
+    :data:`EVERYDAY_TRANSFER_MAX` a transfer) with an account outside them that no other of
+    them exchanged money with: a friend paid back, a relative's gift. A person has people
+    of their own; a farm's accounts have none: the funder that feeds them, or the collector
+    they pay into, serves several of them."""
+    if not accounts:
+        return set()
+    dealt_with: dict[str, set[str]] = {}  # outsider -> the accounts that exchanged money with it
+    everyday: dict[str, set[str]] = {}  # account -> outsiders it exchanged everyday sums with
+    for direction in ("in", "out"):
+        rows = access.run(
+            lambda g, direction=direction: g.transfers(sorted(accounts), direction, per_account),
+            f"friends: transfers {direction}",
+        )
+        for row in rows:
+            account = str(row["account"])
+            for transfer in row["transfers"]:
+                other = str(transfer["account"])
+                if other in accounts:
+                    continue
+                dealt_with.setdefault(other, set()).add(account)
+                count = max(1, int(transfer.get("tx_count") or 1))
+                if float(transfer.get("amount") or 0.0) / count < EVERYDAY_TRANSFER_MAX:
+                    everyday.setdefault(account, set()).add(other)
+    return {
+        account
+        for account, others in everyday.items()
+        if any(dealt_with.get(other) == {account} for other in others)
+    }
 
 
 @dataclass(frozen=True)
@@ -215,8 +258,11 @@ def _usage(
     limits: SharedDeviceLimits,
     thresholds: UsageThresholds,
     truncation: dict[str, str],
+    access: GraphAccess | None = None,
 ) -> dict[str, Any]:
-    """One device or IP: who uses it, since when, and its class."""
+    """One device or IP: who uses it, since when, and its class. With ``access``, the
+    accounts that would make a device a farm are asked for friends of their own
+    (:func:`with_friends`): an account with one is a person, not a farm's."""
     vid, label, degree = str(row["id"]), str(row["label"]), int(row["degree"])
     uses = sorted(row["uses"], key=lambda u: str(u["account"]))
     if len(uses) > limits.accounts_listed:
@@ -227,11 +273,21 @@ def _usage(
     first = min((int(u["first_seen"]) for u in uses if u["first_seen"]), default=0)
     last = max((int(u["last_seen"]) for u in uses), default=0)
     devices_of = {str(u["account"]): {str(d) for d in u.get("devices") or []} for u in uses}
-    dedicated = sorted(
-        plain_id(str(u["account"]))
-        for u in uses
-        if devices_of[str(u["account"])] == {vid} and not _pays_elsewhere(u)
-    )
+    lifeless = {
+        str(u["account"]) for u in uses if devices_of[str(u["account"])] == {vid} and not _pays_elsewhere(u)
+    }
+    if (
+        access is not None
+        and label == schema.DEVICE
+        and len(lifeless) >= thresholds.device_farm_dedicated_min
+    ):
+        try:
+            lifeless -= with_friends(access, {str(u["account"]) for u in uses})
+        except Exception as error:
+            if not is_timeout(error):
+                raise
+            truncation["evaluation_timeout"] = f"a graph request exceeded its evaluation timeout: {error}"
+    dedicated = sorted(plain_id(account) for account in lifeless)
     behind = set().union(*devices_of.values()) if devices_of else set()
     item: dict[str, Any] = {
         "type": label,
@@ -443,7 +499,7 @@ def analyse_shared_devices(
     active, queries = _active_accounts(timeseries, {k: sorted(v) for k, v in by_label.items()}, reference_ms)
 
     identifiers = [
-        _usage(row, active.get(str(row["id"]), 0), limits, thresholds, truncation)
+        _usage(row, active.get(str(row["id"]), 0), limits, thresholds, truncation, access)
         for row in sorted(rows, key=lambda r: str(r["id"]))
     ]
     change = None
