@@ -64,6 +64,9 @@ _SUM_MARGIN = 1e-6
 PROGRAMMING_ERRORS = (ImportError, NameError, AttributeError, TypeError, AssertionError)
 #: probes per query (the VALUES list is SQL text; very long texts parse slowly)
 PROBES_PER_QUERY = 400
+#: runs per batched screen query: each run reads its own history in it, so the query's
+#: memory grows with the runs (400 runs of the demo's takeover rules: about 300 MB more)
+RUNS_PER_QUERY = 50
 
 
 def grows_with_events(rule: Rule) -> bool:
@@ -276,8 +279,8 @@ class SpanEvaluator:
             return list(ticks)
         names = list(_run_bounds(rule, ticks[0], self.schedule_interval))
         hits: set[datetime] = set()
-        for offset in range(0, len(ticks), PROBES_PER_QUERY):
-            chunk = ticks[offset : offset + PROBES_PER_QUERY]
+        for offset in range(0, len(ticks), RUNS_PER_QUERY):
+            chunk = ticks[offset : offset + RUNS_PER_QUERY]
             rows = ", ".join(
                 "("
                 + ", ".join(
