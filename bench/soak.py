@@ -336,6 +336,25 @@ def memory_bound(checkpoints: list[dict[str, Any]]) -> dict[str, Any]:
     return figures
 
 
+def second_replay(
+    state: Path,
+    checkpoints: list[int],
+    args: argparse.Namespace,
+    counts_before: dict[str, Any],
+    report: dict[str, Any],
+    checks: dict[str, Any],
+) -> dict[str, Any]:
+    """The same stream again into ``state``; adds to ``report`` and ``checks`` what it changed."""
+    second = replay(state, checkpoints, args, "second (the same stream again)")
+    counts_second = store_counts(state)
+    report["second"] = second
+    checks["store_counts_unchanged_by_replay"] = counts_second == counts_before
+    checks["cases_opened_by_replay"] = second["cases_this_replay"]
+    if counts_second != counts_before:
+        report["store_counts_after_replay"] = counts_second
+    return second
+
+
 def first_pass_counts(path: Path) -> dict[str, Any]:
     """The store counts a first pass reported: its JSON report, or the last report on its stderr."""
     text = path.read_text()
@@ -370,14 +389,8 @@ def replay_only(checkpoints: list[int], args: argparse.Namespace) -> dict[str, A
     if args.first_report:
         checks["stores_found_as_first_pass_left_them"] = counts_found == first_pass_counts(args.first_report)
     progress("second", {"store_counts_found": counts_found, "checks": checks})
-    second = replay(state, checkpoints, args, "second (the same stream again)")
-    counts_second = store_counts(state)
-    report["second"] = second
-    checks["store_counts_unchanged_by_replay"] = counts_second == counts_found
-    checks["cases_opened_by_replay"] = second["cases_this_replay"]
+    second = second_replay(state, checkpoints, args, counts_found, report, checks)
     checks["records_given_up"] = sum(second["records_given_up"].values())
-    if counts_second != counts_found:
-        report["store_counts_after_replay"] = counts_second
     report["checks"] = checks
     return report
 
@@ -431,13 +444,7 @@ def main() -> None:
         }
         progress("first", {"report_so_far": {**report, "checks": checks}})
         if not args.no_replay:
-            second = replay(state, checkpoints, args, "second (the same stream again)")
-            counts_second = store_counts(state)
-            report["second"] = second
-            checks["store_counts_unchanged_by_replay"] = counts_second == counts_first
-            checks["cases_opened_by_replay"] = second["cases_this_replay"]
-            if counts_second != counts_first:
-                report["store_counts_after_replay"] = counts_second
+            second_replay(state, checkpoints, args, counts_first, report, checks)
         report["checks"] = checks
         print(json.dumps(report, indent=2, default=str))
 
