@@ -95,15 +95,27 @@ class EdgeUpsert:
         }
 
     def as_map(self, existing: dict[str, Any] | None) -> dict[Any, Any]:
-        merged = self.merged_properties(existing)
+        events = self.events
         # epoch milliseconds do not fit a Gremlin int: send them as long
-        props = {
-            "first_seen": long(merged["first_seen"]),
-            "last_seen": long(merged["last_seen"]),
-            "tx_count": long(merged["tx_count"]),
-            "amount_total": merged["amount_total"],
-            "in_person_count": long(merged["in_person_count"]),
-        }
+        if existing is None and len(events) == 1:  # most edges of a batch: new, or one event
+            event = events[0]
+            at = long(event.epoch_ms)
+            props = {
+                "first_seen": at,
+                "last_seen": at,
+                "tx_count": long(1),
+                "amount_total": round(0 + event.amount, 2),  # as merged_properties sums
+                "in_person_count": long(0 + event.in_person),
+            }
+        else:
+            merged = self.merged_properties(existing)
+            props = {
+                "first_seen": long(merged["first_seen"]),
+                "last_seen": long(merged["last_seen"]),
+                "tx_count": long(merged["tx_count"]),
+                "amount_total": merged["amount_total"],
+                "in_person_count": long(merged["in_person_count"]),
+            }
         match = {T.id: self.eid, T.label: self.label, Direction.OUT: self.out_id, Direction.IN: self.in_id}
         # one map for both options: a new edge gets the properties a matched edge is set to
         return {"match": match, "props": props}
