@@ -242,7 +242,13 @@ def test_the_edge_state_read_answers_one_list_of_value_lists_in_its_own_order(gr
     assert rows[card] == [card, first, last, 2, 42.5, 1]
     assert len(EDGE_STATE) == 5 and rows[old][:5] == [old, 1, 2, 3, 4.5]
     assert edge_states(answer[0], set(ids)) == {
-        card: {"first_seen": first, "last_seen": last, "tx_count": 2, "amount_total": 42.5, "in_person_count": 1},
+        card: {
+            "first_seen": first,
+            "last_seen": last,
+            "tx_count": 2,
+            "amount_total": 42.5,
+            "in_person_count": 1,
+        },
         old: {"first_seen": 1, "last_seen": 2, "tx_count": 3, "amount_total": 4.5},
     }
     assert read_edges(graph_backend, ["account:a1|uses|card:nowhere"]).to_list() == [[]]

@@ -205,7 +205,9 @@ def edge_states(rows: Sequence[Any], edge_ids: Collection[str]) -> dict[str, dic
                 f"the read of edge states answered {shorten(repr(row))}: expected "
                 f"[id, {', '.join(EDGE_STATE)}] for one of the requested edges"
             )
-        states[str(row[0])] = {key: value for key, value in zip(EDGE_STATE, row[1:]) if value != _ABSENT}
+        states[str(row[0])] = {
+            key: value for key, value in zip(EDGE_STATE, row[1:], strict=True) if value != _ABSENT
+        }
     return states
 
 
