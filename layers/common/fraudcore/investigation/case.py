@@ -191,7 +191,8 @@ def _write_case(
     analyst = prior.get("decision_count") is not None
     outcome = _verdicts(investigation, assessment, prior, analyst)
     history = json_list(prior.get("verdict_history"))
-    if outcome.relook is not None:
+    # one entry per re-look: a retried record step finds it there already
+    if outcome.relook is not None and all(e.get("relook_of") != investigation.relook_of for e in history):
         history.append(_history_entry(investigation, assessment, prior, outcome, at))
     always = {
         "verdict": outcome.verdict,
