@@ -3,6 +3,12 @@
 Each flag starts one investigation whose execution name is derived from (rule, entity,
 cooldown period of the window), so however many scheduled runs see a hit, and however
 often a run is retried or replayed, the entity is investigated once per period.
+
+A rule with ``relook_after`` has each hit looked at again that long after its window
+closed (:func:`relooks_due`): the run that is due finds the hits again with the query of
+the run ``relook_after`` earlier, and starts each as a re-look under its own name
+(``-relook``), which may lower a verdict that rested on an absence
+(:mod:`fraudcore.investigation.case`).
 """
 
 from __future__ import annotations
