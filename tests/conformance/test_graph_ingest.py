@@ -210,3 +210,70 @@ def test_the_conformance_suite_runs_the_client_neptune_allows():
     }
     assert pinned == {"3.7.3"}
     assert version("gremlinpython") == "3.7.3"
+
+
+def test_the_edge_state_read_answers_one_list_of_value_lists_in_its_own_order(graph_backend):
+    """The read the upserts rely on, on this backend: one result, an ``[id, *EDGE_STATE]`` list
+    per existing edge (values in the order the read names them), absent properties left out."""
+    from gremlin_python.process.traversal import Direction
+
+    from fraudcore.graph.upserts import EDGE_STATE, edge_states, read_edges
+
+    store = GraphStore(connection_for(graph_backend))
+    store.upsert_transactions([tx(1, "a1", 10, 12.5, device_id=None, ip=None), tx(2, "a1", 20, 30.0)])
+    # an edge written before in_person_count existed has no such property
+    graph_backend.merge_e(
+        {
+            T.id: "account:a1|old|card:c-a1",
+            T.label: "old",
+            Direction.OUT: "account:a1",
+            Direction.IN: "card:c-a1",
+        }
+    ).property("first_seen", 1).property("last_seen", 2).property("tx_count", 3).property(
+        "amount_total", 4.5
+    ).iterate()
+    card, old = "account:a1|uses|card:c-a1", "account:a1|old|card:c-a1"
+    ids = [card, old, "account:a1|uses|card:nowhere"]
+    answer = read_edges(graph_backend, ids).to_list()
+    assert len(answer) == 1 and isinstance(answer[0], list) and len(answer[0]) == 2
+    rows = {row[0]: row for row in answer[0]}
+    assert set(rows) == {card, old}
+    first, last = (int((START + timedelta(minutes=m)).timestamp() * 1000) for m in (10, 20))
+    assert rows[card] == [card, first, last, 2, 42.5, 1]
+    assert len(EDGE_STATE) == 5 and rows[old][:5] == [old, 1, 2, 3, 4.5]
+    assert edge_states(answer[0], set(ids)) == {
+        card: {
+            "first_seen": first,
+            "last_seen": last,
+            "tx_count": 2,
+            "amount_total": 42.5,
+            "in_person_count": 1,
+        },
+        old: {"first_seen": 1, "last_seen": 2, "tx_count": 3, "amount_total": 4.5},
+    }
+    assert read_edges(graph_backend, ["account:a1|uses|card:nowhere"]).to_list() == [[]]
+
+
+def test_an_edge_upsert_sends_its_properties_once_for_both_options(graph_backend):
+    """One property map per edge, selected by onCreate and onMatch: a new edge gets it, a
+    matched edge is set to it, and the request carries it once."""
+    from fraudcore.graph.upserts import EdgeEvent, EdgeUpsert, VertexUpsert, merge_edges, merge_vertices
+
+    vertices = [VertexUpsert("account:x", "account", "x", 1), VertexUpsert("card:y", "card", "y", 1)]
+    assert merge_vertices(graph_backend, [v.as_map() for v in vertices]).to_list() == [2]
+    edge = EdgeUpsert("account:x|uses|card:y", "uses", "account:x", "card:y", [EdgeEvent(5, 2.5, True)])
+    row = edge.as_map(None)
+    assert set(row) == {"match", "props"}
+    assert merge_edges(graph_backend, [row]).to_list() == [1]
+    later = EdgeUpsert(edge.eid, "uses", "account:x", "card:y", [EdgeEvent(9, 1.25), EdgeEvent(3, 1.0)])
+    existing = {"first_seen": 5, "last_seen": 5, "tx_count": 1, "amount_total": 2.5, "in_person_count": 1}
+    assert merge_edges(graph_backend, [later.as_map(existing)]).to_list() == [1]
+    stored = graph_backend.E(edge.eid).element_map().next()
+    assert {k: stored[k] for k in existing} == {
+        "first_seen": 3,
+        "last_seen": 9,
+        "tx_count": 2,
+        "amount_total": 3.75,
+        "in_person_count": 1,
+    }
+    assert graph_backend.E().count().next() == 1

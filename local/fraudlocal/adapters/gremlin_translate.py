@@ -54,6 +54,7 @@ from gremlin_python.process.traversal import (
     TraversalStrategy,
     WithOptions,
 )
+from gremlin_python.statics import long
 from gremlin_python.structure.graph import Edge, Element, Path, Property, Vertex, VertexProperty
 
 __all__ = [
@@ -485,16 +486,20 @@ def _json_data(rows: list[Any] | tuple[Any, ...], step: str) -> list[Any] | None
         return None
 
 
+#: the token keys by identity: ``T``/``Direction`` members hash in Python code (aenum)
+_JSON_TOKEN_KEYS_BY_ID: dict[int, str] = {id(token): text for token, text in _JSON_TOKEN_KEYS.items()}
+
+
 def _json_map(mapping: dict[Any, Any], step: str) -> dict[str, Any]:
     # Inlined for the common scalars: a batch holds thousands of them.
     out: dict[str, Any] = {}
     for key, item in mapping.items():
         if type(key) is not str:
-            key = _JSON_TOKEN_KEYS.get(key) or _json_key(key, step)
+            key = _JSON_TOKEN_KEYS_BY_ID.get(id(key)) or _json_key(key, step)
         elif key in RESERVED_MAP_KEYS:
             raise _reserved_key_error(key, step)
         kind = type(item)
-        if kind is str or item is None or (kind is int and _INT64_MIN < item <= _INT64_MAX):
+        if kind is str or item is None or ((kind is int or kind is long) and _INT64_MIN < item <= _INT64_MAX):
             out[key] = item
         elif kind is dict:
             out[key] = _json_map(item, step)

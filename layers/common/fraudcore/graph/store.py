@@ -20,7 +20,7 @@ from .upserts import (
     EdgeUpsert,
     GraphBatch,
     VertexUpsert,
-    edge_state,
+    edge_states,
     merge_edges,
     merge_vertices,
     read_edges,
@@ -185,9 +185,10 @@ class GraphStore:
 
             return build
 
-        def received(index: int, rows: Any) -> None:
-            if index < len(reads):
-                existing.update(edge_state(row) for row in rows)
+        def received(index: int, answer: Any) -> None:
+            if index < len(reads):  # one result: the list of the read's rows
+                for rows in answer:
+                    existing.update(edge_states(rows, set(reads[index])))
 
         builds = [read(part) for part in reads]
         builds += [write_vertices(vertices[start : start + size]) for start in range(0, len(vertices), size)]

@@ -23,14 +23,15 @@ invocations race on the same edge.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from gremlin_python.process.graph_traversal import GraphTraversal, GraphTraversalSource, __
-from gremlin_python.process.traversal import Direction, Merge, T
+from gremlin_python.process.traversal import Column, Direction, Merge, T
 from gremlin_python.statics import long
 
+from ..limits import shorten
 from ..model import Transaction
 from . import schema
 
@@ -94,17 +95,30 @@ class EdgeUpsert:
         }
 
     def as_map(self, existing: dict[str, Any] | None) -> dict[Any, Any]:
-        merged = self.merged_properties(existing)
+        events = self.events
         # epoch milliseconds do not fit a Gremlin int: send them as long
-        props = {
-            "first_seen": long(merged["first_seen"]),
-            "last_seen": long(merged["last_seen"]),
-            "tx_count": long(merged["tx_count"]),
-            "amount_total": merged["amount_total"],
-            "in_person_count": long(merged["in_person_count"]),
-        }
+        if existing is None and len(events) == 1:  # most edges of a batch: new, or one event
+            event = events[0]
+            at = long(event.epoch_ms)
+            props = {
+                "first_seen": at,
+                "last_seen": at,
+                "tx_count": long(1),
+                "amount_total": round(0 + event.amount, 2),  # as merged_properties sums
+                "in_person_count": long(0 + event.in_person),
+            }
+        else:
+            merged = self.merged_properties(existing)
+            props = {
+                "first_seen": long(merged["first_seen"]),
+                "last_seen": long(merged["last_seen"]),
+                "tx_count": long(merged["tx_count"]),
+                "amount_total": merged["amount_total"],
+                "in_person_count": long(merged["in_person_count"]),
+            }
         match = {T.id: self.eid, T.label: self.label, Direction.OUT: self.out_id, Direction.IN: self.in_id}
-        return {"match": match, "create": props, "update": props}
+        # one map for both options: a new edge gets the properties a matched edge is set to
+        return {"match": match, "props": props}
 
 
 @dataclass
@@ -163,22 +177,55 @@ _ABSENT = ""
 
 
 def read_edges(g: GraphTraversalSource, edge_ids: Sequence[str]) -> GraphTraversal:
-    """``{id, first_seen, last_seen, tx_count, amount_total, in_person_count}`` of each existing edge: only
-    what the upsert needs (an ``elementMap`` would also carry both vertices' ids and labels)."""
+    """One list holding, for each existing edge, ``[id, first_seen, last_seen, tx_count,
+    amount_total, in_person_count]``: only what the upsert needs (an ``elementMap`` would also
+    carry both vertices' ids and labels), a list per edge rather than a map (no keys to send
+    back and decode: half the values) and one result for the whole read rather than a result
+    per edge (one response message, one value to decode).
+
+    ``project()`` makes an ordered map (the order of its keys), so ``select(values)`` lists the
+    values in that order; :func:`edge_states` checks that each list starts with a requested id.
+    """
     read = g.E(*edge_ids).project("id", *EDGE_STATE).by(T.id)
     for key in EDGE_STATE:
         read = read.by(__.coalesce(__.values(key), __.constant(_ABSENT)))
-    return read
+    return read.select(Column.values).fold()
 
 
-def edge_state(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """A row of :func:`read_edges` as (edge id, the properties the edge has)."""
-    return str(row["id"]), {key: row[key] for key in EDGE_STATE if row.get(key, _ABSENT) != _ABSENT}
+def edge_states(rows: Sequence[Any], edge_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+    """The answer of :func:`read_edges` as {edge id: the properties the edge has}.
+
+    Raises ``ValueError`` when a row is not such a list of one of ``edge_ids`` (a graph that
+    answered the read in another shape): the aggregates must never be read from the wrong field.
+    """
+    states: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if not isinstance(row, list) or len(row) != len(EDGE_STATE) + 1 or str(row[0]) not in edge_ids:
+            raise ValueError(
+                f"the read of edge states answered {shorten(repr(row))}: expected "
+                f"[id, {', '.join(EDGE_STATE)}] for one of the requested edges"
+            )
+        states[str(row[0])] = {
+            key: value for key, value in zip(EDGE_STATE, row[1:], strict=True) if value != _ABSENT
+        }
+    return states
+
+
+def inject_rows(g: GraphTraversalSource, rows: list[dict[Any, Any]]) -> GraphTraversal:
+    """``g.inject(rows)`` without gremlinpython's walk of every row.
+
+    ``inject`` converts its arguments recursively (every key and value of every map) to find
+    child traversals and bindings; upsert rows hold only strings, numbers, ``T`` and
+    ``Direction`` keys, so the list goes into the request as it is: the same bytecode.
+    """
+    traversal = g.inject()
+    traversal.bytecode.step_instructions[-1].append(rows)
+    return traversal
 
 
 def merge_vertices(g: GraphTraversalSource, vertex_maps: list[dict[Any, Any]]) -> GraphTraversal:
     return (
-        g.inject(vertex_maps)
+        inject_rows(g, vertex_maps)
         .unfold()
         .as_("v")
         .merge_v(__.select("v").select("match"))
@@ -189,11 +236,11 @@ def merge_vertices(g: GraphTraversalSource, vertex_maps: list[dict[Any, Any]]) -
 
 def merge_edges(g: GraphTraversalSource, edge_maps: list[dict[Any, Any]]) -> GraphTraversal:
     return (
-        g.inject(edge_maps)
+        inject_rows(g, edge_maps)
         .unfold()
         .as_("e")
         .merge_e(__.select("e").select("match"))
-        .option(Merge.on_create, __.select("e").select("create"))
-        .option(Merge.on_match, __.select("e").select("update"))
+        .option(Merge.on_create, __.select("e").select("props"))
+        .option(Merge.on_match, __.select("e").select("props"))
         .count()
     )
