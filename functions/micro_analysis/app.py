@@ -28,6 +28,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     metrics.add_metric(name="Flags", unit=MetricUnit.Count, value=len(result.flags))
     metrics.add_metric(name="InvestigationsStarted", unit=MetricUnit.Count, value=result.started)
     metrics.add_metric(name="DuplicateFlags", unit=MetricUnit.Count, value=result.duplicates)
+    if result.relooks:
+        # hits looked at again (rules with relook_after): a provisional verdict may be lowered
+        metrics.add_metric(name="RelooksStarted", unit=MetricUnit.Count, value=result.relooks_started)
     if result.capped:
         metrics.add_metric(name="InvestigationsCapped", unit=MetricUnit.Count, value=result.capped)
         logger.warning(
@@ -63,6 +66,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "flags": len(result.flags),
             "started": result.started,
             "duplicates": result.duplicates,
+            "relooks_started": result.relooks_started,
         },
     )
     return response

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from fraudcore.contracts import DETECTING_VERDICTS
-from fraudcore.micro import RECHECK_SUFFIX, execution_name, growth_suffix, parse_time
+from fraudcore.micro import RECHECK_SUFFIX, RELOOK_SUFFIX, execution_name, growth_suffix, parse_time
 from fraudcore.pii import KEY_FILE, hash_key
 from fraudcore.rules import load_rules
 from fraudcore.timeseries.rule_sql import floor_to
@@ -124,7 +124,21 @@ def test_every_investigation_left_its_history(demo: Path) -> None:
         )
         for flag in flags
     }
-    assert started <= names <= started | rechecks
+    # ... or its re-look, 12 hours on (rules with relook_after): every such hit has one
+    relooks = {
+        execution_name(
+            flag["rule"],
+            flag["entity_type"],
+            flag["entity_id"],
+            floor_to(parse_time(flag["window_start"]), rules[flag["rule"]].cooldown),
+            RELOOK_SUFFIX,
+            name_key=key,
+        )
+        for flag in flags
+        if rules[flag["rule"]].relook_after is not None
+    }
+    assert relooks and relooks <= names
+    assert started <= names <= started | rechecks | relooks
 
 
 def test_replay_of_the_generated_files_reproduces_the_demo(demo: Path, tmp_path: Path) -> None:

@@ -570,3 +570,53 @@ def test_slow_pass_through_sees_a_deposit_split_over_hours_and_spares_who_keeps_
     found = hits(recorder, "slow_pass_through", minutes(6 * 60))
     assert entities(found) == {"placement"}
     assert max(found.values()) == pytest.approx(28_000 / 30_000)
+
+
+def test_a_device_account_spread_hit_is_looked_at_again_twelve_hours_on(
+    recorder: Recorder, tmp_path: Path
+) -> None:
+    """The run that judged a window starts its investigation; the run 12 hours later starts
+    the re-look (same flag, its own name, its own time), once however often it runs."""
+    import json
+
+    from fraudcore.micro import run_micro_analysis
+    from fraudlocal.adapters.starter_local import LocalInvestigationStarter
+
+    recorder.add(
+        *({"account_id": f"h{n}", "device_id": "d-home", "at": -minutes(60 * n)} for n in range(1, 5))
+    )
+    rule = RULES["device_account_spread"]
+    starter = LocalInvestigationStarter(tmp_path / "state")
+    first = run_micro_analysis(recorder.store, starter, [rule], NOON)
+    [flag] = first.flags
+    assert (flag.entity_id, flag.window_end, first.started, first.relooks) == (
+        "d-home",
+        "2026-11-29T12:00:00Z",
+        1,
+        [],
+    )
+    assert first.to_response().get("relooks") is None
+    # nothing is due before the 12 hours are up
+    assert (
+        run_micro_analysis(recorder.store, starter, [rule], NOON + timedelta(hours=11, minutes=55)).relooks
+        == []
+    )
+    later = NOON + timedelta(hours=12)
+    due = run_micro_analysis(recorder.store, starter, [rule], later)
+    [again] = due.relooks
+    assert due.relooks_started == 1
+    assert again.execution_name == flag.execution_name + "-relook"
+    assert (again.relook_of, again.evaluation_time) == (flag.execution_name, "2026-11-30T00:00:00Z")
+    assert (again.rule, again.entity_id, again.window_start, again.window_end) == (
+        flag.rule,
+        flag.entity_id,
+        flag.window_start,
+        flag.window_end,
+    )
+    payload = json.loads((starter.pending / f"{again.execution_name}.json").read_text())
+    assert payload["relook_of"] == flag.execution_name
+    # a retried run starts nothing twice
+    retried = run_micro_analysis(recorder.store, starter, [rule], later)
+    assert (retried.relooks_started, retried.duplicates) == (0, 1)
+    # a plain flag carries no re-look field at all
+    assert "relook_of" not in flag.to_dict()

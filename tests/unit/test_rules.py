@@ -308,3 +308,21 @@ def test_signals_need_an_amount_or_count_aggregate() -> None:
         RuleError, match=re.escape("signals combine with sum(amount), max(amount) or count(*)")
     ):
         rules_from_document(doc, "rules.yaml")
+
+
+def test_a_rule_that_waits_for_its_window_may_look_at_its_hits_again_later() -> None:
+    rules = {rule.id: rule for rule in load_rules()}
+    assert {r.id: r.relook_after for r in rules.values() if r.relook_after} == {
+        "device_account_spread": timedelta(hours=12)
+    }
+    assert rules["device_account_spread"].to_dict()["relook_after"] == "12h"
+    doc = shipped_doc()
+    (burst,) = [rule for rule in doc["rules"] if rule["id"] == "device_account_burst"]
+    burst["relook_after"] = "12h"
+    with pytest.raises(RuleError, match="relook_after needs wait_for_close"):
+        rules_from_document(doc, "rules.yaml")
+    burst.pop("relook_after")
+    (spread,) = [rule for rule in doc["rules"] if rule["id"] == "device_account_spread"]
+    spread["relook_after"] = "soon"
+    with pytest.raises(RuleError, match="relook_after: 'soon' is not a duration"):
+        rules_from_document(doc, "rules.yaml")

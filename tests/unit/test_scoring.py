@@ -10,7 +10,7 @@ import pytest
 from fraudcore.investigation.case import case_id_for, jaccard
 from fraudcore.investigation.model import InvalidInvestigationInput, Investigation, parse_investigation_input
 from fraudcore.investigation.ring import ring_score
-from fraudcore.investigation.scoring import assess, combine, decide
+from fraudcore.investigation.scoring import assess, combine, decide, is_provisional
 from fraudcore.investigation.shared_device import assess_account_change, classify
 from fraudcore.timeseries.queries import active_accounts_sql
 
@@ -693,3 +693,94 @@ def test_a_takeover_case_names_the_victim_and_the_new_payee() -> None:
     )
     assert linked.roles["r3"] == {"role": "ring_member"}
     assert linked.verdict == "fraud_ring"
+
+
+def _spread_flag(**extra: Any) -> Investigation:
+    return parse_investigation_input(
+        {
+            "rule": "device_account_spread",
+            "entity_type": "device",
+            "entity_id": "d-home",
+            "window_start": "2026-11-29T00:00:00Z",
+            "window_end": "2026-11-29T12:00:00Z",
+            "severity": "low",
+            **extra,
+        },
+        NOW,
+    )
+
+
+def _device(klass: str, accounts: list[str]) -> dict[str, Any]:
+    return {
+        "identifiers": [
+            {
+                "type": "device",
+                "id": "d-home",
+                "accounts": len(accounts),
+                "accounts_last_24h": len(accounts),
+                "account_ids": accounts,
+                "flagged_accounts": [],
+                "class": klass,
+            }
+        ]
+    }
+
+
+def test_a_verdict_that_needs_the_farm_finding_is_provisional_and_one_that_does_not_is_settled() -> None:
+    four = ["h1", "h2", "h3", "h4"]
+    linked = ring(four, 0.52, shared=[{"type": "device", "id": "d-home", "degree": 4, "accounts": four}])
+    farm = assess(_spread_flag(), {"shared_device": _device("device_farm", four), "ring": linked})
+    # farm 0.75, ring 0.52, flag 0.15: a ring; without the farm 0.592, only suspicious
+    assert (farm.verdict, farm.score) == ("fraud_ring", 0.898)
+    assert is_provisional(farm)
+    # money returning to the device's account is evidence of a presence: settled
+    cycle = {"cycles": [{"accounts": ["h1", "h2", "h1"], "hops": 2, "amounts": [9_000.0, 8_900.0]}]}
+    money = {**_flow_without_pattern("h1"), **cycle}
+    settled = assess(
+        _spread_flag(), {"shared_device": _device("device_farm", four), "ring": linked, "money_flow": money}
+    )
+    assert settled.verdict == "fraud_ring" and not is_provisional(settled)
+    # an office computer (shared_public) or a cleared case is never provisional
+    office = assess(_spread_flag(), {"shared_device": _device("shared_public", four), "ring": linked})
+    assert not is_provisional(office)
+
+
+def _flow_without_pattern(start: str) -> dict[str, Any]:
+    return {
+        "start": {"type": "account", "id": start},
+        "amount_in": 0.0,
+        "amount_out": 0.0,
+        "fan_in": 0,
+        "fan_out": 0,
+        "pass_through": 0.0,
+        "chains_out": [],
+        "chains_in": [],
+        "cycles": [],
+        "flagged_accounts": [],
+        "transfers_in": [],
+        "transfers_out": [],
+    }
+
+
+def test_a_relook_is_the_flag_at_its_own_later_time() -> None:
+    relook = _spread_flag(
+        relook_of="device_account_spread-device-d-home-20261129T000000Z",
+        evaluation_time="2026-11-30T00:00:00Z",
+    )
+    assert (relook.trigger, relook.is_relook, relook.reference_time) == (
+        "relook",
+        True,
+        "2026-11-30T00:00:00.000Z",
+    )
+    assert (relook.window_start, relook.window_end) == (
+        "2026-11-29T00:00:00.000Z",
+        "2026-11-29T12:00:00.000Z",
+    )
+    assert relook.relook_of == "device_account_spread-device-d-home-20261129T000000Z"
+    assert Investigation.from_dict(relook.to_dict()) == relook
+    with pytest.raises(InvalidInvestigationInput, match="evaluation_time is missing"):
+        _spread_flag(relook_of="x")
+    with pytest.raises(InvalidInvestigationInput, match="is before the window's end"):
+        _spread_flag(relook_of="x", evaluation_time="2026-11-29T11:00:00Z")
+    with pytest.raises(InvalidInvestigationInput, match="relook_of="):
+        _spread_flag(relook_of=5, evaluation_time="2026-11-30T00:00:00Z")

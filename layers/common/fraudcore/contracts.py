@@ -75,9 +75,15 @@ class Flag(Contract):
     #: set when the rule rechecks on close and the window has closed: the name of the
     #: investigation that looks again at the whole window (see ``recheck_on_close``)
     recheck_execution_name: str | None = None
+    #: set on the re-look of a hit (a rule with ``relook_after``): the execution name of the
+    #: investigation it looks again after; ``evaluation_time`` is then the re-look's time
+    relook_of: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump()
+        data = self.model_dump()
+        if data["relook_of"] is None:
+            del data["relook_of"]  # a flag is what it always was; only a re-look says so
+        return data
 
 
 # -- the analyses ------------------------------------------------------------------------------
@@ -267,6 +273,13 @@ class MemberRole(Contract):
     last_seen: int | None = None
 
 
+class Relook(Contract):
+    """What a re-look of a flag did to the case."""
+
+    outcome: Literal["lowered", "confirmed", "kept", "not_applied"]
+    relook_of: str | None = None
+
+
 class CaseSummary(Contract):
     """The record step's output (and the ``FraudCaseOpened``/``FraudCaseUpdated`` detail)."""
 
@@ -291,3 +304,7 @@ class CaseSummary(Contract):
     related_cases: list[str] = Field(default_factory=list)
     #: the more severe case every member of this one belongs to
     superseded_by: str | None = None
+    #: present (true) when the case's verdict rests on an absence: a re-look may lower it
+    provisional: bool | None = None
+    #: a re-look's outcome (lowered, confirmed, kept, not_applied) and what it looked at again
+    relook: Relook | None = None

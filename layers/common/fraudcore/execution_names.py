@@ -21,6 +21,8 @@ _FORBIDDEN_NAME_CHARACTERS = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 #: appended to the execution name of the investigation that rechecks a closed window
 RECHECK_SUFFIX = "-closed"
+#: appended to the execution name of the investigation that looks at a hit again later
+RELOOK_SUFFIX = "-relook"
 #: the counts that name a growing ring's investigations: roughly one step per half again
 GROWTH_STEPS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 

@@ -3,6 +3,12 @@
 Each flag starts one investigation whose execution name is derived from (rule, entity,
 cooldown period of the window), so however many scheduled runs see a hit, and however
 often a run is retried or replayed, the entity is investigated once per period.
+
+A rule with ``relook_after`` has each hit looked at again that long after its window
+closed (:func:`relooks_due`): the run that is due finds the hits again with the query of
+the run ``relook_after`` earlier, and starts each as a re-look under its own name
+(``-relook``), which may lower a verdict that rested on an absence
+(:mod:`fraudcore.investigation.case`).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any
 from .contracts import Flag
 from .execution_names import (
     RECHECK_SUFFIX,
+    RELOOK_SUFFIX,
     count_step_suffix,
     execution_name,
     has_count_step,
@@ -56,6 +63,9 @@ class MicroResult:
     start_failures: dict[str, str] = field(default_factory=dict)
     #: rule id -> why its override was refused (the rule kept its last good definition)
     override_errors: dict[str, str] = field(default_factory=dict)
+    #: hits looked at again now (rules with ``relook_after``), and how many of those started
+    relooks: list[Flag] = field(default_factory=list)
+    relooks_started: int = 0
 
     def to_response(self) -> dict[str, Any]:
         response: dict[str, Any] = {
@@ -75,6 +85,9 @@ class MicroResult:
             response["start_failures"] = self.start_failures
         if self.override_errors:
             response["override_errors"] = self.override_errors
+        if self.relooks:
+            response["relooks"] = [flag.to_dict() for flag in self.relooks]
+            response["relooks_started"] = self.relooks_started
         return response
 
 
@@ -337,6 +350,64 @@ def _start(starter: InvestigationStarter, name: str, flag: Flag, result: MicroRe
         return None
 
 
+def relook(rule: Rule, flag: Flag, at: datetime) -> Flag:
+    """The re-look of a hit of ``rule`` (one with ``relook_after``), at ``at``.
+
+    Same rule, entity and window as the hit; its own execution name (the hit's, suffixed
+    ``-relook``: one re-look per investigation, however many runs or retries see it), and
+    ``evaluation_time`` the re-look's, which the investigation takes as its reference time:
+    it looks at what the accounts did up to then.
+    """
+    period = floor_to(parse_time(flag.window_start), rule.cooldown)
+    return flag.model_copy(
+        update={
+            "execution_name": execution_name(rule.id, rule.entity, flag.entity_id, period, RELOOK_SUFFIX),
+            "evaluation_time": iso_z(at),
+            "recheck_execution_name": None,
+            "relook_of": flag.execution_name,
+        }
+    )
+
+
+def relooks_due(
+    store: TimeseriesStore,
+    rules: Sequence[Rule],
+    evaluation_time: datetime,
+    schedule_interval: timedelta | None = None,
+) -> tuple[list[Flag], dict[str, str]]:
+    """The re-looks due at ``evaluation_time``: the hits of each rule with ``relook_after``
+    that the run ``relook_after`` earlier raised, found again by that run's own query (the
+    windows it judged had closed; nothing in them has changed since), so the schedule keeps
+    no state of its own."""
+    found: list[Flag] = []
+    errors: dict[str, str] = {}
+    by_id = {rule.id: rule for rule in rules}
+    for rule in rules:
+        if not rule.enabled or rule.relook_after is None:
+            continue
+        earlier = evaluation_time - rule.relook_after
+        flags, failed = evaluate_rules(store, [rule], earlier, schedule_interval, {}, [])
+        errors.update({f"{rule_id} (re-look)": error for rule_id, error in failed.items()})
+        found.extend(relook(by_id[flag.rule], flag, evaluation_time) for flag in flags)
+    return found, errors
+
+
+def start_relooks(
+    starter: InvestigationStarter, relooks: Sequence[Flag], max_investigations: int, result: MicroResult
+) -> None:
+    """Start the re-looks (after the run's own investigations, within the same cap)."""
+    result.relooks = list(relooks)
+    for flag in relooks:
+        if result.started + result.relooks_started >= max_investigations:
+            result.capped += 1
+            continue
+        started = _start(starter, flag.execution_name, flag, result)
+        if started:
+            result.relooks_started += 1
+        elif started is not None:
+            result.duplicates += 1
+
+
 def run_micro_analysis(
     store: TimeseriesStore,
     starter: InvestigationStarter,
@@ -362,6 +433,9 @@ def run_micro_analysis(
         skipped_rows=skipped_rows,
     )
     start_investigations(starter, flags, max_investigations, result)
+    relooks, relook_errors = relooks_due(store, rules, evaluation_time, schedule_interval)
+    result.rule_errors.update(relook_errors)
+    start_relooks(starter, relooks, max_investigations, result)
     return result
 
 

@@ -66,6 +66,7 @@ RULE_KEYS = {
     "params",
     "recheck_on_close",
     "wait_for_close",
+    "relook_after",
     "signals",
 }
 SPIKE_PARAMS = {"baseline_transactions": 20, "min_history": 5, "min_amount": 1000.0, "history": "1d"}
@@ -173,6 +174,9 @@ class Rule:
     recheck_on_close: bool = False
     #: investigate a hit only once its window has closed (see rules.yaml)
     wait_for_close: bool = False
+    #: look again this long after the window closed, at what the accounts did since; a
+    #: verdict that rested on their showing no life of their own may be lowered (rules.yaml)
+    relook_after: timedelta | None = None
     #: conditions every counted transaction must meet together (see rules.yaml): each is
     #: ``{"new": [columns]}`` (first use of any of them) or ``{"over_habit": k}``
     signals: tuple[dict[str, Any], ...] = ()
@@ -222,6 +226,8 @@ class Rule:
             data["recheck_on_close"] = True
         if self.wait_for_close:
             data["wait_for_close"] = True
+        if self.relook_after is not None:
+            data["relook_after"] = format_duration(self.relook_after)
         if self.signals:
             data["signals"] = [dict(signal) for signal in self.signals]
         return data
@@ -313,8 +319,16 @@ def _rule_from_dict(doc: Any, default_lateness: timedelta, origin: str) -> Rule:
         params=params,
         recheck_on_close=_flag(doc.get("recheck_on_close", False), f"{where}: recheck_on_close"),
         wait_for_close=_flag(doc.get("wait_for_close", False), f"{where}: wait_for_close"),
+        relook_after=(
+            parse_duration(doc["relook_after"], f"{where}: relook_after") if doc.get("relook_after") else None
+        ),
         signals=signals,
     )
+    if rule.relook_after is not None and not rule.wait_for_close:
+        raise RuleError(
+            f"{where}: relook_after needs wait_for_close: the re-look takes up a hit judged on its "
+            "whole window, once"
+        )
     if rule.wait_for_close and rule.recheck_on_close:
         raise RuleError(
             f"{where}: wait_for_close and recheck_on_close exclude each other: a rule that waits "

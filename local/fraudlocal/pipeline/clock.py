@@ -26,14 +26,16 @@ FALLBACK_HORIZON = timedelta(hours=1, minutes=10)
 
 
 def rules_horizon(override: Path | None) -> timedelta:
-    """How long after the last event a rule can still see it: the longest window + lateness."""
+    """How long after the last event a rule can still see it: the longest window + lateness
+    (+ its ``relook_after``)."""
     try:
         rules = enabled_rules(load_rules(override=str(override) if override else ""))
     except RuleError as error:
         raise UserError(str(error)) from None
     if not rules:
         return FALLBACK_HORIZON
-    return max(rule.window + rule.lateness for rule in rules)
+    # a rule that looks at its hits again does so after ``relook_after``
+    return max(rule.window + rule.lateness + (rule.relook_after or timedelta(0)) for rule in rules)
 
 
 @dataclass

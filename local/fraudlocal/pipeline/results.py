@@ -32,7 +32,7 @@ class CaseRecord:
 
     def update(self, summary: Mapping[str, Any], name: str, analyses: Mapping[str, Any] | None) -> None:
         # The recorded verdict and score are already the most severe of the case's
-        # investigations (a case is never downgraded by automation); members only grow.
+        # investigations (only a re-look lowers a provisional verdict); members only grow.
         self.verdict = str(summary["verdict"])
         self.score = float(summary["score"])
         self.members.update(str(m) for m in summary.get("members", []))
@@ -40,6 +40,9 @@ class CaseRecord:
         own_verdict = str(summary.get("investigation_verdict", summary["verdict"]))
         own_score = float(summary.get("investigation_score", summary["score"]))
         rank = (_verdict_rank(own_verdict), -own_score)
+        if (summary.get("relook") or {}).get("outcome") == "lowered":
+            # a re-look lowered the verdict: its reasons are the case's now
+            self._best = (99, -1.0)
         if rank < self._best:
             # The reasons shown are those of the investigation that found the most.
             self._best = rank

@@ -43,9 +43,9 @@ from pathlib import Path
 from typing import Any
 
 from fraudcore import backends
-from fraudcore.contracts import VERDICTS
-from fraudcore.micro import MicroResult, schedule_interval, start_investigations
-from fraudcore.rules import enabled_rules, load_rules_keeping_last_good
+from fraudcore.contracts import VERDICTS, Flag
+from fraudcore.micro import MicroResult, relook, schedule_interval, start_investigations, start_relooks
+from fraudcore.rules import Rule, enabled_rules, load_rules_keeping_last_good
 from fraudcore.settings import get_settings
 from fraudcore.timeutil import iso_z
 
@@ -179,6 +179,10 @@ class Pipeline:
         self.pending: list[StreamInput] = []  # read ahead, not yet through the clock (per span)
         self.scheduled: dict[datetime, RunFlags] = {}  # each tick's evaluated run (per span)
         self.span_evaluator: SpanEvaluator | None = None
+        #: per span: the rules that look at their hits again, and the hits due for a re-look
+        #: by when (the scheduled function finds them again with the earlier run's query)
+        self.relook_rules: dict[str, Rule] = {}
+        self.relooks_pending: dict[datetime, list[Flag]] = {}
         self.max_investigations = 0
         self.ticks = 0
         self.flags: dict[str, dict[str, Any]] = {}
@@ -267,6 +271,7 @@ class Pipeline:
                     settings.rules_override, timedelta(hours=settings.timestream_memory_retention_hours)
                 )
                 rules = enabled_rules(rules)
+                self.relook_rules = {rule.id: rule for rule in rules if rule.relook_after is not None}
                 self.max_investigations = settings.max_investigations_per_run
                 self.span_evaluator = SpanEvaluator(
                     backends.timeseries_store(settings),
@@ -298,6 +303,9 @@ class Pipeline:
             with self.watch.measure("micro_analysis"):
                 result = MicroResult(evaluation_time=moment, flags=run.flags, rule_errors=run.errors)
                 start_investigations(self.starter, run.flags, self.max_investigations, result)
+                start_relooks(
+                    self.starter, self._relooks_due(run.flags, moment), self.max_investigations, result
+                )
                 response = result.to_response()
         else:
             event = scheduled_event(moment)
@@ -308,6 +316,19 @@ class Pipeline:
         for flag in (response or {}).get("flags", []):
             self.flags.setdefault(flag["execution_name"], flag)
         self.run_investigations(moment)
+
+    def _relooks_due(self, flags: list[Flag], moment: datetime) -> list[Flag]:
+        """Keep this run's hits that are to be looked at again; return the re-looks due now."""
+        for flag in flags:
+            rule = self.relook_rules.get(flag.rule)
+            if rule is not None and rule.relook_after is not None:
+                self.relooks_pending.setdefault(moment + rule.relook_after, []).append(flag)
+        due = sorted(at for at in self.relooks_pending if at <= moment)
+        return [
+            relook(self.relook_rules[flag.rule], flag, moment)
+            for at in due
+            for flag in self.relooks_pending.pop(at)
+        ]
 
     def run_investigations(self, moment: datetime | None = None) -> int:
         """Run every pending investigation through the local executor; returns how many ran."""

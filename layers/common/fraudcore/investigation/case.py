@@ -10,9 +10,22 @@ similarity ``|A & B| / |A | B|``, if at least :data:`SAME_RING_MIN_JACCARD`. Onl
 such case exists is a new id derived. (Two investigations racing on a ring no case
 covers yet, seeing different member sets, can still open two cases.)
 
-**Updates** never lower what automation found: the recorded verdict and score are the
-most severe of the case's investigations; analysts, not flags, clear a case. Members are
-added, never removed.
+**Updates** never lower what automation found on evidence: the recorded verdict and score
+are the most severe of the case's investigations; analysts, not flags, clear a case.
+Members are added, never removed.
+
+**Provisional verdicts and re-looks.** A verdict that rests on an absence (a device farm:
+accounts that had shown no life of their own when the window closed, see
+:func:`fraudcore.investigation.scoring.is_provisional`) is provisional: the case keeps,
+besides its ``verdict``, its ``settled_verdict`` and ``settled_score`` (the most severe
+verdict of its investigations that did not rest on an absence) and ``provisional`` (the
+verdict is more severe than the settled one). A re-look of the flag (``trigger`` ``relook``)
+counts as settled evidence: it is the later look. When the case is provisional and the
+re-look finds less, the verdict is lowered to the settled one, the re-look's included,
+never below it, and only while no analyst has written on the case (a compare-and-set on
+the absence of ``decision_count``, so a decision that lands first wins). Every re-look,
+lowering or not, is appended to ``verdict_history`` with what it found, what the case went
+from and to, and its reasons; the case is published as updated.
 
 **Flag propagation** (verdict ``fraud_ring`` only: an ``account_takeover`` case's victim was
 robbed, not part of a ring, and its payees are left to the analyst): every member other than the
@@ -30,6 +43,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -41,9 +55,10 @@ from ..contracts import VERDICTS, CaseSummary
 from ..graph import schema
 from ..graph.access import GraphAccess, GraphPort
 from ..ports import EventPublisher
-from .casework import OPEN, json_object, link_related_cases
+from ..timeutil import from_epoch_ms, iso_z
+from .casework import OPEN, json_list, json_object, link_related_cases
 from .model import Investigation, epoch_ms, plain_id
-from .scoring import Assessment, assess, merge_roles
+from .scoring import Assessment, assess, is_provisional, merge_roles
 
 SAME_RING_MIN_JACCARD = 0.5
 RING_MEMBER_REASON = "ring_member"
@@ -89,6 +104,82 @@ def _more_severe(a: str, b: str) -> str:
     return a if VERDICTS.index(a) <= VERDICTS.index(b) else b
 
 
+def _graver(a: tuple[str, float], b: tuple[str, float]) -> tuple[str, float]:
+    """The more severe of two (verdict, score); on the same verdict the higher score."""
+    if a[0] == b[0]:
+        return a[0], max(a[1], b[1])
+    return a if _more_severe(a[0], b[0]) == a[0] else b
+
+
+#: outcomes of a re-look, as ``verdict_history`` records them
+LOWERED, CONFIRMED, KEPT, NOT_APPLIED = "lowered", "confirmed", "kept", "not_applied"
+
+
+@dataclass(frozen=True)
+class _Verdicts:
+    """What the case records after one more investigation."""
+
+    verdict: str
+    score: float
+    settled: tuple[str, float]
+    #: for a re-look: lowered, confirmed (the provisional verdict stands), kept (the verdict
+    #: did not rest on an absence) or not_applied (an analyst has written on the case)
+    relook: str | None = None
+
+
+def _verdicts(
+    investigation: Investigation, assessment: Assessment, prior: Mapping[str, Any], analyst: bool
+) -> _Verdicts:
+    found = (assessment.verdict, float(assessment.score))
+    # a re-look is the later look: what it finds is settled, whatever it rests on
+    counts = investigation.is_relook or not is_provisional(assessment)
+    if not prior:
+        return _Verdicts(found[0], found[1], found if counts else ("cleared", 0.0))
+    recorded = (str(_first(prior.get("verdict"))), float(_first(prior.get("score", 0.0))))
+    # a case recorded before verdicts could be provisional: all it holds is settled
+    before = (
+        (str(_first(prior["settled_verdict"])), float(_first(prior.get("settled_score", 0.0))))
+        if prior.get("settled_verdict")
+        else recorded
+    )
+    settled = _graver(before, found) if counts else before
+    verdict, score = _graver(recorded, found)
+    if not investigation.is_relook:
+        return _Verdicts(verdict, score, settled)
+    if VERDICTS.index(recorded[0]) >= VERDICTS.index(before[0]):
+        return _Verdicts(verdict, score, settled, KEPT)  # the verdict did not rest on an absence
+    if VERDICTS.index(found[0]) <= VERDICTS.index(recorded[0]):
+        return _Verdicts(verdict, score, settled, CONFIRMED)
+    if analyst:
+        return _Verdicts(verdict, score, settled, NOT_APPLIED)
+    return _Verdicts(settled[0], settled[1], settled, LOWERED)
+
+
+def _history_entry(
+    investigation: Investigation,
+    assessment: Assessment,
+    prior: Mapping[str, Any],
+    outcome: _Verdicts,
+    at: int,
+) -> dict[str, Any]:
+    return {
+        "at": iso_z(from_epoch_ms(int(at)).replace(microsecond=0)),
+        "by": "re-look",
+        "outcome": outcome.relook,
+        "rule": investigation.rule,
+        "entity": f"{investigation.entity_type}:{investigation.entity_id}",
+        "relook_of": investigation.relook_of,
+        "reference_time": investigation.reference_time,
+        "found": {"verdict": assessment.verdict, "score": assessment.score},
+        "from": {
+            "verdict": str(_first(prior.get("verdict"))),
+            "score": float(_first(prior.get("score", 0.0))),
+        },
+        "to": {"verdict": outcome.verdict, "score": outcome.score},
+        "reasons": assessment.sentences(),
+    }
+
+
 def _write_case(
     access: GraphAccess,
     case_vid: str,
@@ -96,14 +187,19 @@ def _write_case(
     assessment: Assessment,
     prior: Mapping[str, Any],
     at: int,
-) -> tuple[str, float]:
-    verdict, score = assessment.verdict, assessment.score
-    if prior:
-        verdict = _more_severe(verdict, str(_first(prior.get("verdict", verdict))))
-        score = max(score, float(_first(prior.get("score", score))))
+) -> _Verdicts:
+    analyst = prior.get("decision_count") is not None
+    outcome = _verdicts(investigation, assessment, prior, analyst)
+    history = json_list(prior.get("verdict_history"))
+    # one entry per re-look: a retried record step finds it there already
+    if outcome.relook is not None and all(e.get("relook_of") != investigation.relook_of for e in history):
+        history.append(_history_entry(investigation, assessment, prior, outcome, at))
     always = {
-        "verdict": verdict,
-        "score": score,
+        "verdict": outcome.verdict,
+        "score": outcome.score,
+        "settled_verdict": outcome.settled[0],
+        "settled_score": outcome.settled[1],
+        "provisional": VERDICTS.index(outcome.verdict) < VERDICTS.index(outcome.settled[0]),
         "updated_at": at,
         "last_rule": investigation.rule,
         "last_entity": investigation.vertex_id,
@@ -115,6 +211,19 @@ def _write_case(
             merge_roles(json_object(prior.get("member_roles")), assessment.roles), sort_keys=True
         ),
     }
+    if history:
+        always["verdict_history"] = json.dumps(history, default=str)
+    if outcome.relook == LOWERED:
+        # Lowered only if no analyst has written on the case since it was read: a decision
+        # that lands first wins, and the re-look is then recorded as not applied.
+        written = access.run(
+            lambda g: g.set_case_properties(case_vid, always, {"decision_count": None}),
+            "case: re-look lowers",
+        )
+        if written:
+            return outcome
+        rows = access.run(lambda g: g.case_state(case_vid), "case: state after a decision")
+        return _write_case(access, case_vid, investigation, assessment, rows[0] if rows else prior, at)
     on_create = {
         "case_id": plain_id(case_vid),
         "opened_at": at,
@@ -124,7 +233,7 @@ def _write_case(
         "related_cases": "[]",
     }
     access.run(lambda g: g.upsert_vertex(case_vid, schema.CASE, on_create, always), "case: upsert")
-    return verdict, score
+    return outcome
 
 
 def _link_members(access: GraphAccess, case_vid: str, member_vids: list[str], at: int) -> None:
@@ -224,7 +333,8 @@ def record_case(
     case_vid = schema.vertex_id(schema.CASE, case_id)
     prior_rows = access.run(lambda g: g.case_state(case_vid), "case: prior state")
     prior = prior_rows[0] if prior_rows else {}
-    verdict, score = _write_case(access, case_vid, investigation, assessment, prior, at)
+    outcome = _write_case(access, case_vid, investigation, assessment, prior, at)
+    verdict, score = outcome.verdict, outcome.score
     _link_members(access, case_vid, member_vids, at)
     links = link_related_cases(access, case_vid)
     if trigger_alert_id:
@@ -256,6 +366,12 @@ def record_case(
             "matched_existing_case": overlap if prior else None,
             "related_cases": links["related_cases"],
             "superseded_by": links["superseded_by"],
+            **({"provisional": True} if VERDICTS.index(verdict) < VERDICTS.index(outcome.settled[0]) else {}),
+            **(
+                {"relook": {"outcome": outcome.relook, "relook_of": investigation.relook_of}}
+                if outcome.relook
+                else {}
+            ),
         },
         "case summary",
     ).payload()

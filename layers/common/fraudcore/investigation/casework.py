@@ -10,6 +10,9 @@ property            meaning
 ``decisions``       JSON list, oldest first: ``{action, status, by, at, note}`` per decision
 ``related_cases``   JSON list of the ids of the other cases that share a member with this one
 ``superseded_by``   the id of a stronger case that holds every member of this one ("" if none)
+``provisional``     the verdict rests on an absence and may be lowered by a re-look
+``verdict_history`` JSON list, oldest first: what each re-look found, the verdict before and
+                    after, and why (see :mod:`fraudcore.investigation.case`)
 ==================  ==========================================================================
 
 **Decisions.** ``fraud`` confirms (``confirmed_fraud``), ``legit`` clears
@@ -70,7 +73,8 @@ def _first(values: Any) -> Any:
     return values[0] if isinstance(values, list) and values else values
 
 
-def _json_list(value: Any) -> list[Any]:
+def json_list(value: Any) -> list[Any]:
+    """A JSON list stored as a case property (``[]`` when absent or unreadable)."""
     value = _first(value)
     if not value:
         return []
@@ -111,8 +115,8 @@ def case_view(row: Mapping[str, Any]) -> dict[str, Any]:
     """A ``cases_with_members`` row -> the case as the queue and the case page show it."""
     props = row.get("properties") or {}
     members = sorted(plain_id(str(m)) for m in row.get("members") or [])
-    reasons = _json_list(props.get("reason_details")) or [
-        {"sentence": sentence} for sentence in _json_list(props.get("reasons"))
+    reasons = json_list(props.get("reason_details")) or [
+        {"sentence": sentence} for sentence in json_list(props.get("reasons"))
     ]
     return {
         "case_id": plain_id(str(row["id"])),
@@ -125,9 +129,13 @@ def case_view(row: Mapping[str, Any]) -> dict[str, Any]:
         "updated_at": iso_ms(props.get("updated_at")),
         "opened_by": _first(props.get("opened_by")),
         "last_rule": _first(props.get("last_rule")),
-        "related_cases": sorted(_json_list(props.get("related_cases"))),
+        "related_cases": sorted(json_list(props.get("related_cases"))),
         "superseded_by": _first(props.get("superseded_by")) or None,
-        "decisions": _json_list(props.get("decisions")),
+        "decisions": json_list(props.get("decisions")),
+        # a verdict resting on an absence (accounts with no life of their own yet), and
+        # what each re-look found and did to the verdict, oldest first
+        "provisional": bool(_first(props.get("provisional")) or False),
+        "verdict_history": json_list(props.get("verdict_history")),
         "reasons": reasons,
         # member -> {role, and for money roles amount, first_seen, last_seen}
         "roles": {

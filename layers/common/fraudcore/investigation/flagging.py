@@ -6,6 +6,9 @@ An automated flag marks the vertex (``flagged``, ``risk_score`` raised, never lo
 alert (reason ``manual_investigation``) but does not mark the entity flagged: an analyst
 looking at an account is not evidence against it.
 
+A re-look (a flag looked at again later) neither marks the entity nor records an alert:
+the flag it looks at again did both; what it finds goes to the case's history.
+
 Alert ids are derived from the flag (rule, entity, window end), so a retried step or a
 re-delivered flag writes the same alert once.
 """
@@ -50,6 +53,8 @@ def flag_entity(
             f"{investigation.entity_type} {investigation.entity_id!r} is not in the graph (vertex {vid}): "
             "check the id, or wait until its transactions are ingested"
         )
+    if investigation.is_relook:
+        return investigation.to_dict()
     at = long(epoch_ms(now))  # epoch ms exceed GraphBinary's 32-bit int
     if not investigation.is_manual:
         access.run(

@@ -6,11 +6,13 @@ An investigation starts from one of two inputs:
   "window_end", "observed", "threshold", "severity", "summary"...}`` (also accepted
   wrapped as ``{"flag": {...}}``);
 - a hand-started one from the console: ``{"entity_type": "account", "entity_id": "..."}``
-  with optional ``reference_time`` and ``requested_by``.
+  with optional ``reference_time`` and ``requested_by``;
+- the re-look of a flag (``relook_of`` set: see :func:`fraudcore.micro.relook`): the
+  same flag, looked at again at its ``evaluation_time``.
 
 Both become an :class:`Investigation`, passed from step to step as ``$.investigation``.
-Its ``reference_time`` (the flag's ``window_end``, or the start time of a hand-started
-investigation) anchors every time-bounded query, so a replay answers the same.
+Its ``reference_time`` (the flag's ``window_end``, the re-look's time, or the start time of
+a hand-started investigation) anchors every time-bounded query, so a replay answers the same.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ..timeutil import iso_z, parse_utc
 
 MANUAL_TRIGGER = "manual"
 FLAG_TRIGGER = "flag"
+RELOOK_TRIGGER = "relook"
 
 #: risk a flag carries into scoring when it gives no score of its own
 SEVERITY_RISK = {"low": 0.3, "medium": 0.5, "high": 0.7, "critical": 0.9}
@@ -67,7 +70,7 @@ class Investigation:
 
     entity_type: str
     entity_id: str
-    trigger: str  # "flag" (micro-analysis) or "manual" (started by an analyst)
+    trigger: str  # "flag" (micro-analysis), "relook" (a flag looked at again) or "manual" (an analyst)
     rule: str  # the micro-analysis rule id, or "manual"
     reference_time: str  # ISO 8601 UTC: the flag's window_end, or when an analyst started it
     risk_score: float
@@ -78,6 +81,8 @@ class Investigation:
     threshold: float | None = None
     summary: str = ""
     requested_by: str | None = None
+    #: the execution name of the investigation a re-look looks at again
+    relook_of: str | None = None
 
     @property
     def vertex_id(self) -> str:
@@ -90,6 +95,10 @@ class Investigation:
     @property
     def is_manual(self) -> bool:
         return self.trigger == MANUAL_TRIGGER
+
+    @property
+    def is_relook(self) -> bool:
+        return self.trigger == RELOOK_TRIGGER
 
     def to_dict(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if value is not None}
@@ -193,12 +202,30 @@ def parse_investigation_input(event: Mapping[str, Any], now: datetime) -> Invest
     window_end = parse_time(data["window_end"], "window_end")
     window_start = parse_time(data["window_start"], "window_start") if data.get("window_start") else None
     summary = data.get("summary") or data.get("sentence") or data.get("description") or data.get("reason")
+    relook_of = data.get("relook_of")
+    reference = window_end
+    if relook_of is not None:
+        if not isinstance(relook_of, str) or not relook_of.strip():
+            raise InvalidInvestigationInput(
+                f"relook_of={relook_of!r}: expected the execution name of the investigation looked at again"
+            )
+        if not data.get("evaluation_time"):
+            raise InvalidInvestigationInput(
+                f"re-look of {relook_of}: evaluation_time is missing; a re-look looks at what happened "
+                "up to its own time"
+            )
+        reference = parse_time(data["evaluation_time"], "evaluation_time")
+        if reference < window_end:
+            raise InvalidInvestigationInput(
+                f"re-look of {relook_of}: evaluation_time {iso_z(reference)} is before the window's end "
+                f"{iso_z(window_end)}"
+            )
     return Investigation(
         entity_type=entity_type,
         entity_id=entity_id,
-        trigger=FLAG_TRIGGER,
+        trigger=FLAG_TRIGGER if relook_of is None else RELOOK_TRIGGER,
         rule=rule.strip(),
-        reference_time=iso_z(window_end, "milliseconds"),
+        reference_time=iso_z(reference, "milliseconds"),
         risk_score=_flag_risk(data),
         window_start=iso_z(window_start, "milliseconds") if window_start else None,
         window_end=iso_z(window_end, "milliseconds"),
@@ -206,6 +233,7 @@ def parse_investigation_input(event: Mapping[str, Any], now: datetime) -> Invest
         observed=_number(data.get("observed"), "observed"),
         threshold=_number(data.get("threshold"), "threshold"),
         summary=str(summary or f"{rule} flagged {entity_type} {entity_id}."),
+        relook_of=relook_of.strip() if relook_of else None,
     )
 
 

@@ -516,6 +516,30 @@ def combine(strengths: list[float]) -> float:
 TAKEOVER_ROLES = frozenset({"victim", "beneficiary"})
 
 
+def rests_on_absence(reason: Reason) -> bool:
+    """A device-farm finding about a device: its accounts use that device and nothing else
+    and never paid in person, i.e. they showed no life of their own *yet*. That is evidence
+    of an absence, which a later look may contradict (a family computer's users show their
+    phones and their shopping as the day goes on)."""
+    return (
+        reason.signal == "shared_device"
+        and reason.strength > 0
+        and reason.evidence.get("type") == "device"
+        and reason.evidence.get("class") == "device_farm"
+    )
+
+
+def is_provisional(assessment: Assessment) -> bool:
+    """The verdict rests on an absence: without its device-farm findings about a device
+    (:func:`rests_on_absence`) it would be less severe. Such a verdict is provisional: a
+    re-look may lower it (:mod:`fraudcore.investigation.case`)."""
+    if assessment.verdict == "cleared" or not any(rests_on_absence(r) for r in assessment.reasons):
+        return False
+    rest = combine([r.strength for r in assessment.reasons if not rests_on_absence(r)])
+    without = decide(min(rest, assessment.score), len(assessment.members))
+    return VERDICTS.index(without) > VERDICTS.index(assessment.verdict)
+
+
 def decide(score: float, member_count: int, *, takeover: bool = False) -> str:
     """The verdict for a score; ``takeover``: the case is an account takeover alone."""
     if score >= FRAUD_RING_MIN and takeover:
