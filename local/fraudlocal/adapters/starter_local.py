@@ -2,8 +2,9 @@
 
 ``<state_dir>/investigations/pending/<execution-name>.json`` holds the input of each
 investigation waiting for the local executor, which moves it to
-``<state_dir>/investigations/done/`` when it has run. Like Step Functions, a name is used
-once: starting a name that is pending or done is a duplicate.
+``<state_dir>/investigations/done/`` (its history as ``<execution-name>.json``) when it has
+run. Like Step Functions, a name is used once: starting a name that is pending or done is a
+duplicate.
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ class LocalInvestigationStarter:
         self.done = layout.done
 
     def _exists(self, name: str) -> bool:
-        # The executor may keep more than the input in done/ (a history file, a folder).
+        # The paths a name can take, looked up one by one. A glob of the folders instead read
+        # the name of every investigation done so far at each start, so a long replay slowed
+        # down as its investigations accumulated.
         return any(
-            folder.is_dir() and any(folder.glob(f"{name}.*")) for folder in (self.pending, self.done)
-        ) or ((self.done / name).exists())
+            path.exists()
+            for path in (self.pending / f"{name}.json", self.done / f"{name}.json", self.done / name)
+        )
 
     def start(self, name: str, payload: Mapping[str, Any]) -> bool:
         check_safe_execution_name(name)  # the queue keeps one file per name
