@@ -4,11 +4,15 @@ For each size: generate a scenario, put it through the whole pipeline (both inge
 functions through the Kinesis mapping emulator, the scheduled micro-analysis every 5
 minutes of event time, the investigations) on fresh embedded stores, and report
 transactions per second end to end (wall clock and the process's CPU time: the machine
-may be shared), the seconds spent per stage, and peak memory. Each size runs in its own
+may be shared), the seconds spent per stage, and peak memory. Stage seconds are wall time;
+with the stages overlapped (the default; ``--serial`` runs them one after another) the
+rules of the next span are evaluated on a second thread, so the micro-analysis seconds
+overlap the others' and the stages may add up to more than the pipeline's. Each size runs in its own
 process, so peak RSS (``ru_maxrss``) is that size's alone. The default sizes are about
 20,000 (the demo's default), 200,000 and 1,000,000 transactions.
 
 Usage: python bench/pipeline.py [--sizes 2000x2,20000x2,100000x2] [--every MINUTES] [--per-tick]
+       [--serial] [--span-records N]
        [--cost-figures local/fraudlocal/cost/measured.yaml]
 """
 
@@ -26,7 +30,14 @@ from datetime import timedelta
 from pathlib import Path
 
 
-def run_one(accounts: int, days: int, every: float, per_tick: bool) -> dict:
+def run_one(
+    accounts: int,
+    days: int,
+    every: float,
+    per_tick: bool,
+    serial: bool = False,
+    span_records: int | None = None,
+) -> dict:
     from fraudcore.execution_names import RELOOK_SUFFIX
     from fraudlocal.emulators.runtime import close_local_backends
     from fraudlocal.pipeline.ordering import order_records, ordering_mapping
@@ -39,7 +50,13 @@ def run_one(accounts: int, days: int, every: float, per_tick: bool) -> dict:
     del scenario
     generated = time.perf_counter() - began
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as state:
-        config = PipelineConfig(state_dir=Path(state), every=timedelta(minutes=every), per_tick=per_tick)
+        config = PipelineConfig(
+            state_dir=Path(state),
+            every=timedelta(minutes=every),
+            per_tick=per_tick,
+            serial=serial,
+            span_records=span_records,
+        )
         pipeline = Pipeline(config)
         records = order_records(lines, ordering_mapping(None))
         del lines
@@ -63,6 +80,9 @@ def run_one(accounts: int, days: int, every: float, per_tick: bool) -> dict:
         "generate_seconds": round(generated, 3),
         "pipeline_seconds": total,
         "mode": "per-tick" if per_tick else "per-span",
+        "stages": "serial" if serial or per_tick else "overlapped",
+        "span_records": None if per_tick else config.records_per_span,
+        "spans_overlapped": pipeline.overlapped_spans,
         "transactions_per_second": round(result.transactions / total, 1),
         "cpu_seconds": round(cpu, 1),
         "transactions_per_cpu_second": round(result.transactions / max(cpu, 1e-9), 1),
@@ -85,6 +105,13 @@ def main() -> None:
     parser.add_argument("--per-tick", action="store_true", help="invoke the micro-analysis at every tick")
     parser.add_argument("--every", type=float, default=5.0, help="minutes between scheduled runs (default 5)")
     parser.add_argument(
+        "--serial",
+        action="store_true",
+        help="each span's stages one after another (fraudlocal --serial); by default the next span's "
+        "rules are evaluated on a second thread meanwhile",
+    )
+    parser.add_argument("--span-records", type=int, help="records a span (default: the pipeline's)")
+    parser.add_argument(
         "--cost-figures",
         type=Path,
         metavar="FILE",
@@ -95,13 +122,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.one:
         accounts, days = (int(x) for x in args.one.split("x"))
-        print(json.dumps(run_one(accounts, days, args.every, args.per_tick)))
+        print(json.dumps(run_one(accounts, days, args.every, args.per_tick, args.serial, args.span_records)))
         return
     results = []
     for size in args.sizes.split(","):
         completed = subprocess.run(
             [sys.executable, __file__, "--one", size.strip(), "--every", str(args.every)]
-            + (["--per-tick"] if args.per_tick else []),
+            + (["--per-tick"] if args.per_tick else [])
+            + (["--serial"] if args.serial else [])
+            + (["--span-records", str(args.span_records)] if args.span_records else []),
             capture_output=True,
             text=True,
             check=False,

@@ -9,8 +9,11 @@ stable for a (rule, entity, period).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from . import pii
@@ -101,8 +104,28 @@ def execution_name(
     return f"{prefix}{safe}-{stamp}"
 
 
+_pinned = threading.local()
+
+
+@contextlib.contextmanager
+def pinned_name_key(key: bytes) -> Iterator[None]:
+    """Within the block, names derived on this thread use ``key`` instead of the key the
+    environment configures: for code run on behalf of a function on another thread than the
+    one whose environment is the function's (a local replay evaluating rules meanwhile)."""
+    previous = getattr(_pinned, "key", None)
+    _pinned.key = key
+    try:
+        yield
+    finally:
+        _pinned.key = previous
+
+
 def configured_name_key() -> bytes:
-    """The name-hash key of this execution environment (``PII_HASH_KEY``, read once)."""
+    """The name-hash key of this execution environment (``PII_HASH_KEY``, read once), or the
+    key pinned on this thread (:func:`pinned_name_key`)."""
+    pinned = getattr(_pinned, "key", None)
+    if pinned is not None:
+        return pinned
     from .settings import Settings
 
     # the environment as it is now (the local runner switches it between invocations);

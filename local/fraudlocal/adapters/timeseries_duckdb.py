@@ -23,8 +23,11 @@ As strict as Timestream where Timestream refuses:
   adapter gives, and never inserted.
 Replay horizon: a local replay may write a span of records ahead of its simulated clock
 (the time-series mapping reads ahead while the rules are evaluated per span). While
-:func:`read_horizon` is in force for a store file, every query of that file sees only the
-transactions before the horizon, as the functions running at that simulated time would.
+:func:`read_horizon` is in force for a store file, every query of that file made on the
+same thread sees only the transactions before the horizon, as the functions running at that
+simulated time would: the columns in use too (a column first used after the horizon does
+not exist yet). Another thread (the rules of the next span, evaluated meanwhile) is not
+affected.
 
 Concurrency: a DuckDB file has one writer process. Every function of the local stack
 runs in the ``fraudlocal`` process, which opens one store (one connection) per state
@@ -60,23 +63,32 @@ from fraudcore.timeseries import (
 )
 from fraudcore.timeseries.dialects import TIMESTREAM
 
-#: store file -> the time before which its queries see transactions (see read_horizon)
-_horizons: dict[Path, datetime] = {}
+#: per thread: store file -> the time before which its queries see transactions (read_horizon)
+_local = threading.local()
+
+
+def _horizons() -> dict[Path, datetime]:
+    horizons = getattr(_local, "horizons", None)
+    if horizons is None:
+        horizons = _local.horizons = {}
+    return horizons
 
 
 @contextlib.contextmanager
 def read_horizon(path: str | Path, moment: datetime) -> Iterator[None]:
-    """Within the block, queries of the store at ``path`` see only transactions before ``moment``."""
+    """Within the block, queries of the store at ``path`` made on this thread see only
+    transactions before ``moment``."""
     key = Path(path).resolve()
-    previous = _horizons.get(key)
-    _horizons[key] = moment.astimezone(UTC).replace(tzinfo=None)
+    horizons = _horizons()
+    previous = horizons.get(key)
+    horizons[key] = moment.astimezone(UTC).replace(tzinfo=None)
     try:
         yield
     finally:
         if previous is None:
-            _horizons.pop(key, None)
+            horizons.pop(key, None)
         else:
-            _horizons[key] = previous
+            horizons[key] = previous
 
 
 _DUCKDB_TYPES = {"DOUBLE": "DOUBLE", "BIGINT": "BIGINT", "VARCHAR": "VARCHAR", "BOOLEAN": "BOOLEAN"}
@@ -103,8 +115,9 @@ class DuckDBTimeseriesStore:
         self._connection: duckdb.DuckDBPyConnection | None = duckdb.connect(str(self.path))
         self._create_table()
         self._insert_sql = self._build_insert()
-        #: the dimension and measure columns stored records have used (Timestream's columns)
-        self.columns_in_use: set[str] = self._columns_used_by_stored_records()
+        #: the dimension and measure columns stored records have used (Timestream's columns),
+        #: each with the time of the earliest record using it (naive UTC)
+        self._first_use: dict[str, datetime] = self._first_uses_in_store()
 
     # -- schema -------------------------------------------------------------------------
 
@@ -123,12 +136,45 @@ class DuckDBTimeseriesStore:
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(self.database)}")
         connection.execute(f"CREATE TABLE IF NOT EXISTS {self._qualified} ({', '.join(columns)})")
 
-    def _columns_used_by_stored_records(self) -> set[str]:
+    @property
+    def columns_in_use(self) -> set[str]:
+        """The dimension and measure columns stored records have used."""
+        return set(self._first_use)
+
+    def _first_uses_in_store(self) -> dict[str, datetime]:
+        """Each column stored records have used, with the earliest time it was used."""
         layout = self._layout
         optional = [*layout.dimensions, *(name for name, _ in layout.measures)]
-        counts = ", ".join(f"count({quote_identifier(name)})" for name in optional)
-        row = self._open().execute(f"SELECT {counts} FROM {self._qualified}").fetchone() or ()
-        return {name for name, used in zip(optional, row, strict=True) if used}
+        time = quote_identifier(layout.time_column)
+        firsts = ", ".join(
+            f"min({time}) FILTER (WHERE {quote_identifier(name)} IS NOT NULL)" for name in optional
+        )
+        row = self._open().execute(f"SELECT {firsts} FROM {self._qualified}").fetchone() or ()
+        return {name: first for name, first in zip(optional, row, strict=True) if first is not None}
+
+    def _note_uses(self, columns: list[list[Any]]) -> None:
+        """Keep the earliest use of each column by a batch just stored (``_columns_of``'s lists)."""
+        layout = self._layout
+        times = columns[0]
+        earliest = min(times)
+        for name in MEASURES:
+            known = self._first_use.get(name)
+            self._first_use[name] = earliest if known is None else min(known, earliest)
+        for index, name in enumerate(layout.dimensions):
+            known = self._first_use.get(name)
+            if known is not None and known <= earliest:
+                continue
+            used = [
+                moment for moment, value in zip(times, columns[2 + index], strict=True) if value is not None
+            ]
+            if used:
+                first = min(used)
+                self._first_use[name] = first if known is None else min(known, first)
+
+    def _in_use(self, name: str, horizon: datetime | None) -> bool:
+        """Whether a record before ``horizon`` (any record: None) has used column ``name``."""
+        first = self._first_use.get(name)
+        return first is not None and (horizon is None or first < horizon)
 
     def _build_insert(self) -> str:
         layout = self._layout
@@ -177,6 +223,7 @@ class DuckDBTimeseriesStore:
             columns = self._columns_of(batch)
             with self._lock:
                 self._open().execute(self._insert_sql, columns)
+                self._note_uses(columns)
         except (duckdb.IOException, RuntimeError) as error:
             outcome.failed = dict.fromkeys(ids, f"DuckDB insert into {self._qualified} failed: {error}")
             return outcome
@@ -189,8 +236,6 @@ class DuckDBTimeseriesStore:
                 ids, f"DuckDB refused the record for {self._qualified}: {type(error).__name__}: {error}"
             )
             return outcome
-        self.columns_in_use.update(MEASURES)
-        self.columns_in_use.update(name for t in batch for name in record_dimensions(t))
         outcome.stored = ids
         return outcome
 
@@ -198,16 +243,20 @@ class DuckDBTimeseriesStore:
         """Run Timestream SQL, translated to DuckDB SQL by :mod:`fraudlocal.adapters.timestream_sql`.
 
         Like Timestream, a query naming a column no stored record has used fails with
-        :class:`MissingColumnError`."""
+        :class:`MissingColumnError` (under a replay horizon: no record before it)."""
         from fraudlocal.adapters.timestream_sql import column_references, to_duckdb
 
         layout_columns = {*self._layout.dimensions, *MEASURES}
+        horizon = _horizons().get(self._key)
         for name, line, column in column_references(timestream_sql):
-            if name in layout_columns and name not in self.columns_in_use:
+            if name in layout_columns and not self._in_use(name, horizon):
                 # another writer (the ingest function's own store) may have used it since
                 with self._lock:
-                    self.columns_in_use |= self._columns_used_by_stored_records()
-            if name in layout_columns and name not in self.columns_in_use:
+                    stored = self._first_uses_in_store()
+                    for used, first in stored.items():
+                        known = self._first_use.get(used)
+                        self._first_use[used] = first if known is None else min(known, first)
+            if name in layout_columns and not self._in_use(name, horizon):
                 raise MissingColumnError(
                     name, f"ValidationException: line {line}:{column}: Column '{name}' does not exist"
                 )
@@ -215,7 +264,7 @@ class DuckDBTimeseriesStore:
 
     def query_duckdb(self, sql: str, parameters: Sequence[Any] | None = None) -> list[dict[str, Any]]:
         """Run native DuckDB SQL; rows as dicts with the same value types as the Timestream adapter."""
-        horizon = _horizons.get(self._key)
+        horizon = _horizons().get(self._key)
         if horizon is not None:
             visible = f"(SELECT * FROM {self._qualified} WHERE time < CAST('{horizon.isoformat(sep=' ')}' AS TIMESTAMP))"
             sql = sql.replace(self._qualified, visible)

@@ -56,6 +56,13 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         help="invoke MicroAnalysisFunction at every tick instead of evaluating the rules once per span "
         "of input (same flags and cases, several times slower)",
     )
+    parser.add_argument(
+        "--serial",
+        action="store_true",
+        help="run each span's stages one after another on one thread, in spans of 50,000 records; by "
+        "default the rules of the next span (5,000 records) are evaluated on a second thread while this "
+        "span's graph ingest and investigations run (same flags and cases)",
+    )
     add_graph_options(parser)
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars and no table")
     parser.add_argument(
@@ -101,6 +108,7 @@ def config_from_args(args: argparse.Namespace, state_dir: Path, mapping: str | N
         graph_endpoint=args.graph_endpoint,
         verbose=args.verbose,
         per_tick=args.per_tick,
+        serial=args.serial,
     )
 
 

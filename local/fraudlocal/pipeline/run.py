@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -44,6 +46,7 @@ from typing import Any
 
 from fraudcore import backends
 from fraudcore.contracts import VERDICTS, Flag
+from fraudcore.execution_names import configured_name_key, pinned_name_key
 from fraudcore.micro import MicroResult, relook, schedule_interval, start_investigations, start_relooks
 from fraudcore.rules import Rule, enabled_rules, load_rules_keeping_last_good
 from fraudcore.settings import get_settings
@@ -78,8 +81,12 @@ DEFAULT_BATCH_SIZE = 100
 DEFAULT_MAX_RETRIES = 3
 #: the stream is polled after this many new records, so the stores fill as the stream does
 DEFAULT_POLL_EVERY = 500
-#: records read ahead and evaluated at once when the rules run per span
+#: records read ahead and evaluated at once when the rules run per span, one stage after
+#: another (``serial``), and when the next span is evaluated while this one runs: smaller, so
+#: a run of the demo's size is several spans (a span costs a few more queries; a second
+#: thread takes them)
 DEFAULT_SPAN_RECORDS = 50_000
+OVERLAPPED_SPAN_RECORDS = 5_000
 
 
 @dataclass
@@ -99,7 +106,17 @@ class PipelineConfig:
     verbose: bool = False
     #: invoke MicroAnalysisFunction at every tick instead of evaluating the rules per span
     per_tick: bool = False
-    span_records: int = DEFAULT_SPAN_RECORDS
+    #: records a span (None: DEFAULT_SPAN_RECORDS when serial, else OVERLAPPED_SPAN_RECORDS)
+    span_records: int | None = None
+    #: per span, one stage after another on one thread; by default the rules of the next span
+    #: are evaluated on a second thread while this span's graph ingest and investigations run
+    serial: bool = False
+
+    @property
+    def records_per_span(self) -> int:
+        if self.span_records is not None:
+            return self.span_records
+        return DEFAULT_SPAN_RECORDS if self.serial else OVERLAPPED_SPAN_RECORDS
 
     def target(self) -> LocalTarget:
         extra: list[tuple[str, str]] = []
@@ -117,7 +134,10 @@ class PipelineConfig:
 
 @dataclass
 class Stopwatch:
+    """Wall seconds per stage (stages on two threads overlap: they may add up to more than the run)."""
+
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     @contextlib.contextmanager
     def measure(self, stage: str) -> Iterator[None]:
@@ -125,7 +145,20 @@ class Stopwatch:
         try:
             yield
         finally:
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - began
+            elapsed = time.perf_counter() - began
+            with self.lock:
+                self.seconds[stage] = self.seconds.get(stage, 0.0) + elapsed
+
+
+@dataclass
+class StagedSpan:
+    """A span read into the time-series store, its rules evaluated (or being evaluated on the
+    evaluation thread), not yet through the clock."""
+
+    records: list[StreamInput]
+    ticks: list[datetime]
+    runs: dict[datetime, RunFlags] = field(default_factory=dict)
+    evaluating: Future[dict[datetime, RunFlags]] | None = None
 
 
 class Pipeline:
@@ -179,6 +212,17 @@ class Pipeline:
         self.pending: list[StreamInput] = []  # read ahead, not yet through the clock (per span)
         self.scheduled: dict[datetime, RunFlags] = {}  # each tick's evaluated run (per span)
         self.span_evaluator: SpanEvaluator | None = None
+        #: per span: the clock as far as the time-series store has been read (ahead of
+        #: ``clock``), the span read and evaluated but not yet through the clock, the thread
+        #: evaluating the rules meanwhile, and the name key of the function's environment
+        self.preview = ScheduleClock(config.every, self.horizon)
+        self.staged: StagedSpan | None = None
+        self.evaluation_thread: ThreadPoolExecutor | None = None
+        self.name_key: bytes | None = None
+        #: spans that went through the clock while the next one was evaluated, and spans held
+        #: to the serial order (the next span had a record before their last tick)
+        self.overlapped_spans = 0
+        self.serial_spans = 0
         #: per span: the rules that look at their hits again, and the hits due for a re-look
         #: by when (the scheduled function finds them again with the earlier run's query)
         self.relook_rules: dict[str, Rule] = {}
@@ -222,7 +266,7 @@ class Pipeline:
             self._put_on_streams(record, tuple(self.streams))
             return
         self.pending.append(record)
-        if len(self.pending) >= self.config.span_records:
+        if len(self.pending) >= self.config.records_per_span:
             self._run_span()
 
     def _put_on_streams(self, record: StreamInput, functions: tuple[str, ...]) -> None:
@@ -240,32 +284,79 @@ class Pipeline:
             self.poll()
 
     def _run_span(self, closing: bool = False) -> None:
-        """Read the pending records into the time-series store, evaluate their ticks, run them."""
+        """Read the pending records into the time-series store, evaluate their ticks, run them.
+
+        Unless ``serial``, a span goes through the clock (graph ingest, ticks, investigations)
+        only once the next span has been read and its evaluation started on the evaluation
+        thread, so the two overlap. The next span is read into the store only after this
+        span's evaluation ended (it sees the store the serial order gives it), and only when
+        none of its records is before this span's last tick (the investigations, which see
+        the store up to their tick, cannot tell it is there); otherwise this span goes
+        through the clock first, as in the serial order.
+        """
         span, self.pending = self.pending, []
+        previous, self.staged = self.staged, None
+        if previous is not None:
+            self._collect(previous)
+            if not _after_ticks(span, previous.ticks):
+                self.serial_spans += 1
+                self._through_clock(previous)
+                previous = None
+        current = self._stage(span, closing)
+        if previous is not None:
+            self.overlapped_spans += current.evaluating is not None
+            self._through_clock(previous)
+        if closing or self.config.serial:
+            self._collect(current)
+            self._through_clock(current)
+        else:
+            self.staged = current
+
+    def _stage(self, span: list[StreamInput], closing: bool) -> StagedSpan:
+        """Read ``span`` into the time-series store and evaluate the ticks it brings (on the
+        evaluation thread unless ``serial``)."""
         timeseries = self.streams[INGEST_TIMESERIES]
         for record in span:
             timeseries.put(record.data, record.partition_key)
         self.mappings[0].poll(timeseries)
         discard_consumed(timeseries, [self.mappings[0]])
-        preview = ScheduleClock(
-            self.clock.every, self.clock.horizon, self.clock.next_tick, self.clock.last_event
-        )
         ticks = [
-            moment for record in span if record.event_time for moment in preview.advance(record.event_time)
+            moment
+            for record in span
+            if record.event_time
+            for moment in self.preview.advance(record.event_time)
         ]
         if closing:
-            ticks += preview.closing()
-        self._evaluate(ticks)
-        for record in span:
+            ticks += self.preview.closing()
+        staged = StagedSpan(span, ticks)
+        if not ticks:
+            return staged
+        evaluator = self._evaluator()
+        if self.config.serial:
+            staged.runs = self._evaluate(evaluator, ticks)
+        else:
+            if self.evaluation_thread is None:
+                self.evaluation_thread = ThreadPoolExecutor(1, thread_name_prefix="span-evaluation")
+            staged.evaluating = self.evaluation_thread.submit(self._evaluate, evaluator, ticks)
+        return staged
+
+    def _collect(self, staged: StagedSpan) -> None:
+        """Wait for the span's evaluation; its runs are then due at their ticks."""
+        if staged.evaluating is not None:
+            staged.runs = staged.evaluating.result()
+            staged.evaluating = None
+        self.scheduled.update(staged.runs)
+
+    def _through_clock(self, staged: StagedSpan) -> None:
+        for record in staged.records:
             self._put_on_streams(record, (INGEST_GRAPH,))
 
-    def _evaluate(self, ticks: list[datetime]) -> None:
-        if not ticks:
-            return
-        # As the function would: its settings (state dir, name key, overrides), its store.
-        environment = patched_environment(self.runner.environment(MICRO_ANALYSIS))
-        with self.watch.measure("micro_analysis"), environment:
-            if self.span_evaluator is None:
+    def _evaluator(self) -> SpanEvaluator:
+        """The span evaluator, built as the function would build its own: its settings (state
+        dir, name key, overrides) and store, read from its environment on this thread."""
+        if self.span_evaluator is None:
+            environment = patched_environment(self.runner.environment(MICRO_ANALYSIS))
+            with self.watch.measure("micro_analysis"), environment:
                 settings = get_settings()
                 rules, _ = load_rules_keeping_last_good(
                     settings.rules_override, timedelta(hours=settings.timestream_memory_retention_hours)
@@ -273,12 +364,26 @@ class Pipeline:
                 rules = enabled_rules(rules)
                 self.relook_rules = {rule.id: rule for rule in rules if rule.relook_after is not None}
                 self.max_investigations = settings.max_investigations_per_run
+                self.name_key = configured_name_key()
                 self.span_evaluator = SpanEvaluator(
                     backends.timeseries_store(settings),
                     rules,
                     schedule_interval(settings.micro_schedule_interval),
                 )
-            self.scheduled.update(self.span_evaluator.evaluate(ticks))
+        return self.span_evaluator
+
+    def _evaluate(self, evaluator: SpanEvaluator, ticks: list[datetime]) -> dict[datetime, RunFlags]:
+        """Each tick's run. It reads no environment (another thread may be switching it for a
+        function it invokes): the names of the flags take the key pinned here."""
+        assert self.name_key is not None
+        with self.watch.measure("micro_analysis"), pinned_name_key(self.name_key):
+            return evaluator.evaluate(ticks)
+
+    def close(self) -> None:
+        """Wait for the evaluation thread (a run that failed may leave a span being evaluated)."""
+        if self.evaluation_thread is not None:
+            self.evaluation_thread.shutdown(wait=True, cancel_futures=True)
+            self.evaluation_thread = None
 
     def put_all(self, records: Iterable[StreamInput]) -> None:
         for record in records:
@@ -300,7 +405,8 @@ class Pipeline:
         run = self.scheduled.pop(moment, None)
         if run is not None:
             # Evaluated with its span: start its investigations as the function would.
-            with self.watch.measure("micro_analysis"):
+            pinned = pinned_name_key(self.name_key) if self.name_key else contextlib.nullcontext()
+            with self.watch.measure("micro_analysis"), pinned:
                 result = MicroResult(evaluation_time=moment, flags=run.flags, rule_errors=run.errors)
                 start_investigations(self.starter, run.flags, self.max_investigations, result)
                 start_relooks(
@@ -407,6 +513,7 @@ class Pipeline:
         """Drain the stream, let the clock run until every window closed, run the last investigations."""
         if self.per_span:
             self._run_span(closing=True)
+        self.close()
         self.poll()
         for moment in self.clock.closing():
             self.tick(moment)
@@ -436,6 +543,14 @@ class Pipeline:
         return result
 
 
+def _after_ticks(span: list[StreamInput], ticks: list[datetime]) -> bool:
+    """Whether every record of ``span`` has a time, none before the last of ``ticks``."""
+    if not ticks:
+        return True
+    last = max(ticks)
+    return all(record.event_time is not None and record.event_time >= last for record in span)
+
+
 # -- one run, with progress and outputs -------------------------------------------------------
 @dataclass
 class RunRequest:
@@ -462,6 +577,7 @@ def run_to_outputs(request: RunRequest, records: Iterable[StreamInput]) -> dict[
             pipeline.put_all(records)
             result = pipeline.finish()
         finally:
+            pipeline.close()
             close_local_backends()
     summary = report.write_outputs(result, request.out_dir, request.labels, request.source)
     if request.print_table:
