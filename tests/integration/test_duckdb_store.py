@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from fraudcore.model import DIMENSION_FIELDS, Transaction
 from fraudcore.ports import TimeseriesStore
 from fraudcore.timeseries import MissingColumnError
-from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore
+from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore, read_horizon
 
 START = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
 
@@ -212,3 +213,41 @@ def test_a_record_over_timestreams_limits_is_rejected_not_stored(store: DuckDBTi
     assert "Timestream would refuse the record" in outcome.rejected["tx-1"]
     assert store.count() == 1
     assert "device_id" not in store.columns_in_use  # the refused record created no column
+
+
+# -- a replay's horizon ---------------------------------------------------------------------------
+
+
+def test_a_replay_horizon_hides_later_rows_from_its_own_thread_only(store: DuckDBTimeseriesStore) -> None:
+    store.write([tx(n) for n in range(1, 11)])  # one a second from START + 1 s
+    sql = 'SELECT count(*) AS n FROM "fraud"."transactions"'
+    seen_elsewhere: list[object] = []
+    with read_horizon(store.path, START + timedelta(seconds=5)):
+        assert store.query(sql) == [{"n": 4}]  # before the horizon only
+        # the rules of the next span, evaluated on another thread meanwhile, see every row
+        other = threading.Thread(target=lambda: seen_elsewhere.append(store.query(sql)))
+        other.start()
+        other.join()
+        with read_horizon(store.path, START + timedelta(seconds=3)):
+            assert store.query(sql) == [{"n": 2}]
+        assert store.query(sql) == [{"n": 4}]
+    assert seen_elsewhere == [[{"n": 10}]]
+    assert store.query(sql) == [{"n": 10}]
+
+
+def test_under_a_horizon_a_column_first_used_after_it_does_not_exist_yet(tmp_path: Path) -> None:
+    path = tmp_path / "timeseries.duckdb"
+    sql = 'SELECT device_id FROM "fraud"."transactions" WHERE device_id IS NOT NULL'
+    with DuckDBTimeseriesStore(path, "fraud", "transactions") as reader:
+        reader.write([tx(1)])
+        with DuckDBTimeseriesStore(path, "fraud", "transactions") as writer:  # the ingest function's
+            writer.write([tx(8, device_id="dev-8"), tx(2)])
+            with read_horizon(path, START + timedelta(seconds=5)):
+                for store in (reader, writer):
+                    with pytest.raises(MissingColumnError, match="Column 'device_id' does not exist"):
+                        store.query(sql)
+            # a late record using it, before the horizon: the column exists there now
+            writer.write([tx(4, device_id="dev-4")])
+        with read_horizon(path, START + timedelta(seconds=5)):
+            assert reader.query(sql) == [{"device_id": "dev-4"}]
+        assert sorted(row["device_id"] for row in reader.query(sql)) == ["dev-4", "dev-8"]

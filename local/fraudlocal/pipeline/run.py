@@ -26,6 +26,11 @@ investigations of its flags (same cap, same names) before they run. The flags, c
 figures are those of the per-tick run (``per_tick=True``, ``--per-tick``), which invokes
 ``MicroAnalysisFunction`` at every tick.
 
+The stages of consecutive spans overlap as they would on AWS: while a span goes through the
+clock, the next span is already in the time-series store and its rules are evaluated on a
+second thread (see :meth:`Pipeline._run_span` for what keeps that exact); ``serial=True``
+(``--serial``) runs each span's stages one after another.
+
 The outputs (see :mod:`fraudlocal.reporting.report`) go to ``--out``; the execution history of each
 investigation stays in ``<state>/investigations/done/<name>.json``.
 """
