@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from fraudcore.pii import KEY_FILE
-from fraudlocal.emulators.runtime import close_local_backends
 from fraudlocal.pipeline.ordering import StreamInput, order_records, ordering_mapping
 from fraudlocal.pipeline.run import Pipeline, PipelineConfig
 from fraudlocal.reporting import report
@@ -41,12 +40,7 @@ def scenario() -> list[StreamInput]:
 
 def run(state: Path, records: list[StreamInput], serial: bool) -> tuple[Pipeline, dict[str, object]]:
     pipeline = Pipeline(PipelineConfig(state_dir=state, every=EVERY, span_records=SPAN, serial=serial))
-    try:
-        pipeline.put_all(records)
-        result = pipeline.finish()
-    finally:
-        pipeline.close()
-        close_local_backends()
+    result = pipeline.run(records)
     out = state / "out"
     summary = report.write_outputs(result, out, None, {"kind": "test"})
     outputs = {name: (out / name).read_text() for name in ("flags.json", "cases.json")}

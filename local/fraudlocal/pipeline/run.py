@@ -384,6 +384,16 @@ class Pipeline:
         with self.watch.measure("micro_analysis"), pinned_name_key(self.name_key):
             return evaluator.evaluate(ticks)
 
+    def run(self, records: Iterable[StreamInput]) -> PipelineResult:
+        """Put every record and finish; then (even when that failed) close the evaluation
+        thread and the local stores."""
+        try:
+            self.put_all(records)
+            return self.finish()
+        finally:
+            self.close()
+            close_local_backends()
+
     def close(self) -> None:
         """Wait for the evaluation thread (a run that failed may leave a span being evaluated)."""
         if self.evaluation_thread is not None:
@@ -577,13 +587,7 @@ def run_to_outputs(request: RunRequest, records: Iterable[StreamInput]) -> dict[
     console = Console(stderr=True)
     show = request.progress and console.is_terminal
     with _progress(console, show, request.total) as on_progress:
-        pipeline = Pipeline(request.config, on_progress=on_progress)
-        try:
-            pipeline.put_all(records)
-            result = pipeline.finish()
-        finally:
-            pipeline.close()
-            close_local_backends()
+        result = Pipeline(request.config, on_progress=on_progress).run(records)
     summary = report.write_outputs(result, request.out_dir, request.labels, request.source)
     if request.print_table:
         report.print_table(summary, request.out_dir, Console())
