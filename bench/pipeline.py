@@ -5,14 +5,14 @@ functions through the Kinesis mapping emulator, the scheduled micro-analysis eve
 minutes of event time, the investigations) on fresh embedded stores, and report
 transactions per second end to end (wall clock and the process's CPU time: the machine
 may be shared), the seconds spent per stage, and peak memory. Stage seconds are wall time;
-with the stages overlapped (the default; ``--serial`` runs them one after another) the
+with the stages overlapped (``--overlap``; by default they run one after another) the
 rules of the next span are evaluated on a second thread, so the micro-analysis seconds
 overlap the others' and the stages may add up to more than the pipeline's. Each size runs in its own
 process, so peak RSS (``ru_maxrss``) is that size's alone. The default sizes are about
 20,000 (the demo's default), 200,000 and 1,000,000 transactions.
 
 Usage: python bench/pipeline.py [--sizes 2000x2,20000x2,100000x2] [--every MINUTES] [--per-tick]
-       [--serial] [--span-records N]
+       [--overlap] [--span-records N]
        [--cost-figures local/fraudlocal/cost/measured.yaml]
 """
 
@@ -35,7 +35,7 @@ def run_one(
     days: int,
     every: float,
     per_tick: bool,
-    serial: bool = False,
+    overlap: bool = False,
     span_records: int | None = None,
 ) -> dict:
     from fraudcore.execution_names import RELOOK_SUFFIX
@@ -54,7 +54,7 @@ def run_one(
             state_dir=Path(state),
             every=timedelta(minutes=every),
             per_tick=per_tick,
-            serial=serial,
+            overlap=overlap,
             span_records=span_records,
         )
         pipeline = Pipeline(config)
@@ -80,7 +80,7 @@ def run_one(
         "generate_seconds": round(generated, 3),
         "pipeline_seconds": total,
         "mode": "per-tick" if per_tick else "per-span",
-        "stages": "serial" if serial or per_tick else "overlapped",
+        "stages": "overlapped" if overlap and not per_tick else "serial",
         "span_records": None if per_tick else config.records_per_span,
         "spans_overlapped": pipeline.overlapped_spans,
         "transactions_per_second": round(result.transactions / total, 1),
@@ -105,10 +105,10 @@ def main() -> None:
     parser.add_argument("--per-tick", action="store_true", help="invoke the micro-analysis at every tick")
     parser.add_argument("--every", type=float, default=5.0, help="minutes between scheduled runs (default 5)")
     parser.add_argument(
-        "--serial",
+        "--overlap",
         action="store_true",
-        help="each span's stages one after another (fraudlocal --serial); by default the next span's "
-        "rules are evaluated on a second thread meanwhile",
+        help="evaluate the next span's rules on a second thread while this span runs (fraudlocal "
+        "--overlap); by default each span's stages run one after another",
     )
     parser.add_argument("--span-records", type=int, help="records a span (default: the pipeline's)")
     parser.add_argument(
@@ -122,14 +122,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.one:
         accounts, days = (int(x) for x in args.one.split("x"))
-        print(json.dumps(run_one(accounts, days, args.every, args.per_tick, args.serial, args.span_records)))
+        print(json.dumps(run_one(accounts, days, args.every, args.per_tick, args.overlap, args.span_records)))
         return
     results = []
     for size in args.sizes.split(","):
         completed = subprocess.run(
             [sys.executable, __file__, "--one", size.strip(), "--every", str(args.every)]
             + (["--per-tick"] if args.per_tick else [])
-            + (["--serial"] if args.serial else [])
+            + (["--overlap"] if args.overlap else [])
             + (["--span-records", str(args.span_records)] if args.span_records else []),
             capture_output=True,
             text=True,

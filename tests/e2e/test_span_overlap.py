@@ -38,8 +38,8 @@ def scenario() -> list[StreamInput]:
     return records
 
 
-def run(state: Path, records: list[StreamInput], serial: bool) -> tuple[Pipeline, dict[str, object]]:
-    pipeline = Pipeline(PipelineConfig(state_dir=state, every=EVERY, span_records=SPAN, serial=serial))
+def run(state: Path, records: list[StreamInput], overlap: bool) -> tuple[Pipeline, dict[str, object]]:
+    pipeline = Pipeline(PipelineConfig(state_dir=state, every=EVERY, span_records=SPAN, overlap=overlap))
     result = pipeline.run(records)
     out = state / "out"
     summary = report.write_outputs(result, out, None, {"kind": "test"})
@@ -52,11 +52,11 @@ def run(state: Path, records: list[StreamInput], serial: bool) -> tuple[Pipeline
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Pipeline, dict[str, object]]]:
     root = tmp_path_factory.mktemp("overlap")
     records = scenario()
-    serial = run(root / "serial", records, serial=True)
+    serial = run(root / "serial", records, overlap=False)
     # the same name key, so PII entities get the same pseudonymous execution names
     (root / "overlapped").mkdir()
     shutil.copy(root / "serial" / KEY_FILE, root / "overlapped" / KEY_FILE)
-    overlapped = run(root / "overlapped", records, serial=False)
+    overlapped = run(root / "overlapped", records, overlap=True)
     return {"serial": serial, "overlapped": overlapped}
 
 

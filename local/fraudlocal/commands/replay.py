@@ -57,11 +57,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "of input (same flags and cases, several times slower)",
     )
     parser.add_argument(
-        "--serial",
+        "--overlap",
         action="store_true",
-        help="run each span's stages one after another on one thread, in spans of 50,000 records; by "
-        "default the rules of the next span (5,000 records) are evaluated on a second thread while this "
-        "span's graph ingest and investigations run (same flags and cases)",
+        help="evaluate the rules of the next span (spans of 5,000 records) on a second thread while this "
+        "span's graph ingest and investigations run, as Lambda runs the stages concurrently (same flags "
+        "and cases; faster only with a free core); by default each span's stages run one after another",
     )
     add_graph_options(parser)
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars and no table")
@@ -108,7 +108,7 @@ def config_from_args(args: argparse.Namespace, state_dir: Path, mapping: str | N
         graph_endpoint=args.graph_endpoint,
         verbose=args.verbose,
         per_tick=args.per_tick,
-        serial=args.serial,
+        overlap=args.overlap,
     )
 
 
