@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -332,6 +332,11 @@ def scheduled_queries(rules: Sequence[Rule]) -> list[tuple[Rule, ...]]:
         group = grouped.get(rule.id, (rule,))
         if group not in queries:
             queries.append(group)
+    # re-looks (fraudcore.micro.relooks_due): a rule with relook_after asks again, at the runs
+    # that see one of its windows close, for the windows that closed relook_after earlier
+    for rule in rules:
+        if rule.enabled and rule.relook_after is not None:
+            queries.append((replace(rule, id=f"{rule.id} (re-look)", wait_for_close=True),))
     return queries
 
 
