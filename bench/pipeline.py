@@ -9,6 +9,7 @@ process, so peak RSS (``ru_maxrss``) is that size's alone. The default sizes are
 20,000 (the demo's default), 200,000 and 1,000,000 transactions.
 
 Usage: python bench/pipeline.py [--sizes 2000x2,20000x2,100000x2] [--every MINUTES] [--per-tick]
+       [--cost-figures local/fraudlocal/cost/measured.yaml]
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
 
 def run_one(accounts: int, days: int, every: float, per_tick: bool) -> dict:
+    from fraudcore.execution_names import RELOOK_SUFFIX
     from fraudlocal.emulators.runtime import close_local_backends
     from fraudlocal.pipeline.ordering import order_records, ordering_mapping
     from fraudlocal.pipeline.run import Pipeline, PipelineConfig
@@ -44,6 +47,8 @@ def run_one(accounts: int, days: int, every: float, per_tick: bool) -> dict:
         pipeline.put_all(records)
         result = pipeline.finish()
         cpu = time.process_time() - cpu
+        # the investigations that re-looked at an earlier hit (rules with relook_after)
+        relooks = len(list(pipeline.starter.done.glob(f"*{RELOOK_SUFFIX}.json")))
         close_local_backends()
     total = result.elapsed["total"]
     evaluation = pipeline.span_evaluator.statistics.to_dict() if pipeline.span_evaluator else None
@@ -53,6 +58,7 @@ def run_one(accounts: int, days: int, every: float, per_tick: bool) -> dict:
         "transactions": result.transactions,
         "micro_analysis_runs": result.ticks,
         "investigations": result.investigations,
+        "relooks": relooks,
         "cases": len(result.cases),
         "generate_seconds": round(generated, 3),
         "pipeline_seconds": total,
@@ -61,6 +67,7 @@ def run_one(accounts: int, days: int, every: float, per_tick: bool) -> dict:
         "cpu_seconds": round(cpu, 1),
         "transactions_per_cpu_second": round(result.transactions / max(cpu, 1e-9), 1),
         "flags": len(result.flags),
+        "flags_by_rule": dict(sorted(Counter(flag["rule"] for flag in result.flags).items())),
         "rule_queries": evaluation,
         "seconds_per_stage": {k: v for k, v in result.elapsed.items() if k != "total"},
         "ms_per_micro_analysis_run": round(1000 * result.elapsed["micro_analysis"] / max(1, result.ticks), 2),
@@ -77,6 +84,13 @@ def main() -> None:
     )
     parser.add_argument("--per-tick", action="store_true", help="invoke the micro-analysis at every tick")
     parser.add_argument("--every", type=float, default=5.0, help="minutes between scheduled runs (default 5)")
+    parser.add_argument(
+        "--cost-figures",
+        type=Path,
+        metavar="FILE",
+        help="write the first size's investigations, re-looks and hits by rule to FILE, the cost "
+        "model's measured figures (local/fraudlocal/cost/measured.yaml)",
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one size in this process
     args = parser.parse_args()
     if args.one:
@@ -96,6 +110,15 @@ def main() -> None:
             raise SystemExit(f"size {size}: {completed.stderr[-2000:]}")
         results.append(json.loads(completed.stdout.strip().splitlines()[-1]))
     print(json.dumps({"benchmark": "pipeline", "graph_backend": "embedded", "sizes": results}, indent=2))
+    if args.cost_figures is not None:
+        from fraudlocal.cost.model import write_demo_rates
+
+        size = args.sizes.split(",")[0].strip()
+        write_demo_rates(
+            results[0],
+            f"python bench/pipeline.py --sizes {size} --cost-figures {args.cost_figures}",
+            args.cost_figures,
+        )
 
 
 if __name__ == "__main__":

@@ -14,11 +14,15 @@ from fraudlocal.cli import main
 from fraudlocal.cost import CostError, estimate, load_prices
 from fraudlocal.cost.docs import document_block, render_block
 from fraudlocal.cost.model import (
+    DemoRates,
     RecordSizes,
+    load_demo_rates,
     measure_record_sizes,
     query_scans,
+    render_text,
     rule_scans,
     scheduled_queries,
+    write_demo_rates,
 )
 
 DEPLOY_GUIDE = Path(__file__).resolve().parents[2] / "docs" / "deploy.md"
@@ -74,11 +78,7 @@ def test_rules_sharing_a_history_read_it_once_in_one_query() -> None:
     rules = rules_by_id()
     group = (rules["amount_spike"], rules["novel_takeover"], rules["takeover_abroad"])
     queries = scheduled_queries(list(rules.values()))
-    # and one more query for each rule whose hits are looked at again (at the runs that see
-    # one of its windows close)
-    relooking = [rule for rule in rules.values() if rule.relook_after is not None]
-    assert group in queries and len(queries) == len(rules) - 2 + len(relooking)
-    assert [query[0].id for query in queries[-len(relooking) :]] == [f"{r.id} (re-look)" for r in relooking]
+    assert group in queries and len(queries) == len(rules) - 2
     shared = query_scans(group, "fraud", "transactions", FIVE)
     alone = [rule_scans(rule, "fraud", "transactions", FIVE) for rule in group]
     assert shared.rule == "amount_spike + novel_takeover + takeover_abroad" and shared.queried_runs == 288
@@ -165,3 +165,83 @@ def test_tcu_pricing_bills_the_runs_busy_time_with_its_30_second_minimum() -> No
     )
     with pytest.raises(CostError, match="query-pricing"):
         estimate(1, FIVE, sizes=SIZES, query_pricing="free")
+
+
+RATES = DemoRates(
+    measured="2026-12-02",
+    command="python bench/pipeline.py --sizes 2000x2 --cost-figures FILE",
+    transactions=20_000,
+    investigations=210,
+    relooks=10,
+    flags_by_rule={"device_account_spread": 10, "shared_card": 150, "velocity": 40},
+)
+
+
+def test_a_rule_that_looks_again_adds_investigations_and_a_query_a_run() -> None:
+    rules = rules_by_id()
+    spread = rules["device_account_spread"]
+    assert spread.relook_after == timedelta(hours=12)
+    without = [rule_with(rule, relook_after=None) for rule in rules.values()]
+    # 10/s: under the cap of 200 investigations a run
+    plain = estimate(10, FIVE, sizes=SIZES, rules=without, rates=RATES)
+    looking = estimate(10, FIVE, sizes=SIZES, rules=list(rules.values()), rates=RATES)
+    # one re-look per hit of the rule: 10 hits for the 200 investigations the flags started
+    assert plain.derived["relooks_per_investigation"] == 0
+    assert looking.derived["relooks_per_investigation"] == pytest.approx(10 / 200)
+    assert looking.derived["investigations_per_month"] == pytest.approx(
+        plain.derived["investigations_per_month"] * 1.05, abs=1
+    )
+    assert looking.line("Step Functions transitions").quantity == pytest.approx(
+        plain.line("Step Functions transitions").quantity * 1.05
+    )
+    # and each run re-sends the rule's query as the run 12 hours before sent it: the same
+    # reads (the closed window) at the runs 12 hours later
+    [again] = [scan for scan in looking.scans if scan["rule"] == "device_account_spread (re-look)"]
+    [own] = [scan for scan in looking.scans if scan["rule"] == "device_account_spread"]
+    assert not [scan for scan in plain.scans if "re-look" in scan["rule"]]
+    assert {k: v for k, v in again.items() if k != "rule"} == {k: v for k, v in own.items() if k != "rule"}
+    assert looking.derived["queries_per_run"] == pytest.approx(
+        plain.derived["queries_per_run"] + own["queries_per_day"] / 288, abs=0.01
+    )
+    assert looking.derived["bytes_scanned_per_run"] == plain.derived["bytes_scanned_per_run"] + again["bytes"]
+    shifted = query_scans([spread], "fraud", "transactions", FIVE, earlier=timedelta(hours=3))
+    assert shifted.queried_runs == 8 and shifted.rule == "device_account_spread (re-look)"
+    # the assumption is printed with the figures it comes from
+    text = render_text(looking)
+    assert "device_account_spread (relook_after 12h)" in text and "10 / 200" in text
+    assert looking.to_dict()["measured"]["flags_by_rule"]["device_account_spread"] == 10
+
+
+def test_the_measured_rates_are_the_demo_pipelines_own() -> None:
+    rates = load_demo_rates()
+    assert rates.command.startswith("python bench/pipeline.py") and re.match(
+        r"^\d{4}-\d{2}-\d{2}$", rates.measured
+    )
+    # each hit of a rule that looks again was looked at again once in the run measured
+    relook_rules = [rule for rule in enabled_rules(load_rules()) if rule.relook_after is not None]
+    assert relook_rules
+    assert rates.relooks == sum(rates.flags_by_rule.get(rule.id, 0) for rule in relook_rules) > 0
+    assert rates.investigations > sum(rates.flags_by_rule.values()) > 0
+    assert set(rates.flags_by_rule) <= set(rules_by_id())
+
+
+def test_measured_rates_round_trip_and_a_bad_file_is_refused(tmp_path: Path) -> None:
+    run = {
+        "accounts": 20,
+        "days": 1,
+        "transactions": 300,
+        "investigations": 9,
+        "relooks": 1,
+        "flags_by_rule": {"device_account_spread": 1, "velocity": 5},
+    }
+    path = tmp_path / "measured.yaml"
+    write_demo_rates(run, "python bench/pipeline.py --sizes 20x1 --cost-figures FILE", path)
+    rates = load_demo_rates(path)
+    assert (rates.transactions, rates.investigations, rates.relooks) == (300, 9, 1)
+    assert rates.flags_by_rule == {"device_account_spread": 1, "velocity": 5}
+    path.write_text("measured: 2026-12-02\ncommand: x\ntransactions: 3\n")
+    with pytest.raises(CostError, match="lacks investigations, relooks, flags_by_rule"):
+        load_demo_rates(path)
+    path.write_text(path.read_text() + "investigations: many\nrelooks: 0\nflags_by_rule: {}\n")
+    with pytest.raises(CostError, match="not a whole number"):
+        load_demo_rates(path)

@@ -1,4 +1,10 @@
-"""``fraudlocal rules``: every window rule, its rationale, and its SQL in each engine's dialect."""
+"""``fraudlocal rules``: every window rule, its rationale, and its SQL in each engine's dialect.
+
+Rules reading the history of the same entity are sent as one query by a scheduled run
+(:func:`fraudcore.timeseries.rule_sql.compile_history_lanes`); the listing shows that shared
+query too, with the rules it serves, since it is what runs (each rule's own SQL runs only
+when the shared query fails, and for a re-look).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,13 @@ from fraudcore.micro import parse_time
 from fraudcore.rules import RuleError, load_rules
 from fraudcore.settings import ConfigurationError, Settings
 from fraudcore.timeseries.dialects import INFLUXDB3
-from fraudcore.timeseries.rule_sql import compile_rule, floor_to
+from fraudcore.timeseries.rule_sql import (
+    compile_history_lanes,
+    compile_rule,
+    evaluation_range,
+    floor_to,
+    history_groups,
+)
 from fraudcore.timeutil import iso_z
 from fraudlocal.adapters.timestream_sql import to_duckdb
 
@@ -32,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="list the window rules with their SQL (Timestream, DuckDB, InfluxDB 3)",
         description="List every micro-analysis rule: rationale, thresholds, and the SQL one scheduled "
         "evaluation runs: Timestream SQL, the DuckDB SQL derived from it, and InfluxDB 3 SQL (run by "
-        "Apache DataFusion), all compiled from the same rule definition.",
+        "Apache DataFusion), all compiled from the same rule definition; and the one query a scheduled run sends instead for "
+        "rules reading the history of the same entity, with the rules it serves.",
     )
     parser.add_argument(
         "--dialect",
@@ -69,17 +82,42 @@ def run(args: argparse.Namespace) -> int:
     except (RuleError, ConfigurationError) as error:
         raise UserError(str(error)) from None
     at = _evaluation_time(args.at)
+    database, table = settings.timestream_database, settings.timestream_table
+    shown = DIALECT_KEYS if args.dialect == "all" else {args.dialect: DIALECT_KEYS[args.dialect]}
+
+    def dialects(timestream: str, influxdb3: str) -> dict[str, str]:
+        sql = {"timestream_sql": timestream, "duckdb_sql": to_duckdb(timestream), "influxdb3_sql": influxdb3}
+        return {key: sql[key] for key, _ in shown.values()}
+
+    shared = []
+    sent_with: dict[str, str] = {}
+    for group in history_groups(rules):
+        spans = [evaluation_range(rule, at) for rule in group]
+        name = " + ".join(rule.id for rule in group)
+        sent_with.update(dict.fromkeys((rule.id for rule in group), name))
+        shared.append(
+            {
+                "rules": [rule.id for rule in group],
+                **dialects(
+                    compile_history_lanes(group, database, table, spans),
+                    compile_history_lanes(group, database, table, spans, dialect=INFLUXDB3),
+                ),
+            }
+        )
     listing = []
     for rule in rules:
-        timestream = compile_rule(rule, settings.timestream_database, settings.timestream_table, at)
-        influxdb3 = compile_rule(
-            rule, settings.timestream_database, settings.timestream_table, at, dialect=INFLUXDB3
+        sql = dialects(
+            compile_rule(rule, database, table, at),
+            compile_rule(rule, database, table, at, dialect=INFLUXDB3),
         )
-        sql = {"timestream_sql": timestream, "duckdb_sql": to_duckdb(timestream), "influxdb3_sql": influxdb3}
-        shown = DIALECT_KEYS if args.dialect == "all" else {args.dialect: DIALECT_KEYS[args.dialect]}
-        listing.append({**rule.to_dict(), **{key: sql[key] for key, _ in shown.values()}})
+        item = {**rule.to_dict(), **sql}
+        if rule.id in sent_with:
+            item["scheduled_with"] = sent_with[rule.id]
+        listing.append(item)
     if args.json:
-        print(json.dumps({"evaluation_time": iso_z(at), "rules": listing}, indent=2))
+        print(
+            json.dumps({"evaluation_time": iso_z(at), "rules": listing, "shared_queries": shared}, indent=2)
+        )
         return 0
     override = os.environ.get("RULES_OVERRIDE")
     print(
@@ -93,8 +131,27 @@ def run(args: argparse.Namespace) -> int:
             f"in {item['window']} (hop {item['hop']}), severity {item['severity']}, cooldown {item['cooldown']}"
         )
         print(f"   {item['rationale']}")
+        if "scheduled_with" in item:
+            print(
+                f"   A scheduled run sends the shared query of {item['scheduled_with']} (below) for this "
+                "rule; the SQL here runs only if that query fails."
+            )
+        if item.get("relook_after"):
+            print(
+                f"   Its hits are looked at again {item['relook_after']} later: each scheduled run also "
+                f"sends this SQL as the run {item['relook_after']} before it did."
+            )
         for key, heading in DIALECT_KEYS.values():
             if key in item:
                 print(f"-- {heading}")
                 print(item[key])
+    for query in shared:
+        print(
+            f"\n== shared query: {' + '.join(query['rules'])}: one read of the history for these rules, "
+            "each rule a lane (lane = its place in this list); what a scheduled run sends for them"
+        )
+        for key, heading in DIALECT_KEYS.values():
+            if key in query:
+                print(f"-- {heading}")
+                print(query[key])
     return 0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fraudcore.rules import format_duration
 
-from .model import CostError, Estimate, estimate, load_prices
+from .model import TEMPLATE_DEFAULTS, CostError, Estimate, estimate, load_prices
 
 BEGIN = "<!-- cost-table:begin -->"
 END = "<!-- cost-table:end -->"
@@ -46,6 +46,7 @@ def render_block() -> str:
     """The generated block: both engines' tables, the scans per run and the prices used."""
     book = load_prices()
     busy = estimate(100.0, timedelta(minutes=5))
+    light = estimate(10.0, timedelta(minutes=5))
     tcu = estimate(100.0, timedelta(minutes=5), query_pricing="tcu")
     lines = [
         BEGIN,
@@ -63,7 +64,8 @@ def render_block() -> str:
         f"a Timestream record is {busy.derived['timestream_record_bytes']:.0f} bytes, of which a read "
         "counts only the columns its query names), on average over a day of runs (a rule that waits "
         "for its windows to close queries only at the runs that see one close; rules reading the "
-        "history of the same entity share one query):",
+        "history of the same entity share one query; a rule whose hits are looked at again also "
+        "re-sends, at each run, its query as the run that long before sent it: the re-look line):",
         "",
         "| query (rules) | table reads a query | queries a day | seconds of data | bytes a row | MB scanned |",
         "|---|---:|---:|---:|---:|---:|",
@@ -73,6 +75,17 @@ def render_block() -> str:
             for scan in busy.scans
         ),
         f"| **per run** | | | | | **{busy.derived['bytes_scanned_per_run'] / 1e6:,.0f}** |",
+        "",
+        f"Re-looks: {busy.assumptions['relooks']}. At 10 transactions/s that is "
+        f"{light.derived['relook_investigations_per_month']:,} of "
+        f"{light.derived['investigations_per_month']:,} investigations a month"
+        + (
+            f" (at 100/s every {format_duration(busy.schedule)} the cap of "
+            f"{TEMPLATE_DEFAULTS['MaxInvestigationsPerRun']} investigations a run binds first)."
+            if busy.derived["investigations_per_month"]
+            >= busy.derived["scheduled_runs_per_month"] * TEMPLATE_DEFAULTS["MaxInvestigationsPerRun"]
+            else "."
+        ),
         "",
         "Accounts onboarded to Timestream after 2024-04-29 pay queries by TCU-hours instead "
         f"(`--query-pricing tcu`): at 100 transactions/s every {format_duration(busy.schedule)} the "

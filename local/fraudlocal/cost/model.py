@@ -11,7 +11,11 @@ the estimate. What the code derives:
 - what each rule reads per scheduled run: the compiled query of every enabled rule at the
   given schedule, each scan of the transactions table with its time range, so the bytes
   scanned follow the rule compiler (windows, hops, look-back, history);
-- the template's parameters (shards, retention, batch size, memory sizes).
+- the template's parameters (shards, retention, batch size, memory sizes);
+- re-looks: a rule with ``relook_after`` starts one more investigation per hit that long
+  after, and each run sends its query once more (the query of the run that long before);
+  how many hits those rules have per investigation comes from ``measured.yaml``, which
+  ``bench/pipeline.py --cost-figures`` writes from a run of the demo's scenario.
 """
 
 from __future__ import annotations
@@ -275,9 +279,12 @@ def _columns_read(select: exp.Select) -> frozenset[str] | None:
     )
 
 
-def query_scans(group: Sequence[Rule], database: str, table: str, schedule: timedelta) -> RuleScan:
+def query_scans(
+    group: Sequence[Rule], database: str, table: str, schedule: timedelta, earlier: timedelta = timedelta(0)
+) -> RuleScan:
     """The table reads of one scheduled query over a day of runs: ``group`` is one rule, or
-    rules evaluated by one query (``history_groups``).
+    rules evaluated by one query (``history_groups``). ``earlier``: each run sends the query
+    of the run that long before it (a re-look: ``fraudcore.micro.relooks_due``).
 
     The compiler bounds every read by the runs' ranges (first window starts, less a history
     for a baseline, up to the ranges' end): a query is parsed for each arrangement of the
@@ -287,12 +294,12 @@ def query_scans(group: Sequence[Rule], database: str, table: str, schedule: time
     """
     day = floor_to(datetime(2026, 1, 1, tzinfo=UTC), schedule)
     runs = max(1, round(timedelta(days=1) / schedule))
-    name = " + ".join(rule.id for rule in group)
+    name = " + ".join(rule.id for rule in group) + (" (re-look)" if earlier else "")
     shapes: dict[tuple[Any, ...], list[tuple[timedelta, timedelta, frozenset[str] | None]]] = {}
     run_reads: list[list[Scan]] = []
     first_reads: list[Scan] = []
     for index in range(runs):
-        moment = day + schedule * index
+        moment = day + schedule * index - earlier
         spans = [evaluation_range(rule, moment, schedule) for rule in group]
         if all(getattr(span, "empty", False) for span in spans):
             continue
@@ -332,12 +339,90 @@ def scheduled_queries(rules: Sequence[Rule]) -> list[tuple[Rule, ...]]:
         group = grouped.get(rule.id, (rule,))
         if group not in queries:
             queries.append(group)
-    # re-looks (fraudcore.micro.relooks_due): a rule with relook_after asks again, at the runs
-    # that see one of its windows close, for the windows that closed relook_after earlier
-    for rule in rules:
-        if rule.enabled and rule.relook_after is not None:
-            queries.append((replace(rule, id=f"{rule.id} (re-look)", wait_for_close=True),))
     return queries
+
+
+def relook_queries(rules: Sequence[Rule]) -> list[Rule]:
+    """The rules whose hits are looked at again (``relook_after``): each scheduled run also
+    sends such a rule's own query as the run ``relook_after`` earlier sent it, to find the
+    hits due (``fraudcore.micro.relooks_due``), in rule order."""
+    # (getattr: bench/rule_scans.py --before prices an earlier rule model, without re-looks)
+    return [rule for rule in rules if rule.enabled and getattr(rule, "relook_after", None) is not None]
+
+
+@dataclass(frozen=True)
+class DemoRates:
+    """What the demo's pipeline measured (``measured.yaml``, written by ``bench/pipeline.py
+    --cost-figures``): its investigations, the re-looks among them, and the hits of each rule."""
+
+    measured: str
+    command: str
+    transactions: int
+    investigations: int
+    relooks: int
+    flags_by_rule: dict[str, int]
+
+    def relooks_per_investigation(self, rules: Sequence[Rule]) -> float:
+        """Re-looks per investigation started by a flag: one per hit of a rule with
+        ``relook_after`` among ``rules``, over the investigations the flags started."""
+        hits = sum(self.flags_by_rule.get(rule.id, 0) for rule in relook_queries(rules))
+        return hits / max(1, self.investigations - self.relooks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "measured": self.measured,
+            "command": self.command,
+            "transactions": self.transactions,
+            "investigations": self.investigations,
+            "relooks": self.relooks,
+            "flags_by_rule": dict(self.flags_by_rule),
+        }
+
+
+MEASURED_FILE = Path(__file__).with_name("measured.yaml")
+
+
+def load_demo_rates(path: Path = MEASURED_FILE) -> DemoRates:
+    """The demo's measured rates; a missing or malformed field is refused with its name."""
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise CostError(f"{path}: cannot read the measured figures: {error}") from None
+    fields = ("measured", "command", "transactions", "investigations", "relooks", "flags_by_rule")
+    missing = [name for name in fields if name not in doc]
+    if missing:
+        raise CostError(f"{path}: lacks {', '.join(missing)}")
+    try:
+        flags = {str(rule): int(count) for rule, count in dict(doc["flags_by_rule"]).items()}
+        return DemoRates(
+            str(doc["measured"]),
+            str(doc["command"]),
+            int(doc["transactions"]),
+            int(doc["investigations"]),
+            int(doc["relooks"]),
+            flags,
+        )
+    except (TypeError, ValueError) as error:
+        raise CostError(f"{path}: a count that is not a whole number: {error}") from None
+
+
+def write_demo_rates(run: dict[str, Any], command: str, path: Path = MEASURED_FILE) -> None:
+    """Write ``measured.yaml`` from one ``bench/pipeline.py`` run's JSON (its date today)."""
+    doc = {
+        "measured": datetime.now(tz=UTC).date().isoformat(),
+        "command": command,
+        "scenario": f"{run['accounts']} accounts x {run['days']} days",
+        "transactions": run["transactions"],
+        "investigations": run["investigations"],
+        "relooks": run["relooks"],
+        "flags_by_rule": dict(run["flags_by_rule"]),
+    }
+    header = (
+        "# Measured by the command below on the local pipeline (do not edit by hand): the\n"
+        "# investigations of the demo's scenario, the re-looks among them, and each rule's hits.\n"
+        "# The cost model derives the re-looks a month from them (local/fraudlocal/cost/model.py).\n"
+    )
+    path.write_text(header + yaml.safe_dump(doc, sort_keys=False))
 
 
 def _instant(text: str) -> datetime:
@@ -377,6 +462,7 @@ class Estimate:
     assumptions: dict[str, Any] = field(default_factory=dict)
     prices: dict[str, Price] = field(default_factory=dict)
     query_pricing: str = "bytes"
+    measured: dict[str, Any] = field(default_factory=dict)
 
     @property
     def total(self) -> float:
@@ -398,6 +484,7 @@ class Estimate:
             "query_scans_per_run": self.scans,
             "derived": self.derived,
             "assumptions": self.assumptions,
+            "measured": self.measured,
             "prices": {key: self.prices[key].to_dict() for key in used},
         }
 
@@ -410,6 +497,7 @@ def estimate(
     book: PriceBook | None = None,
     sizes: RecordSizes | None = None,
     query_pricing: str = "bytes",
+    rates: DemoRates | None = None,
 ) -> Estimate:
     """The monthly cost of every component at ``tps`` transactions per second (mean).
 
@@ -427,6 +515,7 @@ def estimate(
         raise CostError("--schedule must be a positive duration (e.g. 5m)")
     book = book or load_prices()
     sizes = sizes or measure_record_sizes()
+    rates = rates or load_demo_rates()
     rules = enabled_rules(rules if rules is not None else load_rules())
     a = book.assumptions
     hours = book.hours_per_month
@@ -435,6 +524,7 @@ def estimate(
     runs = seconds / schedule.total_seconds()
     result = Estimate(tps, schedule, engine, assumptions=dict(a), prices=book.prices)
     result.query_pricing = query_pricing
+    result.measured = rates.to_dict()
     add = result.lines.append
 
     # -- Kinesis ------------------------------------------------------------------------
@@ -480,9 +570,27 @@ def estimate(
     # -- Lambda -------------------------------------------------------------------------
     batch = min(TEMPLATE_DEFAULTS["IngestBatchSize"], max(1.0, tps / shards))  # a 1 s batch window
     ingest_invocations = 2 * transactions / batch
-    investigations = min(
-        transactions * float(a["investigations_per_thousand_transactions"]) / 1000,
-        runs * TEMPLATE_DEFAULTS["MaxInvestigationsPerRun"],
+    # A hit of a rule with relook_after starts a second investigation that long after (its
+    # re-look): as many as those rules' share of the demo's hits says, within the same cap.
+    flagged = transactions * float(a["investigations_per_thousand_transactions"]) / 1000
+    relook_share = rates.relooks_per_investigation(rules)
+    relooks = flagged * relook_share
+    investigations = min(flagged + relooks, runs * TEMPLATE_DEFAULTS["MaxInvestigationsPerRun"])
+    looked_again = relook_queries(rules)
+    result.assumptions["relooks"] = (
+        "each hit of "
+        + (
+            ", ".join(
+                f"{rule.id} (relook_after {format_duration(rule.relook_after)})" for rule in looked_again
+            )
+            if looked_again
+            else "no rule (none has relook_after)"
+        )
+        + " starts one more investigation that long after, and each scheduled run sends that rule's "
+        "query once more (as the run that long before sent it); re-looks per investigation started by "
+        f"a flag = those rules' hits / the investigations the flags started in the demo "
+        f"({sum(rates.flags_by_rule.get(rule.id, 0) for rule in looked_again)} / "
+        f"{rates.investigations - rates.relooks}, measured.yaml {rates.measured}) = {relook_share:.4f}"
     )
     step_invocations = investigations * float(a["lambda_invocations_per_investigation"])
     memory_gb = TEMPLATE_DEFAULTS["LambdaMemoryMB"] / 1024
@@ -517,13 +625,23 @@ def estimate(
             transitions,
             "transitions",
             ["step_functions_transitions_thousand"],
-            f"{investigations:,.0f} investigations a month (4,000 transitions free)",
+            f"{investigations:,.0f} investigations a month, {relooks:,.0f} of them re-looks "
+            "(4,000 transitions free)",
         )
     )
 
     # -- time series --------------------------------------------------------------------
     bytes_per_row = sizes.timestream_bytes
     scans = [query_scans(group, "fraud", "transactions", schedule) for group in scheduled_queries(rules)]
+    # a rule that rechecks on close is asked for its closed windows only, as one that waits
+    # for them (fraudcore.micro.relooks_due): only the runs that see one close send it
+    scans += [
+        query_scans(
+            [replace(rule, wait_for_close=True)], "fraud", "transactions", schedule, earlier=rule.relook_after
+        )
+        for rule in looked_again
+        if rule.relook_after is not None
+    ]
     per_run_bytes = 0.0
     billed_per_run = 0.0
     minimum = book["timestream_query_minimum_mb"] * 1e6
@@ -560,6 +678,8 @@ def estimate(
             "bytes_scanned_per_run": round(per_run_bytes),
             "bytes_billed_per_run": round(billed_per_run),
             "investigations_per_month": round(investigations),
+            "relooks_per_investigation": round(relook_share, 4),
+            "relook_investigations_per_month": round(min(relooks, investigations)),
             "shards": shards,
         }
     )
@@ -766,6 +886,15 @@ def render_text(result: Estimate) -> str:
         )
     rows += ["", "Assumed (local/fraudlocal/cost/prices.yaml):"]
     rows += [f"  {key}: {value}" for key, value in result.assumptions.items()]
+    measured = result.measured
+    if measured:
+        rows += [
+            "",
+            f"Measured (local/fraudlocal/cost/{MEASURED_FILE.name}, {measured['measured']}, `{measured['command']}`): "
+            f"{measured['transactions']:,} transactions, {measured['investigations']} investigations of "
+            f"which {measured['relooks']} re-looks; hits by rule: "
+            + ", ".join(f"{rule} {count}" for rule, count in measured["flags_by_rule"].items()),
+        ]
     unconfirmed = sorted(
         {key for line in result.lines for key in line.prices if not result.prices[key].confirmed}
     )
