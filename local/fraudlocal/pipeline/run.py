@@ -327,11 +327,14 @@ class Pipeline:
             if rule is not None and rule.relook_after is not None and whole:
                 self.relooks_pending.setdefault(moment + rule.relook_after, []).append(flag)
         due = sorted(at for at in self.relooks_pending if at <= moment)
-        return [
-            relook(self.relook_rules[flag.rule], flag, moment)
-            for at in due
-            for flag in self.relooks_pending.pop(at)
-        ]
+        # named as the function names them: a card's, email's or phone's name carries the
+        # keyed hash of the function's environment
+        with patched_environment(self.runner.environment(MICRO_ANALYSIS)):
+            return [
+                relook(self.relook_rules[flag.rule], flag, moment)
+                for at in due
+                for flag in self.relooks_pending.pop(at)
+            ]
 
     def run_investigations(self, moment: datetime | None = None) -> int:
         """Run every pending investigation through the local executor; returns how many ran."""
