@@ -38,8 +38,9 @@ from pathlib import Path
 #: 11-15 from the start; 16-20 added when 11-15 no longer showed a false positive; 21-40
 #: added when 11-20 no longer did either: with them the tuning worlds hold families of four
 #: and five on one card and phone, homes of four to six, offices of up to 14, VPN exits,
-#: hub rings and takeovers abroad of accounts with little history
-TUNING_SEEDS = tuple(range(11, 41))
+#: hub rings and takeovers abroad of accounts with little history; 41-60 added when 11-40
+#: held no household inside a fraud_ring case (they hold five, and hub rings on a device)
+TUNING_SEEDS = tuple(range(11, 61))
 EVALUATION_SEEDS = (1001, 1002, 1003, 1004, 1005)
 DEFAULT_ACCOUNTS = 300
 DEFAULT_DAYS = 1

@@ -378,7 +378,8 @@ def _core(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_ring_from_a_member_follows_shared_identifiers_and_stops_at_the_hop_limit(world: Any) -> None:
-    result = analyse_ring(world, investigation("account", "r1"), RingLimits(max_hops=2))
+    # r5 shares a phone with r4 (hop 3): followed by default (a personal link), not here
+    result = analyse_ring(world, investigation("account", "r1"), RingLimits(max_hops=2, max_personal_hops=2))
     assert result["members"] == ["r1", "r2", "r3", "r4"]
     assert result["shared_identifiers"] == [
         {"type": "card", "id": "c-ring", "degree": 3, "accounts": ["r1", "r2", "r3"]},
@@ -394,7 +395,11 @@ def test_ring_from_a_member_follows_shared_identifiers_and_stops_at_the_hop_limi
     assert result["benign_cluster"] is False
     assert result["hops"] == 2
     assert result["truncated"] is True
-    assert [t["reason"] for t in result["truncation"]] == ["identifier_degree", "max_hops"]
+    assert [t["reason"] for t in result["truncation"]] == ["identifier_degree", "max_personal_hops"]
+    # by default the phone is followed a hop further: the whole ring
+    whole = analyse_ring(world, investigation("account", "r1"))
+    assert (whole["members"], whole["hops"]) == (["r1", "r2", "r3", "r4", "r5"], 3)
+    assert [t["reason"] for t in whole["truncation"]] == ["identifier_degree"]
 
 
 def test_ring_with_more_hops_reaches_the_whole_ring(world: Any) -> None:

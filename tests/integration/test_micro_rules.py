@@ -620,3 +620,65 @@ def test_a_device_account_spread_hit_is_looked_at_again_twelve_hours_on(
     assert (retried.relooks_started, retried.duplicates) == (0, 1)
     # a plain flag carries no re-look field at all
     assert "relook_of" not in flag.to_dict()
+
+
+def test_device_cash_out_needs_two_accounts_paying_a_thousand_from_one_device(recorder: Recorder) -> None:
+    recorder.add(
+        # two new accounts cashing out from the ring's computer, minutes apart
+        {"account_id": "ring1", "device_id": "d-ring", "amount": 6_289.84, "at": minutes(35)},
+        {"account_id": "ring2", "device_id": "d-ring", "amount": 10_203.82, "at": minutes(36)},
+        # the benign twin: a family computer where one member buys a sofa and the other pays
+        # everyday sums; and one account paying thousands twice from its own laptop
+        {"account_id": "mum", "device_id": "d-family", "amount": 4_800, "at": minutes(30)},
+        {"account_id": "son", "device_id": "d-family", "amount": 45, "at": minutes(40)},
+        {"account_id": "son", "device_id": "d-family", "amount": 999.99, "at": minutes(41)},
+        {"account_id": "rich", "device_id": "d-own", "amount": 9_000, "at": minutes(10)},
+        {"account_id": "rich", "device_id": "d-own", "amount": 7_000, "at": minutes(20)},
+        # two large payments from one office computer, but more than an hour apart
+        {"account_id": "colleague1", "device_id": "d-office", "amount": 1_500, "at": minutes(0)},
+        {"account_id": "colleague2", "device_id": "d-office", "amount": 1_200, "at": minutes(61)},
+    )
+    found = hits(recorder, "device_cash_out", minutes(45))
+    assert found == {("d-ring", "2026-11-29T12:00:00Z"): 2}
+
+
+def test_a_shared_email_is_looked_at_again_twelve_hours_after_its_window_closed(
+    recorder: Recorder, tmp_path: Path
+) -> None:
+    """A ring grows: its hit is looked at again from the recheck of its closed window, once,
+    and only the runs that see a window close query for it."""
+    from fraudcore.micro import run_micro_analysis
+    from fraudlocal.adapters.starter_local import LocalInvestigationStarter
+
+    rule = RULES["shared_email"]
+    starter = LocalInvestigationStarter(tmp_path / "state")
+    recorder.add(
+        *({"account_id": f"ring{i}", "email": "x@example.com", "at": minutes(5 + i)} for i in range(2))
+    )
+    assert run_micro_analysis(recorder.store, starter, [rule], NOON + minutes(15)).started == 1
+    closed = run_micro_analysis(recorder.store, starter, [rule], NOON + minutes(60))
+    [recheck] = closed.flags
+    assert recheck.recheck_execution_name is not None
+    assert closed.relooks == []
+    # 12 hours later: the window that closed at 13:00 is looked at again, once
+    before = run_micro_analysis(recorder.store, starter, [rule], NOON + timedelta(hours=12, minutes=55))
+    assert before.relooks == []
+    later = NOON + timedelta(hours=13)
+    due = run_micro_analysis(recorder.store, starter, [rule], later)
+    [again] = due.relooks
+    assert due.relooks_started == 1
+    assert again.execution_name == recheck.execution_name.rsplit("-n", 1)[0] + "-relook"
+    assert (again.relook_of, again.evaluation_time) == (
+        recheck.recheck_execution_name,
+        "2026-11-30T01:00:00Z",
+    )
+    assert (again.window_start, again.window_end) == ("2026-11-29T11:00:00Z", "2026-11-29T13:00:00Z")
+    # the next run still sees that window (its lateness): the same re-look, started once
+    assert run_micro_analysis(recorder.store, starter, [rule], later + minutes(5)).relooks_started == 0
+    # a run that sees no window close 12 hours earlier asks nothing for re-looks
+    assert run_micro_analysis(recorder.store, starter, [rule], later + minutes(30)).relooks == []
+    # the 12:00-14:00 window was rechecked on its own (another cooldown period): so is it looked
+    # at again, 12 hours after it closed
+    [second] = run_micro_analysis(recorder.store, starter, [rule], later + minutes(60)).relooks
+    assert second.relook_of.endswith("-20261129T120000Z-n2-closed")
+    assert second.execution_name.endswith("-20261129T120000Z-relook")

@@ -28,6 +28,7 @@ EXPECTED_IDS = {
     "novel_takeover",
     "takeover_abroad",
     "device_account_spread",
+    "device_cash_out",
     "slow_pass_through",
     "geo_velocity",
     "shared_card",
@@ -73,6 +74,7 @@ def test_the_shipped_rules_have_the_expected_ids_and_defaults() -> None:
     # accounts that join a device or an identifier after the first hit are investigated
     assert {r.id for r in rules.values() if r.recheck_on_close} == {
         "device_account_burst",
+        "device_cash_out",
         "ip_account_burst",
         "shared_card",
         "shared_email",
@@ -310,18 +312,26 @@ def test_signals_need_an_amount_or_count_aggregate() -> None:
         rules_from_document(doc, "rules.yaml")
 
 
-def test_a_rule_that_waits_for_its_window_may_look_at_its_hits_again_later() -> None:
+def test_a_rule_that_judges_a_whole_window_may_look_at_its_hits_again_later() -> None:
     rules = {rule.id: rule for rule in load_rules()}
+    # a farm's verdict resting on an absence, and rings that grow: the accounts sharing a
+    # card, an email, a phone or a cashing-out computer are looked at again 12 hours on
     assert {r.id: r.relook_after for r in rules.values() if r.relook_after} == {
-        "device_account_spread": timedelta(hours=12)
+        "device_account_spread": timedelta(hours=12),
+        "device_cash_out": timedelta(hours=12),
+        "shared_card": timedelta(hours=12),
+        "shared_email": timedelta(hours=12),
+        "shared_phone": timedelta(hours=12),
     }
     assert rules["device_account_spread"].to_dict()["relook_after"] == "12h"
+    assert rules["shared_phone"].to_dict()["relook_after"] == "12h"
     doc = shipped_doc()
-    (burst,) = [rule for rule in doc["rules"] if rule["id"] == "device_account_burst"]
-    burst["relook_after"] = "12h"
-    with pytest.raises(RuleError, match="relook_after needs wait_for_close"):
+    # a rule that judges a window while it fills, and never once complete, has no hit to take up
+    (velocity,) = [rule for rule in doc["rules"] if rule["id"] == "velocity"]
+    velocity["relook_after"] = "12h"
+    with pytest.raises(RuleError, match="relook_after needs wait_for_close or recheck_on_close"):
         rules_from_document(doc, "rules.yaml")
-    burst.pop("relook_after")
+    velocity.pop("relook_after")
     (spread,) = [rule for rule in doc["rules"] if rule["id"] == "device_account_spread"]
     spread["relook_after"] = "soon"
     with pytest.raises(RuleError, match="relook_after: 'soon' is not a duration"):

@@ -17,7 +17,7 @@ import logging
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -364,7 +364,8 @@ def relook(rule: Rule, flag: Flag, at: datetime) -> Flag:
             "execution_name": execution_name(rule.id, rule.entity, flag.entity_id, period, RELOOK_SUFFIX),
             "evaluation_time": iso_z(at),
             "recheck_execution_name": None,
-            "relook_of": flag.execution_name,
+            # the investigation of the whole window: the recheck of a rule that rechecks on close
+            "relook_of": flag.recheck_execution_name or flag.execution_name,
         }
     )
 
@@ -376,9 +377,11 @@ def relooks_due(
     schedule_interval: timedelta | None = None,
 ) -> tuple[list[Flag], dict[str, str]]:
     """The re-looks due at ``evaluation_time``: the hits of each rule with ``relook_after``
-    that the run ``relook_after`` earlier raised, found again by that run's own query (the
-    windows it judged had closed; nothing in them has changed since), so the schedule keeps
-    no state of its own."""
+    that the run ``relook_after`` earlier judged on their whole window, found again by that
+    run's own query for the windows it saw close (nothing in them has changed since), so the
+    schedule keeps no state of its own. A rule that rechecks its windows on close is asked
+    for its closed windows only, as one that waits for them: its re-looks take up the
+    rechecks, once each, and the query runs only at the runs that see a window close."""
     found: list[Flag] = []
     errors: dict[str, str] = {}
     by_id = {rule.id: rule for rule in rules}
@@ -386,7 +389,8 @@ def relooks_due(
         if not rule.enabled or rule.relook_after is None:
             continue
         earlier = evaluation_time - rule.relook_after
-        flags, failed = evaluate_rules(store, [rule], earlier, schedule_interval, {}, [])
+        closed = rule if rule.wait_for_close else replace(rule, wait_for_close=True)
+        flags, failed = evaluate_rules(store, [closed], earlier, schedule_interval, {}, [])
         errors.update({f"{rule_id} (re-look)": error for rule_id, error in failed.items()})
         found.extend(relook(by_id[flag.rule], flag, evaluation_time) for flag in flags)
     return found, errors

@@ -324,10 +324,10 @@ def _rule_from_dict(doc: Any, default_lateness: timedelta, origin: str) -> Rule:
         ),
         signals=signals,
     )
-    if rule.relook_after is not None and not rule.wait_for_close:
+    if rule.relook_after is not None and not (rule.wait_for_close or rule.recheck_on_close):
         raise RuleError(
-            f"{where}: relook_after needs wait_for_close: the re-look takes up a hit judged on its "
-            "whole window, once"
+            f"{where}: relook_after needs wait_for_close or recheck_on_close: the re-look takes "
+            "up a hit judged on its whole window, once"
         )
     if rule.wait_for_close and rule.recheck_on_close:
         raise RuleError(

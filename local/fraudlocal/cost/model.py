@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -633,8 +633,12 @@ def estimate(
     # -- time series --------------------------------------------------------------------
     bytes_per_row = sizes.timestream_bytes
     scans = [query_scans(group, "fraud", "transactions", schedule) for group in scheduled_queries(rules)]
+    # a rule that rechecks on close is asked for its closed windows only, as one that waits
+    # for them (fraudcore.micro.relooks_due): only the runs that see one close send it
     scans += [
-        query_scans([rule], "fraud", "transactions", schedule, earlier=rule.relook_after)
+        query_scans(
+            [replace(rule, wait_for_close=True)], "fraud", "transactions", schedule, earlier=rule.relook_after
+        )
         for rule in looked_again
         if rule.relook_after is not None
     ]

@@ -440,17 +440,23 @@ class Pipeline:
         self.run_investigations(moment)
 
     def _relooks_due(self, flags: list[Flag], moment: datetime) -> list[Flag]:
-        """Keep this run's hits that are to be looked at again; return the re-looks due now."""
+        """Keep this run's hits that are to be looked at again (those judged on their whole
+        window: a rule that rechecks on close is looked at again from its rechecks, as
+        ``relooks_due`` does); return the re-looks due now."""
         for flag in flags:
             rule = self.relook_rules.get(flag.rule)
-            if rule is not None and rule.relook_after is not None:
+            whole = rule is not None and (rule.wait_for_close or flag.recheck_execution_name is not None)
+            if rule is not None and rule.relook_after is not None and whole:
                 self.relooks_pending.setdefault(moment + rule.relook_after, []).append(flag)
         due = sorted(at for at in self.relooks_pending if at <= moment)
-        return [
-            relook(self.relook_rules[flag.rule], flag, moment)
-            for at in due
-            for flag in self.relooks_pending.pop(at)
-        ]
+        # named as the function names them: a card's, email's or phone's name carries the
+        # keyed hash of the function's environment
+        with patched_environment(self.runner.environment(MICRO_ANALYSIS)):
+            return [
+                relook(self.relook_rules[flag.rule], flag, moment)
+                for at in due
+                for flag in self.relooks_pending.pop(at)
+            ]
 
     def run_investigations(self, moment: datetime | None = None) -> int:
         """Run every pending investigation through the local executor; returns how many ran."""

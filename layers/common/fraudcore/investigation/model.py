@@ -246,6 +246,10 @@ class RingLimits:
 
     #: account-to-account links through a shared identifier, from the flagged entity
     max_hops: int = 2
+    #: beyond ``max_hops``, links through a card, an email or a phone (one customer's) are
+    #: followed up to this many hops: a ring chained pair by pair through card numbers and
+    #: phones is one ring, while an IP or a device further out is a member's home or office
+    max_personal_hops: int = 4
     #: identifiers followed per account per hop
     identifiers_per_account: int = 20
     #: an identifier used by more accounts than this links nobody (public IP, office device);

@@ -5,6 +5,11 @@ per hop (accounts -> their identifiers; identifiers -> their degree and accounts
 single request can wander:
 
 - ``max_hops``: account-to-account links through one shared identifier;
+- ``max_personal_hops``: beyond ``max_hops``, links through a card, an email or a phone
+  (:data:`PERSONAL_LINK_TYPES`, each one customer's) are followed up to this many hops; an
+  IP or a device further out (a member's home, an office computer) links nobody more. A
+  ring chained pair by pair (each pair sharing a card number, the next pair a phone) is
+  one ring however long the chain; people's homes and offices are not;
 - ``identifiers_per_account``: per-hop fan-out (``limit`` inside ``by()``, i.e. per account);
 - ``max_identifier_degree``: an identifier used by more accounts than its type's cutoff
   links nobody (a public IP with hundreds of accounts, a shop's shared terminal); it is
@@ -76,6 +81,8 @@ from .shared_device import UsageThresholds, with_friends
 LINK_WEIGHTS = {"card": 1.0, "phone": 0.8, "email": 0.8, "device": 0.7, "ip": 0.4}
 #: identifier types that alone make a household rather than a ring
 HOUSEHOLD_LINK_TYPES = frozenset({"ip", "device"})
+#: identifier types that belong to one customer: followed beyond max_hops (max_personal_hops)
+PERSONAL_LINK_TYPES = frozenset({"card", "email", "phone"})
 BENIGN_SCORE_CAP = 0.2
 #: most accounts of one household (a home IP and a family computer)
 HOME_SIZE = 3
@@ -170,6 +177,17 @@ def _admit_identifiers(state: _Expansion, rows: Iterable[dict[str, Any]]) -> set
     return reached
 
 
+def _reached_through(state: _Expansion, rows: Iterable[dict[str, Any]], labels: AbstractSet[str]) -> set[str]:
+    """The accounts of the identifiers of ``rows`` (admitted, under their cutoff) whose
+    label is one of ``labels``."""
+    reached: set[str] = set()
+    for row in rows:
+        label, _, accounts = state.identifiers.get(str(row["id"]), ("", 0, set()))
+        if label in labels:
+            reached |= accounts
+    return reached
+
+
 def _admit_accounts(state: _Expansion, reached: set[str]) -> list[str]:
     new = sorted(reached - state.members)
     room = state.limits.member_cap - len(state.members)
@@ -218,13 +236,25 @@ def _expand(state: _Expansion, access: GraphAccess, deadline: float) -> None:
         identifiers = _next_identifiers(state, access, frontier)
         if not identifiers:
             return
-        reached = _admit_identifiers(state, _identifier_rows(access, identifiers, state.limits))
+        rows = _identifier_rows(access, identifiers, state.limits)
+        reached = _admit_identifiers(state, rows)
         if state.hops >= state.limits.max_hops:
-            if reached - state.members:
+            # further out, only the links of one customer's identifiers are followed
+            personal = _reached_through(state, rows, PERSONAL_LINK_TYPES)
+            if reached - personal - state.members:
                 state.truncate(
-                    "max_hops", f"accounts further than {state.limits.max_hops} hops were not followed"
+                    "max_hops",
+                    f"accounts further than {state.limits.max_hops} hops through devices and IPs "
+                    "were not followed",
                 )
-            return
+            if state.hops >= state.limits.max_personal_hops:
+                if personal - state.members:
+                    state.truncate(
+                        "max_personal_hops",
+                        f"accounts further than {state.limits.max_personal_hops} hops were not followed",
+                    )
+                return
+            reached = personal
         frontier = _admit_accounts(state, reached)
         if frontier:
             state.hops += 1
