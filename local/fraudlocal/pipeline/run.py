@@ -421,8 +421,7 @@ class Pipeline:
         run = self.scheduled.pop(moment, None)
         if run is not None:
             # Evaluated with its span: start its investigations as the function would.
-            pinned = pinned_name_key(self.name_key) if self.name_key else contextlib.nullcontext()
-            with self.watch.measure("micro_analysis"), pinned:
+            with self.watch.measure("micro_analysis"):
                 result = MicroResult(evaluation_time=moment, flags=run.flags, rule_errors=run.errors)
                 start_investigations(self.starter, run.flags, self.max_investigations, result)
                 start_relooks(
