@@ -196,6 +196,14 @@ def test_a_rule_that_looks_again_adds_investigations_and_a_query_a_run() -> None
     assert looking.line("Step Functions transitions").quantity == pytest.approx(
         plain.line("Step Functions transitions").quantity * 1.05
     )
+    assert looking.derived["relook_investigations_per_month"] == pytest.approx(
+        plain.derived["investigations_per_month"] * 0.05, abs=1
+    )
+    # where the cap of investigations a run binds, a run's own flags come first: no re-look
+    capped = estimate(1000, FIVE, sizes=SIZES, rules=spread_only, rates=RATES)
+    runs = capped.derived["scheduled_runs_per_month"]
+    assert capped.derived["investigations_per_month"] == pytest.approx(runs * 200, abs=1)
+    assert capped.derived["relook_investigations_per_month"] == 0
     # and each run re-sends the rule's query as the run 12 hours before sent it: the same
     # reads (the closed window) at the runs 12 hours later
     [again] = [scan for scan in looking.scans if scan["rule"] == "device_account_spread (re-look)"]

@@ -576,6 +576,8 @@ def estimate(
     relook_share = rates.relooks_per_investigation(rules)
     relooks = flagged * relook_share
     investigations = min(flagged + relooks, runs * TEMPLATE_DEFAULTS["MaxInvestigationsPerRun"])
+    # a run starts its own flags' investigations first, its re-looks within what the cap leaves
+    relooks_started = max(0.0, investigations - flagged)
     looked_again = relook_queries(rules)
     result.assumptions["relooks"] = (
         "each hit of "
@@ -625,7 +627,7 @@ def estimate(
             transitions,
             "transitions",
             ["step_functions_transitions_thousand"],
-            f"{investigations:,.0f} investigations a month, {relooks:,.0f} of them re-looks "
+            f"{investigations:,.0f} investigations a month, {relooks_started:,.0f} of them re-looks "
             "(4,000 transitions free)",
         )
     )
@@ -679,7 +681,7 @@ def estimate(
             "bytes_billed_per_run": round(billed_per_run),
             "investigations_per_month": round(investigations),
             "relooks_per_investigation": round(relook_share, 4),
-            "relook_investigations_per_month": round(min(relooks, investigations)),
+            "relook_investigations_per_month": round(relooks_started),
             "shards": shards,
         }
     )
