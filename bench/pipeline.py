@@ -30,6 +30,21 @@ from datetime import timedelta
 from pathlib import Path
 
 
+def relooks_started(done: Path, suffix: str) -> dict[str, int]:
+    """The re-looks the run started, counted by rule: the investigations done whose name
+    ends with ``suffix`` (``fraudcore.micro.relook`` names them so), each counted under the
+    rule of its input flag, which names the investigation it looks at again (``relook_of``)."""
+    counts: Counter[str] = Counter()
+    for path in done.glob(f"*{suffix}.json"):
+        flag = json.loads(path.read_text()).get("input") or {}
+        if not flag.get("relook_of") or not flag.get("rule"):
+            raise SystemExit(
+                f"{path.name}: a re-look without the rule or the investigation it looks at again"
+            )
+        counts[str(flag["rule"])] += 1
+    return dict(sorted(counts.items()))
+
+
 def run_one(
     accounts: int,
     days: int,
@@ -64,8 +79,7 @@ def run_one(
         pipeline.put_all(records)
         result = pipeline.finish()
         cpu = time.process_time() - cpu
-        # the investigations that re-looked at an earlier hit (rules with relook_after)
-        relooks = len(list(pipeline.starter.done.glob(f"*{RELOOK_SUFFIX}.json")))
+        relooks_by_rule = relooks_started(pipeline.starter.done, RELOOK_SUFFIX)
         close_local_backends()
     total = result.elapsed["total"]
     evaluation = pipeline.span_evaluator.statistics.to_dict() if pipeline.span_evaluator else None
@@ -75,7 +89,8 @@ def run_one(
         "transactions": result.transactions,
         "micro_analysis_runs": result.ticks,
         "investigations": result.investigations,
-        "relooks": relooks,
+        "relooks": sum(relooks_by_rule.values()),
+        "relooks_by_rule": relooks_by_rule,
         "cases": len(result.cases),
         "generate_seconds": round(generated, 3),
         "pipeline_seconds": total,
@@ -115,7 +130,7 @@ def main() -> None:
         "--cost-figures",
         type=Path,
         metavar="FILE",
-        help="write the first size's investigations, re-looks and hits by rule to FILE, the cost "
+        help="write the first size's investigations, hits by rule and re-looks by rule to FILE, the cost "
         "model's measured figures (local/fraudlocal/cost/measured.yaml)",
     )
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one size in this process

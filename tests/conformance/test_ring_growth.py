@@ -9,7 +9,10 @@ on graphs written by ingest.
   computer at home is a family.
 - A ring found at 18:00 on one email grows at 19:40, when a third account starts using one
   member's phone (in no two-hour window with anyone): the re-look twelve hours on finds it,
-  and the case grows; a family sharing an email stays cleared at its re-look.
+  and the case grows (``grown``); a family sharing an email stays cleared at its re-look
+  (``kept``).
+- Two new accounts on one email, paying everyday sums, are cleared at 18:00; both cash out
+  thousands in the evening: the re-look finds the ring and raises the case (``raised``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from fraudcore.micro import relook
 from fraudcore.model import Transaction
 from fraudcore.rules import load_rules
 from fraudcore.timeutil import iso_z
+from fraudlocal.commands.cases import format_relook
 
 MIDNIGHT = datetime(2026, 11, 29, 0, 0, tzinfo=UTC)
 RULES = {rule.id: rule for rule in load_rules()}
@@ -218,10 +222,63 @@ def test_a_member_joining_hours_later_is_found_by_the_relook_and_a_family_stays_
     grown = investigate(g, relook(rule, ring_hit, later), later)
     assert grown["case_id"] == found["case_id"]
     assert (grown["verdict"], grown["members"]) == ("fraud_ring", ["R1", "R2", "R3"])
-    assert grown["relook"] == {"outcome": "kept", "relook_of": ring_hit.execution_name}
+    # the verdict stands, the case has a member more: grown, not kept
+    assert grown["relook"] == {"outcome": "grown", "relook_of": ring_hit.execution_name}
     case = casework.get_case(g, found["case_id"])
     assert (case["verdict"], sorted(case["members"])) == ("fraud_ring", ["R1", "R2", "R3"])
     [entry] = case["verdict_history"]
-    assert (entry["outcome"], entry["reference_time"]) == ("kept", "2026-11-30T06:00:00.000Z")
+    assert (entry["outcome"], entry["reference_time"]) == ("grown", "2026-11-30T06:00:00.000Z")
+    assert (entry["from"]["verdict"], entry["to"]["verdict"], entry["members_added"]) == (
+        "fraud_ring",
+        "fraud_ring",
+        ["R3"],
+    )
+    # as the analyst's case page on the command line shows it
+    assert "grown: fraud_ring" in format_relook(entry) and "members added: R3" in format_relook(entry)
     family = investigate(g, relook(rule, family_hit, later), later)
     assert (family["verdict"], family["members"]) == ("cleared", ["E1", "E2"])
+    # nothing changed: kept
+    assert family["relook"]["outcome"] == "kept"
+    [entry] = casework.get_case(g, family["case_id"])["verdict_history"]
+    assert (entry["outcome"], entry["to"]["verdict"], entry["members_added"]) == ("kept", "cleared", [])
+
+
+def test_a_cleared_pair_that_cashes_out_later_is_raised_at_its_relook(graph_backend: Any) -> None:
+    g = graph_backend
+    ingest = Ingest(g)
+    rule = RULES["shared_email"]
+    # two accounts on one email, each from its own computer and network, everyday sums
+    ingest.write(
+        *(ingest.pay(account, hours(16.7 + n / 4), email="e-quiet") for n, account in enumerate(("Q1", "Q2")))
+    )
+    closed = MIDNIGHT + hours(18)
+    hit = flag("shared_email", "email", "e-quiet", MIDNIGHT + hours(16), closed)
+    quiet = investigate(g, hit, closed)
+    assert (quiet["verdict"], quiet["members"]) == ("cleared", ["Q1", "Q2"])
+    # in the evening both pay thousands, one payment after the other
+    ingest.write(
+        *(
+            ingest.pay(account, hours(20) + timedelta(minutes=n), amount=3_000.0 + n, email="e-quiet")
+            for account in ("Q1", "Q2")
+            for n in range(2)
+        )
+    )
+    later = closed + rule.relook_after
+    raised = investigate(g, relook(rule, hit, later), later)
+    assert (raised["case_id"], raised["verdict"], raised["members"]) == (
+        quiet["case_id"],
+        "fraud_ring",
+        ["Q1", "Q2"],
+    )
+    # graver than the case was: raised (the same members: no growth to tell)
+    assert raised["relook"] == {"outcome": "raised", "relook_of": hit.execution_name}
+    case = casework.get_case(g, quiet["case_id"])
+    [entry] = case["verdict_history"]
+    assert (entry["outcome"], entry["from"]["verdict"], entry["to"]["verdict"], entry["members_added"]) == (
+        "raised",
+        "cleared",
+        "fraud_ring",
+        [],
+    )
+    assert (case["verdict"], case["provisional"]) == ("fraud_ring", False)
+    assert format_relook(entry).split(" ", 1)[1].startswith("raised: cleared ")

@@ -221,6 +221,13 @@ def test_serve_filter_open_and_label_a_case_in_chromium(
             assert page.locator("#timeline circle.tx").count() > 0
             assert page.locator("#legend li").count() >= 7
             assert page.inner_text("#case-status") == "open"
+            # the case's re-looks, each with its outcome and the verdict it went from
+            history = cli_json(capsys, "--state-dir", str(state), "cases", "show", case_id)["verdict_history"]
+            relooks = page.inner_text("#relooks")
+            if history:
+                assert all(f"{h['outcome']}: {h['from']['verdict']} " in relooks for h in history), relooks
+            else:
+                assert relooks == "no re-look"
             page.fill("#decision-by", "ana")
             page.fill("#decision-note", "two accounts on one device moving the same money")
             page.screenshot(path=str(ARTIFACTS / "case.png"), full_page=True)

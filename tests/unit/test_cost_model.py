@@ -171,9 +171,12 @@ RATES = DemoRates(
     measured="2026-12-02",
     command="python bench/pipeline.py --sizes 2000x2 --cost-figures FILE",
     transactions=20_000,
-    investigations=210,
-    relooks=10,
+    investigations=280,
+    relooks=10 + 60,
     flags_by_rule={"device_account_spread": 10, "shared_card": 150, "velocity": 40},
+    # the spread rule (waits for its windows) looked again at each of its 10 hits; the card
+    # rule (rechecks on close) at its 60 closed windows' rechecks, not at its 150 hits
+    relooks_by_rule={"device_account_spread": 10, "shared_card": 60},
 )
 
 
@@ -187,17 +190,17 @@ def test_a_rule_that_looks_again_adds_investigations_and_a_query_a_run() -> None
     # 10/s: under the cap of 200 investigations a run
     plain = estimate(10, FIVE, sizes=SIZES, rules=without, rates=RATES)
     looking = estimate(10, FIVE, sizes=SIZES, rules=spread_only, rates=RATES)
-    # one re-look per hit of the rule: 10 hits for the 200 investigations the flags started
+    # the rule's measured re-looks (10) over the investigations the flags started (280 - 70)
     assert plain.derived["relooks_per_investigation"] == 0
-    assert looking.derived["relooks_per_investigation"] == pytest.approx(10 / 200)
+    assert looking.derived["relooks_per_investigation"] == round(10 / 210, 4)  # (printed rounded)
     assert looking.derived["investigations_per_month"] == pytest.approx(
-        plain.derived["investigations_per_month"] * 1.05, abs=1
+        plain.derived["investigations_per_month"] * (1 + 10 / 210), abs=1
     )
     assert looking.line("Step Functions transitions").quantity == pytest.approx(
-        plain.line("Step Functions transitions").quantity * 1.05
+        plain.line("Step Functions transitions").quantity * (1 + 10 / 210)
     )
     assert looking.derived["relook_investigations_per_month"] == pytest.approx(
-        plain.derived["investigations_per_month"] * 0.05, abs=1
+        plain.derived["investigations_per_month"] * 10 / 210, abs=1
     )
     # where the cap of investigations a run binds, a run's own flags come first: no re-look
     capped = estimate(1000, FIVE, sizes=SIZES, rules=spread_only, rates=RATES)
@@ -218,12 +221,27 @@ def test_a_rule_that_looks_again_adds_investigations_and_a_query_a_run() -> None
     assert shifted.queried_runs == 8 and shifted.rule == "device_account_spread (re-look)"
     # the assumption is printed with the figures it comes from
     text = render_text(looking)
-    assert "device_account_spread (relook_after 12h)" in text and "10 / 200" in text
-    assert looking.to_dict()["measured"]["flags_by_rule"]["device_account_spread"] == 10
+    assert "device_account_spread (relook_after 12h)" in text and "(10 / 210" in text
+    assert "device_account_spread 10 re-looks for 10 hits" in text
+    assert looking.to_dict()["measured"]["relooks_by_rule"] == {
+        "device_account_spread": 10,
+        "shared_card": 60,
+    }
     # a rule that rechecks on close is asked again only at the runs that see a window close
-    # (relooks_due asks for its closed windows as a rule that waits for them), 150 more re-looks
+    # (relooks_due asks for its closed windows as a rule that waits for them): its 60
+    # measured re-looks, not one per each of its 150 hits
     shipped = estimate(10, FIVE, sizes=SIZES, rules=list(rules.values()), rates=RATES)
-    assert shipped.derived["relooks_per_investigation"] == pytest.approx((10 + 150) / 200)
+    assert shipped.derived["relooks_per_investigation"] == round((10 + 60) / 210, 4)
+    assert "(70 / 210" in render_text(shipped) and "shared_card 60 re-looks for 150 hits" in render_text(
+        shipped
+    )
+    # disabling the card rule takes its re-looks away with its hits
+    no_card = [
+        rule_with(rule, enabled=False) if rule.id == "shared_card" else rule for rule in rules.values()
+    ]
+    assert estimate(10, FIVE, sizes=SIZES, rules=no_card, rates=RATES).derived[
+        "relooks_per_investigation"
+    ] == round(10 / 210, 4)
     [card_again] = [scan for scan in shipped.scans if scan["rule"] == "shared_card (re-look)"]
     [card] = [scan for scan in shipped.scans if scan["rule"] == "shared_card"]
     assert card["queries_per_day"] == 288 and 0 < card_again["queries_per_day"] < card["queries_per_day"] / 4
@@ -234,14 +252,23 @@ def test_the_measured_rates_are_the_demo_pipelines_own() -> None:
     assert rates.command.startswith("python bench/pipeline.py") and re.match(
         r"^\d{4}-\d{2}-\d{2}$", rates.measured
     )
-    # each hit of a rule that waits for its windows was looked at again once in the run
-    # measured; a rule that rechecks on close is looked at again once per recheck, which a
-    # hit that grew (-n2, -n3) shares: at most once per hit
+    # the re-looks were started by the rules with relook_after alone, and add up to those
+    # measured; each hit of a rule that waits for its windows was looked at again once; a
+    # rule that rechecks on close is looked at again once per closed window's recheck,
+    # which its hits of one window (-n2, -n3 as it grew) share: at most once per hit
     relook_rules = [rule for rule in enabled_rules(load_rules()) if rule.relook_after is not None]
     waiting = [rule for rule in relook_rules if rule.wait_for_close]
     assert relook_rules and waiting
-    hits = {rule.id: rates.flags_by_rule.get(rule.id, 0) for rule in relook_rules}
-    assert sum(hits[rule.id] for rule in waiting) < rates.relooks <= sum(hits.values())
+    assert set(rates.relooks_by_rule) <= {rule.id for rule in relook_rules}
+    assert sum(rates.relooks_by_rule.values()) == rates.relooks
+    for rule in relook_rules:
+        relooks, hits = rates.relooks_by_rule.get(rule.id, 0), rates.flags_by_rule.get(rule.id, 0)
+        assert relooks == hits if rule.wait_for_close else relooks <= hits, rule.id
+    # the shipped rules' re-look share is exactly the measured re-looks over the
+    # investigations the flags started
+    assert rates.relooks_per_investigation(load_rules()) == rates.relooks / (
+        rates.investigations - rates.relooks
+    )
     assert rates.investigations > sum(rates.flags_by_rule.values()) > 0
     assert set(rates.flags_by_rule) <= set(rules_by_id())
 
@@ -254,15 +281,27 @@ def test_measured_rates_round_trip_and_a_bad_file_is_refused(tmp_path: Path) -> 
         "investigations": 9,
         "relooks": 1,
         "flags_by_rule": {"device_account_spread": 1, "velocity": 5},
+        "relooks_by_rule": {"device_account_spread": 1},
     }
     path = tmp_path / "measured.yaml"
     write_demo_rates(run, "python bench/pipeline.py --sizes 20x1 --cost-figures FILE", path)
     rates = load_demo_rates(path)
     assert (rates.transactions, rates.investigations, rates.relooks) == (300, 9, 1)
     assert rates.flags_by_rule == {"device_account_spread": 1, "velocity": 5}
-    path.write_text("measured: 2026-12-02\ncommand: x\ntransactions: 3\n")
-    with pytest.raises(CostError, match="lacks investigations, relooks, flags_by_rule"):
+    assert rates.relooks_by_rule == {"device_account_spread": 1}
+    written = path.read_text()
+    # a file written before the re-looks were counted by rule is refused, naming the field
+    path.write_text(written.replace("relooks_by_rule:\n  device_account_spread: 1\n", ""))
+    with pytest.raises(CostError, match=r"lacks relooks_by_rule$"):
         load_demo_rates(path)
-    path.write_text(path.read_text() + "investigations: many\nrelooks: 0\nflags_by_rule: {}\n")
+    path.write_text(written.replace("relooks: 1\n", "relooks: 2\n"))
+    with pytest.raises(CostError, match="relooks_by_rule adds up to 1, relooks is 2"):
+        load_demo_rates(path)
+    path.write_text("measured: 2026-12-02\ncommand: x\ntransactions: 3\n")
+    with pytest.raises(CostError, match="lacks investigations, relooks, flags_by_rule, relooks_by_rule"):
+        load_demo_rates(path)
+    path.write_text(
+        path.read_text() + "investigations: many\nrelooks: 0\nflags_by_rule: {}\nrelooks_by_rule: {}\n"
+    )
     with pytest.raises(CostError, match="not a whole number"):
         load_demo_rates(path)

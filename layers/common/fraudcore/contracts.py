@@ -276,7 +276,7 @@ class MemberRole(Contract):
 class Relook(Contract):
     """What a re-look of a flag did to the case."""
 
-    outcome: Literal["lowered", "confirmed", "kept", "not_applied"]
+    outcome: Literal["raised", "lowered", "confirmed", "grown", "kept", "not_applied"]
     relook_of: str | None = None
 
 
@@ -306,5 +306,5 @@ class CaseSummary(Contract):
     superseded_by: str | None = None
     #: present (true) when the case's verdict rests on an absence: a re-look may lower it
     provisional: bool | None = None
-    #: a re-look's outcome (lowered, confirmed, kept, not_applied) and what it looked at again
+    #: a re-look's outcome (raised, lowered, confirmed, grown, kept, not_applied) and what it looked at again
     relook: Relook | None = None

@@ -55,6 +55,19 @@ def format_queue(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def format_relook(entry: dict[str, Any]) -> str:
+    """One re-look of ``verdict_history``: its outcome, the verdict before and after, the
+    members it added, what it looked at again."""
+    before, after = entry.get("from") or {}, entry.get("to") or {}
+    added = entry.get("members_added") or []
+    return (
+        f"{entry.get('at')} {entry.get('outcome')}: {before.get('verdict')} {before.get('score', 0.0):.3f}"
+        f" -> {after.get('verdict')} {after.get('score', 0.0):.3f}"
+        + (f", members added: {', '.join(added)}" if added else "")
+        + f" (re-look of {entry.get('rule')} on {entry.get('entity')})"
+    )
+
+
 def format_case(case: dict[str, Any]) -> str:
     lines = [
         f"Case {case['case_id']}: {case['verdict']}, score {case['score']:.3f}, status {case['status']}",
@@ -73,6 +86,9 @@ def format_case(case: dict[str, Any]) -> str:
     for reason in case["reasons"]:
         strength = f" [{reason['strength']:.2f}]" if "strength" in reason else ""
         lines.append(f"  - {reason['sentence']}{strength}")
+    if case.get("verdict_history"):
+        lines.append("Re-looks (oldest first):")
+        lines += [f"  - {format_relook(entry)}" for entry in case["verdict_history"]]
     lines.append(f"Transactions of the members ({len(case['transactions'])}, oldest first):")
     for tx in case["transactions"]:
         to = f" -> {tx['counterparty_account_id']}" if tx.get("counterparty_account_id") else ""

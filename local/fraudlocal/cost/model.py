@@ -12,10 +12,12 @@ the estimate. What the code derives:
   given schedule, each scan of the transactions table with its time range, so the bytes
   scanned follow the rule compiler (windows, hops, look-back, history);
 - the template's parameters (shards, retention, batch size, memory sizes);
-- re-looks: a rule with ``relook_after`` starts one more investigation per hit that long
-  after, and each run sends its query once more (the query of the run that long before);
-  how many hits those rules have per investigation comes from ``measured.yaml``, which
-  ``bench/pipeline.py --cost-figures`` writes from a run of the demo's scenario.
+- re-looks: a rule with ``relook_after`` starts more investigations that long after its
+  hits (one per hit of a rule that waits for its windows, one per closed window's recheck
+  of a rule that rechecks on close: fewer than its hits), and each run sends its query once
+  more (the query of the run that long before); how many re-looks each rule started per
+  investigation comes from ``measured.yaml``, which ``bench/pipeline.py --cost-figures``
+  writes from a run of the demo's scenario.
 """
 
 from __future__ import annotations
@@ -353,7 +355,8 @@ def relook_queries(rules: Sequence[Rule]) -> list[Rule]:
 @dataclass(frozen=True)
 class DemoRates:
     """What the demo's pipeline measured (``measured.yaml``, written by ``bench/pipeline.py
-    --cost-figures``): its investigations, the re-looks among them, and the hits of each rule."""
+    --cost-figures``): its investigations, the re-looks among them, the hits of each rule
+    and the re-looks each rule's hits started."""
 
     measured: str
     command: str
@@ -361,12 +364,20 @@ class DemoRates:
     investigations: int
     relooks: int
     flags_by_rule: dict[str, int]
+    relooks_by_rule: dict[str, int]
+
+    def relooks_of(self, rules: Sequence[Rule]) -> int:
+        """The re-looks measured for the rules with ``relook_after`` among ``rules`` (a rule
+        disabled, or without ``relook_after`` there, adds none)."""
+        return sum(self.relooks_by_rule.get(rule.id, 0) for rule in relook_queries(rules))
 
     def relooks_per_investigation(self, rules: Sequence[Rule]) -> float:
-        """Re-looks per investigation started by a flag: one per hit of a rule with
-        ``relook_after`` among ``rules``, over the investigations the flags started."""
-        hits = sum(self.flags_by_rule.get(rule.id, 0) for rule in relook_queries(rules))
-        return hits / max(1, self.investigations - self.relooks)
+        """Re-looks per investigation started by a flag: the re-looks the measured run started
+        for the rules with ``relook_after`` among ``rules``, over the investigations the flags
+        started. A rule that waits for its windows looked again once per hit; one that
+        rechecks on close once per closed window's recheck (``fraudcore.micro.relooks_due``),
+        not once per hit."""
+        return self.relooks_of(rules) / max(1, self.investigations - self.relooks)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -376,6 +387,7 @@ class DemoRates:
             "investigations": self.investigations,
             "relooks": self.relooks,
             "flags_by_rule": dict(self.flags_by_rule),
+            "relooks_by_rule": dict(self.relooks_by_rule),
         }
 
 
@@ -388,22 +400,38 @@ def load_demo_rates(path: Path = MEASURED_FILE) -> DemoRates:
         doc = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
         raise CostError(f"{path}: cannot read the measured figures: {error}") from None
-    fields = ("measured", "command", "transactions", "investigations", "relooks", "flags_by_rule")
+    fields = (
+        "measured",
+        "command",
+        "transactions",
+        "investigations",
+        "relooks",
+        "flags_by_rule",
+        "relooks_by_rule",
+    )
     missing = [name for name in fields if name not in doc]
     if missing:
         raise CostError(f"{path}: lacks {', '.join(missing)}")
     try:
         flags = {str(rule): int(count) for rule, count in dict(doc["flags_by_rule"]).items()}
-        return DemoRates(
+        relooks = {str(rule): int(count) for rule, count in dict(doc["relooks_by_rule"] or {}).items()}
+        rates = DemoRates(
             str(doc["measured"]),
             str(doc["command"]),
             int(doc["transactions"]),
             int(doc["investigations"]),
             int(doc["relooks"]),
             flags,
+            relooks,
         )
     except (TypeError, ValueError) as error:
         raise CostError(f"{path}: a count that is not a whole number: {error}") from None
+    if sum(rates.relooks_by_rule.values()) != rates.relooks:
+        raise CostError(
+            f"{path}: relooks_by_rule adds up to {sum(rates.relooks_by_rule.values())}, "
+            f"relooks is {rates.relooks}"
+        )
+    return rates
 
 
 def write_demo_rates(run: dict[str, Any], command: str, path: Path = MEASURED_FILE) -> None:
@@ -416,10 +444,12 @@ def write_demo_rates(run: dict[str, Any], command: str, path: Path = MEASURED_FI
         "investigations": run["investigations"],
         "relooks": run["relooks"],
         "flags_by_rule": dict(run["flags_by_rule"]),
+        "relooks_by_rule": dict(run["relooks_by_rule"]),
     }
     header = (
         "# Measured by the command below on the local pipeline (do not edit by hand): the\n"
-        "# investigations of the demo's scenario, the re-looks among them, and each rule's hits.\n"
+        "# investigations of the demo's scenario, the re-looks among them, each rule's hits\n"
+        "# and the re-looks each rule's hits started.\n"
         "# The cost model derives the re-looks a month from them (local/fraudlocal/cost/model.py).\n"
     )
     path.write_text(header + yaml.safe_dump(doc, sort_keys=False))
@@ -570,8 +600,8 @@ def estimate(
     # -- Lambda -------------------------------------------------------------------------
     batch = min(TEMPLATE_DEFAULTS["IngestBatchSize"], max(1.0, tps / shards))  # a 1 s batch window
     ingest_invocations = 2 * transactions / batch
-    # A hit of a rule with relook_after starts a second investigation that long after (its
-    # re-look): as many as those rules' share of the demo's hits says, within the same cap.
+    # A rule with relook_after starts more investigations that long after its hits (its
+    # re-looks): as many per investigation as those rules started in the demo, within the cap.
     flagged = transactions * float(a["investigations_per_thousand_transactions"]) / 1000
     relook_share = rates.relooks_per_investigation(rules)
     relooks = flagged * relook_share
@@ -580,7 +610,7 @@ def estimate(
     relooks_started = max(0.0, investigations - flagged)
     looked_again = relook_queries(rules)
     result.assumptions["relooks"] = (
-        "each hit of "
+        "the hits of "
         + (
             ", ".join(
                 f"{rule.id} (relook_after {format_duration(rule.relook_after)})" for rule in looked_again
@@ -588,11 +618,21 @@ def estimate(
             if looked_again
             else "no rule (none has relook_after)"
         )
-        + " starts one more investigation that long after, and each scheduled run sends that rule's "
-        "query once more (as the run that long before sent it); re-looks per investigation started by "
-        f"a flag = those rules' hits / the investigations the flags started in the demo "
-        f"({sum(rates.flags_by_rule.get(rule.id, 0) for rule in looked_again)} / "
-        f"{rates.investigations - rates.relooks}, measured.yaml {rates.measured}) = {relook_share:.4f}"
+        + " start more investigations that long after (one per hit of a rule that waits for its "
+        "windows, one per closed window's recheck of a rule that rechecks on close), and each "
+        "scheduled run sends that rule's query once more (as the run that long before sent it); "
+        "re-looks per investigation started by a flag = the re-looks those rules started in the "
+        f"demo / the investigations the flags started there ({rates.relooks_of(rules)} / "
+        f"{rates.investigations - rates.relooks}, measured.yaml {rates.measured}: "
+        + (
+            ", ".join(
+                f"{rule.id} {rates.relooks_by_rule.get(rule.id, 0)} re-looks for "
+                f"{rates.flags_by_rule.get(rule.id, 0)} hits"
+                for rule in looked_again
+            )
+            or "none"
+        )
+        + f") = {relook_share:.4f}"
     )
     step_invocations = investigations * float(a["lambda_invocations_per_investigation"])
     memory_gb = TEMPLATE_DEFAULTS["LambdaMemoryMB"] / 1024
@@ -895,7 +935,9 @@ def render_text(result: Estimate) -> str:
             f"Measured (local/fraudlocal/cost/{MEASURED_FILE.name}, {measured['measured']}, `{measured['command']}`): "
             f"{measured['transactions']:,} transactions, {measured['investigations']} investigations of "
             f"which {measured['relooks']} re-looks; hits by rule: "
-            + ", ".join(f"{rule} {count}" for rule, count in measured["flags_by_rule"].items()),
+            + ", ".join(f"{rule} {count}" for rule, count in measured["flags_by_rule"].items())
+            + "; re-looks by rule: "
+            + ", ".join(f"{rule} {count}" for rule, count in measured["relooks_by_rule"].items()),
         ]
     unconfirmed = sorted(
         {key for line in result.lines for key in line.prices if not result.prices[key].confirmed}

@@ -24,8 +24,13 @@ counts as settled evidence: it is the later look. When the case is provisional a
 re-look finds less, the verdict is lowered to the settled one, the re-look's included,
 never below it, and only while no analyst has written on the case (a compare-and-set on
 the absence of ``decision_count``, so a decision that lands first wins). Every re-look,
-lowering or not, is appended to ``verdict_history`` with what it found, what the case went
-from and to, and its reasons; the case is published as updated.
+lowering or not, is appended to ``verdict_history`` with its outcome, what it found, what
+the case went from and to, the members it added and its reasons; the case is published as
+updated. Its outcome: ``raised`` (the verdict is graver: a ring that grew, a cleared pair
+now cashing out), ``lowered``, ``confirmed`` (the provisional verdict stands), ``grown``
+(the verdict stands and the case has more members: a late joiner), ``kept`` (the verdict
+did not rest on an absence and nothing changed) or ``not_applied`` (an analyst has written
+on the case, which keeps a provisional verdict).
 
 **Flag propagation** (verdict ``fraud_ring`` only: an ``account_takeover`` case's victim was
 robbed, not part of a ring, and its payees are left to the analyst): every member other than the
@@ -83,21 +88,34 @@ def _first(values: Any) -> Any:
 
 def choose_case_id(access: GraphAccess, members: list[str]) -> tuple[str, float]:
     """The id of the existing case that is this ring, or a new one; with the overlap found."""
+    case_id, overlap, _ = _choose_case(access, members)
+    return case_id, overlap
+
+
+#: members read per existing case to choose the case (far above a ring's ``member_cap``)
+CASE_MEMBERS_READ = 1000
+
+
+def _choose_case(access: GraphAccess, members: list[str]) -> tuple[str, float, frozenset[str]]:
+    """:func:`choose_case_id`, with the members the chosen case has (none for a new one)."""
     vids = [schema.vertex_id(schema.ACCOUNT, m) for m in members]
-    rows = access.run(lambda g: g.cases_of(vids, member_limit=1000), "case: existing cases of members")
+    rows = access.run(
+        lambda g: g.cases_of(vids, member_limit=CASE_MEMBERS_READ), "case: existing cases of members"
+    )
     wanted = set(members)
-    best: tuple[float, str] | None = None
+    best: tuple[float, str, frozenset[str]] | None = None
     for row in rows:
-        overlap = jaccard(wanted, {plain_id(str(m)) for m in row["members"]})
-        candidate = (overlap, plain_id(str(row["id"])))
+        had = frozenset(plain_id(str(m)) for m in row["members"])
+        overlap = jaccard(wanted, set(had))
+        candidate = (overlap, plain_id(str(row["id"])), had)
         # highest overlap wins; on a tie the smallest id, so every run picks the same case
         if overlap >= SAME_RING_MIN_JACCARD and (
             best is None or (-candidate[0], candidate[1]) < (-best[0], best[1])
         ):
             best = candidate
     if best is not None:
-        return best[1], best[0]
-    return case_id_for(members), 0.0
+        return best[1], best[0], best[2]
+    return case_id_for(members), 0.0, frozenset()
 
 
 def _more_severe(a: str, b: str) -> str:
@@ -112,7 +130,14 @@ def _graver(a: tuple[str, float], b: tuple[str, float]) -> tuple[str, float]:
 
 
 #: outcomes of a re-look, as ``verdict_history`` records them
-LOWERED, CONFIRMED, KEPT, NOT_APPLIED = "lowered", "confirmed", "kept", "not_applied"
+RAISED, LOWERED, CONFIRMED, GROWN, KEPT, NOT_APPLIED = (
+    "raised",
+    "lowered",
+    "confirmed",
+    "grown",
+    "kept",
+    "not_applied",
+)
 
 
 @dataclass(frozen=True)
@@ -122,14 +147,20 @@ class _Verdicts:
     verdict: str
     score: float
     settled: tuple[str, float]
-    #: for a re-look: lowered, confirmed (the provisional verdict stands), kept (the verdict
-    #: did not rest on an absence) or not_applied (an analyst has written on the case)
+    #: for a re-look: raised (a graver verdict), lowered, confirmed (the provisional verdict
+    #: stands), grown (the verdict stands, with more members), kept (the verdict did not rest
+    #: on an absence and stands as it was) or not_applied (an analyst has written on the case)
     relook: str | None = None
 
 
 def _verdicts(
-    investigation: Investigation, assessment: Assessment, prior: Mapping[str, Any], analyst: bool
+    investigation: Investigation,
+    assessment: Assessment,
+    prior: Mapping[str, Any],
+    analyst: bool,
+    grew: bool = False,
 ) -> _Verdicts:
+    """The case's verdicts after ``investigation``; ``grew``: it adds members to the case."""
     found = (assessment.verdict, float(assessment.score))
     # a re-look is the later look: what it finds is settled, whatever it rests on
     counts = investigation.is_relook or not is_provisional(assessment)
@@ -146,8 +177,11 @@ def _verdicts(
     verdict, score = _graver(recorded, found)
     if not investigation.is_relook:
         return _Verdicts(verdict, score, settled)
+    if VERDICTS.index(verdict) < VERDICTS.index(recorded[0]):
+        return _Verdicts(verdict, score, settled, RAISED)
     if VERDICTS.index(recorded[0]) >= VERDICTS.index(before[0]):
-        return _Verdicts(verdict, score, settled, KEPT)  # the verdict did not rest on an absence
+        # the verdict did not rest on an absence: it stands, with or without new members
+        return _Verdicts(verdict, score, settled, GROWN if grew else KEPT)
     if VERDICTS.index(found[0]) <= VERDICTS.index(recorded[0]):
         return _Verdicts(verdict, score, settled, CONFIRMED)
     if analyst:
@@ -161,6 +195,7 @@ def _history_entry(
     prior: Mapping[str, Any],
     outcome: _Verdicts,
     at: int,
+    added: list[str],
 ) -> dict[str, Any]:
     return {
         "at": iso_z(from_epoch_ms(int(at)).replace(microsecond=0)),
@@ -176,6 +211,7 @@ def _history_entry(
             "score": float(_first(prior.get("score", 0.0))),
         },
         "to": {"verdict": outcome.verdict, "score": outcome.score},
+        "members_added": added,
         "reasons": assessment.sentences(),
     }
 
@@ -187,13 +223,15 @@ def _write_case(
     assessment: Assessment,
     prior: Mapping[str, Any],
     at: int,
+    added: list[str],
 ) -> _Verdicts:
+    """Write the case's properties; ``added``: the members the investigation adds to it."""
     analyst = prior.get("decision_count") is not None
-    outcome = _verdicts(investigation, assessment, prior, analyst)
+    outcome = _verdicts(investigation, assessment, prior, analyst, grew=bool(added))
     history = json_list(prior.get("verdict_history"))
     # one entry per re-look: a retried record step finds it there already
     if outcome.relook is not None and all(e.get("relook_of") != investigation.relook_of for e in history):
-        history.append(_history_entry(investigation, assessment, prior, outcome, at))
+        history.append(_history_entry(investigation, assessment, prior, outcome, at, added))
     always = {
         "verdict": outcome.verdict,
         "score": outcome.score,
@@ -223,7 +261,7 @@ def _write_case(
         if written:
             return outcome
         rows = access.run(lambda g: g.case_state(case_vid), "case: state after a decision")
-        return _write_case(access, case_vid, investigation, assessment, rows[0] if rows else prior, at)
+        return _write_case(access, case_vid, investigation, assessment, rows[0] if rows else prior, at, added)
     on_create = {
         "case_id": plain_id(case_vid),
         "opened_at": at,
@@ -329,11 +367,12 @@ def record_case(
         # A case is about accounts: with none to review there is nothing to open (and the
         # id of an empty ring would gather unrelated identifiers into one case).
         return _no_case_summary(investigation, assessment)
-    case_id, overlap = choose_case_id(access, [plain_id(v) for v in member_vids])
+    case_id, overlap, had = _choose_case(access, [plain_id(v) for v in member_vids])
     case_vid = schema.vertex_id(schema.CASE, case_id)
     prior_rows = access.run(lambda g: g.case_state(case_vid), "case: prior state")
     prior = prior_rows[0] if prior_rows else {}
-    outcome = _write_case(access, case_vid, investigation, assessment, prior, at)
+    added = sorted({plain_id(v) for v in member_vids} - had) if prior else []
+    outcome = _write_case(access, case_vid, investigation, assessment, prior, at, added)
     verdict, score = outcome.verdict, outcome.score
     _link_members(access, case_vid, member_vids, at)
     links = link_related_cases(access, case_vid)

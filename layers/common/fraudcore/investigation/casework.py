@@ -11,8 +11,9 @@ property            meaning
 ``related_cases``   JSON list of the ids of the other cases that share a member with this one
 ``superseded_by``   the id of a stronger case that holds every member of this one ("" if none)
 ``provisional``     the verdict rests on an absence and may be lowered by a re-look
-``verdict_history`` JSON list, oldest first: what each re-look found, the verdict before and
-                    after, and why (see :mod:`fraudcore.investigation.case`)
+``verdict_history`` JSON list, oldest first: each re-look's outcome (raised, lowered, confirmed,
+                    grown, kept, not_applied), what it found, the verdict before and after,
+                    the members it added, and why (see :mod:`fraudcore.investigation.case`)
 ==================  ==========================================================================
 
 **Decisions.** ``fraud`` confirms (``confirmed_fraud``), ``legit`` clears

@@ -176,6 +176,21 @@ function renderCase(c) {
         el("li", {}, `${d.at} ${d.by}: ${d.action} (${d.previous_status} → ${d.status})`, d.note ? `: ${d.note}` : ""))
       : [el("li", { class: "none" }, "no decision yet")]),
   );
+  // what each re-look found and did: raised, lowered, confirmed, grown, kept, not_applied
+  $("#relooks").replaceChildren(
+    ...((c.verdict_history || []).length
+      ? c.verdict_history.map((h) =>
+        el(
+          "li",
+          {},
+          `${h.at} `,
+          el("strong", { class: `relook ${h.outcome}` }, h.outcome),
+          `: ${h.from.verdict} ${h.from.score.toFixed(3)} → ${h.to.verdict} ${h.to.score.toFixed(3)}`,
+          (h.members_added || []).length ? `, members added: ${h.members_added.join(", ")}` : "",
+          ` (re-look of ${h.rule} on ${h.entity})`,
+        ))
+      : [el("li", { class: "none" }, "no re-look")]),
+  );
   $("#transactions tbody").replaceChildren(
     ...c.transactions.map((t) =>
       el(
