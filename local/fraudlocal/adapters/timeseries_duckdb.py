@@ -158,8 +158,7 @@ class DuckDBTimeseriesStore:
         times = columns[0]
         earliest = min(times)
         for name in MEASURES:
-            known = self._first_use.get(name)
-            self._first_use[name] = earliest if known is None else min(known, earliest)
+            self._keep_earliest(name, earliest)
         for index, name in enumerate(layout.dimensions):
             known = self._first_use.get(name)
             if known is not None and known <= earliest:
@@ -168,8 +167,11 @@ class DuckDBTimeseriesStore:
                 moment for moment, value in zip(times, columns[2 + index], strict=True) if value is not None
             ]
             if used:
-                first = min(used)
-                self._first_use[name] = first if known is None else min(known, first)
+                self._keep_earliest(name, min(used))
+
+    def _keep_earliest(self, name: str, moment: datetime) -> None:
+        known = self._first_use.get(name)
+        self._first_use[name] = moment if known is None else min(known, moment)
 
     def _in_use(self, name: str, horizon: datetime | None) -> bool:
         """Whether a record before ``horizon`` (any record: None) has used column ``name``."""
@@ -252,10 +254,8 @@ class DuckDBTimeseriesStore:
             if name in layout_columns and not self._in_use(name, horizon):
                 # another writer (the ingest function's own store) may have used it since
                 with self._lock:
-                    stored = self._first_uses_in_store()
-                    for used, first in stored.items():
-                        known = self._first_use.get(used)
-                        self._first_use[used] = first if known is None else min(known, first)
+                    for used, first in self._first_uses_in_store().items():
+                        self._keep_earliest(used, first)
             if name in layout_columns and not self._in_use(name, horizon):
                 raise MissingColumnError(
                     name, f"ValidationException: line {line}:{column}: Column '{name}' does not exist"

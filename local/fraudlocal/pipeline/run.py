@@ -444,13 +444,17 @@ class Pipeline:
         ``relooks_due`` does); return the re-looks due now."""
         for flag in flags:
             rule = self.relook_rules.get(flag.rule)
-            whole = rule is not None and (rule.wait_for_close or flag.recheck_execution_name is not None)
-            if rule is not None and rule.relook_after is not None and whole:
+            if rule is None or rule.relook_after is None:
+                continue
+            if rule.wait_for_close or flag.recheck_execution_name is not None:
                 self.relooks_pending.setdefault(moment + rule.relook_after, []).append(flag)
         due = sorted(at for at in self.relooks_pending if at <= moment)
+        if not due:
+            return []
         # named as the function names them: a card's, email's or phone's name carries the
-        # keyed hash of the function's environment
-        with patched_environment(self.runner.environment(MICRO_ANALYSIS)):
+        # keyed hash of the function's environment (read when the evaluator was built)
+        assert self.name_key is not None
+        with pinned_name_key(self.name_key):
             return [
                 relook(self.relook_rules[flag.rule], flag, moment)
                 for at in due
