@@ -9,11 +9,13 @@ windows are still open and after they closed.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from fraudcore.execution_names import configured_name_key, pinned_name_key
 from fraudcore.micro import evaluate_rules
 from fraudcore.model import parse_transaction
 from fraudcore.rules import enabled_rules, load_rules, rule_with
@@ -24,6 +26,14 @@ from fraudlocal.scenario import generate
 
 EVERY = timedelta(minutes=5)
 TICKS = 96  # eight hours of scheduled runs
+
+
+@pytest.fixture(autouse=True)
+def name_key() -> Iterator[None]:
+    """The flags' name key pinned, as the pipeline pins it while the rules are evaluated (both
+    sides name their flags with it; reading the environment at every flag is not the point here)."""
+    with pinned_name_key(configured_name_key()):
+        yield
 
 
 @pytest.fixture(scope="module")
