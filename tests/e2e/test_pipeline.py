@@ -2,7 +2,8 @@
 
 One demo run (module fixture) is checked for its figures, then replayed from the
 generator's own files with their labels: the replay must reproduce the demo's flags,
-cases and account-level figures.
+cases and account-level figures. (The same scenario on the DataFusion engine is compared in
+``test_span_evaluation.py``, with the per-tick runs that engine needs.)
 """
 
 from __future__ import annotations
@@ -183,27 +184,3 @@ def test_replay_rejects_bad_lines_and_names_a_missing_file(
 
     assert main(["--state-dir", str(tmp_path / "state"), "replay", str(tmp_path / "missing.jsonl")]) == 2
     assert "missing.jsonl: no such file" in capsys.readouterr().err
-
-
-def test_the_datafusion_engine_flags_what_duckdb_flags(demo: Path, tmp_path: Path) -> None:
-    """The same scenario on DataFusion (InfluxDB 3 SQL as it is) gives the DuckDB run's flags and figures."""
-    out = tmp_path / "datafusion-out"
-    run_cli(
-        "--timeseries", "datafusion", "--state-dir", str(tmp_path / "state"), "demo",
-        "--accounts", str(ACCOUNTS), "--days", str(DAYS), "--seed", str(SEED),
-        "--out", str(out), "--quiet",
-    )  # fmt: skip
-    assert (tmp_path / "state" / "demo" / "timeseries-datafusion").is_dir()
-    assert not (tmp_path / "state" / "demo" / "timeseries.duckdb").exists()
-
-    def flag_keys(folder: Path) -> list[tuple]:
-        return sorted(
-            (f["rule"], f["entity_type"], f["entity_id"], f["window_start"], f["observed"])
-            for f in read(folder, "flags.json")
-        )
-
-    assert flag_keys(out) == flag_keys(demo)
-    assert len(flag_keys(out)) > 0
-    duckdb_summary, datafusion_summary = read(demo, "summary.json"), read(out, "summary.json")
-    for figure in ("stored_rows", "flags", "precision", "recall", "detected_accounts", "recall_by_pattern"):
-        assert datafusion_summary[figure] == duckdb_summary[figure], figure

@@ -4,7 +4,9 @@ The default pipeline evaluates the rules once per span of input and replays each
 run from that evaluation; ``--per-tick`` invokes MicroAnalysisFunction at every tick. On
 the same scenario the two must produce the same flags (names, windows, observed values,
 evaluation times), the same cases (members, verdicts, scores, reasons) and the same
-figures.
+figures. The DataFusion engine (InfluxDB 3 SQL as it is, per tick: the per-span
+evaluation needs the DuckDB store) replays the same scenario and must give the DuckDB run's
+flags and figures too.
 """
 
 from __future__ import annotations
@@ -72,6 +74,20 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"span": span, "tick": tick}
 
 
+@pytest.fixture(scope="module")
+def datafusion_run(runs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The span run's scenario replayed on DataFusion (the same name key); (output, state dir)."""
+    root = tmp_path_factory.mktemp("span-datafusion")
+    state, out = root / "state", root / "datafusion-out"
+    (state / "replay").mkdir(parents=True)
+    shutil.copy(runs["span"].parent / "state" / "demo" / KEY_FILE, state / "replay" / KEY_FILE)
+    scenario = runs["span"] / "scenario"
+    replay = ["replay", str(scenario / "transactions.jsonl"), "--labels", str(scenario / "labels.jsonl")]
+    argv = ["--timeseries", "datafusion", "--state-dir", str(state), *replay, "--out", str(out)]
+    assert main([*argv, "--every", EVERY, "--quiet"]) == 0
+    return out, state
+
+
 def test_the_same_flags(runs: dict[str, Path]) -> None:
     span, tick = read(runs["span"], "flags.json"), read(runs["tick"], "flags.json")
     assert len(span) >= 10  # the scenario's fraud is flagged: the comparison is not vacuous
@@ -90,3 +106,21 @@ def test_the_same_figures(runs: dict[str, Path]) -> None:
     assert {k: v for k, v in span.items() if k not in RUN_FIGURES} == {
         k: v for k, v in tick.items() if k not in RUN_FIGURES
     }
+
+
+def test_the_datafusion_engine_flags_what_duckdb_flags(runs: dict[str, Path], datafusion_run) -> None:
+    out, state = datafusion_run
+    assert (state / "replay" / "timeseries-datafusion").is_dir()
+    assert not (state / "replay" / "timeseries.duckdb").exists()
+
+    def flag_keys(folder: Path) -> list[tuple]:
+        return sorted(
+            (f["rule"], f["entity_type"], f["entity_id"], f["window_start"], f["observed"])
+            for f in read(folder, "flags.json")
+        )
+
+    assert len(flag_keys(runs["span"])) > 0
+    assert flag_keys(out) == flag_keys(runs["span"])
+    duckdb_summary, datafusion_summary = read(runs["span"], "summary.json"), read(out, "summary.json")
+    for figure in ("stored_rows", "flags", "precision", "recall", "detected_accounts", "recall_by_pattern"):
+        assert datafusion_summary[figure] == duckdb_summary[figure], figure
