@@ -93,3 +93,18 @@ def gremlin_server_settings_env(clean_server_graph, gremlin_traversal_source, mo
     """Point the application's graph settings at this worker's empty server graph; returns the URL."""
     monkeypatch.setenv("GRAPH_TRAVERSAL_SOURCE", gremlin_traversal_source)
     return gremlin_server_url()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Modules with a ``slow`` test run first, each module's tests kept together and in order.
+
+    ``scripts/run-tests`` hands whole modules to the two workers (``--dist loadscope``, so a
+    module's fixtures are built once), in this order: the long ones start at once and the
+    short ones fill the gaps at the end, rather than a long module starting last on one
+    worker while the other waits.
+    """
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    ordered = sorted(modules.values(), key=lambda tests: not any(t.get_closest_marker("slow") for t in tests))
+    items[:] = [item for tests in ordered for item in tests]

@@ -20,6 +20,8 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 FRAUDLOCAL = [sys.executable, "-m", "fraudlocal.cli"]
 STREAM = "sample-transactions"

@@ -22,6 +22,8 @@ from fraudcore.timeseries.rule_sql import floor_to
 from fraudlocal.cli import main
 from fraudlocal.scenario import load_labels
 
+pytestmark = pytest.mark.slow
+
 ACCOUNTS = 500
 DAYS = 1
 SEED = 11

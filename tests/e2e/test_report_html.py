@@ -19,6 +19,8 @@ from two_rings import two_rings_day
 
 from fraudlocal.cli import main
 
+pytestmark = pytest.mark.slow
+
 
 def transactions() -> list[dict]:
     return sorted(two_rings_day(), key=lambda r: r["timestamp"])

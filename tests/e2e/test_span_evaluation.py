@@ -20,6 +20,8 @@ import pytest
 from fraudcore.pii import KEY_FILE
 from fraudlocal.cli import main
 
+pytestmark = pytest.mark.slow
+
 ACCOUNTS = 500
 DAYS = 1
 SEED = 23

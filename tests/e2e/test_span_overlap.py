@@ -20,6 +20,8 @@ from fraudlocal.pipeline.run import Pipeline, PipelineConfig
 from fraudlocal.reporting import report
 from fraudlocal.scenario import generate
 
+pytestmark = pytest.mark.slow
+
 EVERY = timedelta(minutes=15)
 SPAN = 500
 #: figures that measure the run itself, not what it found

@@ -24,6 +24,8 @@ from fraudlocal.backtest import load_store, schedule_ticks
 from fraudlocal.pipeline.span_evaluation import SpanEvaluator, grows_with_events
 from fraudlocal.scenario import generate
 
+pytestmark = pytest.mark.slow
+
 EVERY = timedelta(minutes=5)
 TICKS = 96  # eight hours of scheduled runs
 
