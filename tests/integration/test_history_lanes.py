@@ -215,7 +215,9 @@ def test_every_flags_what_every_run_flags_at_the_next_query(stores) -> None:
     expected = _first_flags(every_run)
     got = _first_flags(cadenced)
     assert {flag[0] for flag in expected.values()} == {rule.id for rule in CADENCED}, expected
-    assert {name: flag[:4] for name, flag in got.items()} == {name: flag[:4] for name, flag in expected.items()}
+    assert {name: flag[:4] for name, flag in got.items()} == {
+        name: flag[:4] for name, flag in expected.items()
+    }
     delayed = 0
     for name, flag in got.items():
         raised = parse_time(expected[name][4])
