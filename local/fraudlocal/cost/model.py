@@ -217,6 +217,8 @@ class RuleScan:
     run_reads: list[list[Scan]] = field(default_factory=list)
     #: lanes of the query (a rule at a run it answers for) where it has the most
     lanes: int = 1
+    #: the index among the day's runs of each run that queries (``run_reads`` in order)
+    queried_at: list[int] = field(default_factory=list)
 
     @property
     def run_seconds(self) -> list[float]:
@@ -311,6 +313,7 @@ def query_scans(
     run_reads: list[list[Scan]] = []
     first_reads: list[Scan] = []
     most_lanes = 1
+    queried_at: list[int] = []
     for index in range(runs):
         moment = day + schedule * index - earlier
         if cadence_lanes is not None:
@@ -343,7 +346,8 @@ def query_scans(
         ]
         first_reads = first_reads or reads
         run_reads.append(reads)
-    return RuleScan(name, first_reads, runs, run_reads, most_lanes)
+        queried_at.append(index)
+    return RuleScan(name, first_reads, runs, run_reads, most_lanes, queried_at)
 
 
 def rule_scans(rule: Rule, database: str, table: str, schedule: timedelta) -> RuleScan:
@@ -719,6 +723,9 @@ def estimate(
     )
     per_run_bytes = 0.0
     billed_per_run = 0.0
+    # bytes each of the day's runs scans: runs differ when a query is sent at some runs only
+    day_runs = max(1, round(timedelta(days=1) / schedule))
+    bytes_by_run = [0.0] * day_runs
     minimum = book["timestream_query_minimum_mb"] * 1e6
     queries_per_run = 0.0
     for scan in scans:
@@ -729,6 +736,8 @@ def estimate(
         billed = sum(max(minimum, math.ceil(size / 1e6) * 1e6) for size in run_bytes) / max(1, scan.runs)
         per_run_bytes += scanned
         billed_per_run += billed
+        for index, size in zip(scan.queried_at or range(len(run_bytes)), run_bytes, strict=True):
+            bytes_by_run[index % day_runs] += size
         queries_per_run += scan.queried_runs / scan.runs
         result.scans.append(
             {
@@ -797,9 +806,12 @@ def estimate(
         # TCU pricing: a run's queries share the account's TCUs (the minimum, 4), busy while
         # they get through the run's scan, and billed for 30 seconds at least
         tcus = float(a["timestream_min_tcu"])
-        busy = per_run_bytes / 1e9 / (tcus * float(a["timestream_tcu_gb_per_second"]))
-        tcu_hours = runs * tcus * max(float(TCU_MINIMUM_SECONDS), busy) / SECONDS_PER_HOUR
+        rate = tcus * float(a["timestream_tcu_gb_per_second"])
+        busy = per_run_bytes / 1e9 / rate
+        billed_seconds = [max(float(TCU_MINIMUM_SECONDS), size / 1e9 / rate) for size in bytes_by_run]
+        tcu_hours = runs * tcus * (sum(billed_seconds) / day_runs) / SECONDS_PER_HOUR
         result.derived["tcu_seconds_busy_per_run"] = round(busy, 1)
+        result.derived["tcu_seconds_busy_busiest_run"] = round(max(bytes_by_run) / 1e9 / rate, 1)
         result.derived["tcu_hours_per_month"] = round(tcu_hours)
         if query_pricing == "tcu":
             add(
@@ -809,7 +821,7 @@ def estimate(
                     tcu_hours,
                     "TCU-hours",
                     ["timestream_tcu_hour"],
-                    f"{tcus:g} TCUs x max(30 s, {busy:,.1f} s) a run",
+                    f"{tcus:g} TCUs x max(30 s, the run's busy time) a run ({busy:,.1f} s on average)",
                 )
             )
         else:
