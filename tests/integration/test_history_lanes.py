@@ -85,6 +85,19 @@ def stores(tmp_path_factory: pytest.TempPathFactory):
     fusion.close()
 
 
+class Recording:
+    """A store that keeps the SQL it is sent."""
+
+    def __init__(self, store: DuckDBTimeseriesStore) -> None:
+        self.store = store
+        self.sent: list[str] = []
+        self.database, self.table = store.database, store.table
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        self.sent.append(sql)
+        return self.store.query(sql)
+
+
 def _rows(rows: list[dict[str, Any]]) -> list[tuple[str, Any, float]]:
     return sorted(
         (str(row["entity_id"]), row["window_start"], round(float(row["observed"]), 6)) for row in rows
@@ -112,18 +125,11 @@ def test_each_lane_returns_its_rules_own_hits(stores, variant: str, engine: str)
 
 def test_the_scheduled_run_sends_one_query_for_the_group(stores) -> None:
     duck, _, moments = stores
-    sent: list[str] = []
-
-    class Recording:
-        database, table = duck.database, duck.table
-
-        def query(self, sql: str) -> list[dict[str, Any]]:
-            sent.append(sql)
-            return duck.query(sql)
-
+    recording = Recording(duck)
+    sent = recording.sent
     flagged = 0
     for moment in moments[::2]:
-        flags, errors = evaluate_rules(Recording(), [SPIKE, NOVEL], moment, FIVE)
+        flags, errors = evaluate_rules(recording, [SPIKE, NOVEL], moment, FIVE)
         assert errors == {} and len(sent) == 1 and "AS lanes (lane)" in sent.pop()
         own = dedupe_flags(
             [flag for rule in (SPIKE, NOVEL) for flag in evaluate_rules(duck, [rule], moment, FIVE)[0]]
@@ -191,15 +197,8 @@ def test_every_flags_what_every_run_flags_at_the_next_query(stores) -> None:
     same flags (rule, entity, window, observed) as queried at every run, each raised at the
     first run from its own that queries; only those runs send a query (one each)."""
     duck, _, moments = stores
-    sent: list[str] = []
-
-    class Recording:
-        database, table = duck.database, duck.table
-
-        def query(self, sql: str) -> list[dict[str, Any]]:
-            sent.append(sql)
-            return duck.query(sql)
-
+    recording = Recording(duck)
+    sent = recording.sent
     fifteen = CADENCED[0].every
     # whole blocks of runs: the three runs up to each run that queries, around each moment
     queried = {floor_to(moment - FIVE, fifteen) + fifteen for moment in moments}
@@ -207,7 +206,7 @@ def test_every_flags_what_every_run_flags_at_the_next_query(stores) -> None:
     every_run, cadenced = [], []
     for run in runs:
         every_run.append(evaluate_rules(duck, [SPIKE, NOVEL, ABROAD], run, FIVE)[0])
-        flags, errors = evaluate_rules(Recording(), list(CADENCED), run, FIVE)
+        flags, errors = evaluate_rules(recording, list(CADENCED), run, FIVE)
         assert errors == {}
         assert len(sent) == (1 if floor_to(run, fifteen) == run else 0), run
         sent.clear()
