@@ -223,3 +223,28 @@ def test_every_flags_what_every_run_flags_at_the_next_query(stores) -> None:
         assert parse_time(flag[4]) == floor_to(raised - FIVE, fifteen) + fifteen, name
         delayed += parse_time(flag[4]) > raised
     assert delayed  # some flag was first raised by a run that did not query
+
+
+def test_at_a_one_minute_schedule_one_query_answers_for_fifteen_runs(stores) -> None:
+    """Prod's schedule: every 15m is 15 runs a query, 45 lanes; each still its run's own rows."""
+    duck, _, moments = stores
+    minute, fifteen = timedelta(minutes=1), CADENCED[0].every
+    # the run at the end of a window amount_spike hits in (15 minutes: the 15 runs see it fill)
+    last_day = floor_to(moments[0], timedelta(days=1))
+    span = span_range(SPIKE, last_day, last_day + timedelta(days=1), minute)
+    spiked = sorted(
+        {
+            parse_time(row["window_start"])
+            for row in duck.query(compile_range(SPIKE, "fraud", "transactions", span))
+        }
+    )
+    hits = 0
+    for window_start in spiked[:1]:
+        lanes = cadence_lanes(CADENCED, window_start + fifteen, minute)
+        assert len(lanes) == 45 and len({lane.run for lane in lanes}) == 15
+        rows = duck.query(compile_lanes(lanes, "fraud", "transactions"))
+        for index, lane in enumerate(lanes):
+            own = _rows(duck.query(compile_range(lane.rule, "fraud", "transactions", lane.span)))
+            assert _rows([row for row in rows if int(row["lane"]) == index]) == own, (lane.rule.id, lane.run)
+            hits += len(own)
+    assert hits
