@@ -196,7 +196,7 @@ def test_tcu_pricing_bills_the_runs_busy_time_with_its_30_second_minimum() -> No
     assert busy.derived["tcu_seconds_busy_busiest_run"] > 30
     # the runs that query the takeover rules are busier than the others: each is billed its own
     seconds = busy.line("Timestream queries").quantity * 3600 / (runs * 4)
-    assert 30 < seconds and busy.derived["tcu_seconds_busy_per_run"] <= seconds
+    assert seconds > 30 and busy.derived["tcu_seconds_busy_per_run"] <= seconds
     assert seconds < busy.derived["tcu_seconds_busy_busiest_run"]
     with pytest.raises(CostError, match="query-pricing"):
         estimate(1, FIVE, sizes=SIZES, query_pricing="free")
