@@ -5,7 +5,8 @@ A generated scenario is written to the local DuckDB time-series store, in event-
 as ingestion writes it; then every scheduled run of one day (the scenario's last day, so
 that day-long baselines have their history) sends the queries ``MicroAnalysisFunction``
 sends (one per rule, one for the rules sharing a history read; the same ranges, the same
-SQL, no query at a run whose range is empty), with DuckDB's profiler on. Per query:
+SQL, no query at a run whose range is empty, a rule with ``every`` queried only at the runs
+of its cadence), with DuckDB's profiler on. Per query:
 
 - ``queries``: the runs that queried;
 - ``rows_read_per_run``: rows the table scans handed on (the rows inside their time
@@ -16,8 +17,9 @@ SQL, no query at a run whose range is empty), with DuckDB's profiler on. Per que
 - ``rows_scanned_per_run``: rows DuckDB scanned (``total_rows_scanned``: whole row groups
   its zone maps could not skip), on average over all runs.
 
-Per rule: ``flags`` and ``flags_digest`` (every run's flags, before deduplication across
-rules), to compare two versions' results. ``model``: the cost model's bytes per run at
+Per rule: ``flags`` and ``flags_digest``: the set of (entity, window, observed) the day's
+runs find (each run's hits, before deduplication; a rule with ``every`` finds them at the
+runs that query it, for the runs they answer for), to compare two versions' results. ``model``: the cost model's bytes per run at
 100 transactions/s (``fraudlocal cost --tps 100``) for the same queries.
 
 ``--before COMMIT`` runs the same on that commit's rule compiler (its ``layers/common``,
@@ -61,14 +63,26 @@ def _scans(node: dict[str, Any]) -> list[dict[str, Any]]:
     return own + [scan for child in node.get("children", []) for scan in _scans(child)]
 
 
-def _query(group: tuple[Any, ...], store: DuckDBTimeseriesStore, moment: Any, schedule: timedelta) -> str:
-    """The SQL a run at ``moment`` sends for ``group``; empty when it sends none."""
+def _query(
+    group: tuple[Any, ...], store: DuckDBTimeseriesStore, moment: Any, schedule: timedelta
+) -> tuple[str, list[tuple[Any, Any]]]:
+    """The SQL a run at ``moment`` sends for ``group`` and its lanes (rule, run answered for),
+    in the order of the ``lane`` column; no SQL when it sends none (a rule waiting for its
+    windows to close, or with ``every``, at a run that does not query it)."""
+    if hasattr(rule_sql, "cadence_lanes"):
+        lanes = [lane for lane in rule_sql.cadence_lanes(group, moment, schedule) if not lane.span.empty]
+        if not lanes:
+            return "", []
+        sql = rule_sql.compile_lanes(lanes, store.database, store.table)
+        return sql, [(lane.rule, lane.run) for lane in lanes]
+    # an earlier compiler: every run queries (one query per rule, or one for a group)
     spans = [evaluation_range(rule, moment, schedule) for rule in group]
     if all(getattr(span, "empty", False) for span in spans):
-        return ""
+        return "", []
     if len(group) == 1:
-        return compile_range(group[0], store.database, store.table, spans[0])
-    return rule_sql.compile_history_lanes(group, store.database, store.table, spans)
+        return compile_range(group[0], store.database, store.table, spans[0]), [(group[0], moment)]
+    sql = rule_sql.compile_history_lanes(group, store.database, store.table, spans)
+    return sql, [(rule, moment) for rule in group]
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -78,7 +92,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         (parse_transaction(payload) for payload in scenario.transactions), key=lambda t: t.timestamp
     )
     rules = enabled_rules(load_rules())
-    flags: dict[str, list[tuple[Any, ...]]] = {rule.id: [] for rule in rules}
+    flags: dict[str, set[tuple[Any, ...]]] = {rule.id: set() for rule in rules}
     queries: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as directory:
         store = DuckDBTimeseriesStore(Path(directory) / "ts.duckdb", "fraud", "transactions")
@@ -87,11 +101,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         connection = store._open()
         connection.execute("PRAGMA enable_profiling='no_output'")
         last = floor_to(transactions[-1].timestamp, timedelta(days=1))
-        runs = [last + schedule * index for index in range(round(timedelta(days=1) / schedule))]
+        # the runs after midnight up to the next: a rule queried every 15 minutes (or any
+        # divisor of a day) answers for exactly these runs, its last query at midnight
+        runs = [last + schedule * (index + 1) for index in range(round(timedelta(days=1) / schedule))]
         for group in scheduled_queries(rules):
             count = rows_read = bytes_read = scanned = 0
             for moment in runs:
-                sql = _query(group, store, moment, schedule)
+                sql, lanes = _query(group, store, moment, schedule)
                 if not sql:
                     continue
                 rows = store.query(sql)
@@ -101,12 +117,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 rows_read += sum(int(scan.get("intermediate_rows", 0)) for scan in scans)
                 bytes_read += sum(int(scan.get("intermediate_size_bytes", 0)) for scan in scans)
                 scanned += int(profile.get("query", {}).get("total_rows_scanned", 0))
-                for lane, rule in enumerate(group):
-                    own = [row for row in rows if len(group) == 1 or int(row["lane"]) == lane]
-                    flags[rule.id] += sorted(
-                        (moment.isoformat(), flag.execution_name, flag.window_start, flag.observed)
-                        for flag in flags_from_rows(rule, own, moment)
-                    )
+                for lane, (rule, run) in enumerate(lanes):
+                    own = [row for row in rows if len(lanes) == 1 or int(row["lane"]) == lane]
+                    flags[rule.id] |= {
+                        (flag.entity_id, flag.window_start, flag.observed)
+                        for flag in flags_from_rows(rule, own, run)
+                    }
             queries[" + ".join(rule.id for rule in group)] = {
                 "queries": count,
                 "rows_read_per_run": round(rows_read / len(runs)),
@@ -123,7 +139,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "rules": {
             rule_id: {
                 "flags": len(items),
-                "flags_digest": hashlib.sha256(repr(items).encode()).hexdigest()[:16],
+                "flags_digest": hashlib.sha256(repr(sorted(items)).encode()).hexdigest()[:16],
             }
             for rule_id, items in flags.items()
         },

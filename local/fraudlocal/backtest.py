@@ -51,7 +51,7 @@ from fraudcore.mapping import FieldMapping
 from fraudcore.micro import Flag, dedupe_flags, evaluate_rules, flags_from_rows, parse_time
 from fraudcore.model import InvalidRecord, Transaction, parse_transaction
 from fraudcore.ports import TimeseriesStore
-from fraudcore.rules import Rule, format_duration
+from fraudcore.rules import Rule, format_duration, rule_with
 from fraudcore.timeseries import MissingColumnError
 from fraudcore.timeseries.dialects import dialect_of
 from fraudcore.timeseries.rule_sql import compile_range, evaluation_range, floor_to, span_range
@@ -360,7 +360,9 @@ def run_backtest(
 ) -> dict[str, Any]:
     loaded = read_transactions(data, mapping)
     labelled = read_labels(labels) if labels else None
-    active = [rule for rule in rules if rule.enabled]
+    # ``every`` changes when a rule's flags are raised, not which: a backtest evaluates
+    # every rule at every tick, so both modes date a flag by the run that first saw it
+    active = [rule_with(rule, every=None) for rule in rules if rule.enabled]
     first = min(tx.timestamp for tx in loaded.transactions)
     last = max(tx.timestamp for tx in loaded.transactions)
     ticks = schedule_ticks(first, last, every)

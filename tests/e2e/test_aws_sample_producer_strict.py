@@ -27,7 +27,8 @@ SCHEDULED = {
     "version": "0",
     "detail-type": "Scheduled Event",
     "source": "aws.scheduler",
-    "time": "2026-11-29T12:10:00Z",
+    # a run of the takeover rules' 15-minute cadence (every: 15m): they are queried too
+    "time": "2026-11-29T12:15:00Z",
     "detail": {},
 }
 #: the columns the producer never sends, and the rules that read them
@@ -66,8 +67,8 @@ def test_sample_producer_records_ingest_flag_and_investigate_without_an_error(ta
     micro = invoke_function("MicroAnalysisFunction", SCHEDULED, target)
     assert "rule_errors" not in micro
     skipped = micro["rules_skipped"]
-    # device_account_spread waits for its 12-hour windows to close: at 12:10 none has closed
-    # since its last look (the 12:00 and 12:05 runs), so this run sends it no query at all
+    # device_account_spread waits for its 12-hour windows to close: at 12:15 none has closed
+    # since its last look (the 12:00 run and those after), so this run sends it no query at all
     queried = {rule: columns for rule, columns in SKIPPED_RULES.items() if rule != "device_account_spread"}
     assert set(skipped) == set(queried)  # 11 of the 17 rules
     for rule, columns in queried.items():

@@ -5,6 +5,11 @@
 exactly what the rule's own query returns, on DuckDB (Timestream SQL translated) and on
 DataFusion (InfluxDB 3 SQL). ``evaluate_rules`` sends that one query, and when it fails each
 rule runs its own, so a rule's error or missing column stays its own.
+
+With ``every`` (the shipped takeover rules: 15 minutes at a 5-minute schedule), one query
+answers for the runs skipped since the last: each of its lanes (a rule at a run) returns
+exactly that run's own query's rows, and the flags the schedule starts are the same, each
+raised at the next run that queries.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from fraudcore.model import Transaction
 from fraudcore.rules import load_rules, rule_with
 from fraudcore.timeseries.dialects import INFLUXDB3, TIMESTREAM
 from fraudcore.timeseries.rule_sql import (
+    cadence_lanes,
     compile_history_lanes,
+    compile_lanes,
     compile_range,
     evaluation_range,
     floor_to,
@@ -32,7 +39,9 @@ from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore
 from fraudlocal.scenario.generator import generate
 
 RULES = {rule.id: rule for rule in load_rules()}
-SPIKE, NOVEL = RULES["amount_spike"], RULES["novel_takeover"]
+#: the shipped takeover rules, and the same queried at every run
+CADENCED = (RULES["amount_spike"], RULES["novel_takeover"], RULES["takeover_abroad"])
+SPIKE, NOVEL, ABROAD = (rule_with(rule, every=None) for rule in CADENCED)
 FIVE = timedelta(minutes=5)
 #: the shipped pair, and variants that take the other paths of the lanes query: a filter in
 #: each lane, a count, a single-phase window, a spike over another baseline
@@ -76,6 +85,19 @@ def stores(tmp_path_factory: pytest.TempPathFactory):
     fusion.close()
 
 
+class Recording:
+    """A store that keeps the SQL it is sent."""
+
+    def __init__(self, store: DuckDBTimeseriesStore) -> None:
+        self.store = store
+        self.sent: list[str] = []
+        self.database, self.table = store.database, store.table
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        self.sent.append(sql)
+        return self.store.query(sql)
+
+
 def _rows(rows: list[dict[str, Any]]) -> list[tuple[str, Any, float]]:
     return sorted(
         (str(row["entity_id"]), row["window_start"], round(float(row["observed"]), 6)) for row in rows
@@ -103,18 +125,11 @@ def test_each_lane_returns_its_rules_own_hits(stores, variant: str, engine: str)
 
 def test_the_scheduled_run_sends_one_query_for_the_group(stores) -> None:
     duck, _, moments = stores
-    sent: list[str] = []
-
-    class Recording:
-        database, table = duck.database, duck.table
-
-        def query(self, sql: str) -> list[dict[str, Any]]:
-            sent.append(sql)
-            return duck.query(sql)
-
+    recording = Recording(duck)
+    sent = recording.sent
     flagged = 0
     for moment in moments[::2]:
-        flags, errors = evaluate_rules(Recording(), [SPIKE, NOVEL], moment, FIVE)
+        flags, errors = evaluate_rules(recording, [SPIKE, NOVEL], moment, FIVE)
         assert errors == {} and len(sent) == 1 and "AS lanes (lane)" in sent.pop()
         own = dedupe_flags(
             [flag for rule in (SPIKE, NOVEL) for flag in evaluate_rules(duck, [rule], moment, FIVE)[0]]
@@ -141,3 +156,95 @@ def test_a_failing_group_query_leaves_each_rule_its_own_outcome(tmp_path: Path) 
     assert set(errors) == {"novel_takeover"}
     assert [f.to_dict() for f in flags] == [f.to_dict() for f in evaluate_rules(store, [SPIKE], at, FIVE)[0]]
     store.close()
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "datafusion"])
+def test_a_cadence_query_returns_each_runs_own_hits(stores, engine: str) -> None:
+    """At a run that queries the rules with ``every``, each lane (a rule at one of the runs it
+    answers for) returns exactly that run's own query's rows."""
+    duck, fusion, moments = stores
+    store, dialect = (duck, TIMESTREAM) if engine == "duckdb" else (fusion, INFLUXDB3)
+    fifteen = CADENCED[0].every
+    queried = sorted({floor_to(moment - FIVE, fifteen) + fifteen for moment in moments})
+    hits = dict.fromkeys((rule.id for rule in CADENCED), 0)
+    for moment in queried[::2]:
+        lanes = cadence_lanes(CADENCED, moment, FIVE)
+        assert [(lane.rule.id, lane.run) for lane in lanes] == [
+            (rule.id, moment - FIVE * back) for rule in CADENCED for back in (2, 1, 0)
+        ]
+        rows = store.query(compile_lanes(lanes, "fraud", "transactions", dialect))
+        for index, lane in enumerate(lanes):
+            own = _rows(store.query(compile_range(lane.rule, "fraud", "transactions", lane.span, dialect)))
+            assert _rows([row for row in rows if int(row["lane"]) == index]) == own, (lane.rule.id, lane.run)
+            hits[lane.rule.id] += len(own)
+    assert all(hits.values()), hits
+
+
+def _first_flags(flags_by_run: list[list[Any]]) -> dict[str, tuple[Any, ...]]:
+    """What the schedule starts: per execution name, the first flag raised (runs in order)."""
+    first: dict[str, tuple[Any, ...]] = {}
+    for flags in flags_by_run:
+        for flag in flags:
+            first.setdefault(
+                flag.execution_name,
+                (flag.rule, flag.entity_id, flag.window_start, flag.observed, flag.evaluation_time),
+            )
+    return first
+
+
+def test_every_flags_what_every_run_flags_at_the_next_query(stores) -> None:
+    """Runs every 5 minutes around the day's hits: the rules with ``every: 15m`` start the
+    same flags (rule, entity, window, observed) as queried at every run, each raised at the
+    first run from its own that queries; only those runs send a query (one each)."""
+    duck, _, moments = stores
+    recording = Recording(duck)
+    sent = recording.sent
+    fifteen = CADENCED[0].every
+    # whole blocks of runs: the three runs up to each run that queries, around each moment
+    queried = {floor_to(moment - FIVE, fifteen) + fifteen for moment in moments}
+    runs = sorted({run - FIVE * back for run in queried for back in (2, 1, 0)})
+    every_run, cadenced = [], []
+    for run in runs:
+        every_run.append(evaluate_rules(duck, [SPIKE, NOVEL, ABROAD], run, FIVE)[0])
+        flags, errors = evaluate_rules(recording, list(CADENCED), run, FIVE)
+        assert errors == {}
+        assert len(sent) == (1 if floor_to(run, fifteen) == run else 0), run
+        sent.clear()
+        cadenced.append(flags)
+    expected = _first_flags(every_run)
+    got = _first_flags(cadenced)
+    assert {flag[0] for flag in expected.values()} == {rule.id for rule in CADENCED}, expected
+    assert {name: flag[:4] for name, flag in got.items()} == {
+        name: flag[:4] for name, flag in expected.items()
+    }
+    delayed = 0
+    for name, flag in got.items():
+        raised = parse_time(expected[name][4])
+        assert parse_time(flag[4]) == floor_to(raised - FIVE, fifteen) + fifteen, name
+        delayed += parse_time(flag[4]) > raised
+    assert delayed  # some flag was first raised by a run that did not query
+
+
+def test_at_a_one_minute_schedule_one_query_answers_for_fifteen_runs(stores) -> None:
+    """Prod's schedule: every 15m is 15 runs a query, 45 lanes; each still its run's own rows."""
+    duck, _, moments = stores
+    minute, fifteen = timedelta(minutes=1), CADENCED[0].every
+    # the run at the end of a window amount_spike hits in (15 minutes: the 15 runs see it fill)
+    last_day = floor_to(moments[0], timedelta(days=1))
+    span = span_range(SPIKE, last_day, last_day + timedelta(days=1), minute)
+    spiked = sorted(
+        {
+            parse_time(row["window_start"])
+            for row in duck.query(compile_range(SPIKE, "fraud", "transactions", span))
+        }
+    )
+    hits = 0
+    for window_start in spiked[:1]:
+        lanes = cadence_lanes(CADENCED, window_start + fifteen, minute)
+        assert len(lanes) == 45 and len({lane.run for lane in lanes}) == 15
+        rows = duck.query(compile_lanes(lanes, "fraud", "transactions"))
+        for index, lane in enumerate(lanes):
+            own = _rows(duck.query(compile_range(lane.rule, "fraud", "transactions", lane.span)))
+            assert _rows([row for row in rows if int(row["lane"]) == index]) == own, (lane.rule.id, lane.run)
+            hits += len(own)
+    assert hits

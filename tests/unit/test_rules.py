@@ -336,3 +336,56 @@ def test_a_rule_that_judges_a_whole_window_may_look_at_its_hits_again_later() ->
     spread["relook_after"] = "soon"
     with pytest.raises(RuleError, match="relook_after: 'soon' is not a duration"):
         rules_from_document(doc, "rules.yaml")
+
+
+def test_every_is_a_cadence_for_rules_reading_a_history() -> None:
+    rules = {rule.id: rule for rule in load_rules()}
+    # the takeover rules read a day of history: queried every 15 minutes, the others every run
+    assert {r.id: r.every for r in rules.values() if r.every} == dict.fromkeys(
+        ("amount_spike", "novel_takeover", "takeover_abroad"), timedelta(minutes=15)
+    )
+    spike = rules["amount_spike"]
+    assert spike.to_dict()["every"] == "15m"
+    assert [spike.runs_per_query(timedelta(minutes=m)) for m in (5, 1, 15)] == [3, 15, 1]
+    assert spike.runs_per_query(None) == 1  # a schedule not known: every run queries
+    with pytest.raises(
+        RuleError,
+        match=re.escape("rule amount_spike: every 15m is not a multiple of the schedule interval 10m"),
+    ):
+        spike.runs_per_query(timedelta(minutes=10))
+    with pytest.raises(RuleError, match="every 15m is not a multiple of the schedule interval 30m"):
+        spike.runs_per_query(timedelta(minutes=30))
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "change", "message"),
+    [
+        ("amount_spike", {"every": "soon"}, "rule amount_spike: every: 'soon' is not a duration"),
+        ("amount_spike", {"every": 0}, "rule amount_spike: every: 0 is not a duration"),
+        ("velocity", {"every": "15m"}, "rule velocity: every 15m is for rules that read a history"),
+        (
+            "novel_takeover",
+            {"wait_for_close": True},
+            "rule novel_takeover: every 15m excludes wait_for_close",
+        ),
+        (
+            "takeover_abroad",
+            {"recheck_on_close": True},
+            "every 15m excludes wait_for_close and recheck_on_close",
+        ),
+    ],
+)
+def test_a_bad_every_names_the_rule_and_the_value(rule_id: str, change: dict, message: str) -> None:
+    doc = shipped_doc()
+    (rule,) = [rule for rule in doc["rules"] if rule["id"] == rule_id]
+    rule.update(change)
+    with pytest.raises(RuleError, match=re.escape(message)):
+        rules_from_document(doc, "rules.yaml")
+
+
+def test_every_can_be_overridden_back_to_every_run() -> None:
+    rules = {rule.id: rule for rule in load_rules(override='{"amount_spike": {"every": "5m"}}')}
+    assert rules["amount_spike"].every == timedelta(minutes=5)
+    assert rules["amount_spike"].runs_per_query(timedelta(minutes=5)) == 1
+    with pytest.raises(RuleError, match="every 1h is for rules that read a history"):
+        load_rules(override='{"velocity": {"every": "1h"}}')

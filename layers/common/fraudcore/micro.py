@@ -31,13 +31,21 @@ from .execution_names import (
     with_count_step,
 )
 from .ports import InvestigationStarter, TimeseriesStore
-from .rules import Rule, enabled_rules, format_duration, load_rules_keeping_last_good, parse_duration
+from .rules import (
+    Rule,
+    RuleError,
+    enabled_rules,
+    format_duration,
+    load_rules_keeping_last_good,
+    parse_duration,
+)
 from .timeseries import MissingColumnError
 from .timeseries.dialects import dialect_of
 from .timeseries.rule_sql import (
-    compile_history_lanes,
+    Lane,
+    cadence_lanes,
+    compile_lanes,
     compile_range,
-    evaluation_range,
     floor_to,
     history_groups,
 )
@@ -250,63 +258,109 @@ def evaluate_rules(
     that cannot become a flag (a non-finite observed value...) is named in ``skipped_rows``.
     Rules reading the history of the same entity are evaluated by one query
     (:func:`fraudcore.timeseries.rule_sql.compile_history_lanes`: the history is read once);
-    when that query fails, each of them runs its own, so errors and skips stay per rule.
+    when that query fails, each of them runs its own, so errors and skips stay per rule. A
+    rule with ``every`` is queried only at some runs, each query answering for the runs
+    skipped since the previous one (:func:`fraudcore.timeseries.rule_sql.cadence_runs`);
+    its flags are those the skipped runs would have raised first (:func:`answered_flags`).
     """
-    flags: list[Flag] = []
     errors: dict[str, str] = {}
-    done: set[str] = set()
-    for group in history_groups(rules):
-        grouped = _evaluate_lanes(store, group, evaluation_time, schedule_interval, skipped_rows)
-        if grouped is not None:
-            flags.extend(grouped)
-            done.update(rule.id for rule in group)
+    valid = []
     for rule in rules:
-        if not rule.enabled or rule.id in done:
+        if not rule.enabled:
             continue
-        span = evaluation_range(rule, evaluation_time, schedule_interval)
-        if span.empty:
+        try:
+            rule.runs_per_query(schedule_interval)
+        except RuleError as error:  # an every that is no multiple of this schedule
+            errors[rule.id] = str(error)
+            continue
+        valid.append(rule)
+    lanes = [cadence_lanes(group, evaluation_time, schedule_interval) for group in history_groups(valid)]
+    done = {rule.id for group in history_groups(valid) for rule in group}
+    lanes += [
+        cadence_lanes([rule], evaluation_time, schedule_interval) for rule in valid if rule.id not in done
+    ]
+    found: list[tuple[Lane, list[Flag]]] = []
+    for query in lanes:
+        answered = _evaluate_lanes(store, query, skipped_rows) if len(query) > 1 else None
+        if answered is None:  # one lane, or the shared query failed: each lane's own query
+            answered = _evaluate_own(store, query, skipped, skipped_rows, errors)
+        found.extend(answered)
+    plain: list[Flag] = []
+    by_rule: dict[str, list[tuple[datetime, list[Flag]]]] = {}
+    for lane, flags in found:
+        if lane.run == evaluation_time and lane.rule.runs_per_query(schedule_interval) == 1:
+            plain.extend(flags)
+        else:
+            by_rule.setdefault(lane.rule.id, []).append((lane.run, flags))
+    answered_for = [flag for runs in by_rule.values() for flag in answered_flags(runs, evaluation_time)]
+    return sorted(dedupe_flags(plain) + answered_for, key=priority), errors
+
+
+def answered_flags(runs: Sequence[tuple[datetime, Sequence[Flag]]], evaluation_time: datetime) -> list[Flag]:
+    """The flags of one rule raised at ``evaluation_time`` for the runs it answers for.
+
+    ``runs``: each run's flags (in any order). The schedule would have started, for each
+    execution name, the flag of the earliest run that raised it (the later ones are
+    duplicates of its name): those are kept, each as its run deduplicated it, raised now
+    (``evaluation_time``, the investigation's reference time). So the flags started are
+    those the schedule would have started, each up to ``every`` later.
+    """
+    kept: dict[str, Flag] = {}
+    for _, flags in sorted(runs, key=lambda item: item[0]):
+        for flag in dedupe_flags(flags):
+            kept.setdefault(flag.execution_name, flag)
+    now = iso_z(evaluation_time)
+    return [flag.model_copy(update={"evaluation_time": now}) for flag in kept.values()]
+
+
+def _evaluate_own(
+    store: TimeseriesStore,
+    lanes: Sequence[Lane],
+    skipped: dict[str, str] | None,
+    skipped_rows: list[str] | None,
+    errors: dict[str, str],
+) -> list[tuple[Lane, list[Flag]]]:
+    """Each lane's flags from its rule's own query over its range; a lane that fails records
+    its rule's error (or skip) and gives nothing."""
+    found = []
+    for lane in lanes:
+        if lane.span.empty:
             continue  # it waits for its windows to close, and none has closed since the last look
         try:
-            rows = store.query(compile_range(rule, store.database, store.table, span, dialect_of(store)))
-            flags.extend(flags_from_rows(rule, rows, evaluation_time, skipped_rows))
+            rows = store.query(
+                compile_range(lane.rule, store.database, store.table, lane.span, dialect_of(store))
+            )
+            found.append((lane, flags_from_rows(lane.rule, rows, lane.run, skipped_rows)))
         except MissingColumnError as error:
             if skipped is not None:
-                skipped[rule.id] = error.skip_reason()
-            continue
+                skipped[lane.rule.id] = error.skip_reason()
         except Exception as error:  # one broken rule must not hide the hits of the others
-            errors[rule.id] = f"{type(error).__name__}: {error}"
-            continue
-    return dedupe_flags(flags), errors
+            errors[lane.rule.id] = f"{type(error).__name__}: {error}"
+    return found
 
 
 def _evaluate_lanes(
-    store: TimeseriesStore,
-    group: Sequence[Rule],
-    evaluation_time: datetime,
-    schedule_interval: timedelta | None,
-    skipped_rows: list[str] | None,
-) -> list[Flag] | None:
-    """The flags of rules sharing a history read, from one query; None when it failed."""
-    spans = [evaluation_range(rule, evaluation_time, schedule_interval) for rule in group]
+    store: TimeseriesStore, lanes: Sequence[Lane], skipped_rows: list[str] | None
+) -> list[tuple[Lane, list[Flag]]] | None:
+    """Each lane's flags, from one query (rules sharing a history read, runs of a rule with
+    ``every``); None when it failed."""
     try:
-        rows = store.query(
-            compile_history_lanes(group, store.database, store.table, spans, dialect_of(store))
-        )
-        lanes: dict[int, list[Mapping[str, Any]]] = {}
+        rows = store.query(compile_lanes(lanes, store.database, store.table, dialect_of(store)))
+        by_lane: dict[int, list[Mapping[str, Any]]] = {}
         for row in rows:
-            lanes.setdefault(int(row["lane"]), []).append(row)
+            by_lane.setdefault(int(row["lane"]), []).append(row)
     except Exception as error:  # a missing column or a broken rule: each rule's own query says which
         logging.getLogger(__name__).info(
             "the query of %s failed (%s: %s); each runs its own",
-            ", ".join(rule.id for rule in group),
+            ", ".join(dict.fromkeys(lane.rule.id for lane in lanes)),
             type(error).__name__,
             error,
         )
         return None
-    flags: list[Flag] = []
-    for lane, rule in enumerate(group):
-        flags.extend(flags_from_rows(rule, lanes.get(lane, []), evaluation_time, skipped_rows))
-    return flags
+    return [
+        (lane, flags_from_rows(lane.rule, by_lane.get(index, []), lane.run, skipped_rows))
+        for index, lane in enumerate(lanes)
+    ]
 
 
 def start_investigations(

@@ -47,6 +47,7 @@ OVERRIDABLE = (
     "lateness",
     "recheck_on_close",
     "wait_for_close",
+    "every",
 )
 RULE_KEYS = {
     "id",
@@ -68,6 +69,7 @@ RULE_KEYS = {
     "wait_for_close",
     "relook_after",
     "signals",
+    "every",
 }
 SPIKE_PARAMS = {"baseline_transactions": 20, "min_history": 5, "min_amount": 1000.0, "history": "1d"}
 #: pass_through: an account must have received at least this much by transfer in the window
@@ -180,6 +182,8 @@ class Rule:
     #: conditions every counted transaction must meet together (see rules.yaml): each is
     #: ``{"new": [columns]}`` (first use of any of them) or ``{"over_habit": k}``
     signals: tuple[dict[str, Any], ...] = ()
+    #: query the rule only this often, each query reproducing the skipped runs (see rules.yaml)
+    every: timedelta | None = None
 
     @property
     def entity_column(self) -> str:
@@ -195,6 +199,23 @@ class Rule:
         """The columns the rule's filter reads, in order of first use (known once it is parsed)."""
         names = _FILTER_TOKEN.findall(self.filter or "")
         return tuple(dict.fromkeys(name for name in names if name in FILTER_COLUMNS))
+
+    def runs_per_query(self, schedule_interval: timedelta | None) -> int:
+        """How many scheduled runs one query of the rule answers (``every`` / the schedule).
+
+        1 without ``every``, or when the schedule is not known (a direct call: every run
+        queries). Refused when ``every`` is not a whole multiple of the schedule.
+        """
+        if self.every is None or schedule_interval is None or self.every == schedule_interval:
+            return 1
+        runs = self.every / schedule_interval
+        if runs != int(runs) or runs < 1:
+            raise RuleError(
+                f"rule {self.id}: every {format_duration(self.every)} is not a multiple of the schedule "
+                f"interval {format_duration(schedule_interval)}: give a multiple of it (every: "
+                f"{format_duration(schedule_interval)} queries at every run)"
+            )
+        return int(runs)
 
     def hits(self, observed: float) -> bool:
         return observed > self.threshold if self.op == ">" else observed >= self.threshold
@@ -230,6 +251,8 @@ class Rule:
             data["relook_after"] = format_duration(self.relook_after)
         if self.signals:
             data["signals"] = [dict(signal) for signal in self.signals]
+        if self.every is not None:
+            data["every"] = format_duration(self.every)
         return data
 
 
@@ -323,7 +346,9 @@ def _rule_from_dict(doc: Any, default_lateness: timedelta, origin: str) -> Rule:
             parse_duration(doc["relook_after"], f"{where}: relook_after") if doc.get("relook_after") else None
         ),
         signals=signals,
+        every=parse_duration(doc["every"], f"{where}: every") if doc.get("every") is not None else None,
     )
+    _check_every(rule, where)
     if rule.relook_after is not None and not (rule.wait_for_close or rule.recheck_on_close):
         raise RuleError(
             f"{where}: relook_after needs wait_for_close or recheck_on_close: the re-look takes "
@@ -336,6 +361,25 @@ def _rule_from_dict(doc: Any, default_lateness: timedelta, origin: str) -> Rule:
         )
     _check_description(rule, where)
     return rule
+
+
+def _check_every(rule: Rule, where: str) -> None:
+    """``every`` is for rules whose query reads a long history (a spike baseline, signals):
+    one query then answers several runs at the cost of one read (rule_sql.cadence_lanes)."""
+    if rule.every is None:
+        return
+    if rule.wait_for_close or rule.recheck_on_close:
+        raise RuleError(
+            f"{where}: every {format_duration(rule.every)} excludes wait_for_close and recheck_on_close: "
+            "a rule that waits for its windows to close already queries only when one closes, and a "
+            "recheck is started by the run that sees the window close"
+        )
+    if rule.aggregate != "spike" and not rule.signals:
+        raise RuleError(
+            f"{where}: every {format_duration(rule.every)} is for rules that read a history (aggregate "
+            "spike, or signals): another rule's query reads only its windows, and querying it less "
+            "often saves nothing"
+        )
 
 
 def _threshold(value: Any, where: str) -> float:

@@ -3,7 +3,10 @@
 Rules reading the history of the same entity are sent as one query by a scheduled run
 (:func:`fraudcore.timeseries.rule_sql.compile_history_lanes`); the listing shows that shared
 query too, with the rules it serves, since it is what runs (each rule's own SQL runs only
-when the shared query fails, and for a re-look).
+when the shared query fails, and for a re-look). Rules with ``every`` are queried at the
+runs of their cadence only, each query answering for the runs since the last (one lane per
+rule and run): the shared query is shown as the first such run from ``--at`` sends it, at
+the configured schedule (``MICRO_SCHEDULE_INTERVAL``).
 """
 
 from __future__ import annotations
@@ -14,14 +17,14 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fraudcore.micro import parse_time
+from fraudcore.micro import parse_time, schedule_interval
 from fraudcore.rules import RuleError, load_rules
 from fraudcore.settings import ConfigurationError, Settings
 from fraudcore.timeseries.dialects import INFLUXDB3
 from fraudcore.timeseries.rule_sql import (
-    compile_history_lanes,
+    cadence_lanes,
+    compile_lanes,
     compile_rule,
-    evaluation_range,
     floor_to,
     history_groups,
 )
@@ -91,16 +94,27 @@ def run(args: argparse.Namespace) -> int:
 
     shared = []
     sent_with: dict[str, str] = {}
+    try:
+        schedule = schedule_interval(settings.micro_schedule_interval)
+        for rule in rules:
+            rule.runs_per_query(schedule)
+    except (RuleError, ValueError) as error:
+        raise UserError(str(error)) from None
     for group in history_groups(rules):
-        spans = [evaluation_range(rule, at) for rule in group]
+        # the query as the first run from --at that sends it (with every: a run of its cadence)
+        every = max((rule.every for rule in group if rule.every), default=None)
+        sent_at = at if every is None or floor_to(at, every) == at else floor_to(at, every) + every
+        lanes = cadence_lanes(group, sent_at, schedule) or cadence_lanes(group, at, None)
         name = " + ".join(rule.id for rule in group)
         sent_with.update(dict.fromkeys((rule.id for rule in group), name))
         shared.append(
             {
                 "rules": [rule.id for rule in group],
+                "evaluation_time": iso_z(sent_at),
+                "lanes": [{"rule": lane.rule.id, "run": iso_z(lane.run)} for lane in lanes],
                 **dialects(
-                    compile_history_lanes(group, database, table, spans),
-                    compile_history_lanes(group, database, table, spans, dialect=INFLUXDB3),
+                    compile_lanes(lanes, database, table),
+                    compile_lanes(lanes, database, table, dialect=INFLUXDB3),
                 ),
             }
         )
@@ -146,9 +160,10 @@ def run(args: argparse.Namespace) -> int:
                 print(f"-- {heading}")
                 print(item[key])
     for query in shared:
+        lanes = ", ".join(f"{lane['rule']} at {lane['run']}" for lane in query["lanes"])
         print(
             f"\n== shared query: {' + '.join(query['rules'])}: one read of the history for these rules, "
-            "each rule a lane (lane = its place in this list); what a scheduled run sends for them"
+            f"as the run at {query['evaluation_time']} sends it; lanes (lane = place in this list): {lanes}"
         )
         for key, heading in DIALECT_KEYS.values():
             if key in query:

@@ -50,6 +50,12 @@ except ImportError:  # pragma: no cover - only with an earlier compiler on the p
         raise NotImplementedError
 
 
+try:  # a rule with ``every`` queries at some runs only, for the runs since the last
+    from fraudcore.timeseries.rule_sql import cadence_lanes, compile_lanes
+except ImportError:  # pragma: no cover - only with an earlier compiler on the path
+    cadence_lanes = compile_lanes = None  # type: ignore[assignment]
+
+
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
 SECONDS_PER_HOUR = 3600
 ENGINES = ("liveanalytics", "influxdb3")
@@ -209,6 +215,10 @@ class RuleScan:
     scans: list[Scan]
     runs: int = 1
     run_reads: list[list[Scan]] = field(default_factory=list)
+    #: lanes of the query (a rule at a run it answers for) where it has the most
+    lanes: int = 1
+    #: the index among the day's runs of each run that queries (``run_reads`` in order)
+    queried_at: list[int] = field(default_factory=list)
 
     @property
     def run_seconds(self) -> list[float]:
@@ -292,7 +302,9 @@ def query_scans(
     for a baseline, up to the ranges' end): a query is parsed for each arrangement of the
     rules' ranges relative to one another (one, for a single rule), each read's bounds taken
     relative to the first rule's range, and every run with the same arrangement reads the
-    same relative bounds of its own ranges.
+    same relative bounds of its own ranges. Rules with ``every`` (n schedule intervals) send
+    their query at one run in n only, answering for the n runs since the last: one read of
+    the union of their ranges (``fraudcore.timeseries.rule_sql.cadence_lanes``).
     """
     day = floor_to(datetime(2026, 1, 1, tzinfo=UTC), schedule)
     runs = max(1, round(timedelta(days=1) / schedule))
@@ -300,17 +312,27 @@ def query_scans(
     shapes: dict[tuple[Any, ...], list[tuple[timedelta, timedelta, frozenset[str] | None]]] = {}
     run_reads: list[list[Scan]] = []
     first_reads: list[Scan] = []
+    most_lanes = 1
+    queried_at: list[int] = []
     for index in range(runs):
         moment = day + schedule * index - earlier
-        spans = [evaluation_range(rule, moment, schedule) for rule in group]
-        if all(getattr(span, "empty", False) for span in spans):
-            continue
+        if cadence_lanes is not None:
+            lanes = [lane for lane in cadence_lanes(group, moment, schedule) if not lane.span.empty]
+            spans = [lane.span for lane in lanes]
+        else:
+            spans = [span for span in (evaluation_range(rule, moment, schedule) for rule in group)]
+            spans = [span for span in spans if not getattr(span, "empty", False)]
+        if not spans:
+            continue  # no query at this run: no closed window, or not a run of the rule's cadence
+        most_lanes = max(most_lanes, len(spans))
         anchor = spans[0]
         key = tuple(
             (span.first_window_start - anchor.first_window_start, span.end - anchor.end) for span in spans[1:]
         )
         if key not in shapes:
-            if len(group) == 1:
+            if compile_lanes is not None:
+                sql = compile_lanes(lanes, database, table)
+            elif len(group) == 1:
                 sql = compile_rule(group[0], database, table, moment, schedule)
             else:
                 sql = compile_history_lanes(group, database, table, spans)
@@ -324,7 +346,8 @@ def query_scans(
         ]
         first_reads = first_reads or reads
         run_reads.append(reads)
-    return RuleScan(name, first_reads, runs, run_reads)
+        queried_at.append(index)
+    return RuleScan(name, first_reads, runs, run_reads, most_lanes, queried_at)
 
 
 def rule_scans(rule: Rule, database: str, table: str, schedule: timedelta) -> RuleScan:
@@ -684,8 +707,25 @@ def estimate(
         for rule in looked_again
         if rule.relook_after is not None
     ]
+    cadenced = [rule for rule in rules if rule.enabled and getattr(rule, "every", None) is not None]
+    result.assumptions["cadence"] = (
+        "; ".join(
+            f"{rule.id} is queried every {format_duration(rule.every)} "
+            f"({rule.runs_per_query(schedule)} runs a query)"
+            for rule in cadenced
+            if rule.every is not None
+        )
+        + ": each query answers for the runs since the last one (one lane per rule and run, "
+        "each exactly that run's own query), reading the union of their ranges once; the same "
+        "flags, raised up to every - schedule later"
+        if cadenced
+        else "every rule is queried at every run (no rule has every)"
+    )
     per_run_bytes = 0.0
     billed_per_run = 0.0
+    # bytes each of the day's runs scans: runs differ when a query is sent at some runs only
+    day_runs = max(1, round(timedelta(days=1) / schedule))
+    bytes_by_run = [0.0] * day_runs
     minimum = book["timestream_query_minimum_mb"] * 1e6
     queries_per_run = 0.0
     for scan in scans:
@@ -696,12 +736,15 @@ def estimate(
         billed = sum(max(minimum, math.ceil(size / 1e6) * 1e6) for size in run_bytes) / max(1, scan.runs)
         per_run_bytes += scanned
         billed_per_run += billed
+        for index, size in zip(scan.queried_at or range(len(run_bytes)), run_bytes, strict=True):
+            bytes_by_run[index % day_runs] += size
         queries_per_run += scan.queried_runs / scan.runs
         result.scans.append(
             {
                 "rule": scan.rule,
                 "table_reads": len(scan.scans),
                 "queries_per_day": round(scan.queried_runs * timedelta(days=1) / (scan.runs * schedule)),
+                "lanes": scan.lanes,
                 "seconds_of_data": round(scan.seconds()),
                 "rows": round(rows),
                 "bytes_per_row": round(scanned / rows, 1) if rows else 0.0,
@@ -763,9 +806,12 @@ def estimate(
         # TCU pricing: a run's queries share the account's TCUs (the minimum, 4), busy while
         # they get through the run's scan, and billed for 30 seconds at least
         tcus = float(a["timestream_min_tcu"])
-        busy = per_run_bytes / 1e9 / (tcus * float(a["timestream_tcu_gb_per_second"]))
-        tcu_hours = runs * tcus * max(float(TCU_MINIMUM_SECONDS), busy) / SECONDS_PER_HOUR
+        rate = tcus * float(a["timestream_tcu_gb_per_second"])
+        busy = per_run_bytes / 1e9 / rate
+        billed_seconds = [max(float(TCU_MINIMUM_SECONDS), size / 1e9 / rate) for size in bytes_by_run]
+        tcu_hours = runs * tcus * (sum(billed_seconds) / day_runs) / SECONDS_PER_HOUR
         result.derived["tcu_seconds_busy_per_run"] = round(busy, 1)
+        result.derived["tcu_seconds_busy_busiest_run"] = round(max(bytes_by_run) / 1e9 / rate, 1)
         result.derived["tcu_hours_per_month"] = round(tcu_hours)
         if query_pricing == "tcu":
             add(
@@ -775,7 +821,7 @@ def estimate(
                     tcu_hours,
                     "TCU-hours",
                     ["timestream_tcu_hour"],
-                    f"{tcus:g} TCUs x max(30 s, {busy:,.1f} s) a run",
+                    f"{tcus:g} TCUs x max(30 s, the run's busy time) a run ({busy:,.1f} s on average)",
                 )
             )
         else:

@@ -25,17 +25,25 @@ from ..errors import UserError
 FALLBACK_HORIZON = timedelta(hours=1, minutes=10)
 
 
-def rules_horizon(override: Path | None) -> timedelta:
+def rules_horizon(override: Path | None, every: timedelta | None = None) -> timedelta:
     """How long after the last event a rule can still see it: the longest window + lateness
-    (+ its ``relook_after``)."""
+    (+ its ``relook_after``, + its ``every``: the run that queries it may come that much later).
+
+    A rule whose ``every`` is not a multiple of the schedule interval ``every`` is refused.
+    """
     try:
         rules = enabled_rules(load_rules(override=str(override) if override else ""))
+        for rule in rules:
+            rule.runs_per_query(every)
     except RuleError as error:
         raise UserError(str(error)) from None
     if not rules:
         return FALLBACK_HORIZON
     # a rule that looks at its hits again does so after ``relook_after``
-    return max(rule.window + rule.lateness + (rule.relook_after or timedelta(0)) for rule in rules)
+    return max(
+        rule.window + rule.lateness + (rule.relook_after or timedelta(0)) + (rule.every or timedelta(0))
+        for rule in rules
+    )
 
 
 @dataclass

@@ -54,7 +54,7 @@ from fraudcore import backends
 from fraudcore.contracts import VERDICTS, Flag
 from fraudcore.execution_names import configured_name_key, pinned_name_key
 from fraudcore.micro import MicroResult, relook, schedule_interval, start_investigations, start_relooks
-from fraudcore.rules import Rule, enabled_rules, load_rules_keeping_last_good
+from fraudcore.rules import Rule, enabled_rules, format_duration, load_rules_keeping_last_good
 from fraudcore.settings import get_settings
 from fraudcore.timeutil import iso_z
 
@@ -125,7 +125,8 @@ class PipelineConfig:
         return OVERLAPPED_SPAN_RECORDS if self.overlap else DEFAULT_SPAN_RECORDS
 
     def target(self) -> LocalTarget:
-        extra: list[tuple[str, str]] = []
+        # the functions' schedule interval is the clock's (a rule's ``every`` is a multiple of it)
+        extra: list[tuple[str, str]] = [("MICRO_SCHEDULE_INTERVAL", format_duration(self.every))]
         if self.mapping is not None:
             extra.append(("FIELD_MAPPING", self.mapping))
         if self.rules_override is not None:
@@ -203,7 +204,7 @@ class Pipeline:
         ]
         self.starter = LocalInvestigationStarter(self.state_dir)
         self.machine = load_state_machine(self.runner.template, STATE_MACHINE)
-        self.horizon = rules_horizon(self._rules_override())
+        self.horizon = rules_horizon(self._rules_override(), config.every)
         # Per span needs the replay horizon of the DuckDB store; another engine runs per tick.
         self.per_span = not config.per_tick and self.target.timeseries_backend == "duckdb"
         self.clock = ScheduleClock(config.every, self.horizon)

@@ -29,6 +29,9 @@ How, per rule:
   ``min_amount`` (none other can hit).
 - A rule whose span query fails runs at every tick as the scheduled path does, so its
   errors are reported run by run as they would be.
+- A rule with ``every`` is evaluated as above at the runs its queries answer for, and each
+  tick that queries it raises what its query finds for them
+  (:func:`fraudcore.micro.answered_flags`), as the scheduled path does.
 """
 
 from __future__ import annotations
@@ -40,12 +43,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fraudcore.micro import Flag, dedupe_flags, flags_from_rows, parse_time
+from fraudcore.micro import Flag, answered_flags, dedupe_flags, flags_from_rows, parse_time, priority
 from fraudcore.ports import TimeseriesStore
-from fraudcore.rules import Rule, parse_duration, rule_with
+from fraudcore.rules import Rule, RuleError, parse_duration, rule_with
 from fraudcore.timeseries.rule_sql import (
     SpikeProbe,
     WindowProbe,
+    cadence_runs,
     compile_range,
     compile_rule,
     compile_spike_probes,
@@ -124,15 +128,52 @@ class SpanEvaluator:
         self.statistics.ticks += len(ticks)
         self.statistics.rules = len(self.rules)
         raw: dict[datetime, list[Flag]] = defaultdict(list)
+        answered: dict[datetime, list[Flag]] = defaultdict(list)
         for rule in self.rules:
+            try:
+                cadenced = rule.runs_per_query(self.schedule_interval) > 1
+            except RuleError as error:  # as evaluate_rules reports it, at every run
+                for tick in ticks:
+                    runs[tick].errors[rule.id] = str(error)
+                continue
+            if cadenced:
+                self._cadenced(rule, ticks, runs, answered)
+                continue
             for tick, outcome in self._rule_by_tick(rule, ticks).items():
                 if isinstance(outcome, str):
                     runs[tick].errors[rule.id] = outcome
                 else:
                     raw[tick].extend(outcome)
         for tick in ticks:
-            runs[tick].flags = dedupe_flags(raw.get(tick, []))
+            runs[tick].flags = sorted(dedupe_flags(raw.get(tick, [])) + answered.get(tick, []), key=priority)
         return runs
+
+    def _cadenced(
+        self,
+        rule: Rule,
+        ticks: Sequence[datetime],
+        runs: dict[datetime, RunFlags],
+        answered: dict[datetime, list[Flag]],
+    ) -> None:
+        """A rule with ``every``: at each tick that queries it, what that query answers for the
+        runs since the previous one (:func:`fraudcore.timeseries.rule_sql.cadence_runs`), each
+        run evaluated as one without ``every`` is (some may precede the span: their events
+        are in the store)."""
+        queried = {tick: cadence_runs(rule, tick, self.schedule_interval) for tick in ticks}
+        queried = {tick: answering for tick, answering in queried.items() if answering}
+        if not queried:
+            return
+        every_run = rule_with(rule, every=None)
+        outcomes = self._rule_by_tick(every_run, sorted({run for each in queried.values() for run in each}))
+        for tick, answering in queried.items():
+            found = []
+            for run in answering:
+                outcome = outcomes[run]
+                if isinstance(outcome, str):
+                    runs[tick].errors[rule.id] = outcome
+                else:
+                    found.append((run, outcome))
+            answered[tick].extend(answered_flags(found, tick))
 
     # -- per rule -------------------------------------------------------------------------
     def _rule_by_tick(self, rule: Rule, ticks: Sequence[datetime]) -> dict[datetime, list[Flag] | str]:

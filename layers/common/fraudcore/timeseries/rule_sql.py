@@ -432,17 +432,71 @@ def reads_history(rule: Rule) -> bool:
 
 
 def history_groups(rules: Sequence[Rule]) -> list[tuple[Rule, ...]]:
-    """Rules evaluated by one query each run: those reading the history of the same entity.
+    """Rules evaluated by one query: those reading the history of the same entity, at the
+    same cadence (``every``).
 
     Such rules each read a long history (a day) of the same entities: one query reads it
     once for all of them (:func:`compile_history_lanes`). A rule that waits for its windows
-    to close queries at other runs, so it keeps its own query. Groups of one are left out.
+    to close queries at other runs, so it keeps its own query. A group of one is left out,
+    unless its rule has ``every``: its query then answers several runs, one lane each
+    (:func:`cadence_lanes`).
     """
-    by_column: dict[str, list[Rule]] = {}
+    by_key: dict[tuple[str, timedelta | None], list[Rule]] = {}
     for rule in rules:
         if rule.enabled and reads_history(rule) and not rule.wait_for_close:
-            by_column.setdefault(rule.entity_column, []).append(rule)
-    return [tuple(group) for group in by_column.values() if len(group) > 1]
+            by_key.setdefault((rule.entity_column, getattr(rule, "every", None)), []).append(rule)
+    return [tuple(group) for (_, every), group in by_key.items() if len(group) > 1 or every is not None]
+
+
+def cadence_runs(
+    rule: Rule, evaluation_time: datetime, schedule_interval: timedelta | None
+) -> tuple[datetime, ...]:
+    """The scheduled runs whose results the run at ``evaluation_time`` gives for ``rule``, oldest first.
+
+    Without ``every``: the run itself. With ``every`` (n times the schedule): nothing, except
+    at the run whose interval since the previous run holds a multiple of ``every`` (aligned
+    to the epoch: the run at that multiple when the runs are aligned); that run gives the n
+    runs up to it, itself and the n - 1 skipped since the previous query. Each run's result
+    is exactly what that run alone finds (the events before it, its own ranges), so a rule
+    queried every 15 minutes flags what it would have flagged every 5, up to 10 minutes later.
+    """
+    runs = rule.runs_per_query(schedule_interval)
+    if runs == 1 or schedule_interval is None:
+        return (evaluation_time,)
+    if floor_to(evaluation_time, rule.every) <= evaluation_time - schedule_interval:
+        return ()
+    return tuple(evaluation_time - schedule_interval * back for back in range(runs - 1, -1, -1))
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One rule at one scheduled run, in a query answering several (:func:`compile_history_lanes`)."""
+
+    rule: Rule
+    run: datetime
+    span: EvaluationRange
+
+
+def cadence_lanes(
+    group: Sequence[Rule], evaluation_time: datetime, schedule_interval: timedelta | None
+) -> list[Lane]:
+    """The lanes of ``group``'s query at ``evaluation_time``: each rule at each run it answers
+    for (:func:`cadence_runs`), rule by rule, oldest run first. Empty when it sends none."""
+    return [
+        Lane(rule, run, evaluation_range(rule, run, schedule_interval))
+        for rule in group
+        for run in cadence_runs(rule, evaluation_time, schedule_interval)
+    ]
+
+
+def compile_lanes(lanes: Sequence[Lane], database: str, table: str, dialect: SqlDialect = TIMESTREAM) -> str:
+    """The SQL of a query answering ``lanes``: the rule's own query for one lane (its rows
+    have no ``lane``), :func:`compile_history_lanes` for more."""
+    if len(lanes) == 1:
+        return compile_range(lanes[0].rule, database, table, lanes[0].span, dialect)
+    return compile_history_lanes(
+        [lane.rule for lane in lanes], database, table, [lane.span for lane in lanes], dialect
+    )
 
 
 def _lane_aggregate(rule: Rule, lane: int) -> str:
@@ -474,17 +528,18 @@ def compile_history_lanes(
 ) -> str:
     """One query for rules that read the history of the same entity (:func:`history_groups`).
 
-    Each rule is a lane: the history of the candidate entities is read once, over the
-    union of the rules' ranges, cross joined with the lane numbers (as a hopping window's
-    phases are), and each lane keeps the rows of its own rule's range; every window function
-    is partitioned by lane, so a lane sees exactly the rows its rule's own query
-    (:func:`compile_range`) reads, in the same order. The entities read are those with a
-    candidate row of any rule: an entity with no candidate of a rule has no hit in its lane
-    (a hit needs such a row), so each lane's hits are its rule's. Rows: ``lane`` (the rule's
-    index in ``rules``), ``entity_id``, ``window_start``, ``observed``.
+    Each (rule, range) pair is a lane: the history of the candidate entities is read once,
+    over the union of the ranges, cross joined with the lane numbers (as a hopping window's
+    phases are), and each lane keeps the rows of its own range; every window function is
+    partitioned by lane, so a lane sees exactly the rows its rule's own query
+    (:func:`compile_range`) over its range reads, in the same order. The entities read are
+    those with a candidate row in any lane: an entity with no candidate in a lane has no hit
+    there (a hit needs such a row), so each lane's hits are its own query's. A rule may be
+    in several lanes, one per scheduled run it answers for (:func:`cadence_lanes`). Rows:
+    ``lane`` (the index in ``rules``), ``entity_id``, ``window_start``, ``observed``.
     """
     if len(rules) < 2 or len(spans) != len(rules) or len({rule.entity_column for rule in rules}) != 1:
-        raise ValueError("history lanes need two or more rules on one entity, each with its range")
+        raise ValueError("history lanes need two or more lanes on one entity, each with its range")
     if not all(reads_history(rule) for rule in rules) or any(span.last_window_start for span in spans):
         raise ValueError("history lanes are for rules reading a history whose windows need not close")
     column = rules[0].entity_column
