@@ -26,6 +26,8 @@ from fraudcore.timeseries.rule_sql import floor_to
 from fraudcore.timeutil import parse_utc
 from fraudlocal.cli import main
 
+pytestmark = pytest.mark.slow
+
 ACCOUNTS = 500
 DAYS = 1
 SEED = 23
