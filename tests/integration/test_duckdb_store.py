@@ -204,6 +204,34 @@ def test_a_column_another_writer_used_is_seen_by_a_store_opened_before(tmp_path:
         assert reader.query(sql) == [{"card_id": "card-7"}]
 
 
+def test_a_missing_column_costs_no_scan_of_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The stores open on a file share what its records have used: asking again for a column
+    # nobody has used does not scan the whole table each time (a replay asks at every tick).
+    path = tmp_path / "timeseries.duckdb"
+    with DuckDBTimeseriesStore(path, "fraud", "transactions") as store:
+        store.write([tx(n) for n in range(50)])
+        scans: list[int] = []
+        scan = DuckDBTimeseriesStore._first_uses_in_store
+        monkeypatch.setattr(
+            DuckDBTimeseriesStore, "_first_uses_in_store", lambda self: scans.append(1) or scan(self)
+        )
+        sql = 'SELECT card_id FROM "fraud"."transactions" WHERE card_id IS NOT NULL'
+        for _ in range(20):
+            with pytest.raises(MissingColumnError):
+                store.query(sql)
+        assert scans == []
+        # SQL run past the store's own writes may use a column: the next miss scans once
+        store.query_duckdb(
+            "INSERT INTO fraud.transactions (time, measure_name, transaction_id, account_id, card_id, amount)"
+            " VALUES (TIMESTAMP '2026-11-29 13:00:00', 'transaction', 'tx-raw', 'acct-1', 'card-raw', 1.0)"
+        )
+        assert store.query(sql) == [{"card_id": "card-raw"}]
+        assert len(scans) == 1
+        with pytest.raises(MissingColumnError):
+            store.query('SELECT ip FROM "fraud"."transactions" WHERE ip IS NOT NULL')
+        assert len(scans) == 1
+
+
 def test_a_record_over_timestreams_limits_is_rejected_not_stored(store: DuckDBTimeseriesStore) -> None:
     # The canonical model already refuses identifiers this long; the store checks again, as
     # Timestream would, so the value is set past the model's validation.

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -91,6 +92,29 @@ def read_horizon(path: str | Path, moment: datetime) -> Iterator[None]:
             horizons[key] = previous
 
 
+class _ColumnUses:
+    """The columns the records stored in one DuckDB file have used, each with the time of the
+    earliest record using it (naive UTC), shared by every store open on that file in this
+    process. DuckDB lets one process at a time write a file, so the stores open on it here
+    see every record written to it: each notes what it writes, and the file is scanned again
+    only after SQL outside the store's own writes and reads (``query_duckdb`` given a
+    statement that may write)."""
+
+    def __init__(self, first: dict[str, datetime]):
+        self.first = first
+        self.lock = threading.Lock()
+        #: SQL that may have written the table was run: rescan before calling a column missing
+        self.stale = False
+
+
+#: store file -> its column uses, while a store is open on it
+_column_uses: weakref.WeakValueDictionary[Path, _ColumnUses] = weakref.WeakValueDictionary()
+_column_uses_lock = threading.Lock()
+
+#: how the statements that only read begin (the store's queries and probes)
+_READS = ("SELECT", "WITH", "FROM", "EXPLAIN", "DESCRIBE", "SUMMARIZE")
+
+
 _DUCKDB_TYPES = {"DOUBLE": "DOUBLE", "BIGINT": "BIGINT", "VARCHAR": "VARCHAR", "BOOLEAN": "BOOLEAN"}
 
 
@@ -116,8 +140,14 @@ class DuckDBTimeseriesStore:
         self._create_table()
         self._insert_sql = self._build_insert()
         #: the dimension and measure columns stored records have used (Timestream's columns),
-        #: each with the time of the earliest record using it (naive UTC)
-        self._first_use: dict[str, datetime] = self._first_uses_in_store()
+        #: each with the time of the earliest record using it (naive UTC), shared by the stores
+        #: open on this file
+        with _column_uses_lock:
+            uses = _column_uses.get(self._key)
+            if uses is None:
+                uses = _column_uses[self._key] = _ColumnUses(self._first_uses_in_store())
+        self._uses = uses
+        self._first_use = uses.first
 
     # -- schema -------------------------------------------------------------------------
 
@@ -170,8 +200,9 @@ class DuckDBTimeseriesStore:
                 self._keep_earliest(name, min(used))
 
     def _keep_earliest(self, name: str, moment: datetime) -> None:
-        known = self._first_use.get(name)
-        self._first_use[name] = moment if known is None else min(known, moment)
+        with self._uses.lock:
+            known = self._first_use.get(name)
+            self._first_use[name] = moment if known is None else min(known, moment)
 
     def _in_use(self, name: str, horizon: datetime | None) -> bool:
         """Whether a record before ``horizon`` (any record: None) has used column ``name``."""
@@ -251,19 +282,31 @@ class DuckDBTimeseriesStore:
         layout_columns = {*self._layout.dimensions, *MEASURES}
         horizon = _horizons().get(self._key)
         for name, line, column in column_references(timestream_sql):
-            if name in layout_columns and not self._in_use(name, horizon):
-                # another writer (the ingest function's own store) may have used it since
+            if name in layout_columns and not self._in_use(name, horizon) and self._uses.stale:
+                # SQL run outside the store's own writes may have used it since
                 with self._lock:
+                    self._uses.stale = False
                     for used, first in self._first_uses_in_store().items():
                         self._keep_earliest(used, first)
             if name in layout_columns and not self._in_use(name, horizon):
                 raise MissingColumnError(
                     name, f"ValidationException: line {line}:{column}: Column '{name}' does not exist"
                 )
-        return self.query_duckdb(to_duckdb(timestream_sql))
+        return self._run(to_duckdb(timestream_sql))
 
     def query_duckdb(self, sql: str, parameters: Sequence[Any] | None = None) -> list[dict[str, Any]]:
-        """Run native DuckDB SQL; rows as dicts with the same value types as the Timestream adapter."""
+        """Run native DuckDB SQL; rows as dicts with the same value types as the Timestream adapter.
+
+        A statement that may write (not a read: ``SELECT``, ``WITH``...) makes the store scan
+        the table for the columns in use before it next calls one missing."""
+        if sql.lstrip().upper().startswith(_READS):
+            return self._run(sql, parameters)
+        try:
+            return self._run(sql, parameters)
+        finally:
+            self._uses.stale = True
+
+    def _run(self, sql: str, parameters: Sequence[Any] | None = None) -> list[dict[str, Any]]:
         horizon = _horizons().get(self._key)
         if horizon is not None:
             visible = f"(SELECT * FROM {self._qualified} WHERE time < CAST('{horizon.isoformat(sep=' ')}' AS TIMESTAMP))"
