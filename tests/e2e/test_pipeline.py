@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pipeline_outputs import read
 
 from fraudcore.contracts import DETECTING_VERDICTS
 from fraudcore.micro import RECHECK_SUFFIX, RELOOK_SUFFIX, execution_name, growth_suffix, parse_time
@@ -31,10 +32,6 @@ SEED = 11
 
 def run_cli(*argv: str) -> None:
     assert main(list(argv)) == 0
-
-
-def read(out: Path, name: str):
-    return json.loads((out / name).read_text())
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pipeline_outputs import found
 
 from fraudcore.pii import KEY_FILE
 from fraudlocal.pipeline.ordering import StreamInput, order_records, ordering_mapping
@@ -24,8 +25,6 @@ pytestmark = pytest.mark.slow
 
 EVERY = timedelta(minutes=15)
 SPAN = 500
-#: figures that measure the run itself, not what it found
-RUN_FIGURES = {"elapsed_seconds", "transactions_per_second", "event_source_mappings", "source"}
 
 
 def scenario() -> list[StreamInput]:
@@ -46,7 +45,7 @@ def run(state: Path, records: list[StreamInput], overlap: bool) -> tuple[Pipelin
     out = state / "out"
     summary = report.write_outputs(result, out, None, {"kind": "test"})
     outputs = {name: (out / name).read_text() for name in ("flags.json", "cases.json")}
-    outputs["summary"] = {k: v for k, v in summary.items() if k not in RUN_FIGURES}
+    outputs["summary"] = found(summary)
     return pipeline, outputs
 
 

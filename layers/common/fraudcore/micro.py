@@ -274,8 +274,9 @@ def evaluate_rules(
             errors[rule.id] = str(error)
             continue
         valid.append(rule)
-    lanes = [cadence_lanes(group, evaluation_time, schedule_interval) for group in history_groups(valid)]
-    done = {rule.id for group in history_groups(valid) for rule in group}
+    groups = history_groups(valid)
+    lanes = [cadence_lanes(group, evaluation_time, schedule_interval) for group in groups]
+    done = {rule.id for group in groups for rule in group}
     lanes += [
         cadence_lanes([rule], evaluation_time, schedule_interval) for rule in valid if rule.id not in done
     ]

@@ -444,7 +444,7 @@ def history_groups(rules: Sequence[Rule]) -> list[tuple[Rule, ...]]:
     by_key: dict[tuple[str, timedelta | None], list[Rule]] = {}
     for rule in rules:
         if rule.enabled and reads_history(rule) and not rule.wait_for_close:
-            by_key.setdefault((rule.entity_column, getattr(rule, "every", None)), []).append(rule)
+            by_key.setdefault((rule.entity_column, rule.every), []).append(rule)
     return [tuple(group) for (_, every), group in by_key.items() if len(group) > 1 or every is not None]
 
 
