@@ -86,3 +86,57 @@ def test_the_same_query_at_another_time_translates_the_same_way() -> None:
 def test_errors_name_the_problem(sql: str, message: str) -> None:
     with pytest.raises(TimestreamSQLError, match=message.replace("(", r"\(").replace(")", r"\)")):
         to_duckdb(sql)
+
+
+def _corpus() -> list[str]:
+    """Timestream SQL the project sends: every rule at a few runs, the investigations' reads
+    of accounts and identifiers (with ids that may and may not be set aside), and texts where
+    a bound's look-alike sits in a string, a quoted name or a comment."""
+    from fraudcore.timeseries.queries import account_activity_sql, account_history_sql, active_accounts_sql
+
+    corpus = [
+        compile_rule(rule, "fraud", "transactions", AT + timedelta(minutes=5 * step))
+        for rule in load_rules()
+        for step in (0, 1, 97)
+    ]
+    ids = ["dev-3781dc8563", "acct_0001", "a.b:c@d+e-f", "it's", "x, y", "Ünïcode", "back\\slash", ""]
+    for count in (1, 2, 5):
+        for offset in range(len(ids)):
+            listed = (ids[offset:] + ids[:offset])[:count]
+            corpus.append(
+                active_accounts_sql(
+                    "fraud", "transactions", "device_id", listed, 1793512800000, 1793599200000 + offset
+                )
+            )
+    for account in ids:
+        corpus.append(account_history_sql("fraud", "transactions", account, 1793512800000, 1793599200000))
+        corpus.append(account_activity_sql("fraud", "transactions", account, 1793512800000, 1793599200000))
+    corpus += [
+        "SELECT 'from_milliseconds(5)' AS a, \"IN ('x')\" FROM t WHERE b IN ('q') AND c = 'from_iso8601_timestamp(''2026-01-01'')'",
+        "SELECT a FROM t -- IN ('x') from_milliseconds(7)\nWHERE a NOT IN ( 'p' ,'q' ) AND time > from_milliseconds( 12 )",
+        "SELECT a FROM t /* from_iso8601_timestamp('2026-01-01T00:00:00Z') */ WHERE time >= from_iso8601_timestamp('2026-11-29T12:05:00Z')",
+        "SELECT a FROM t WHERE a IN ('p') OR a IN ('q', 'r') OR time < from_milliseconds(1) OR time > from_milliseconds(2)",
+        "SELECT a FROM t WHERE a = 'p' AND b <= 'q' AND c >= 'r' AND d != 's' AND e <> 't' AND f='u' AND g = 'it''s'",
+    ]
+    return corpus
+
+
+@pytest.mark.parametrize("sql", _corpus())
+def test_setting_bounds_aside_translates_as_the_whole_text_does(sql: str) -> None:
+    """The cached translation (bounds set aside, put back after) is the text translated whole."""
+    from fraudlocal.adapters.timestream_sql import _translate_text
+
+    assert to_duckdb(sql) == _translate_text.__wrapped__(sql)
+
+
+def test_queries_that_differ_only_in_their_bounds_parse_once() -> None:
+    from fraudcore.timeseries.queries import active_accounts_sql
+    from fraudlocal.adapters.timestream_sql import _translate_text
+
+    _translate_text.cache_clear()
+    for index in range(20):
+        values = [f"dev-{index}", f"dev-{index + 1}"][: 1 + index % 2]
+        to_duckdb(
+            active_accounts_sql("fraud", "transactions", "device_id", values, 1000 * index, 2000 * index)
+        )
+    assert _translate_text.cache_info().misses == 1

@@ -15,6 +15,7 @@ wider than a day away from Timestream's.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -35,9 +36,8 @@ DURATION_UNITS = {
     "d": ("DAY", 86400),
 }
 
-_ISO_CALL = re.compile(r"from_iso8601_timestamp\(\s*'([^']*)'\s*\)", re.IGNORECASE)
-_SLOT = "__time_bound_{}__"
-_SLOT_RE = re.compile(r"^__time_bound_\d+__$")
+_SLOT = "__bound_{}__"
+_SLOT_RE = re.compile(r"^__bound_\d+__$")
 _EPOCH = exp.cast(exp.Literal.string("1970-01-01 00:00:00"), exp.DataType.build("TIMESTAMP"))
 
 
@@ -161,34 +161,81 @@ def _translate_text(timestream_sql: str) -> str:
     return tree.sql(dialect="duckdb")
 
 
+#: what one scan of the text meets, in this order at each position: a comment, a quoted
+#: identifier or a string literal (kept whole, so nothing inside one is taken for a bound),
+#: else a bound that may be set aside: an ISO time, epoch milliseconds, a list of plain strings
+_BOUNDS = re.compile(
+    r"(?P<comment>--[^\n]*|/\*.*?\*/)"
+    r"|(?P<quoted>\"(?:[^\"]|\"\")*\")"
+    r"|(?P<iso>from_iso8601_timestamp\(\s*'(?P<iso_text>[^']*)'\s*\))"
+    r"|(?P<millis>from_milliseconds\(\s*(?P<millis_value>\d{1,19})\s*\))"
+    r"|(?P<listed>\bIN\s*\(\s*(?P<items>'[\w.:@+\-]*'(?:\s*,\s*'[\w.:@+\-]*')*)\s*\))"
+    r"|(?P<equal>(?<![<>!])=\s*(?P<value>'[\w.:@+\-]*'))"
+    r"|(?P<string>'(?:[^']|'')*')",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _set_aside(timestream_sql: str, slot: Callable[[str, str], str]) -> str:
+    """The text with each bound replaced by ``slot(kind, text)``: the ISO text of a
+    ``from_iso8601_timestamp('...')`` call, the digits of a ``from_milliseconds(...)`` call,
+    the items of an ``IN (...)`` list of plain strings (letters, digits, ``_.:@+-``: written the
+    same in both dialects), such a string a column is equal to. Comments, quoted names and other string literals stay as they are."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group("iso") is not None:
+            return f"from_iso8601_timestamp('{slot('iso', match.group('iso_text'))}')"
+        if match.group("millis") is not None:
+            return f"from_milliseconds('{slot('millis', match.group('millis_value'))}')"
+        if match.group("listed") is not None:
+            return f"IN ('{slot('listed', match.group('items'))}')"
+        if match.group("equal") is not None:
+            return f"= '{slot('listed', match.group('value'))}'"
+        return match.group(0)
+
+    return _BOUNDS.sub(replace, timestream_sql)
+
+
 def to_duckdb(timestream_sql: str) -> str:
     """The DuckDB query that means the same as this Timestream query, on the same schema."""
-    # Scheduled queries differ only in their time bounds: translating the text with the
-    # ISO literals set aside lets one parse serve every evaluation of a rule (a backtest
-    # runs thousands). The literals are converted on their own and put back.
-    moments: list[str] = []
+    # Scheduled queries differ only in their time bounds, and an investigation's in its
+    # accounts or identifiers and its time range: translating the text with those set aside
+    # lets one parse serve every evaluation of a rule (a backtest runs thousands) and every
+    # investigation. Each is converted on its own and put back where its slot is.
+    fills: list[tuple[str, str]] = []
 
-    def set_aside(match: re.Match[str]) -> str:
-        moments.append(_iso_literal_to_timestamp(match.group(1)).sql(dialect="duckdb"))
-        return f"from_iso8601_timestamp('{_SLOT.format(len(moments) - 1)}')"
+    def slot(kind: str, text: str) -> str:
+        name = _SLOT.format(len(fills))
+        if kind == "iso":
+            fills.append(
+                (f"CAST('{name}' AS TIMESTAMP)", _iso_literal_to_timestamp(text).sql(dialect="duckdb"))
+            )
+        elif kind == "millis":
+            fills.append((f"'{name}'", str(int(text))))
+        else:  # the items of a list, written alike in both dialects
+            fills.append((f"'{name}'", re.sub(r"\s*,\s*", ", ", text)))
+        return name
 
-    template = _translate_text(_ISO_CALL.sub(set_aside, timestream_sql))
-    for index, moment in enumerate(moments):
-        template = template.replace(f"CAST('{_SLOT.format(index)}' AS TIMESTAMP)", moment)
+    template = _translate_text(_set_aside(timestream_sql, slot))
+    for placeholder, value in fills:
+        if template.count(placeholder) != 1:  # the translation moved a slot: translate it all
+            return _translate_text(timestream_sql)
+        template = template.replace(placeholder, value)
     return template
 
 
 @lru_cache(maxsize=512)
-def _column_names(timestream_sql_without_times: str) -> frozenset[str]:
-    return frozenset(column.name for column in parse(timestream_sql_without_times).find_all(exp.Column))
+def _column_names(timestream_sql_without_bounds: str) -> frozenset[str]:
+    return frozenset(column.name for column in parse(timestream_sql_without_bounds).find_all(exp.Column))
 
 
 def column_references(timestream_sql: str) -> list[tuple[str, int, int]]:
     """Every column name the query reads, with the line and column (1-based) of its first use,
     in the order they appear: what Timestream's "Column 'x' does not exist" points at."""
     found = []
-    # keyed without the time bounds: a rule's scheduled queries then parse once
-    for name in _column_names(_ISO_CALL.sub("NULL", timestream_sql)):
+    # keyed without the bounds (none names a column): a rule's scheduled queries, and an
+    # investigation's queries, then parse once
+    for name in _column_names(_set_aside(timestream_sql, lambda kind, text: "bound")):
         match = re.search(rf'(?<![\w."]){re.escape(name)}(?![\w"])|"{re.escape(name)}"', timestream_sql)
         offset = match.start() if match else 0
         line = timestream_sql.count("\n", 0, offset) + 1
