@@ -105,6 +105,34 @@ def test_data_survives_reopening(tmp_path: Path) -> None:
     again.close()
 
 
+def test_what_a_write_stored_survives_a_process_that_dies_before_any_checkpoint(tmp_path: Path) -> None:
+    """The store checkpoints rarely (a checkpoint writes the id index whole): a write that
+    returned is in DuckDB's log, and the next open replays it."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "timeseries.duckdb"
+    script = (
+        "import os\n"
+        "from datetime import UTC, datetime, timedelta\n"
+        "from fraudcore.model import Transaction\n"
+        "from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore\n"
+        f"store = DuckDBTimeseriesStore({str(path)!r}, 'fraud', 'transactions')\n"
+        "start = datetime(2026, 11, 29, 12, tzinfo=UTC)\n"
+        "outcome = store.write([Transaction(transaction_id=f'tx-{n}', timestamp=start + timedelta(seconds=n),"
+        " account_id='acct-1', amount=1.0) for n in range(25)])\n"
+        "assert len(outcome.stored) == 25, outcome\n"
+        "os._exit(0)  # no close: no checkpoint\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    assert path.with_name(path.name + ".wal").stat().st_size > 0  # the records are in the log only
+    again = DuckDBTimeseriesStore(path, "fraud", "transactions")
+    try:
+        assert again.count() == 25
+    finally:
+        again.close()
+
+
 def test_closed_store_says_so(tmp_path: Path) -> None:
     store = DuckDBTimeseriesStore(tmp_path / "t.duckdb", "fraud", "transactions")
     store.close()

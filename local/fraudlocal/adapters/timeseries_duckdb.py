@@ -115,6 +115,12 @@ _column_uses_lock = threading.Lock()
 _READS = ("SELECT", "WITH", "FROM", "EXPLAIN", "DESCRIBE", "SUMMARIZE")
 
 
+#: how much write-ahead log DuckDB gathers before it checkpoints the file. At its default
+#: (16 MB) a replay checkpoints every few ten thousand records, and each checkpoint writes the
+#: transaction_id index whole: a batch cost more the more records the file held. Every commit
+#: is in the log before it returns either way, and closing the store checkpoints it.
+CHECKPOINT_THRESHOLD = "1GB"
+
 _DUCKDB_TYPES = {"DOUBLE": "DOUBLE", "BIGINT": "BIGINT", "VARCHAR": "VARCHAR", "BOOLEAN": "BOOLEAN"}
 
 
@@ -137,6 +143,7 @@ class DuckDBTimeseriesStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._connection: duckdb.DuckDBPyConnection | None = duckdb.connect(str(self.path))
+        self._connection.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
         self._create_table()
         self._insert_sql = self._build_insert()
         #: the dimension and measure columns stored records have used (Timestream's columns),
