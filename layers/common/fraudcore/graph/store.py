@@ -32,8 +32,8 @@ from .upserts import (
 DEFAULT_OBJECTS_PER_REQUEST = 100
 #: edge ids per read of the edges a batch touches (a read has the same steps whatever its ids)
 READ_IDS_PER_REQUEST = 500
-#: vertex ids a store remembers as present in the graph (:class:`KnownVertices`): an id and
-#: its set entry take about 150 bytes, so the ids take at most about 30 MB
+#: vertex ids a store remembers as present in the graph (:class:`KnownVertices`): an id of
+#: about 30 characters and its set entry take about 180 bytes, so at most about 36 MB
 KNOWN_VERTICES_LIMIT = 200_000
 
 
