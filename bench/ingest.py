@@ -24,7 +24,12 @@ timed ``--repeats`` times, alternating, with the inputs of both frozen out of th
 collector (``gc.freeze``: walking them would be the benchmark's cost, not the handler's).
 The figures are the medians of wall seconds and of this process's CPU seconds (plus the
 Gremlin Server's, with ``--gremlin-server-pid``); ``ratio`` is the bare elements/s over the
-handler's (1.0: the handler adds nothing), ``ratio_cpu`` the same per CPU second.
+handler's (1.0: the handler adds nothing), ``ratio_cpu`` the same per CPU second. Elements
+count the graph written (each batch's distinct vertices and edges), whatever maps wrote it: the
+handler's graph store leaves out the vertices it wrote before (``maps_sent`` says what it
+sent), so ``bare_new_vertices`` sends bare requests carrying the same maps as the handler (each
+batch's vertices less those of the batches before it, and all its edges), and
+``ratio_new_vertices`` (``_cpu``) compares the handler with it: like for like.
 
     .venv/bin/python bench/ingest.py [--records 10000] [--naive-records 1000]
                                      [--gremlin-server ws://127.0.0.1:8182/gremlin]
@@ -120,11 +125,16 @@ def run_handler(function: str, events: list[dict], target: LocalTarget, records:
     return result
 
 
-def batch_elements(events: list[dict]) -> list[tuple[list[dict], list[dict]]]:
+def batch_elements(
+    events: list[dict], *, new_vertices_only: bool = False
+) -> list[tuple[list[dict], list[dict]]]:
     """Each Kinesis batch's distinct vertices and edges as the upsert maps the handler sends
-    (edges as on an empty graph), for the bare writer."""
+    (edges as on an empty graph), for the bare writer. With ``new_vertices_only``, a batch's
+    vertices less those of the batches before it: what the handler sends, its graph store
+    leaving out the vertices it wrote (``fraudcore.graph.store.KnownVertices``)."""
     from fraudcore.graph.upserts import GraphBatch
 
+    written: set[str] = set()
     elements = []
     for event in events:
         transactions = [
@@ -132,13 +142,40 @@ def batch_elements(events: list[dict]) -> list[tuple[list[dict], list[dict]]]:
             for record in event["Records"]
         ]
         batch = GraphBatch.from_transactions(transactions)
+        vertices = [v for v in batch.vertices.values() if not (new_vertices_only and v.vid in written)]
+        written.update(batch.vertices)
         elements.append(
             (
-                [vertex.as_map() for vertex in batch.vertices.values()],
+                [vertex.as_map() for vertex in vertices],
                 [edge.as_map(None) for edge in batch.edges.values()],
             )
         )
     return elements
+
+
+class UpsertMapCount:
+    """Counts the maps the graph store's mergeV and mergeE requests carry (while entered)."""
+
+    def __enter__(self) -> UpsertMapCount:
+        from fraudcore.graph import store
+
+        self.vertex_maps = self.edge_maps = 0
+        self._store, self._originals = store, (store.merge_vertices, store.merge_edges)
+        merge_vertices, merge_edges = self._originals
+
+        def counted_vertices(g, maps):
+            self.vertex_maps += len(maps)
+            return merge_vertices(g, maps)
+
+        def counted_edges(g, maps):
+            self.edge_maps += len(maps)
+            return merge_edges(g, maps)
+
+        store.merge_vertices, store.merge_edges = counted_vertices, counted_edges
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._store.merge_vertices, self._store.merge_edges = self._originals
 
 
 class Direct(RemoteConnection):
@@ -212,6 +249,7 @@ def bare_comparison(
     from fraudlocal.adapters.graph_embedded import open_embedded_graph
 
     elements = batch_elements(events)
+    new_elements = batch_elements(events, new_vertices_only=True)
     # The inputs of both sides (the scenario, the Kinesis events, the prepared maps) stay alive
     # for the whole run: out of the collector's reach, so that neither side pays for walking them.
     gc.collect()
@@ -219,6 +257,7 @@ def bare_comparison(
     vertices = sum(len(v) for v, _ in elements)
     edges = sum(len(e) for _, e in elements)
     total = vertices + edges
+    new_total = sum(len(v) + len(e) for v, e in new_elements)
     records = sum(len(event["Records"]) for event in events)
     report: dict = {}
     backends_to_run = [("embedded", None)] + ([("gremlin-server", server)] if server else [])
@@ -231,9 +270,14 @@ def bare_comparison(
             sum(len(event["Records"]) for event in events[:5]),
         )
         backends.reset()
-        runs: dict[str, list[dict]] = {"handler": [], "bare": [], "bare_overlapped": []}
+        runs: dict[str, list[dict]] = {
+            "handler": [],
+            "bare": [],
+            "bare_overlapped": [],
+            "bare_new_vertices": [],
+        }
         for attempt in range(repeats):
-            order = ["handler", "bare", "bare_overlapped"]
+            order = ["handler", "bare", "bare_overlapped", "bare_new_vertices"]
             for kind in order if attempt % 2 == 0 else order[::-1]:
                 if endpoint:
                     server_available(endpoint)  # start from an empty graph
@@ -246,15 +290,21 @@ def bare_comparison(
                         graph_endpoint=endpoint,
                         extra_env=(("GRAPH_WRITE_BATCH", str(per_request)),),
                     )
-                    run = run_handler("IngestGraphFunction", events, target, records)
+                    with UpsertMapCount() as sent:
+                        run = run_handler("IngestGraphFunction", events, target, records)
+                    run["maps_sent"] = {"vertices": sent.vertex_maps, "edges": sent.edge_maps}
                     backends.reset()
                 else:
                     connection = (
                         DriverRemoteConnection(endpoint, "g") if endpoint else open_embedded_graph(state)
                     )
                     try:
-                        if kind == "bare":
-                            run = run_bare(traversal().with_remote(Direct(connection)), elements, per_request)
+                        if kind in ("bare", "bare_new_vertices"):
+                            run = run_bare(
+                                traversal().with_remote(Direct(connection)),
+                                elements if kind == "bare" else new_elements,
+                                per_request,
+                            )
                         else:
                             run = run_bare_overlapped(connection, elements, per_request)
                     finally:
@@ -269,9 +319,13 @@ def bare_comparison(
                 "seconds": round(seconds, 3),
                 "seconds_runs": [round(run["seconds"], 3) for run in kind_runs],
                 "cpu_seconds": round(statistics.median(run["cpu_seconds"] for run in kind_runs), 3),
+                # the graph written, whatever the maps that wrote it: each batch's distinct
+                # vertices and edges
                 "elements_per_s": round(total / seconds, 1),
                 "requests": kind_runs[-1]["requests"],
             }
+            if "maps_sent" in kind_runs[-1]:
+                figure["maps_sent"] = kind_runs[-1]["maps_sent"]
             if "server_cpu_seconds" in kind_runs[0]:
                 figure["server_cpu_seconds"] = round(
                     statistics.median(run["server_cpu_seconds"] for run in kind_runs), 3
@@ -296,6 +350,15 @@ def bare_comparison(
             "bare_overlapped": figures["bare_overlapped"],
             "ratio_overlapped": round(
                 figures["bare_overlapped"]["elements_per_s"] / figures["handler"]["elements_per_s"], 2
+            ),
+            "new_vertices_only": {"vertices": new_total - edges, "edges": edges, "elements": new_total},
+            "bare_new_vertices": figures["bare_new_vertices"],
+            "ratio_new_vertices": round(
+                figures["bare_new_vertices"]["elements_per_s"] / figures["handler"]["elements_per_s"], 2
+            ),
+            "ratio_new_vertices_cpu": round(
+                figures["bare_new_vertices"]["elements_per_cpu_s"] / figures["handler"]["elements_per_cpu_s"],
+                2,
             ),
         }
     gc.unfreeze()

@@ -277,3 +277,93 @@ def test_an_edge_upsert_sends_its_properties_once_for_both_options(graph_backend
         "in_person_count": 1,
     }
     assert graph_backend.E().count().next() == 1
+
+
+def test_vertices_the_store_has_written_are_left_out_of_later_batches(graph_backend):
+    """A vertex upsert only creates, so a vertex an earlier request wrote is not sent again;
+    the graph ends as if every batch had sent all its vertices."""
+    recording = RecordingConnection(graph_backend.remote_connection)
+    connection = GraphConnection(lambda: recording, name="conformance", max_retries=0)
+    store = GraphStore(connection)
+    first = [tx(1, "a1", 0, 100.0), tx(2, "a2", 1, 20.0)]
+    second = [tx(3, "a1", 5, 50.0), tx(4, "a3", 6, 30.0)]
+    store.upsert_transactions(first)
+    sent_first = sum(recording.upserts["mergeV"])
+    assert sent_first == len(GraphBatch.from_transactions(first).vertices)
+    assert set(GraphBatch.from_transactions(first).vertices) <= set(store.known_vertices._recent)
+
+    outcome = store.upsert_transactions(second)
+    assert outcome.stored == {"t3", "t4"}
+    new = GraphBatch.from_transactions(second).vertices.keys() - GraphBatch.from_transactions(first).vertices
+    assert new and sum(recording.upserts["mergeV"]) - sent_first == len(new)
+    assert len(recording.upserts["mergeE"]) == 2 and recording.upserts["mergeE"][1] == len(
+        GraphBatch.from_transactions(second).edges
+    )
+
+    # every vertex known: the batch is the edge read and the edge upserts, nothing else, and the
+    # edges still add to what the read found
+    before = connection.requests
+    outcome = store.upsert_transactions([tx(5, "a1", 9, 7.0)])
+    assert outcome.stored == {"t5"} and outcome.requests == connection.requests - before == 2
+    assert sum(recording.upserts["mergeV"]) - sent_first == len(new)
+
+    edge = graph_backend.E("account:a1|uses|card:c-a1").element_map().next()
+    assert (edge["tx_count"], edge["amount_total"]) == (3, 157.0)
+    assert edge["last_seen"] == int((START + timedelta(minutes=9)).timestamp() * 1000)
+    # a vertex keeps what its creation wrote
+    account = graph_backend.V("account:a1").element_map().next()
+    assert account["first_seen"] == int(START.timestamp() * 1000)
+    assert store.counts()["vertices"] == {
+        "account": 3,
+        "card": 3,
+        "device": 2,
+        "email": 3,
+        "ip": 1,
+        "merchant": 2,
+        "phone": 1,
+    }
+
+
+def test_a_vertex_removed_behind_the_store_is_written_again(graph_backend):
+    """The store's known vertices may be wrong about a graph someone else changed: the edge to
+    a removed vertex is refused, and the batch is written again with all its vertices."""
+    recording = RecordingConnection(graph_backend.remote_connection)
+    store = GraphStore(GraphConnection(lambda: recording, name="conformance", max_retries=0))
+    store.upsert_transactions([tx(1, "a1", 0, 100.0)])
+    assert "card:c-a1" in store.known_vertices
+    graph_backend.V("card:c-a1").drop().iterate()  # its edge goes with it
+
+    sent = len(recording.upserts["mergeV"])
+    outcome = store.upsert_transactions([tx(2, "a1", 5, 50.0)])
+
+    assert outcome.stored == {"t2"} and outcome.failed == {} and outcome.rejected == {}
+    # the first try sent only the vertex new to the store (merchant m0: t1 paid m1); written
+    # again, the batch sent every one of its vertices
+    vertices = GraphBatch.from_transactions([tx(2, "a1", 5, 50.0)]).vertices
+    assert recording.upserts["mergeV"][sent:] == [1, len(vertices)]
+    card = graph_backend.V("card:c-a1").element_map().next()
+    assert card["first_seen"] == int((START + timedelta(minutes=5)).timestamp() * 1000)
+    edge = graph_backend.E("account:a1|uses|card:c-a1").element_map().next()
+    assert (edge["tx_count"], edge["amount_total"]) == (1, 50.0)
+    other = graph_backend.E("account:a1|uses|device:d-shared").element_map().next()
+    assert (other["tx_count"], other["amount_total"]) == (2, 150.0)
+    assert set(vertices) <= set(store.known_vertices._recent)
+
+
+def test_a_new_connection_forgets_the_known_vertices(graph_backend):
+    """A reconnect may reach another graph (a server restarted empty): the next batch sends all
+    its vertices again."""
+    recording = RecordingConnection(graph_backend.remote_connection)
+    connection = GraphConnection(lambda: recording, name="conformance", max_retries=0)
+    store = GraphStore(connection)
+    batch = [tx(1, "a1", 0, 100.0)]
+    vertices = len(GraphBatch.from_transactions(batch).vertices)
+    store.upsert_transactions(batch)
+    store.upsert_transactions([tx(2, "a1", 1, 1.0, merchant_id="m1")])  # t1's vertices
+    assert recording.upserts["mergeV"] == [vertices]
+    connection.reconnect()
+    store.upsert_transactions([tx(3, "a1", 2, 1.0, merchant_id="m1")])
+    assert recording.upserts["mergeV"] == [vertices, vertices]
+    assert connection.connects == 2
+    edge = graph_backend.E("account:a1|uses|card:c-a1").element_map().next()
+    assert (edge["tx_count"], edge["amount_total"]) == (3, 102.0)

@@ -58,6 +58,13 @@ LOCAL_OVERRIDES = {
     "RULES_OVERRIDE": "",
 }
 
+#: vertices (or edges) per mergeV (mergeE) request on the embedded graph, unless the process
+#: sets GRAPH_WRITE_BATCH: its store makes every request durable (a write-ahead log sync) before
+#: it answers, which costs more than the request's maps, and it has no advice like Neptune's
+#: (about 200 records a request; the template keeps 100), so a batch of the local Kinesis
+#: mapping (at most 100 records, a few hundred distinct edges) goes in one request of each kind
+EMBEDDED_GRAPH_WRITE_BATCH = "500"
+
 
 @dataclass
 class LocalLambdaContext:
@@ -98,6 +105,8 @@ class LocalTarget:
         if override.exists():
             env["RULES_OVERRIDE"] = str(override)
         env["GRAPH_BACKEND"] = self.graph_backend
+        if self.graph_backend == "embedded" and not os.environ.get("GRAPH_WRITE_BATCH"):
+            env["GRAPH_WRITE_BATCH"] = EMBEDDED_GRAPH_WRITE_BATCH
         if self.graph_endpoint:
             env["GRAPH_ENDPOINT"] = self.graph_endpoint
         # Which graph of a Gremlin Server (it binds several; each test worker has its own): the

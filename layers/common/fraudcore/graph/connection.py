@@ -374,6 +374,11 @@ class GraphConnection:
                 self.connects += 1
             return self._remote
 
+    @property
+    def opened(self) -> bool:
+        """Whether a connection is open now (when not, the next request opens one)."""
+        return self._remote is not None
+
     def _count_request(self) -> None:
         with self._lock:
             self.requests += 1

@@ -4,7 +4,8 @@ A batch (a Kinesis batch, or a chunk of one when it is written the isolating way
 :class:`fraudcore.graph.store.GraphStore`) becomes:
 
 1. reads of the edges the batch touches (their ``last_seen`` watermark and aggregates),
-2. ``inject(maps).unfold().mergeV(...)`` requests for its distinct vertices,
+2. ``inject(maps).unfold().mergeV(...)`` requests for its distinct vertices (less those the
+   graph store knows the graph already holds: :class:`fraudcore.graph.store.KnownVertices`),
 3. ``inject(maps).unfold().mergeE(...)`` requests for its distinct edges,
 
 each of at most ``write_batch`` maps. The number of steps per request is constant whatever
