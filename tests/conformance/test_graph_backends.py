@@ -455,3 +455,24 @@ def test_evaluation_timeout_option_is_accepted(graph_backend):
     ring_graph(g)
 
     assert g.with_("evaluationTimeout", 30_000).V().count().next() == 7
+
+
+def test_flag_marks_the_vertices_found_and_raises_their_risk_never_lowering_it(graph_backend):
+    from gremlin_python.statics import long
+
+    from fraudcore.graph.dsl import fraud_source
+
+    g = graph_backend
+    add_vertex(g, "account:low", "account", risk_score=0.2)
+    add_vertex(g, "account:high", "account", risk_score=0.9)
+    add_vertex(g, "account:none", "account")
+    flag = {"flagged": True, "last_flag_reason": "shared_card", "last_flagged_at": long(1_700_000_000_000)}
+
+    found = fraud_source(g).flag(["account:low", "account:high", "account:none", "account:gone"], flag, 0.5)
+
+    assert sorted(found.to_list()) == ["account:high", "account:low", "account:none"]
+    rows = g.V("account:low", "account:high", "account:none").order().by(T.id).value_map().to_list()
+    assert [row["risk_score"] for row in rows] == [[0.9], [0.5], [0.5]]  # high, low, none
+    assert all(row["flagged"] == [True] and row["last_flag_reason"] == ["shared_card"] for row in rows)
+    assert fraud_source(g).flag(["account:gone"], flag, 0.5).to_list() == []
+    assert g.V("account:gone").count().next() == 0

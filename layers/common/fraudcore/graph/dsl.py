@@ -312,22 +312,17 @@ class FraudTraversalSource(GraphTraversalSource):
 
     # -- writes (idempotent: fixed ids, mergeV/mergeE, single cardinality) --------------
 
-    def flag(self, vertex_id: str, properties: dict[str, Any]) -> FraudTraversal:
-        """Set the flag properties on one vertex."""
-        return self.V(vertex_id).set_single(properties).id_()
-
-    def flag_many(self, vertex_ids: Sequence[str], properties: dict[str, Any]) -> FraudTraversal:
-        """Set the same flag properties on many vertices in one request."""
-        return self.V(*vertex_ids).set_single(properties).id_()
-
-    def raise_risk(self, vertex_ids: Sequence[str], risk_score: float) -> FraudTraversal:
-        """Raise ``risk_score`` to ``risk_score`` where it is lower or absent (never lowers it)."""
-        return (
-            self.V(*vertex_ids)
-            .or_(__.not_(__.has("risk_score")), __.has("risk_score", P.lt(risk_score)))
-            .property(Cardinality.single, "risk_score", risk_score)
-            .id_()
+    def flag(
+        self, vertex_ids: Sequence[str], properties: dict[str, Any], risk_score: float
+    ) -> FraudTraversal:
+        """Set the same flag properties on the vertices and raise their ``risk_score`` to
+        ``risk_score`` where it is lower or absent (never lowers it), in one request; yields
+        the ids of the vertices found, each flagged whether its risk rose or not (an empty
+        result: none of them is in the graph)."""
+        raise_risk = __.or_(__.not_(__.has("risk_score")), __.has("risk_score", P.lt(risk_score))).property(
+            Cardinality.single, "risk_score", risk_score
         )
+        return self.V(*vertex_ids).set_single(properties).side_effect(raise_risk).id_()
 
     def merge_vertices(self, rows: list[dict[str, Any]]) -> FraudTraversal:
         """``rows``: ``{match: {T.id, T.label}, create: {...}}``; existing vertices are kept."""

@@ -41,7 +41,14 @@ def flag_entity(
     """Flag the entity and record its alert; returns ``$.investigation`` for the next steps."""
     access = GraphAccess.of(graph)
     vid = investigation.vertex_id
-    if not access.run(lambda g: g.existing_ids([vid]), "flag: entity exists"):
+    at = long(epoch_ms(now))  # epoch ms exceed GraphBinary's 32-bit int
+    marks = not investigation.is_manual and not investigation.is_relook
+    if marks:  # marked and its risk raised if it is there, in the request that finds it
+        flag = {"flagged": True, "last_flag_reason": investigation.rule, "last_flagged_at": at}
+        found = access.run(lambda g: g.flag([vid], flag, investigation.risk_score), "flag: mark entity")
+    else:
+        found = access.run(lambda g: g.existing_ids([vid]), "flag: entity exists")
+    if not found:
         if investigation.is_manual:
             # An analyst's typo: retrying cannot help. A flag's entity may still be on its
             # way through ingest (the two run independently), so that one is retried.
@@ -55,15 +62,6 @@ def flag_entity(
         )
     if investigation.is_relook:
         return investigation.to_dict()
-    at = long(epoch_ms(now))  # epoch ms exceed GraphBinary's 32-bit int
-    if not investigation.is_manual:
-        access.run(
-            lambda g: g.flag(
-                vid, {"flagged": True, "last_flag_reason": investigation.rule, "last_flagged_at": at}
-            ),
-            "flag: mark entity",
-        )
-        access.run(lambda g: g.raise_risk([vid], investigation.risk_score), "flag: raise risk")
     alert = alert_id(investigation)
     alert_props = {
         "reason": MANUAL_REASON if investigation.is_manual else investigation.rule,
