@@ -156,7 +156,7 @@ def patched_environment(env: dict[str, str]) -> Iterator[None]:
     for name, value in env.items():
         if saved.get(name) != value:
             os.environ[name] = value
-    patched = dict(os.environ)
+    patched = {**saved, **env}
     inside = frozenset(patched.items())
     reset_settings_cache(_settings_by_environment.get(inside))
     try:
