@@ -455,3 +455,65 @@ def test_evaluation_timeout_option_is_accepted(graph_backend):
     ring_graph(g)
 
     assert g.with_("evaluationTimeout", 30_000).V().count().next() == 7
+
+
+def test_flag_marks_the_vertices_found_and_raises_their_risk_never_lowering_it(graph_backend):
+    from gremlin_python.statics import long
+
+    from fraudcore.graph.dsl import fraud_source
+
+    g = graph_backend
+    add_vertex(g, "account:low", "account", risk_score=0.2)
+    add_vertex(g, "account:high", "account", risk_score=0.9)
+    add_vertex(g, "account:none", "account")
+    flag = {"flagged": True, "last_flag_reason": "shared_card", "last_flagged_at": long(1_700_000_000_000)}
+
+    found = fraud_source(g).flag(["account:low", "account:high", "account:none", "account:gone"], flag, 0.5)
+
+    assert sorted(found.to_list()) == ["account:high", "account:low", "account:none"]
+    rows = g.V("account:low", "account:high", "account:none").order().by(T.id).value_map().to_list()
+    assert [row["risk_score"] for row in rows] == [[0.9], [0.5], [0.5]]  # high, low, none
+    assert all(row["flagged"] == [True] and row["last_flag_reason"] == ["shared_card"] for row in rows)
+    assert fraud_source(g).flag(["account:gone"], flag, 0.5).to_list() == []
+    assert g.V("account:gone").count().next() == 0
+
+
+def test_alert_flags_the_vertex_and_records_its_alert_once_and_nothing_for_a_missing_vertex(graph_backend):
+    from gremlin_python.statics import long
+
+    from fraudcore.graph.dsl import fraud_source
+
+    g = graph_backend
+    add_vertex(g, "account:a1", "account", risk_score=0.2)
+    add_vertex(g, "account:a2", "account")
+    flag = ({"flagged": True, "last_flag_reason": "shared_card", "last_flagged_at": long(5)}, 0.6)
+    first = {"reason": "shared_card", "risk_score": 0.6, "created_at": long(5)}
+
+    assert fraud_source(g).alert("account:a1", "alert:1", first, long(5), flag=flag).to_list() == [
+        "account:a1|flagged_by|alert:1"
+    ]
+    again = {"reason": "changed", "risk_score": 0.1, "created_at": long(9)}
+    assert fraud_source(g).alert("account:a1", "alert:1", again, long(9), flag=flag).to_list() == [
+        "account:a1|flagged_by|alert:1"
+    ]
+    # by hand: the alert, and no flag
+    fraud_source(g).alert("account:a2", "alert:2", {"reason": "manual_investigation"}, long(5)).iterate()
+
+    assert fraud_source(g).alert("account:gone", "alert:3", first, long(5), flag=flag).to_list() == []
+    assert g.V().has_label("alert").order().by(T.id).id_().to_list() == ["alert:1", "alert:2"]
+    assert g.V("alert:1").value_map("reason", "risk_score", "created_at").next() == {
+        "reason": ["shared_card"],
+        "risk_score": [0.6],
+        "created_at": [5],
+    }
+    edges = g.E().has_label("flagged_by").order().by(T.id).project("out", "in", "at")
+    edges = edges.by(__.out_v().id_()).by(__.in_v().id_()).by(__.values("created_at")).to_list()
+    assert edges == [
+        {"out": "account:a1", "in": "alert:1", "at": 5},
+        {"out": "account:a2", "in": "alert:2", "at": 5},
+    ]
+    accounts = g.V("account:a1", "account:a2").order().by(T.id).value_map().to_list()
+    assert [(row.get("flagged"), row.get("risk_score")) for row in accounts] == [
+        ([True], [0.6]),
+        (None, None),
+    ]

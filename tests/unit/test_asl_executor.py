@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Callable
@@ -325,6 +326,52 @@ def test_input_parameters_result_and_output_paths() -> None:
     assert execution.output == {**selected, "parameters": {"empty_input": True}}
 
 
+def test_a_handler_changing_its_event_changes_nothing_the_execution_recorded() -> None:
+    """States share the data flowing between them instead of copying it: what a handler
+    gets is its own copy, so changing it in place leaves the history, the other branches
+    and the execution's input as they were."""
+    lambda_task = {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:Meddle"}
+    machine = {
+        "StartAt": "Mark",
+        "States": {
+            "Mark": {"Type": "Pass", "Result": {"seen": []}, "ResultPath": "$.marks.first", "Next": "Both"},
+            "Both": {
+                "Type": "Parallel",
+                "Branches": [
+                    {"StartAt": "Left", "States": {"Left": {**lambda_task, "End": True}}},
+                    {"StartAt": "Right", "States": {"Right": {**lambda_task, "End": True}}},
+                ],
+                "ResultPath": "$.branches",
+                "End": True,
+            },
+        },
+    }
+
+    def meddle(event: dict[str, Any]) -> dict[str, Any]:
+        event["flag"]["entity_id"] = "changed"
+        event["marks"]["first"]["seen"].append("handler")
+        event["added"] = True
+        return event
+
+    flag = {"entity_type": "account", "entity_id": "a1"}
+    execution = execute(machine, {"flag": flag}, Functions(Meddle=meddle), name="meddle", start_time=START)
+
+    assert execution.succeeded
+    assert flag == {"entity_type": "account", "entity_id": "a1"}
+    assert execution.input == {"flag": flag}
+    before = {"flag": flag, "marks": {"first": {"seen": []}}}
+    assert execution.event("Mark").output == before
+    assert execution.event("Left").input == before
+    assert execution.event("Right").input == before  # not what the left branch's handler made of it
+    changed = {
+        "flag": {**flag, "entity_id": "changed"},
+        "marks": {"first": {"seen": ["handler"]}},
+        "added": True,
+    }
+    assert execution.output == {**before, "branches": [changed, changed]}
+    assert machine["States"]["Mark"]["Result"] == {"seen": []}  # the definition's literal too
+
+
 def test_missing_input_path_is_a_runtime_error_that_catch_all_does_not_catch() -> None:
     machine = {
         "StartAt": "Pick",
@@ -578,10 +625,14 @@ def test_unsupported_or_malformed_paths_name_the_path(path: str) -> None:
 
 
 def test_paths_write_copies_and_refuses_to_step_into_scalars() -> None:
+    before = copy.deepcopy(PATH_DATA)
     updated = paths.write("$.ring.members[0].score", PATH_DATA, 0.9)
 
     assert updated["ring"]["members"][0] == {"id": "a1", "flagged": True, "score": 0.9}
-    assert "score" not in PATH_DATA["ring"]["members"][0]
+    assert updated["ring"]["members"][1:] == before["ring"]["members"][1:]
+    assert before == PATH_DATA  # at every level: only copies along the path were written
+    created = paths.write("$.ring.new.deeper", PATH_DATA, [1])
+    assert created["ring"]["new"] == {"deeper": [1]} and before == PATH_DATA
     with pytest.raises(RuntimeStatesError, match="ResultPath"):
         paths.write("$['odd key'].x", {"odd key": 1}, 2)
     with pytest.raises(RuntimeStatesError, match="ResultPath"):

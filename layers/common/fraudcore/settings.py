@@ -11,7 +11,6 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import Field, dataclass, field, fields
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -214,12 +213,27 @@ class Settings:
         return {f.name: str(getattr(self, f.name)) for f in fields(self)}
 
 
-@lru_cache(maxsize=1)
+_settings: Settings | None = None
+
+
 def get_settings() -> Settings:
     """The settings of this execution environment, read once."""
-    return Settings.from_env()
+    global _settings
+    settings = _settings
+    if settings is None:
+        settings = _settings = Settings.from_env()
+    return settings
 
 
-def reset_settings_cache() -> None:
-    """Forget the cached settings (the local runner changes the environment between invocations)."""
-    get_settings.cache_clear()
+def cached_settings() -> Settings | None:
+    """The settings :func:`get_settings` read, None when it has not read them since the last reset."""
+    return _settings
+
+
+def reset_settings_cache(settings: Settings | None = None) -> None:
+    """Forget the cached settings (the local runner changes the environment between invocations).
+
+    With ``settings``, those are what :func:`get_settings` returns next: the settings of the
+    environment now in place, read before (the local runner keeps them per environment)."""
+    global _settings
+    _settings = settings

@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from fraudcore import backends
-from fraudcore.settings import reset_settings_cache
+from fraudcore.settings import Settings, cached_settings, reset_settings_cache
 from fraudlocal.errors import UserError
 from fraudlocal.state_dir import StateDir
 
@@ -145,17 +145,50 @@ def load_handler(code_dir: Path, handler: str) -> Any:
         raise UserError(f"{path} has no function {attribute!r}") from None
 
 
+Environment = frozenset[tuple[str, str]]
+
+#: the settings read in each environment seen (a function's, the process's own), by the
+#: whole environment: ``Settings.from_env`` reads nothing else
+_settings_by_environment: dict[Environment, Settings] = {}
+_SETTINGS_KEPT = 64
+
+
 @contextlib.contextmanager
 def patched_environment(env: dict[str, str]) -> Iterator[None]:
+    """Run with ``env`` over the process's environment; afterwards the environment is again
+    exactly what it was, whatever the code run inside changed in it.
+
+    Only the variables that differ are written (each write is a system call), and the
+    settings (``fraudcore.settings.get_settings``) of an environment seen before are not
+    read again: they are those read in that same environment, else read on first use."""
     saved = dict(os.environ)
-    os.environ.update(env)
-    reset_settings_cache()
+    for name, value in env.items():
+        if saved.get(name) != value:
+            os.environ[name] = value
+    patched = {**saved, **env}
+    inside = frozenset(patched.items())
+    reset_settings_cache(_settings_by_environment.get(inside))
     try:
         yield
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        reset_settings_cache()
+        current = dict(os.environ)
+        _keep_settings(inside, current == patched)
+        for name in current.keys() - saved.keys():
+            del os.environ[name]
+        for name, value in saved.items():
+            if current.get(name) != value:
+                os.environ[name] = value
+        reset_settings_cache(_settings_by_environment.get(frozenset(saved.items())))
+
+
+def _keep_settings(environment: Environment, unchanged: bool) -> None:
+    """Keep the settings read in ``environment`` if the code that read them left it unchanged."""
+    settings = cached_settings()
+    if settings is None or not unchanged or environment in _settings_by_environment:
+        return
+    if len(_settings_by_environment) >= _SETTINGS_KEPT:
+        _settings_by_environment.clear()
+    _settings_by_environment[environment] = settings
 
 
 _templates: dict[Path, tuple[float, Any]] = {}

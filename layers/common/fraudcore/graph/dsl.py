@@ -20,7 +20,15 @@ from typing import Any
 
 from gremlin_python.process.graph_traversal import GraphTraversal, GraphTraversalSource
 from gremlin_python.process.graph_traversal import __ as _plain
-from gremlin_python.process.traversal import Bytecode, Cardinality, Merge, P, T, TraversalStrategies
+from gremlin_python.process.traversal import (
+    Bytecode,
+    Cardinality,
+    Direction,
+    Merge,
+    P,
+    T,
+    TraversalStrategies,
+)
 
 from . import schema
 
@@ -52,6 +60,34 @@ class FraudTraversal(GraphTraversal):
         for key, value in properties.items():
             traversal = traversal.property(Cardinality.single, key, value)
         return traversal
+
+    def set_flag(self, properties: dict[str, Any], risk_score: float) -> FraudTraversal:
+        """Set the flag properties on the vertices and raise their ``risk_score`` to
+        ``risk_score`` where it is lower or absent (never lowers it); each vertex goes on,
+        whether its risk rose or not."""
+        raise_risk = __.or_(__.not_(__.has("risk_score")), __.has("risk_score", P.lt(risk_score))).property(
+            Cardinality.single, "risk_score", risk_score
+        )
+        return self.set_single(properties).side_effect(raise_risk)
+
+    def record_alert(
+        self, alert_vertex_id: str, properties: dict[str, Any], flagged_vertex_id: str, at: int
+    ) -> FraudTraversal:
+        """Merge the alert vertex (``properties`` when it is new) and its ``flagged_by`` edge
+        from ``flagged_vertex_id`` (``created_at`` when new); goes on with the edge. Kept
+        as they are when they exist: a retried step writes nothing twice."""
+        edge = {
+            T.id: schema.edge_id(schema.FLAGGED_BY, flagged_vertex_id, alert_vertex_id),
+            T.label: schema.FLAGGED_BY,
+            Direction.OUT: flagged_vertex_id,
+            Direction.IN: alert_vertex_id,
+        }
+        return (
+            self.merge_v({T.id: alert_vertex_id, T.label: schema.ALERT})
+            .option(Merge.on_create, {T.label: schema.ALERT, **properties})
+            .merge_e(edge)
+            .option(Merge.on_create, {"created_at": at})
+        )
 
 
 class __(_plain):
@@ -312,22 +348,29 @@ class FraudTraversalSource(GraphTraversalSource):
 
     # -- writes (idempotent: fixed ids, mergeV/mergeE, single cardinality) --------------
 
-    def flag(self, vertex_id: str, properties: dict[str, Any]) -> FraudTraversal:
-        """Set the flag properties on one vertex."""
-        return self.V(vertex_id).set_single(properties).id_()
+    def flag(
+        self, vertex_ids: Sequence[str], properties: dict[str, Any], risk_score: float
+    ) -> FraudTraversal:
+        """Flag the vertices (:meth:`FraudTraversal.set_flag`) in one request; yields the ids
+        of those found (an empty result: none of them is in the graph)."""
+        return self.V(*vertex_ids).set_flag(properties, risk_score).id_()
 
-    def flag_many(self, vertex_ids: Sequence[str], properties: dict[str, Any]) -> FraudTraversal:
-        """Set the same flag properties on many vertices in one request."""
-        return self.V(*vertex_ids).set_single(properties).id_()
-
-    def raise_risk(self, vertex_ids: Sequence[str], risk_score: float) -> FraudTraversal:
-        """Raise ``risk_score`` to ``risk_score`` where it is lower or absent (never lowers it)."""
-        return (
-            self.V(*vertex_ids)
-            .or_(__.not_(__.has("risk_score")), __.has("risk_score", P.lt(risk_score)))
-            .property(Cardinality.single, "risk_score", risk_score)
-            .id_()
-        )
+    def alert(
+        self,
+        vertex_id: str,
+        alert_vertex_id: str,
+        alert_properties: dict[str, Any],
+        at: int,
+        flag: tuple[dict[str, Any], float] | None = None,
+    ) -> FraudTraversal:
+        """Record the vertex's alert (:meth:`FraudTraversal.record_alert`), flagging the vertex
+        first when ``flag`` (its properties and risk score, :meth:`FraudTraversal.set_flag`)
+        is given, in one request; yields the ``flagged_by`` edge's id, nothing (and writes
+        nothing) when the vertex is not in the graph."""
+        traversal = self.V(vertex_id)
+        if flag is not None:
+            traversal = traversal.set_flag(*flag)
+        return traversal.record_alert(alert_vertex_id, alert_properties, vertex_id, at).id_()
 
     def merge_vertices(self, rows: list[dict[str, Any]]) -> FraudTraversal:
         """``rows``: ``{match: {T.id, T.label}, create: {...}}``; existing vertices are kept."""

@@ -274,7 +274,11 @@ def _write_case(
     return outcome
 
 
-def _link_members(access: GraphAccess, case_vid: str, member_vids: list[str], at: int) -> None:
+def _link_members(
+    access: GraphAccess, case_vid: str, member_vids: list[str], at: int, trigger_alert_id: str | None
+) -> None:
+    """The members' ``member_of`` edges and the triggering alert's ``alert_of`` edge, in as
+    few requests as the batch size allows."""
     rows = [
         {
             "match": {
@@ -287,8 +291,10 @@ def _link_members(access: GraphAccess, case_vid: str, member_vids: list[str], at
         }
         for vid in member_vids
     ]
+    if trigger_alert_id:
+        rows.append(_edge_row(schema.ALERT_OF, trigger_alert_id, case_vid, at))
     for chunk in chunks(rows, WRITE_BATCH):
-        access.run(lambda g, chunk=chunk: g.merge_edges(chunk), "case: member_of edges")
+        access.run(lambda g, chunk=chunk: g.merge_edges(chunk), "case: member_of and alert_of edges")
 
 
 def _propagate_flags(
@@ -302,12 +308,11 @@ def _propagate_flags(
     }
     for chunk in chunks(member_vids, WRITE_BATCH):
         access.run(
-            lambda g, chunk=chunk: g.flag_many(
-                chunk, {"flagged": True, "last_flag_reason": RING_MEMBER_REASON, "last_flagged_at": at}
+            lambda g, chunk=chunk: g.flag(
+                chunk, {"flagged": True, "last_flag_reason": RING_MEMBER_REASON, "last_flagged_at": at}, score
             ),
-            "case: flag members",
+            "case: flag members, raise their risk",
         )
-        access.run(lambda g, chunk=chunk: g.raise_risk(chunk, score), "case: raise members' risk")
     vertex_rows = [
         {
             "match": {T.id: alert, T.label: schema.ALERT},
@@ -374,13 +379,8 @@ def record_case(
     added = sorted({plain_id(v) for v in member_vids} - had) if prior else []
     outcome = _write_case(access, case_vid, investigation, assessment, prior, at, added)
     verdict, score = outcome.verdict, outcome.score
-    _link_members(access, case_vid, member_vids, at)
+    _link_members(access, case_vid, member_vids, at, trigger_alert_id)
     links = link_related_cases(access, case_vid)
-    if trigger_alert_id:
-        access.run(
-            lambda g: g.merge_edges([_edge_row(schema.ALERT_OF, trigger_alert_id, case_vid, at)]),
-            "case: trigger alert",
-        )
     propagated: list[str] = []
     if assessment.verdict == "fraud_ring":
         # a flagged entity already carries its own flag; a hand-started one does not

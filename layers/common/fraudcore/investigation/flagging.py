@@ -18,7 +18,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from gremlin_python.process.traversal import Direction, T
 from gremlin_python.statics import long
 
 from ..graph import schema
@@ -41,7 +40,32 @@ def flag_entity(
     """Flag the entity and record its alert; returns ``$.investigation`` for the next steps."""
     access = GraphAccess.of(graph)
     vid = investigation.vertex_id
-    if not access.run(lambda g: g.existing_ids([vid]), "flag: entity exists"):
+    at = long(epoch_ms(now))  # epoch ms exceed GraphBinary's 32-bit int
+    alert = alert_id(investigation)
+    if investigation.is_relook:
+        found = access.run(lambda g: g.existing_ids([vid]), "flag: entity exists")
+    else:
+        alert_props = {
+            "reason": MANUAL_REASON if investigation.is_manual else investigation.rule,
+            "summary": investigation.summary,
+            "entity": vid,
+            "risk_score": investigation.risk_score,
+            "reference_time": investigation.reference_time,
+            "created_at": at,
+        }
+        flag = {"flagged": True, "last_flag_reason": investigation.rule, "last_flagged_at": at}
+        # found, marked (not when started by hand) and its alert recorded in one request
+        found = access.run(
+            lambda g: g.alert(
+                vid,
+                alert,
+                alert_props,
+                at,
+                flag=None if investigation.is_manual else (flag, investigation.risk_score),
+            ),
+            "flag: mark entity, record alert",
+        )
+    if not found:
         if investigation.is_manual:
             # An analyst's typo: retrying cannot help. A flag's entity may still be on its
             # way through ingest (the two run independently), so that one is retried.
@@ -55,33 +79,4 @@ def flag_entity(
         )
     if investigation.is_relook:
         return investigation.to_dict()
-    at = long(epoch_ms(now))  # epoch ms exceed GraphBinary's 32-bit int
-    if not investigation.is_manual:
-        access.run(
-            lambda g: g.flag(
-                vid, {"flagged": True, "last_flag_reason": investigation.rule, "last_flagged_at": at}
-            ),
-            "flag: mark entity",
-        )
-        access.run(lambda g: g.raise_risk([vid], investigation.risk_score), "flag: raise risk")
-    alert = alert_id(investigation)
-    alert_props = {
-        "reason": MANUAL_REASON if investigation.is_manual else investigation.rule,
-        "summary": investigation.summary,
-        "entity": vid,
-        "risk_score": investigation.risk_score,
-        "reference_time": investigation.reference_time,
-        "created_at": at,
-    }
-    access.run(
-        lambda g: g.merge_vertices([{"match": {T.id: alert, T.label: schema.ALERT}, "create": alert_props}]),
-        "flag: alert",
-    )
-    edge = {
-        T.id: schema.edge_id(schema.FLAGGED_BY, vid, alert),
-        T.label: schema.FLAGGED_BY,
-        Direction.OUT: vid,
-        Direction.IN: alert,
-    }
-    access.run(lambda g: g.merge_edges([{"match": edge, "create": {"created_at": at}}]), "flag: flagged_by")
     return {**investigation.to_dict(), "alert_id": alert, "flagged_at": at}

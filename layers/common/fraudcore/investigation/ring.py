@@ -198,11 +198,23 @@ def _admit_accounts(state: _Expansion, reached: set[str]) -> list[str]:
     return new
 
 
-def _next_identifiers(state: _Expansion, access: GraphAccess, frontier: list[str]) -> list[str]:
+def _account_identifier_rows(
+    state: _Expansion, access: GraphAccess, accounts: list[str]
+) -> list[dict[str, Any]]:
     per_account = state.limits.identifiers_per_account
-    rows = access.run(
-        lambda g: g.account_identifiers(frontier, per_account + 1), "ring: identifiers of accounts"
+    return access.run(
+        lambda g: g.account_identifiers(accounts, per_account + 1), "ring: identifiers of accounts"
     )
+
+
+def _next_identifiers(
+    state: _Expansion, access: GraphAccess, frontier: list[str], rows: list[dict[str, Any]] | None = None
+) -> list[str]:
+    """The identifiers of the frontier's accounts not explored yet (``rows``: the frontier's
+    identifier rows when already asked for)."""
+    per_account = state.limits.identifiers_per_account
+    if rows is None:
+        rows = _account_identifier_rows(state, access, frontier)
     found: set[str] = set()
     for row in rows:
         ids = sorted(str(i) for i in row["identifiers"])
@@ -216,9 +228,11 @@ def _next_identifiers(state: _Expansion, access: GraphAccess, frontier: list[str
 
 def _expand(state: _Expansion, access: GraphAccess, deadline: float) -> None:
     start_label = label_of(state.start)
+    first_rows = None
     if start_label == schema.ACCOUNT:
-        exists = access.run(lambda g: g.existing_ids([state.start]), "ring: start")
-        if not exists:
+        # the start's identifiers: also whether it is in the graph (no row when it is not)
+        first_rows = _account_identifier_rows(state, access, [state.start])
+        if not first_rows:
             return
         state.members.add(state.start)
         frontier = [state.start]
@@ -233,7 +247,8 @@ def _expand(state: _Expansion, access: GraphAccess, deadline: float) -> None:
         if access.now() > deadline:
             state.truncate("time_budget", f"the analysis stopped after {state.limits.time_budget_ms} ms")
             return
-        identifiers = _next_identifiers(state, access, frontier)
+        identifiers = _next_identifiers(state, access, frontier, first_rows)
+        first_rows = None
         if not identifiers:
             return
         rows = _identifier_rows(access, identifiers, state.limits)

@@ -55,6 +55,16 @@ def _as_json(value: Any, what: str) -> Any:
 
 
 class _Interpreter:
+    """Runs one execution.
+
+    A value is never changed in place once made: each state builds its output anew (a
+    ResultPath copies only the objects along its path), so the states, the history and the
+    context object share values rather than copy them. What leaves for code that may
+    change it goes as a copy: a Lambda payload and the putEvents entries as JSON (which
+    also checks that they are JSON), and what comes from the definition (a Pass state's
+    Result, the literals of a template) is copied out of it.
+    """
+
     def __init__(
         self,
         invoke: Invoke,
@@ -107,13 +117,13 @@ class _Interpreter:
             type=kind,
             parent=parent,
             entered_at=self.clock,
-            input=copy.deepcopy(data),
+            input=data,
         )
         self.execution.history.append(event)
         started = time.perf_counter()
         try:
             output, following = handler(self, name, state, data, event)
-            event.output, event.next = copy.deepcopy(output), following
+            event.output, event.next = output, following
             return output, following
         except StatesError as err:
             event.error, event.cause = err.name, err.cause
@@ -134,7 +144,7 @@ class _Interpreter:
         context: dict[str, Any] = {
             "Execution": {
                 "Id": f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{execution.state_machine}:{execution.name}",
-                "Input": copy.deepcopy(execution.input),
+                "Input": execution.input,
                 "Name": execution.name,
                 "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/{execution.state_machine}Role",
                 "StartTime": iso(execution.start_date),
@@ -183,9 +193,9 @@ class _Interpreter:
     @staticmethod
     def result_path(state: Mapping[str, Any], raw: Any, result: Any, key: str = "ResultPath") -> Any:
         if key not in state:
-            return copy.deepcopy(result)
+            return result
         if state[key] is None:
-            return copy.deepcopy(raw)
+            return raw
         return paths.write(state[key], raw, result)
 
     @staticmethod
@@ -462,7 +472,7 @@ def _parallel(run: _Interpreter, name: str, state: Mapping[str, Any], raw: Any, 
         data = run.input_path(state, raw, context)
         if "Parameters" in state:
             data = run.payload_template(state["Parameters"], data, context)
-        jobs = [(branch, copy.deepcopy(data), f"{prefix}/branch {i}") for i, branch in enumerate(branches)]
+        jobs = [(branch, data, f"{prefix}/branch {i}") for i, branch in enumerate(branches)]
         return run.run_concurrently(jobs, sequential=False)
 
     return run.with_retry_and_catch(name, state, raw, event, attempt)
@@ -562,7 +572,7 @@ def execute(
         task_time=task_time,
     )
     try:
-        execution.output = run.run_machine(definition, copy.deepcopy(execution.input), None)
+        execution.output = run.run_machine(definition, execution.input, None)
         execution.status = "SUCCEEDED"
     except StatesError as err:
         execution.status = "FAILED"

@@ -100,7 +100,12 @@ class HistoryEvent:
 
 @dataclass
 class Execution:
-    """The result of running a state machine: Step Functions' DescribeExecution, plus history."""
+    """The result of running a state machine: Step Functions' DescribeExecution, plus history.
+
+    The values in it are shared where the data flowed unchanged (a state's output is the
+    next state's input, the input of a Parallel is each branch's): read them, do not change
+    them in place.
+    """
 
     name: str
     state_machine: str

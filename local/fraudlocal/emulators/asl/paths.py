@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from .errors import RuntimeStatesError
@@ -55,11 +56,20 @@ def is_path(text: Any) -> bool:
 
 def parse(path: str) -> tuple[bool, list[Token]]:
     """Return (reads the context object, tokens)."""
+    context, tokens, _ = _parsed(path)
+    return context, list(tokens)
+
+
+@lru_cache(maxsize=1024)
+def _parsed(path: str) -> tuple[bool, tuple[Token, ...], bool]:
+    """(reads the context object, tokens, definite): a definition's paths are read at every
+    state it runs, so each is parsed once."""
     if not is_path(path):
         raise PathSyntaxError(path, "a path starts with '$'")
     context = path.startswith("$$")
     rest = path[2:] if context else path[1:]
-    return context, _tokens(path, rest)
+    tokens = tuple(_tokens(path, rest))
+    return context, tokens, is_definite(tokens)
 
 
 def _tokens(path: str, rest: str) -> list[Token]:
@@ -115,7 +125,7 @@ def _bracket(path: str, rest: str, pos: int) -> tuple[int, Token]:
         raise PathSyntaxError(path, f"bad index [{inner}]") from None
 
 
-def is_definite(tokens: list[Token]) -> bool:
+def is_definite(tokens: list[Token] | tuple[Token, ...]) -> bool:
     return all(isinstance(t, Key | Index) for t in tokens)
 
 
@@ -123,27 +133,29 @@ def read(path: str, data: Any, context: Any = None) -> Any:
     """Value at ``path``; a list of matches for wildcard/slice paths.
 
     A definite path that matches nothing is a ``States.Runtime`` error naming the path.
+    The value is the one in ``data`` (or ``context``), not a copy: the executor never
+    changes a value in place.
     """
-    is_context, tokens = parse(path)
+    is_context, tokens, definite = _parsed(path)
     root = context if is_context else data
-    if is_definite(tokens):
+    if definite:
         value = _walk_definite(root, tokens)
         if value is _MISSING:
             where = "the context object" if is_context else "the state input"
             raise RuntimeStatesError(f"The JSONPath {path!r} could not be found in {where}")
-        return copy.deepcopy(value)
-    return copy.deepcopy(_walk_all([root], tokens))
+        return value
+    return _walk_all([root], tokens)
 
 
 def exists(path: str, data: Any, context: Any = None) -> bool:
-    is_context, tokens = parse(path)
+    is_context, tokens, definite = _parsed(path)
     root = context if is_context else data
-    if is_definite(tokens):
+    if definite:
         return _walk_definite(root, tokens) is not _MISSING
     return bool(_walk_all([root], tokens))
 
 
-def _walk_definite(node: Any, tokens: list[Token]) -> Any:
+def _walk_definite(node: Any, tokens: tuple[Token, ...]) -> Any:
     for token in tokens:
         if isinstance(token, Key):
             if not isinstance(node, dict) or token.name not in node:
@@ -156,7 +168,7 @@ def _walk_definite(node: Any, tokens: list[Token]) -> Any:
     return node
 
 
-def _walk_all(nodes: list[Any], tokens: list[Token]) -> list[Any]:
+def _walk_all(nodes: list[Any], tokens: tuple[Token, ...]) -> list[Any]:
     for token in tokens:
         found: list[Any] = []
         for node in nodes:
@@ -184,18 +196,21 @@ def write(path: str, target: Any, value: Any) -> Any:
     """A copy of ``target`` with ``value`` placed at the reference path (ResultPath).
 
     Missing objects along the way are created, as Step Functions does; stepping into
-    something that is not an object is a ``States.Runtime`` error.
+    something that is not an object is a ``States.Runtime`` error. ``target`` is left as
+    it was: the objects along the path are copied, the rest is shared with ``target``
+    (and ``value`` is placed as it is), which is safe as the executor never changes a
+    value in place.
     """
-    is_context, tokens = parse(path)
-    if is_context or not is_definite(tokens):
+    is_context, tokens, definite = _parsed(path)
+    if is_context or not definite:
         raise PathSyntaxError(path, "ResultPath must be a reference path into the state data")
     if not tokens:
-        return copy.deepcopy(value)
-    root = copy.deepcopy(target)
-    if not isinstance(root, dict | list):
+        return value
+    if not isinstance(target, dict | list):
         raise RuntimeStatesError(
-            f"Unable to apply ResultPath {path!r}: the state input is {type(root).__name__}, not an object"
+            f"Unable to apply ResultPath {path!r}: the state input is {type(target).__name__}, not an object"
         )
+    root = copy.copy(target)
     node = root
     for i, token in enumerate(tokens):
         last = i == len(tokens) - 1
@@ -210,7 +225,7 @@ def _descend(path: str, node: Any, token: Token, following: Token | None, value:
                 f"Unable to apply ResultPath {path!r}: {token.name!r} is not in an object"
             )
         if value is not _MISSING:
-            node[token.name] = copy.deepcopy(value)
+            node[token.name] = value
             return None
         if token.name not in node:
             node[token.name] = [] if isinstance(following, Index) else {}
@@ -218,11 +233,15 @@ def _descend(path: str, node: Any, token: Token, following: Token | None, value:
             raise RuntimeStatesError(
                 f"Unable to apply ResultPath {path!r}: {token.name!r} holds a {type(node[token.name]).__name__}"
             )
+        else:
+            node[token.name] = copy.copy(node[token.name])
         return node[token.name]
     assert isinstance(token, Index)
     if not isinstance(node, list) or not -len(node) <= token.index < len(node):
         raise RuntimeStatesError(f"Unable to apply ResultPath {path!r}: index {token.index} is out of range")
     if value is not _MISSING:
-        node[token.index] = copy.deepcopy(value)
+        node[token.index] = value
         return None
+    # the next step writes into it: a copy, the target's own stays as it was
+    node[token.index] = copy.copy(node[token.index])
     return node[token.index]
