@@ -394,6 +394,69 @@ def test_missing_input_path_is_a_runtime_error_that_catch_all_does_not_catch() -
     assert functions.calls == []
 
 
+def _catch_all_task(resource_name: str = "F", **fields: Any) -> dict[str, Any]:
+    return {
+        "StartAt": "Work",
+        "States": {
+            "Work": {
+                "Type": "Task",
+                "Resource": f"arn:aws:lambda:us-east-1:123456789012:function:{resource_name}",
+                "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 2}],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Recovered"}],
+                **fields,
+                "End": True,
+            },
+            "Recovered": {"Type": "Succeed"},
+        },
+    }
+
+
+#: a string whose JSON (with its quotes) is exactly the 256 KiB payload quota, in 2-byte characters
+AT_QUOTA = "é" * ((262_144 - 2) // 2)
+
+
+def test_a_task_result_over_256_kib_fails_the_execution_past_retry_and_catch_on_states_all() -> None:
+    functions = Functions(F=lambda event: AT_QUOTA + "x")  # 262,145 bytes of UTF-8 JSON
+    execution = execute(_catch_all_task(), {}, functions, name="too-big")
+
+    assert (execution.status, execution.error) == ("FAILED", "States.DataLimitExceeded")
+    assert "the result of F has 262145 bytes" in execution.cause and "262144" in execution.cause
+    assert len(functions.calls) == 1  # not retried
+
+
+def test_a_payload_of_exactly_256_kib_passes() -> None:
+    execution = execute(_catch_all_task(), AT_QUOTA, Functions(F=lambda event: event), name="at-quota")
+
+    assert execution.status == "SUCCEEDED" and execution.output == AT_QUOTA
+
+
+def test_a_state_input_over_256_kib_after_parameters_fails_before_the_task_runs() -> None:
+    functions = Functions(F=lambda event: "ok")
+    machine = _catch_all_task(Parameters={"twice.$": "States.Array($.text, $.text)"})
+    execution = execute(machine, {"text": "a" * 140_000}, functions, name="big-input")
+
+    assert (execution.status, execution.error) == ("FAILED", "States.DataLimitExceeded")
+    assert "the Lambda payload" in execution.cause
+    assert functions.calls == []
+
+
+def test_a_state_output_over_256_kib_fails_the_execution() -> None:
+    machine = {
+        "StartAt": "Grow",
+        "States": {
+            "Grow": {
+                "Type": "Pass",
+                "Parameters": {"twice.$": "States.Array($.text, $.text)"},
+                "End": True,
+            }
+        },
+    }
+    execution = execute(machine, {"text": "a" * 140_000}, Functions(), name="big-output")
+
+    assert (execution.status, execution.error) == ("FAILED", "States.DataLimitExceeded")
+    assert "the output of state 'Grow'" in execution.cause
+
+
 def test_intrinsic_functions() -> None:
     data = {
         "case_id": "case-7",

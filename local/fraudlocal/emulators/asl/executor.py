@@ -47,11 +47,34 @@ def validate_execution_name(name: str) -> None:
     check_execution_name(name)
 
 
-def _as_json(value: Any, what: str) -> Any:
+#: Step Functions' payload size quota: a state's input (after Parameters) and output, and a
+#: task's result, at most 256 KiB as a UTF-8 encoded JSON string; over it, the state fails with
+#: the terminal ``States.DataLimitExceeded``, which no Retry or Catch on ``States.ALL`` handles
+#: (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html,
+#: https://docs.aws.amazon.com/step-functions/latest/dg/limits-overview.html)
+PAYLOAD_QUOTA_BYTES = 262_144
+
+
+def _within_quota(text: str, what: str) -> str:
+    """``text`` (a JSON document written with ``ensure_ascii=False``, as the service measures it
+    in UTF-8) if it fits the payload size quota, else States.DataLimitExceeded."""
+    if len(text) * 4 > PAYLOAD_QUOTA_BYTES:  # only then can its UTF-8 exceed the quota
+        size = len(text.encode("utf-8", errors="surrogatepass"))
+        if size > PAYLOAD_QUOTA_BYTES:
+            raise StatesError(
+                "States.DataLimitExceeded",
+                f"{what} has {size} bytes as UTF-8 JSON; the payload size quota is "
+                f"{PAYLOAD_QUOTA_BYTES} bytes (256 KiB)",
+            )
+    return text
+
+
+def _as_json(value: Any, what: str, *, quota: bool = False) -> Any:
     try:
-        return json.loads(json.dumps(value))
+        text = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise RuntimeStatesError(f"{what} is not JSON: {exc}") from None
+    return json.loads(_within_quota(text, what) if quota else text)
 
 
 class _Interpreter:
@@ -123,6 +146,7 @@ class _Interpreter:
         started = time.perf_counter()
         try:
             output, following = handler(self, name, state, data, event)
+            _within_quota(json.dumps(output, ensure_ascii=False), f"the output of state {name!r}")
             event.output, event.next = output, following
             return output, following
         except StatesError as err:
@@ -288,7 +312,7 @@ class _Interpreter:
             raise RuntimeStatesError(f"FunctionName must be a string, not {reference!r}")
         logical_id = function_name(reference)
         event.function = logical_id
-        payload = _as_json(payload, "the Lambda payload")
+        payload = _as_json(payload, "the Lambda payload", quota=True)
         try:
             result = self.invoke(logical_id, payload)
         except Exception as exc:
@@ -300,11 +324,12 @@ class _Interpreter:
             }
             raise StatesError(error_type, json.dumps(cause)) from exc
         try:
-            return json.loads(json.dumps(result))
+            text = json.dumps(result, ensure_ascii=False)
         except (TypeError, ValueError) as exc:
             message = f"Unable to marshal response: {exc}"
             cause = {"errorMessage": message, "errorType": "Runtime.MarshalError"}
             raise StatesError("Runtime.MarshalError", json.dumps(cause)) from None
+        return json.loads(_within_quota(text, f"the result of {logical_id}"))
 
     def call_resource(self, name: str, resource: str, payload: Any, event: HistoryEvent) -> Any:
         if resource == LAMBDA_INVOKE:
@@ -338,7 +363,7 @@ class _Interpreter:
             raise RuntimeStatesError(
                 f"state {name!r}: events:putEvents needs Parameters with a non-empty Entries list"
             )
-        entries = _as_json(entries, "the event entries")
+        entries = _as_json(entries, "the event entries", quota=True)
         self.execution.published_events.extend(entries)
         if self.put_events is not None:
             self.put_events(entries)
