@@ -94,3 +94,30 @@ def test_a_new_edge_with_one_event_gets_what_the_general_merge_gives(amount, in_
         "amount_total": (float, repr(general["amount_total"])),
         "in_person_count": (long, repr(general["in_person_count"])),
     }
+
+
+EXISTING_STATES = [
+    {"first_seen": 10, "last_seen": 20, "tx_count": 3, "amount_total": 10.1, "in_person_count": 1},
+    {"first_seen": 10, "last_seen": 20, "tx_count": 3, "amount_total": 0.1},  # no in_person_count
+    {"last_seen": 20, "tx_count": 2, "amount_total": -0.0},  # no first_seen: the watermark stands in
+    {"first_seen": 20, "last_seen": 20, "tx_count": 1, "amount_total": 123456789.12, "in_person_count": 0},
+    {},  # an edge with none of the properties
+]
+
+
+@pytest.mark.parametrize("existing", EXISTING_STATES)
+@pytest.mark.parametrize("at", [5, 10, 15, 20, 21, 1_700_000_000_123])  # before, at and after the marks
+@pytest.mark.parametrize("amount", [0.0, -0.0, 0.2, 12.345, 1e-9])
+@pytest.mark.parametrize("in_person", [False, True])
+def test_a_known_edge_with_one_event_gets_what_the_general_merge_gives(existing, at, amount, in_person):
+    edge = EdgeUpsert("a|uses|c", "uses", "a", "c", [EdgeEvent(at, amount, in_person)])
+    general = edge.merged_properties(existing)
+    props = edge.as_map(existing)["props"]
+    assert props == general
+    assert {key: (type(value), repr(value)) for key, value in props.items()} == {
+        "first_seen": (long, repr(general["first_seen"])),
+        "last_seen": (long, repr(general["last_seen"])),
+        "tx_count": (long, repr(general["tx_count"])),
+        "amount_total": (float, repr(general["amount_total"])),
+        "in_person_count": (long, repr(general["in_person_count"])),
+    }

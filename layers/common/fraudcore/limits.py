@@ -97,7 +97,9 @@ def parse_json_record(text: str) -> Any:
         )
     except RecursionError:
         raise LimitExceeded(f"JSON nests deeper than {MAX_JSON_DEPTH} levels") from None
-    if json_depth(value) > MAX_JSON_DEPTH:
+    # each level of nesting opens with a bracket, so a text with few brackets (those inside
+    # strings counted too) cannot nest too deep: the walk is for the others
+    if text.count("{") + text.count("[") > MAX_JSON_DEPTH and json_depth(value) > MAX_JSON_DEPTH:
         raise LimitExceeded(f"JSON nests deeper than {MAX_JSON_DEPTH} levels")
     return value
 

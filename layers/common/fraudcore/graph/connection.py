@@ -596,8 +596,13 @@ def driver_factory(
             from .sigv4 import signed_handshake_headers
 
             headers = signed_handshake_headers(endpoint, region)
+        options = dict(driver_options)
+        if "message_serializer" not in options:
+            from .wire import fast_message_serializer  # the driver's, reading answers faster
+
+            options["message_serializer"] = fast_message_serializer()
         return DriverRemoteConnection(
-            endpoint, traversal_source, headers=headers, pool_size=pool_size, **driver_options
+            endpoint, traversal_source, headers=headers, pool_size=pool_size, **options
         )
 
     return open_connection

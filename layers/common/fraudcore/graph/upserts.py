@@ -108,6 +108,28 @@ class EdgeUpsert:
                 "amount_total": round(0 + event.amount, 2),  # as merged_properties sums
                 "in_person_count": long(0 + event.in_person),
             }
+        elif len(events) == 1:  # an edge seen before, one event: merged_properties, in line
+            event = events[0]
+            at = event.epoch_ms
+            get = existing.get
+            watermark = int(get("last_seen", 0))
+            first_seen = int(get("first_seen", watermark))
+            tx_count = int(get("tx_count", 0))
+            amount_total = float(get("amount_total", 0.0))
+            in_person_count = int(get("in_person_count", 0))
+            if at > watermark:  # newer than the edge's last event: counted
+                tx_count += 1
+                amount_total += 0 + event.amount
+                in_person_count += 0 + event.in_person
+            else:  # nothing counted: merged_properties adds sum([]), 0, which turns -0.0 into 0.0
+                amount_total += 0
+            props = {
+                "first_seen": long(first_seen if first_seen < at else at),
+                "last_seen": long(at if at > watermark else watermark),
+                "tx_count": long(tx_count),
+                "amount_total": round(amount_total, 2),
+                "in_person_count": long(in_person_count),
+            }
         else:
             merged = self.merged_properties(existing)
             props = {
