@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from gremlin_python.driver.remote_connection import RemoteConnection
 from gremlin_python.process.traversal import Bytecode, T
 
@@ -214,10 +215,11 @@ def test_the_conformance_suite_runs_the_client_neptune_allows():
 
 def test_the_edge_state_read_answers_one_list_of_value_lists_in_its_own_order(graph_backend):
     """The read the upserts rely on, on this backend: one result, an ``[id, *EDGE_STATE]`` list
-    per existing edge (values in the order the read names them), absent properties left out."""
+    per existing edge (values in the order the read names them); an edge without some of the
+    properties answers a shorter list, set aside and read again in full."""
     from gremlin_python.process.traversal import Direction
 
-    from fraudcore.graph.upserts import EDGE_STATE, edge_states, read_edges
+    from fraudcore.graph.upserts import EDGE_STATE, edge_states, read_edges, read_edges_in_full
 
     store = GraphStore(connection_for(graph_backend))
     store.upsert_transactions([tx(1, "a1", 10, 12.5, device_id=None, ip=None), tx(2, "a1", 20, 30.0)])
@@ -240,18 +242,50 @@ def test_the_edge_state_read_answers_one_list_of_value_lists_in_its_own_order(gr
     assert set(rows) == {card, old}
     first, last = (int((START + timedelta(minutes=m)).timestamp() * 1000) for m in (10, 20))
     assert rows[card] == [card, first, last, 2, 42.5, 1]
-    assert len(EDGE_STATE) == 5 and rows[old][:5] == [old, 1, 2, 3, 4.5]
-    assert edge_states(answer[0], set(ids)) == {
-        card: {
-            "first_seen": first,
-            "last_seen": last,
-            "tx_count": 2,
-            "amount_total": 42.5,
-            "in_person_count": 1,
-        },
+    assert len(EDGE_STATE) == 5 and rows[old] == [old, 1, 2, 3, 4.5]  # in_person_count left out
+    card_state = {
+        "first_seen": first,
+        "last_seen": last,
+        "tx_count": 2,
+        "amount_total": 42.5,
+        "in_person_count": 1,
+    }
+    incomplete: list[str] = []
+    assert edge_states(answer[0], set(ids), incomplete) == {card: card_state}
+    assert incomplete == [old]
+    with pytest.raises(ValueError, match="expected \\[id, first_seen"):
+        edge_states(answer[0], set(ids))  # without a list for them, a short row is refused
+    # read in full, every edge answers every property, "" for one it does not have
+    full = read_edges_in_full(graph_backend, ids).to_list()
+    assert sorted(full[0]) == sorted([[card, first, last, 2, 42.5, 1], [old, 1, 2, 3, 4.5, ""]])
+    assert edge_states(full[0], set(ids)) == {
+        card: card_state,
         old: {"first_seen": 1, "last_seen": 2, "tx_count": 3, "amount_total": 4.5},
     }
     assert read_edges(graph_backend, ["account:a1|uses|card:nowhere"]).to_list() == [[]]
+
+
+def test_an_edge_written_before_a_property_existed_still_adds_up(graph_backend):
+    """The store reads such an edge again in full, and its aggregates go on from what it holds."""
+    store = GraphStore(connection_for(graph_backend))
+    store.upsert_transactions([tx(1, "a1", 10, 12.5)])
+    legacy = "account:a1|uses|card:c-a1"
+    graph_backend.E(legacy).properties("in_person_count").drop().iterate()
+    assert "in_person_count" not in graph_backend.E(legacy).element_map().next()
+    requests = store.connection.requests
+    outcome = store.upsert_transactions([tx(2, "a1", 20, 30.0, device_id=None, ip=None)])
+    assert outcome.stored == {"t2"}
+    card = graph_backend.E(legacy).element_map().next()
+    first, last = (int((START + timedelta(minutes=m)).timestamp() * 1000) for m in (10, 20))
+    assert (card["first_seen"], card["last_seen"], card["tx_count"], card["amount_total"]) == (
+        first,
+        last,
+        2,
+        42.5,
+    )
+    assert card["in_person_count"] == 1  # counted from nothing: the payment at the till
+    # the read, the read in full of the legacy edge, the new merchant's mergeV, the mergeE
+    assert store.connection.requests - requests == outcome.requests == 4
 
 
 def test_an_edge_upsert_sends_its_properties_once_for_both_options(graph_backend):

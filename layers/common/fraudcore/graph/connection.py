@@ -433,7 +433,8 @@ class GraphConnection:
         client's work: ``builds[i + 1]`` is called (the traversal and its arguments converted)
         while the graph works on request ``i``, so ``builds[i + 1]`` may rely on the results of
         requests ``0 .. i - 1``, which ``on_result(index, result)`` received first, but not on
-        request ``i``'s.
+        request ``i``'s. ``on_result`` runs while no request is in flight (request ``i + 1`` is
+        sent after it returns), so it may run requests of its own on this connection.
         """
         if terminal not in ("toList", "iterate", "next"):
             raise ValueError(f"terminal={terminal!r}: expected 'toList', 'iterate' or 'next'")

@@ -24,6 +24,7 @@ from .upserts import (
     merge_edges,
     merge_vertices,
     read_edges,
+    read_edges_in_full,
 )
 
 #: vertices or edges per upsert request. Neptune advises about 200 "records" per request (a
@@ -251,6 +252,8 @@ class GraphStore:
     def _upsert_chunk(self, chunk: Sequence[Transaction], *, skip_known: bool = False) -> None:
         """The distinct vertices and edges of ``chunk``: a read of the edges, then the vertices,
         then the edges, each in requests of at most ``write_batch`` (reads: ids) objects.
+        An edge the read finds without some of the properties is read again in full
+        (:func:`read_edges_in_full`) before any edge is written.
         With ``skip_known``, the vertices in :attr:`known_vertices` are left out. The vertices
         of each vertex request that answered become known.
 
@@ -299,8 +302,12 @@ class GraphStore:
 
         def received(index: int, answer: Any) -> None:
             if index < len(reads):  # one result: the list of the read's rows
+                incomplete: list[str] = []  # edges without some of the properties
                 for rows in answer:
-                    existing.update(edge_states(rows, set(reads[index])))
+                    existing.update(edge_states(rows, set(reads[index]), incomplete))
+                if incomplete:  # read in full now: nothing is in flight between two requests
+                    for rows in self.connection.run(lambda g: read_edges_in_full(g, incomplete)):
+                        existing.update(edge_states(rows, set(incomplete)))
             elif index < len(reads) + len(vertex_parts):  # a mergeV request answered: in the graph
                 known.add_all(vertex.vid for vertex in vertex_parts[index - len(reads)])
 
