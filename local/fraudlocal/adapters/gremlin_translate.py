@@ -623,7 +623,16 @@ def convert_result(value: Any, shape: Shape = None) -> Any:
         if shape == PATH:
             return Path([set() for _ in value], [convert_result(item) for item in value])
         item_shape = shape[1] if isinstance(shape, tuple) and shape[0] == "list" else None
-        return [convert_result(item, item_shape) for item in value]
+        converted = []
+        append = converted.append
+        for item in value:  # the scalars in line: a read's rows are lists of them
+            kind = type(item)
+            append(
+                item
+                if kind is str or kind is int or kind is float or item is None
+                else convert_result(item, item_shape)
+            )
+        return converted
     if isinstance(value, dict):
         if shape in (ELEMENT_MAP, VALUE_MAP):  # a tuple: shapes may be unhashable
             return _element_map(value)
