@@ -19,8 +19,10 @@ from fraudcore.execution_names import configured_name_key, pinned_name_key
 from fraudcore.micro import evaluate_rules
 from fraudcore.model import parse_transaction
 from fraudcore.rules import enabled_rules, load_rules, rule_with
+from fraudcore.timeseries.rule_sql import compile_rule
 from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore
 from fraudlocal.backtest import load_store, schedule_ticks
+from fraudlocal.pipeline import span_evaluation
 from fraudlocal.pipeline.span_evaluation import SpanEvaluator, grows_with_events
 from fraudlocal.scenario import generate
 
@@ -203,3 +205,27 @@ def test_only_growing_aggregates_skip_the_per_run_query() -> None:
     assert not kinds["spike"] and not kinds["pass_through"]
     # novelty and habit are as of each transaction: a window can stop hitting
     assert not grows_with_events(next(rule for rule in load_rules() if rule.signals))
+
+
+def test_the_runs_own_queries_in_one_statement_give_each_query_s_rows(store, monkeypatch) -> None:
+    """The own queries of many runs go in one statement, and each run gets its own query's
+    rows exactly: the same windows, the sums to the last bit."""
+    rule = next(rule for rule in lowered(0.15) if rule.id == "slow_pass_through")
+    evaluator = SpanEvaluator(store, [rule], EVERY)
+    statements: list[str] = []
+    native = store.query_duckdb
+
+    def counted(sql: str, parameters=None) -> list:
+        statements.append(sql)
+        return native(sql, parameters)
+
+    monkeypatch.setattr(store, "query_duckdb", counted)
+    found = evaluator._own_rows(rule, store.ticks)
+    assert len(statements) == -(-len(store.ticks) // span_evaluation.OWN_QUERIES_PER_STATEMENT)
+    hits = 0
+    for tick in store.ticks:
+        own = store.query(compile_rule(rule, store.database, store.table, tick, EVERY))
+        assert sorted(found[tick], key=repr) == sorted(own, key=repr), tick
+        hits += len(own)
+    assert hits > 0
+    assert evaluator.statistics.per_tick_queries == len(store.ticks)
