@@ -9,7 +9,7 @@ windows are still open and after they closed.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -93,10 +93,10 @@ def test_every_run_gets_the_flags_of_the_scheduled_path(store, factor: float) ->
     assert statistics["queries"] < statistics["queries_per_tick_mode"] / (3 if factor == 1 else 1)
 
 
-def takeover_store(path: Path) -> tuple[DuckDBTimeseriesStore, list[datetime]]:
+def takeover_store(path: Path, extra: Sequence[dict] = ()) -> tuple[DuckDBTimeseriesStore, list[datetime]]:
     """A takeover whose windows fill, hit, and (as the intruder's device stops being new)
     stop hitting, amid customers paying large sums all day; and the runs after it began."""
-    first = datetime(2026, 11, 1, tzinfo=UTC)
+    first = TAKEOVER_DAY
     # other customers paying large sums from their usual phones all day: candidates, no hits
     base = [
         {
@@ -136,11 +136,15 @@ def takeover_store(path: Path) -> tuple[DuckDBTimeseriesStore, list[datetime]]:
             "amount": 45.0,
             "timestamp": first + timedelta(hours=9, minutes=10),
         },
+        *extra,
     ]
     transactions = [parse_transaction(row) for row in rows]
     store = DuckDBTimeseriesStore(path / "ts.duckdb", "fraud", "transactions")
     load_store(store, transactions)
     return store, [tick for tick in schedule_ticks(first, first + timedelta(hours=12), EVERY)][96:]
+
+
+TAKEOVER_DAY = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def assert_scheduled_flags(store: DuckDBTimeseriesStore, rules: list, ticks: list[datetime]) -> list:
@@ -229,3 +233,32 @@ def test_the_runs_own_queries_in_one_statement_give_each_query_s_rows(store, mon
         hits += len(own)
     assert hits > 0
     assert evaluator.statistics.per_tick_queries == len(store.ticks)
+
+
+def test_the_screen_of_a_rule_with_signals_drops_the_runs_that_see_only_usual_payments(
+    tmp_path: Path,
+) -> None:
+    """Large payments from the account's own device, network and country add up past the
+    threshold every hour, but none can meet a novelty signal: the runs that see only them
+    send no query. Every run that hits is kept, and gets the scheduled path's flags."""
+    regular = {"account_id": "big-spender", "device_id": "own-phone", "ip": "own-home", "country": "US"}
+    payments = [
+        {
+            **regular,
+            "transaction_id": f"b{n}",
+            "amount": 700.0 + n,
+            "timestamp": TAKEOVER_DAY + timedelta(hours=4, minutes=20 * n),
+        }
+        for n in range(24)
+    ]
+    store, ticks = takeover_store(tmp_path, payments)
+    rules = [rule_with(rule, every=None) for rule in load_rules() if rule.signals]
+    for rule in rules:
+        screened = SpanEvaluator(store, [rule], EVERY)._screen(rule, ticks)
+        hitting = [tick for tick in ticks if evaluate_rules(store, [rule], tick, EVERY)[0]]
+        assert hitting, rule.id
+        assert set(hitting) <= set(screened), rule.id
+        # the big spender's hours before the intrusion (09:00) are not worth a query
+        assert min(screened) > TAKEOVER_DAY + timedelta(hours=9), rule.id
+    assert_scheduled_flags(store, rules, ticks)
+    store.close()

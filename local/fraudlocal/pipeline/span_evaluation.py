@@ -39,9 +39,9 @@ How, per rule:
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -441,9 +441,10 @@ class SpanEvaluator:
         ]
 
     def _filling_windows(self, rule: Rule, start: datetime, end: datetime) -> dict[datetime, datetime]:
-        """Per window start, the first event time at which some entity's transactions of at
-        least ``min_amount`` in that window (the rule's filter applied) reached the threshold:
-        a run before that moment cannot see the window hit.
+        """Per window start, the first event time at which some entity's transactions that may
+        count (:meth:`_may_count`: at least ``min_amount``, the rule's filter applied, and
+        able to meet its signals) in that window reached the threshold: a run before that
+        moment cannot see the window hit.
 
         The rows a rule with signals aggregates are some of these (those meeting every
         signal as of their time), and its aggregate only grows with rows, so their aggregate
@@ -453,15 +454,20 @@ class SpanEvaluator:
         self.statistics.span_queries += 1
         minimum = float(rule.params["min_amount"])
         column = rule.entity_column
+        novelty = _novelty_columns(rule)
+        candidates = [f"amount >= {minimum}", f"{column} IS NOT NULL"]
         rows = self.store.query(
             _select_rows(
                 rule,
                 self.store,
-                f"time, {column} AS entity_id, amount",
+                ", ".join([f"time, {column} AS entity_id, amount", *novelty]),
                 start,
                 end,
-                [f"amount >= {minimum}", f"{column} IS NOT NULL"],
+                candidates,
             )
+        )
+        may_count = self._may_count(
+            rule, start, end, _select_rows(rule, self.store, column, start, end, candidates)
         )
         threshold = float(rule.threshold)
         need = threshold - _SUM_MARGIN * abs(threshold)
@@ -469,7 +475,12 @@ class SpanEvaluator:
         totals: dict[tuple[str, datetime], float] = defaultdict(float)
         filling: dict[datetime, datetime] = {}
         moves = sorted(
-            ((parse_time(row["time"]), str(row["entity_id"]), float(row["amount"])) for row in rows),
+            (
+                (moment, entity, float(row["amount"]))
+                for row in rows
+                for moment, entity in [(parse_time(row["time"]), str(row["entity_id"]))]
+                if may_count(row, moment, entity)
+            ),
             key=lambda move: move[0],
         )
         for moment, entity, amount in moves:
@@ -486,6 +497,76 @@ class SpanEvaluator:
                 if window_start not in filling and totals[key] >= need:
                     filling[window_start] = moment
         return filling
+
+    def _may_count(
+        self, rule: Rule, start: datetime, end: datetime, candidate_entities: str
+    ) -> Callable[[dict[str, Any], datetime, str], bool]:
+        """Whether a transaction in [start, end) can be counted by some run of a rule with
+        signals, from what every such run's profile of its entity needs (a necessary
+        condition, true for all the rows a run counts, whatever its history start):
+
+        - ``habit_transactions >= min_history``: the entity has at least ``min_history``
+          transactions before it;
+        - each ``new`` signal, for one of its columns: the value is set, and the entity did
+          not use it within ``[time - history, time - new_within)`` (the run's history
+          starts ``history`` before its first window start, at or before ``time - history``:
+          a use there would be its first use, earlier than ``new_within`` before the row), and
+          the entity had a transaction at least ``established`` before the row (its first
+          use in the run's history is at least that long before the value's first use, which
+          is not after the row).
+
+        Read from every transaction of the entities with a candidate row
+        (``candidate_entities``, SQL), from ``history`` before ``start`` (the earliest
+        history start of the runs) to ``end``.
+        """
+        history = parse_duration(rule.params["history"], rule.id)
+        new_within = parse_duration(rule.params["new_within"], rule.id)
+        established = parse_duration(rule.params["established"], rule.id)
+        min_history = int(rule.params["min_history"])
+        column = rule.entity_column
+        novelty = _novelty_columns(rule)
+        self.statistics.span_queries += 1
+        rows = self.store.query(
+            _select_rows(
+                rule,
+                self.store,
+                ", ".join([f"time, {column} AS entity_id", *novelty]),
+                start - history,
+                end,
+                [f"{column} IN ({candidate_entities})"],
+                with_rule_conditions=False,
+            )
+        )
+        activity: dict[str, list[datetime]] = defaultdict(list)
+        uses: dict[tuple[str, str, str], list[datetime]] = defaultdict(list)
+        for row in rows:
+            moment, entity = parse_time(row["time"]), str(row["entity_id"])
+            activity[entity].append(moment)
+            for name in novelty:
+                if row[name] is not None:
+                    uses[(name, entity, str(row[name]))].append(moment)
+        for times in (*activity.values(), *uses.values()):
+            times.sort()
+
+        def unused(name: str, entity: str, value: Any, moment: datetime) -> bool:
+            if value is None:
+                return False
+            times = uses.get((name, entity, str(value)), [])
+            return bisect_left(times, moment - history) == bisect_left(times, moment - new_within)
+
+        def may_count(row: dict[str, Any], moment: datetime, entity: str) -> bool:
+            times = activity.get(entity)
+            if not times:
+                return True  # the row itself is among them: never reached, never a reason to drop it
+            if times[0] > moment - established or bisect_right(times, moment) - 1 < min_history:
+                return False
+            return all(
+                any(unused(name, entity, row[name], moment) for name in signal["new"])
+                for signal in rule.signals
+                if "new" in signal
+            )
+
+        return may_count
 
     def _passing_windows(self, rule: Rule, start: datetime, end: datetime) -> dict[datetime, datetime]:
         """Per window start, the first event time at which some account in that window had
@@ -557,6 +638,11 @@ _SPIKE_PLACEHOLDER = SpikeProbe(
     datetime(2000, 1, 2, tzinfo=UTC),
     datetime(2000, 1, 3, tzinfo=UTC),
 )
+
+
+def _novelty_columns(rule: Rule) -> list[str]:
+    """The columns the ``new`` signals of a rule watch."""
+    return sorted({name for signal in rule.signals for name in signal.get("new", [])})
 
 
 def _duckdb_time(value: datetime) -> str:
