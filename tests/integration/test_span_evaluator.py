@@ -262,3 +262,24 @@ def test_the_screen_of_a_rule_with_signals_drops_the_runs_that_see_only_usual_pa
         assert min(screened) > TAKEOVER_DAY + timedelta(hours=9), rule.id
     assert_scheduled_flags(store, rules, ticks)
     store.close()
+
+
+def test_the_batched_check_stops_when_nearly_every_run_hits(store, monkeypatch) -> None:
+    """A pass-through rule over a day of transfers hits at nearly every run: after a first
+    batch that finds so, the other runs send their own query unchecked (and get their flags)."""
+    rule = next(rule for rule in lowered(0.15) if rule.id == "slow_pass_through")
+    checks: list[str] = []
+    native = store.query_duckdb
+
+    def counted(sql: str, parameters=None) -> list:
+        checks.extend(["check"] if "LATERAL" in sql else [])
+        return native(sql, parameters)
+
+    monkeypatch.setattr(store, "query_duckdb", counted)
+    kept = SpanEvaluator(store, [rule], EVERY)._may_hit(rule, store.ticks)
+    hitting = [tick for tick in store.ticks if evaluate_rules(store, [rule], tick, EVERY)[0]]
+    first = store.ticks[: span_evaluation.RUNS_PER_QUERY]
+    assert len(set(hitting) & set(first)) >= span_evaluation.HITTING_SHARE * len(first)
+    assert set(hitting) <= set(kept)
+    assert len(store.ticks) > span_evaluation.RUNS_PER_QUERY
+    assert checks == ["check"]
