@@ -9,6 +9,7 @@ windows are still open and after they closed.
 from __future__ import annotations
 
 import tempfile
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -283,3 +284,44 @@ def test_the_batched_check_stops_when_nearly_every_run_hits(store, monkeypatch) 
     assert set(hitting) <= set(kept)
     assert len(store.ticks) > span_evaluation.RUNS_PER_QUERY
     assert checks == ["check"]
+
+
+def replayed_passing_windows(store, rule, start: datetime, end: datetime) -> dict[datetime, datetime]:
+    """The pass-through screen's windows replayed in Python, transaction by transaction."""
+    from fraudcore.micro import parse_time
+    from fraudcore.timeseries.rule_sql import floor_to
+    from fraudcore.timeutil import iso_z
+
+    rows = store.query(
+        "SELECT time, account_id, counterparty_account_id, amount FROM fraud.transactions "
+        f"WHERE time >= from_iso8601_timestamp('{iso_z(start)}') AND time < from_iso8601_timestamp('{iso_z(end)}')"
+    )
+    minimum = float(rule.params["min_received"])
+    margin = span_evaluation._SUM_MARGIN * minimum
+    received: dict = defaultdict(float)
+    sent: dict = defaultdict(float)
+    passing: dict[datetime, datetime] = {}
+    for row in sorted(rows, key=lambda row: row["time"]):
+        moment = parse_time(row["time"])
+        for phase in range(round(rule.window / rule.hop)):
+            window_start = floor_to(moment - rule.hop * phase, rule.window) + rule.hop * phase
+            for account, totals in ((row["counterparty_account_id"], received), (row["account_id"], sent)):
+                if account is None:
+                    continue
+                key = (account, window_start)
+                totals[key] += row["amount"]
+                if (
+                    received[key] >= minimum - margin
+                    and sent[key] >= min(rule.threshold, 1.0) * minimum - margin
+                ):
+                    passing.setdefault(window_start, moment)
+    return passing
+
+
+@pytest.mark.parametrize("rule_id", ["mule_pass_through", "slow_pass_through"])
+def test_the_pass_through_screen_finds_when_each_window_can_first_hit(store, rule_id: str) -> None:
+    rule = next(rule for rule in lowered(0.15) if rule.id == rule_id)
+    start, end = store.ticks[0] - timedelta(hours=13), store.ticks[-1]
+    windows = SpanEvaluator(store, [rule], EVERY)._passing_windows(rule, start, end)
+    assert len(windows) >= 3
+    assert windows == replayed_passing_windows(store, rule, start, end)

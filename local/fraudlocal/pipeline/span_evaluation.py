@@ -49,6 +49,7 @@ from typing import Any
 from fraudcore.micro import Flag, answered_flags, dedupe_flags, flags_from_rows, parse_time, priority
 from fraudcore.ports import TimeseriesStore
 from fraudcore.rules import Rule, RuleError, parse_duration, rule_with
+from fraudcore.timeseries.dialects import TIMESTREAM
 from fraudcore.timeseries.rule_sql import (
     SpikeProbe,
     WindowProbe,
@@ -583,55 +584,46 @@ class SpanEvaluator:
 
         Sums over all rows in range (the rule's filters and the query's reading of only
         receiving accounts as senders can only make its sums smaller), with a margin for the
-        order floating-point additions are done in.
+        order floating-point additions are done in. One query: each account's running sums
+        per window, in time order (the sums at a row hold every row before it, and those at
+        the last row of a time every row up to it: the first time they pass is the same
+        whichever order rows of one time come in).
         """
         self.statistics.span_queries += 1
-        rows = self.store.query(
-            _select_rows(
-                rule,
-                self.store,
-                "time, account_id, counterparty_account_id, amount",
-                start,
-                end,
-                [],
-                with_rule_conditions=False,
-            )
-        )
         minimum = float(rule.params["min_received"])
         need_received = minimum - _SUM_MARGIN * abs(minimum)
         need_sent = max(0.0, min(float(rule.threshold), 1.0)) * minimum - _SUM_MARGIN * abs(minimum)
-        received: dict[tuple[str, datetime], float] = defaultdict(float)
-        sent: dict[tuple[str, datetime], float] = defaultdict(float)
-        passing: dict[datetime, datetime] = {}
+        moves = [
+            _select_rows(
+                rule,
+                self.store,
+                f"{account} AS account, time, {sent} AS sent, {received} AS received",
+                start,
+                end,
+                [f"{account} IS NOT NULL"],
+                with_rule_conditions=False,
+            )
+            for account, sent, received in (
+                ("account_id", "amount", "0.0"),
+                ("counterparty_account_id", "0.0", "amount"),
+            )
+        ]
         phases = round(rule.window / rule.hop)
-        moves = sorted(
-            (
-                (
-                    parse_time(row["time"]),
-                    row["account_id"],
-                    row["counterparty_account_id"],
-                    float(row["amount"]),
-                )
-                for row in rows
-            ),
-            key=lambda move: move[0],
+        starts = " ".join(
+            f"WHEN {phase} THEN {TIMESTREAM.window_start(rule.window, rule.hop * phase)}"
+            for phase in range(phases)
         )
-        for moment, sender, receiver, amount in moves:
-            for phase in range(phases):
-                shift = rule.hop * phase
-                window_start = floor_to(moment - shift, rule.window) + shift
-                for account, totals in ((receiver, received), (sender, sent)):
-                    if account is None:
-                        continue
-                    key = (str(account), window_start)
-                    totals[key] += amount
-                    if (
-                        window_start not in passing
-                        and received.get(key, 0.0) >= need_received
-                        and sent.get(key, 0.0) >= need_sent
-                    ):
-                        passing[window_start] = moment
-        return passing
+        frame = "PARTITION BY account, window_start ORDER BY time ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+        rows = self.store.query(
+            f"WITH moves AS (\n{moves[0]}\nUNION ALL\n{moves[1]}\n), phased AS (\n"
+            f"SELECT account, time, sent, received, CASE phases.phase {starts} END AS window_start\n"
+            f"FROM moves CROSS JOIN {TIMESTREAM.numbers('phases', 'phase', phases)}\n), running AS (\n"
+            f"SELECT window_start, time, sum(received) OVER ({frame}) AS received,\n"
+            f"  sum(sent) OVER ({frame}) AS sent\nFROM phased\n)\n"
+            "SELECT window_start, min(time) AS moment FROM running\n"
+            f"WHERE received >= {need_received!r} AND sent >= {need_sent!r}\nGROUP BY window_start"
+        )
+        return {parse_time(row["window_start"]): parse_time(row["moment"]) for row in rows}
 
     def _first_window_start(self, rule: Rule, tick: datetime) -> datetime:
         return evaluation_range(rule, tick, self.schedule_interval).first_window_start
