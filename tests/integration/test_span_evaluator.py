@@ -325,3 +325,30 @@ def test_the_pass_through_screen_finds_when_each_window_can_first_hit(store, rul
     windows = SpanEvaluator(store, [rule], EVERY)._passing_windows(rule, start, end)
     assert len(windows) >= 3
     assert windows == replayed_passing_windows(store, rule, start, end)
+
+
+@pytest.mark.parametrize("rule_id", ["shared_card", "ip_account_burst", "device_cash_out"])
+def test_an_open_window_is_probed_again_only_once_its_entity_has_new_rows(store, rule_id: str) -> None:
+    """A run that sees an open window counts the rows of its entity before the run: the runs
+    until the entity's next row count the same rows, and are answered by one probe."""
+    rule = next(rule for rule in lowered(0.15) if rule.id == rule_id)
+    evaluator = SpanEvaluator(store, [rule], EVERY)
+    requested: list = []
+    sent: list = []
+    unchanged, probe = evaluator._unchanged_windows, evaluator._probe
+
+    def requesting(rule, span, requests):
+        requested.extend(requests)
+        return unchanged(rule, span, requests)
+
+    def sending(rule, probes):
+        sent.extend(probes)
+        return probe(rule, probes)
+
+    evaluator._unchanged_windows, evaluator._probe = requesting, sending
+    runs = evaluator.evaluate(store.ticks)
+    for tick in store.ticks:
+        assert runs[tick].flags == evaluate_rules(store, [rule], tick, EVERY)[0], tick
+    assert 0 < len(sent) < len(requested)
+    # every (window, run) still answered: by its own probe, or by the window's earlier one
+    assert {(p.entity_id, p.window_start) for p in sent} == {(p.entity_id, p.window_start) for p in requested}

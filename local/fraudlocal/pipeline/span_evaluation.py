@@ -51,6 +51,7 @@ from fraudcore.ports import TimeseriesStore
 from fraudcore.rules import Rule, RuleError, parse_duration, rule_with
 from fraudcore.timeseries.dialects import TIMESTREAM
 from fraudcore.timeseries.rule_sql import (
+    EvaluationRange,
     SpikeProbe,
     WindowProbe,
     cadence_runs,
@@ -211,7 +212,7 @@ class SpanEvaluator:
         )
         starts = [start for start, _, _ in candidates]
         seen: dict[datetime, list[dict[str, Any]]] = {}
-        probes: list[WindowProbe] = []
+        requests: list[WindowProbe] = []
         for tick in ticks:
             low = bisect_left(starts, self._first_window_start(rule, tick))
             high = bisect_left(starts, tick)
@@ -220,13 +221,74 @@ class SpanEvaluator:
                 if start + rule.window <= tick:
                     closed.append({"entity_id": entity, "window_start": start, "observed": observed})
                 else:
-                    probes.append(WindowProbe(entity, start, tick))
+                    requests.append(WindowProbe(entity, start, tick))
+        probes, same_as = self._unchanged_windows(rule, span, requests)
+        answers: dict[WindowProbe, dict[str, Any]] = {}
         for offset in range(0, len(probes), PROBES_PER_QUERY):
             chunk = probes[offset : offset + PROBES_PER_QUERY]
             self.statistics.probe_queries += 1
             for row in self._probe(rule, chunk):
-                seen[parse_time(row["evaluation_time"])].append(row)
+                moment = parse_time(row["evaluation_time"])
+                answers[WindowProbe(str(row["entity_id"]), parse_time(row["window_start"]), moment)] = row
+                seen[moment].append(row)
+        for request, probe in same_as.items():
+            answer = answers.get(probe)
+            if answer is not None:  # the probe's window hit, with the rows this run sees
+                seen[request.evaluation_time].append({**answer, "evaluation_time": request.evaluation_time})
         return {tick: flags_from_rows(rule, seen.get(tick, []), tick) for tick in ticks}
+
+    def _unchanged_windows(
+        self, rule: Rule, span: EvaluationRange, requests: Sequence[WindowProbe]
+    ) -> tuple[list[WindowProbe], dict[WindowProbe, WindowProbe]]:
+        """The probes to send for ``requests`` (each open window at each run that sees it, run
+        by run), and the requests an earlier probe of the same window answers: no row the
+        probe counts (the entity's, with the rule's filter and its distinct column set) arrived
+        between that probe's run and theirs, so their run counts the same rows, and the probe's
+        answer is theirs. A window whose entity is quiet is then probed once, not at every run.
+        """
+        if not requests:
+            return [], {}
+        column = rule.entity_column
+        entities = sorted({request.entity_id for request in requests})
+        present = [f"{column} IS NOT NULL"]
+        if rule.distinct_column:
+            present.append(f"{rule.distinct_column} IS NOT NULL")
+        times: dict[str, list[datetime]] = defaultdict(list)
+        for offset in range(0, len(entities), PROBES_PER_QUERY):
+            listed = ", ".join(
+                "'" + entity.replace("'", "''") + "'"
+                for entity in entities[offset : offset + PROBES_PER_QUERY]
+            )
+            self.statistics.span_queries += 1
+            rows = self.store.query(
+                _select_rows(
+                    rule,
+                    self.store,
+                    f"time, {column} AS entity_id",
+                    span.first_window_start,
+                    span.end,
+                    [*present, f"{column} IN ({listed})"],
+                )
+            )
+            for row in rows:
+                times[str(row["entity_id"])].append(parse_time(row["time"]))
+        for moments in times.values():
+            moments.sort()
+        probes: list[WindowProbe] = []
+        same_as: dict[WindowProbe, WindowProbe] = {}
+        last: dict[tuple[str, datetime], WindowProbe] = {}
+        for request in requests:
+            key = (request.entity_id, request.window_start)
+            probe = last.get(key)
+            moments = times.get(request.entity_id, [])
+            if probe is not None and bisect_left(moments, probe.evaluation_time) == bisect_left(
+                moments, request.evaluation_time
+            ):
+                same_as[request] = probe
+                continue
+            probes.append(request)
+            last[key] = request
+        return probes, same_as
 
     def _spike(self, rule: Rule, ticks: Sequence[datetime]) -> dict[datetime, list[Flag] | str]:
         """Each run's spike hits, from the windows holding a payment of at least ``min_amount``.
