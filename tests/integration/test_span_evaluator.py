@@ -266,8 +266,8 @@ def test_the_screen_of_a_rule_with_signals_drops_the_runs_that_see_only_usual_pa
 
 
 def test_the_batched_check_stops_when_nearly_every_run_hits(store, monkeypatch) -> None:
-    """A pass-through rule over a day of transfers hits at nearly every run: after a first
-    batch that finds so, the other runs send their own query unchecked (and get their flags)."""
+    """A pass-through rule over a day of transfers hits at nearly every run: after a batch
+    that finds so, the other runs send their own query unchecked (and get their flags)."""
     rule = next(rule for rule in lowered(0.15) if rule.id == "slow_pass_through")
     checks: list[str] = []
     native = store.query_duckdb

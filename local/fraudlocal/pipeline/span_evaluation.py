@@ -75,8 +75,8 @@ PROGRAMMING_ERRORS = (ImportError, NameError, AttributeError, TypeError, Asserti
 PROBES_PER_QUERY = 400
 #: runs' own queries per statement (:meth:`SpanEvaluator._own_rows`)
 OWN_QUERIES_PER_STATEMENT = 50
-#: the share of the runs of a first batched check (:meth:`SpanEvaluator._may_hit`) that hit
-#: above which the other runs send their query unchecked (a pass-through rule's runs, over a
+#: the share of the runs of a batched check (:meth:`SpanEvaluator._may_hit`) that hit above
+#: which the runs after them send their query unchecked (a pass-through rule's runs, over a
 #: day of mule activity, nearly all hit: the check would save a few of their queries)
 HITTING_SHARE = 0.9
 #: runs per batched screen query: each run reads its own history in it, so the query's
@@ -416,8 +416,8 @@ class SpanEvaluator:
         query hits is still found (the rows it counts are among the relaxed rule's, and
         amounts are not negative). The runs found then send their own query, which gives
         the flags. Where the batched query cannot be written (another engine, bounds the
-        template cannot carry), every run is kept, and so is every run after the first
-        batch when that batch finds nearly all its runs hitting (:data:`HITTING_SHARE`).
+        template cannot carry), every run is kept, and so is every run after a batch that
+        finds nearly all its runs hitting (:data:`HITTING_SHARE`).
         """
         native = getattr(self.store, "query_duckdb", None)
         if native is None or not ticks:
@@ -446,9 +446,10 @@ class SpanEvaluator:
                 f"LATERAL ({template}) AS span_hits"
             )
             hits.update(parse_time(row["run"]) for row in found)
-            if offset == 0 and len(chunk) < len(ticks) and len(found) >= HITTING_SHARE * len(chunk):
+            rest = ticks[offset + len(chunk) :]
+            if rest and len(found) >= HITTING_SHARE * len(chunk):
                 # nearly every run hits: the check costs more than the few queries it saves
-                return [tick for tick in ticks if tick in hits or tick not in chunk]
+                return [tick for tick in ticks[: offset + len(chunk)] if tick in hits] + list(rest)
         return [tick for tick in ticks if tick in hits]
 
     def _screened(
