@@ -352,3 +352,32 @@ def test_an_open_window_is_probed_again_only_once_its_entity_has_new_rows(store,
     assert 0 < len(sent) < len(requested)
     # every (window, run) still answered: by its own probe, or by the window's earlier one
     assert {(p.entity_id, p.window_start) for p in sent} == {(p.entity_id, p.window_start) for p in requested}
+
+
+def test_the_screens_reads_are_sent_in_duckdb_sql_untranslated(store, monkeypatch) -> None:
+    """The novelty screen's and the probed windows' reads differ from rule to rule: they go to
+    DuckDB as they are, not through the Timestream SQL translator."""
+    rules = {rule.id: rule_with(rule, every=None) for rule in lowered(0.15)}
+    evaluator = SpanEvaluator(store, list(rules.values()), EVERY)
+    span = span_evaluation.span_range(rules["shared_card"], store.ticks[0], store.ticks[-1], EVERY)
+    requests = [
+        span_evaluation.WindowProbe("card-x", span.first_window_start, tick) for tick in store.ticks[:3]
+    ]
+
+    def translated(sql: str) -> list:
+        raise AssertionError(f"sent through the translator: {sql}")
+
+    within = (
+        f"time >= '{span.first_window_start:%Y-%m-%d %H:%M:%S}' AND time < '{span.end:%Y-%m-%d %H:%M:%S}'"
+    )
+    (account,) = store.query_duckdb(
+        f"SELECT account_id FROM fraud.transactions WHERE amount >= 250 AND {within} ORDER BY time LIMIT 1"
+    )[0].values()
+    monkeypatch.setattr(store, "query", translated)
+    probes, same_as = evaluator._unchanged_windows(rules["shared_card"], span, requests)
+    assert probes == requests[:1] and set(same_as) == set(requests[1:])  # card-x has no rows
+    may_count = evaluator._may_count(
+        rules["novel_takeover"], span.first_window_start, span.end, ["amount >= 250"]
+    )
+    # a payment with no device is never from a new one
+    assert not may_count({"device_id": None, "ip": "x", "country": "x"}, store.ticks[-1], account)

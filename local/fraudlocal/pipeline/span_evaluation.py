@@ -260,15 +260,12 @@ class SpanEvaluator:
                 for entity in entities[offset : offset + PROBES_PER_QUERY]
             )
             self.statistics.span_queries += 1
-            rows = self.store.query(
-                _select_rows(
-                    rule,
-                    self.store,
-                    f"time, {column} AS entity_id",
-                    span.first_window_start,
-                    span.end,
-                    [*present, f"{column} IN ({listed})"],
-                )
+            rows = self._select(
+                rule,
+                f"time, {column} AS entity_id",
+                span.first_window_start,
+                span.end,
+                [*present, f"{column} IN ({listed})"],
             )
             for row in rows:
                 times[str(row["entity_id"])].append(parse_time(row["time"]))
@@ -528,19 +525,14 @@ class SpanEvaluator:
         column = rule.entity_column
         novelty = _novelty_columns(rule)
         candidates = [f"amount >= {minimum}", f"{column} IS NOT NULL"]
-        rows = self.store.query(
-            _select_rows(
-                rule,
-                self.store,
-                ", ".join([f"time, {column} AS entity_id, amount", *novelty]),
-                start,
-                end,
-                candidates,
-            )
+        rows = self._select(
+            rule,
+            ", ".join([f"time, {column} AS entity_id, amount", *novelty]),
+            start,
+            end,
+            candidates,
         )
-        may_count = self._may_count(
-            rule, start, end, _select_rows(rule, self.store, column, start, end, candidates)
-        )
+        may_count = self._may_count(rule, start, end, candidates)
         threshold = float(rule.threshold)
         need = threshold - _SUM_MARGIN * abs(threshold)
         phases = round(rule.window / rule.hop)
@@ -571,7 +563,7 @@ class SpanEvaluator:
         return filling
 
     def _may_count(
-        self, rule: Rule, start: datetime, end: datetime, candidate_entities: str
+        self, rule: Rule, start: datetime, end: datetime, candidates: list[str]
     ) -> Callable[[dict[str, Any], datetime, str], bool]:
         """Whether a transaction in [start, end) can be counted by some run of a rule with
         signals, from what every such run's profile of its entity needs (a necessary
@@ -587,8 +579,8 @@ class SpanEvaluator:
           use in the run's history is at least that long before the value's first use, which
           is not after the row).
 
-        Read from every transaction of the entities with a candidate row
-        (``candidate_entities``, SQL), from ``history`` before ``start`` (the earliest
+        Read from every transaction of the entities with a candidate row in [start, end)
+        (``candidates``: its conditions), from ``history`` before ``start`` (the earliest
         history start of the runs) to ``end``.
         """
         history = parse_duration(rule.params["history"], rule.id)
@@ -598,16 +590,13 @@ class SpanEvaluator:
         column = rule.entity_column
         novelty = _novelty_columns(rule)
         self.statistics.span_queries += 1
-        rows = self.store.query(
-            _select_rows(
-                rule,
-                self.store,
-                ", ".join([f"time, {column} AS entity_id", *novelty]),
-                start - history,
-                end,
-                [f"{column} IN ({candidate_entities})"],
-                with_rule_conditions=False,
-            )
+        rows = self._select(
+            rule,
+            ", ".join([f"time, {column} AS entity_id", *novelty]),
+            start - history,
+            end,
+            [f"{column} IN ({self._select_sql(rule, column, start, end, candidates)})"],
+            with_rule_conditions=False,
         )
         activity: dict[str, list[datetime]] = defaultdict(list)
         uses: dict[tuple[str, str, str], list[datetime]] = defaultdict(list)
@@ -688,6 +677,48 @@ class SpanEvaluator:
         )
         return {parse_time(row["window_start"]): parse_time(row["moment"]) for row in rows}
 
+    def _select(
+        self,
+        rule: Rule,
+        columns: str,
+        start: datetime,
+        end: datetime,
+        extra: list[str],
+        *,
+        with_rule_conditions: bool = True,
+    ) -> list[dict[str, Any]]:
+        """The rows of :func:`_select_rows`; on DuckDB in its own SQL, as the probes are: the
+        screens' texts differ from rule to rule, and translating each costs more than it reads.
+
+        For the reads of the novelty screen and of the probed windows' rows only: DuckDB's
+        table has every column, so a column no record has used is not refused here (the
+        rule's own queries and span query refuse it, as the scheduled path does)."""
+        sql = self._select_sql(rule, columns, start, end, extra, with_rule_conditions=with_rule_conditions)
+        native = getattr(self.store, "query_duckdb", None)
+        return self.store.query(sql) if native is None else native(sql)
+
+    def _select_sql(
+        self,
+        rule: Rule,
+        columns: str,
+        start: datetime,
+        end: datetime,
+        extra: list[str],
+        *,
+        with_rule_conditions: bool = True,
+    ) -> str:
+        native = getattr(self.store, "query_duckdb", None) is not None
+        return _select_rows(
+            rule,
+            self.store,
+            columns,
+            start,
+            end,
+            extra,
+            with_rule_conditions=with_rule_conditions,
+            time=_duckdb_time if native else _timestream_time,
+        )
+
     def _first_window_start(self, rule: Rule, tick: datetime) -> datetime:
         return evaluation_range(rule, tick, self.schedule_interval).first_window_start
 
@@ -706,6 +737,10 @@ _SPIKE_PLACEHOLDER = SpikeProbe(
 def _novelty_columns(rule: Rule) -> list[str]:
     """The columns the ``new`` signals of a rule watch."""
     return sorted({name for signal in rule.signals for name in signal.get("new", [])})
+
+
+def _timestream_time(value: datetime) -> str:
+    return f"from_iso8601_timestamp('{iso_z(value)}')"
 
 
 def _duckdb_time(value: datetime) -> str:
@@ -786,12 +821,15 @@ def _select_rows(
     extra: list[str],
     *,
     with_rule_conditions: bool = True,
+    time: Callable[[datetime], str] | None = None,
 ) -> str:
-    """Timestream SQL reading ``columns`` of the transactions in [start, end)."""
+    """Timestream SQL reading ``columns`` of the transactions in [start, end) (DuckDB SQL when
+    ``time`` writes DuckDB time literals: the rest of the text is the same in both)."""
+    time = time or _timestream_time
     conditions = [
         "measure_name = 'transaction'",
-        f"time >= from_iso8601_timestamp('{iso_z(start)}')",
-        f"time < from_iso8601_timestamp('{iso_z(end)}')",
+        f"time >= {time(start)}",
+        f"time < {time(end)}",
         *extra,
     ]
     if with_rule_conditions and rule.filter:
