@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -140,3 +141,25 @@ def test_queries_that_differ_only_in_their_bounds_parse_once() -> None:
             active_accounts_sql("fraud", "transactions", "device_id", values, 1000 * index, 2000 * index)
         )
     assert _translate_text.cache_info().misses == 1
+
+
+def test_time_bounds_shared_by_queries_are_written_once() -> None:
+    from fraudlocal.adapters.timestream_sql import _duckdb_timestamp
+
+    rules = load_rules()[:3]
+    _duckdb_timestamp.cache_clear()
+    texts = [compile_rule(rule, "fraud", "transactions", AT) for rule in rules for _ in range(2)]
+    for sql in texts:
+        assert to_duckdb(sql) == _translate_text_whole(sql)
+    bounds = {bound for sql in texts for bound in re.findall(r"from_iso8601_timestamp\('([^']*)'\)", sql)}
+    assert _duckdb_timestamp.cache_info().misses == len(bounds)
+    # a text that is no time is refused at every query, never remembered as written
+    for _ in range(2):
+        with pytest.raises(TimestreamSQLError, match="not an ISO 8601 timestamp"):
+            to_duckdb("SELECT a FROM t WHERE time > from_iso8601_timestamp('noon')")
+
+
+def _translate_text_whole(sql: str) -> str:
+    from fraudlocal.adapters.timestream_sql import _translate_text
+
+    return _translate_text.__wrapped__(sql)

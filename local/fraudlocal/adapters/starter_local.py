@@ -26,6 +26,10 @@ class LocalInvestigationStarter:
         self.root = layout.investigations
         self.pending = layout.pending
         self.done = layout.done
+        #: names this starter has found or made used: a name once used stays used (the
+        #: executor writes an investigation to done before it removes it from pending), so a
+        #: scheduled run's duplicates (most of its flags) are not looked up on disk again
+        self._used: set[str] = set()
 
     def _exists(self, name: str) -> bool:
         # The paths a name can take, looked up one by one. A glob of the folders instead read
@@ -38,7 +42,8 @@ class LocalInvestigationStarter:
 
     def start(self, name: str, payload: Mapping[str, Any]) -> bool:
         check_safe_execution_name(name)  # the queue keeps one file per name
-        if self._exists(name):
+        if name in self._used or self._exists(name):
+            self._used.add(name)
             return False
         self.pending.mkdir(parents=True, exist_ok=True)
         target = self.pending / f"{name}.json"
@@ -51,9 +56,11 @@ class LocalInvestigationStarter:
         try:
             os.link(draft, target)
         except FileExistsError:
+            self._used.add(name)
             return False
         finally:
             draft.unlink(missing_ok=True)
+        self._used.add(name)
         return True
 
     def pending_names(self) -> list[str]:

@@ -96,6 +96,13 @@ def _iso_literal_to_timestamp(text: str) -> exp.Expression:
     return exp.cast(exp.Literal.string(moment.isoformat(sep=" ")), exp.DataType.build("TIMESTAMP"))
 
 
+@lru_cache(maxsize=4096)
+def _duckdb_timestamp(text: str) -> str:
+    """The DuckDB literal of a ``from_iso8601_timestamp`` text: the scheduled runs of every rule
+    share their time bounds, so each is written (by sqlglot) once."""
+    return _iso_literal_to_timestamp(text).sql(dialect="duckdb")
+
+
 def _function_name(node: exp.Expression) -> str:
     if isinstance(node, exp.Anonymous):
         return str(node.this).lower()
@@ -207,9 +214,7 @@ def to_duckdb(timestream_sql: str) -> str:
     def slot(kind: str, text: str) -> str:
         name = _SLOT.format(len(fills))
         if kind == "iso":
-            fills.append(
-                (f"CAST('{name}' AS TIMESTAMP)", _iso_literal_to_timestamp(text).sql(dialect="duckdb"))
-            )
+            fills.append((f"CAST('{name}' AS TIMESTAMP)", _duckdb_timestamp(text)))
         elif kind == "millis":
             fills.append((f"'{name}'", str(int(text))))
         else:  # the items of a list, written alike in both dialects
