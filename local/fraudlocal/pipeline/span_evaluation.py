@@ -260,12 +260,14 @@ class SpanEvaluator:
                 for entity in entities[offset : offset + PROBES_PER_QUERY]
             )
             self.statistics.span_queries += 1
-            rows = self._select(
-                rule,
-                f"time, {column} AS entity_id",
-                span.first_window_start,
-                span.end,
-                [*present, f"{column} IN ({listed})"],
+            rows = self._read(
+                self._select_sql(
+                    rule,
+                    f"time, {column} AS entity_id",
+                    span.first_window_start,
+                    span.end,
+                    [*present, f"{column} IN ({listed})"],
+                )
             )
             for row in rows:
                 times[str(row["entity_id"])].append(parse_time(row["time"]))
@@ -525,12 +527,14 @@ class SpanEvaluator:
         column = rule.entity_column
         novelty = _novelty_columns(rule)
         candidates = [f"amount >= {minimum}", f"{column} IS NOT NULL"]
-        rows = self._select(
-            rule,
-            ", ".join([f"time, {column} AS entity_id, amount", *novelty]),
-            start,
-            end,
-            candidates,
+        rows = self._read(
+            self._select_sql(
+                rule,
+                ", ".join([f"time, {column} AS entity_id, amount", *novelty]),
+                start,
+                end,
+                candidates,
+            )
         )
         may_count = self._may_count(rule, start, end, candidates)
         threshold = float(rule.threshold)
@@ -590,13 +594,15 @@ class SpanEvaluator:
         column = rule.entity_column
         novelty = _novelty_columns(rule)
         self.statistics.span_queries += 1
-        rows = self._select(
-            rule,
-            ", ".join([f"time, {column} AS entity_id", *novelty]),
-            start - history,
-            end,
-            [f"{column} IN ({self._select_sql(rule, column, start, end, candidates)})"],
-            with_rule_conditions=False,
+        rows = self._read(
+            self._select_sql(
+                rule,
+                ", ".join([f"time, {column} AS entity_id", *novelty]),
+                start - history,
+                end,
+                [f"{column} IN ({self._select_sql(rule, column, start, end, candidates)})"],
+                with_rule_conditions=False,
+            )
         )
         activity: dict[str, list[datetime]] = defaultdict(list)
         uses: dict[tuple[str, str, str], list[datetime]] = defaultdict(list)
@@ -677,23 +683,13 @@ class SpanEvaluator:
         )
         return {parse_time(row["window_start"]): parse_time(row["moment"]) for row in rows}
 
-    def _select(
-        self,
-        rule: Rule,
-        columns: str,
-        start: datetime,
-        end: datetime,
-        extra: list[str],
-        *,
-        with_rule_conditions: bool = True,
-    ) -> list[dict[str, Any]]:
-        """The rows of :func:`_select_rows`; on DuckDB in its own SQL, as the probes are: the
-        screens' texts differ from rule to rule, and translating each costs more than it reads.
+    def _read(self, sql: str) -> list[dict[str, Any]]:
+        """The rows of a :meth:`_select_sql` text; on DuckDB in its own SQL, as the probes are:
+        the screens' texts differ from rule to rule, and translating each costs more than it reads.
 
         For the reads of the novelty screen and of the probed windows' rows only: DuckDB's
         table has every column, so a column no record has used is not refused here (the
         rule's own queries and span query refuse it, as the scheduled path does)."""
-        sql = self._select_sql(rule, columns, start, end, extra, with_rule_conditions=with_rule_conditions)
         native = getattr(self.store, "query_duckdb", None)
         return self.store.query(sql) if native is None else native(sql)
 

@@ -216,18 +216,23 @@ def read_edges(g: GraphTraversalSource, edge_ids: Sequence[str]) -> GraphTravers
     (TINKERPOP-2635). Which key is missing cannot be told from the list, so :func:`edge_states`
     sets such edges aside and they are read again with :func:`read_edges_in_full`.
     """
-    read = g.E(*edge_ids).project("id", *EDGE_STATE).by(T.id)
-    for key in EDGE_STATE:
-        read = read.by(key)
-    return read.select(Column.values).fold()
+    return _edge_state_read(g, edge_ids, list(EDGE_STATE))
 
 
 def read_edges_in_full(g: GraphTraversalSource, edge_ids: Sequence[str]) -> GraphTraversal:
     """:func:`read_edges` answering a full list for every edge: a property the edge does not
     have is read as ``""`` (the stored values are numbers), which :func:`edge_states` leaves out."""
+    return _edge_state_read(
+        g, edge_ids, [__.coalesce(__.values(key), __.constant(_ABSENT)) for key in EDGE_STATE]
+    )
+
+
+def _edge_state_read(g: GraphTraversalSource, edge_ids: Sequence[str], values: list[Any]) -> GraphTraversal:
+    """``[id, *EDGE_STATE]`` per existing edge, in one list: each of ``values`` (a property
+    key or a traversal, one per EDGE_STATE) modulates its ``project()`` key in order."""
     read = g.E(*edge_ids).project("id", *EDGE_STATE).by(T.id)
-    for key in EDGE_STATE:
-        read = read.by(__.coalesce(__.values(key), __.constant(_ABSENT)))
+    for value in values:
+        read = read.by(value)
     return read.select(Column.values).fold()
 
 
