@@ -1,8 +1,11 @@
-"""The stages of a span overlapped (the next span's rules evaluated on a second thread while
-this span's graph ingest, ticks and investigations run) give what they give one after another.
+"""The stages of a span overlapped (the next span read into the time series and its rules
+evaluated by the span worker, a second process, while this span's graph ingest, ticks and
+investigations run) give what they give one after another.
 
 Small spans make a small scenario many spans; one record is moved after the start of a later
-span (late for the span before it), so one span boundary must keep the serial order.
+span (late for the span before it), so one span boundary must keep the serial order. Records
+that a function rejects are in the scenario too: the worker's time-series function and this
+process's graph function each reject them, into the same sink.
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ def scenario() -> list[StreamInput]:
     # a record of the second span arrives at the start of the fourth: late for the third
     late = records.pop(SPAN + 10)
     records.insert(3 * SPAN, late)
+    # rejected by both ingest functions: one in the first span, one in a later one
+    for position, data in ((7, b'{"transaction_id": "bad-1", "amount": "a lot"}'), (4 * SPAN + 3, b"[1, 2")):
+        neighbour = records[position]
+        records.insert(position, StreamInput(data, neighbour.partition_key, neighbour.event_time))
     return records
 
 
@@ -44,8 +51,15 @@ def run(state: Path, records: list[StreamInput], overlap: bool) -> tuple[Pipelin
     result = pipeline.run(records)
     out = state / "out"
     summary = report.write_outputs(result, out, None, {"kind": "test"})
-    outputs = {name: (out / name).read_text() for name in ("flags.json", "cases.json")}
+    outputs: dict[str, object] = {name: (out / name).read_text() for name in ("flags.json", "cases.json")}
     outputs["summary"] = found(summary)
+    outputs["mappings"] = result.mappings
+    # two processes append to the sink: the same rejections, each function's in its order
+    rejected = [json.loads(line) for line in (state / "rejected.jsonl").read_text().splitlines()]
+    outputs["rejected"] = {
+        source: [(row["sequence_number"], row["reason"]) for row in rejected if row["source"] == source]
+        for source in sorted({row["source"] for row in rejected})
+    }
     return pipeline, outputs
 
 
@@ -75,3 +89,24 @@ def test_the_same_flags_cases_and_figures(runs: dict[str, tuple[Pipeline, dict[s
     assert overlapped["flags.json"] == serial["flags.json"]
     assert overlapped["cases.json"] == serial["cases.json"]
     assert overlapped["summary"] == serial["summary"]
+
+
+def test_the_same_rejections_and_mapping_figures(runs: dict[str, tuple[Pipeline, dict[str, object]]]) -> None:
+    serial, overlapped = runs["serial"][1], runs["overlapped"][1]
+    rejected = serial["rejected"]
+    assert isinstance(rejected, dict) and len(rejected) == 2  # both functions rejected
+    assert all(len(rows) == 2 for rows in rejected.values())
+    assert overlapped["rejected"] == rejected
+    # the time-series mapping ran in the worker: its figures came back with it
+    assert overlapped["mappings"] == serial["mappings"]
+
+
+def test_the_worker_is_stopped_and_its_cpu_counted(
+    runs: dict[str, tuple[Pipeline, dict[str, object]]],
+) -> None:
+    serial, overlapped = runs["serial"][0], runs["overlapped"][0]
+    assert serial.worker_cpu_seconds == 0.0
+    assert overlapped.worker is None  # closed by run()
+    assert overlapped.worker_cpu_seconds > 0.0
+    statistics = overlapped.rule_query_statistics()
+    assert statistics is not None and statistics["ticks"] == serial.rule_query_statistics()["ticks"]

@@ -15,11 +15,13 @@ from ..state_dir import StateDir
 
 def _duckdb(settings: Settings):
     from fraudlocal.adapters.timeseries_duckdb import DuckDBTimeseriesStore
+    from fraudlocal.adapters.timeseries_served import ServedTimeseriesStore, owner_of
 
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    return DuckDBTimeseriesStore(
-        StateDir(settings.state_dir).timeseries, settings.timestream_database, settings.timestream_table
-    )
+    path = StateDir(settings.state_dir).timeseries
+    if owner_of(path) is not None:  # another process owns the file (the span worker)
+        return ServedTimeseriesStore(path, settings.timestream_database, settings.timestream_table)
+    return DuckDBTimeseriesStore(path, settings.timestream_database, settings.timestream_table)
 
 
 def _datafusion(settings: Settings):

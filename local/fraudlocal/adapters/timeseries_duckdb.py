@@ -92,6 +92,13 @@ def read_horizon(path: str | Path, moment: datetime) -> Iterator[None]:
             horizons[key] = previous
 
 
+def current_horizon(path: str | Path) -> datetime | None:
+    """The horizon :func:`read_horizon` holds on this thread for the store at ``path`` (UTC),
+    or None."""
+    horizon = _horizons().get(Path(path).resolve())
+    return None if horizon is None else horizon.replace(tzinfo=UTC)
+
+
 class _ColumnUses:
     """The columns the records stored in one DuckDB file have used, each with the time of the
     earliest record using it (naive UTC), shared by every store open on that file in this

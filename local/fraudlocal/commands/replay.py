@@ -22,7 +22,7 @@ from fraudcore.rules import RuleError, parse_duration
 
 from ..errors import UserError
 from ..pipeline.ordering import field_mapping_value, ordering_mapping, read_jsonl
-from ..pipeline.run import PipelineConfig, RunRequest, run_to_outputs
+from ..pipeline.run import PipelineConfig, RunRequest, default_overlap, run_to_outputs
 from ..scenario.labels import LabelsError, load_labels
 from ..state_dir import StateDir, fresh_state_dir, run_folder
 from .invoke import add_graph_options
@@ -58,10 +58,12 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--overlap",
-        action="store_true",
-        help="evaluate the rules of the next span (spans of 5,000 records) on a second thread while this "
-        "span's graph ingest and investigations run, as Lambda runs the stages concurrently (same flags "
-        "and cases; faster only with a free core); by default each span's stages run one after another",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="read the next span of input (5,000 records) into the time series and evaluate its rules in "
+        "a second process while this span's graph ingest and investigations run, as Lambda runs the "
+        "stages concurrently (same flags and cases); by default on when this process may use two or "
+        "more CPUs; --no-overlap runs each span's stages one after another in one process",
     )
     add_graph_options(parser)
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars and no table")
@@ -108,7 +110,7 @@ def config_from_args(args: argparse.Namespace, state_dir: Path, mapping: str | N
         graph_endpoint=args.graph_endpoint,
         verbose=args.verbose,
         per_tick=args.per_tick,
-        overlap=args.overlap,
+        overlap=default_overlap() if args.overlap is None else args.overlap,
     )
 
 

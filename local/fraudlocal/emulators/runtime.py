@@ -257,6 +257,11 @@ class FunctionRunner:
             prepared = self._prepared[logical_id] = (env, handler)
         return prepared
 
+    def prepare(self, logical_id: str) -> None:
+        """Import ``logical_id``'s handler now, in its environment, rather than at its first
+        invocation (what a Lambda container does on its cold start)."""
+        self._prepare(logical_id)
+
     def environment(self, logical_id: str) -> dict[str, str]:
         """The environment ``logical_id``'s handler runs with (for code acting on its behalf)."""
         return dict(self._prepare(logical_id)[0])

@@ -26,11 +26,12 @@ investigations of its flags (same cap, same names) before they run. The flags, c
 figures are those of the per-tick run (``per_tick=True``, ``--per-tick``), which invokes
 ``MicroAnalysisFunction`` at every tick.
 
-With ``overlap=True`` (``--overlap``) the stages of consecutive spans overlap as they would
-on AWS: while a span goes through the clock, the next span is already in the time-series
-store and its rules are evaluated on a second thread (see :meth:`Pipeline._run_span` for
-what keeps that exact). By default each span's stages run one after another: on a machine
-without a free core the second thread measured no faster and took more CPU.
+With ``overlap=True`` (``--overlap``, the command line's default where two CPUs are free
+to the process) the stages of consecutive spans overlap as they would on AWS: while a span
+goes through the clock, the span worker, a second process (:mod:`.span_worker`), reads the
+next span into the time-series store and evaluates its rules (see :meth:`Pipeline._run_span`
+for what keeps that exact). ``PipelineConfig``'s default runs each span's stages one after
+another in this process.
 
 The outputs (see :mod:`fraudlocal.reporting.report`) go to ``--out``; the execution history of each
 investigation stays in ``<state>/investigations/done/<name>.json``.
@@ -40,34 +41,31 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from fraudcore import backends
 from fraudcore.contracts import VERDICTS, Flag
-from fraudcore.execution_names import configured_name_key, pinned_name_key
-from fraudcore.micro import MicroResult, relook, schedule_interval, start_investigations, start_relooks
-from fraudcore.rules import Rule, enabled_rules, format_duration, load_rules_keeping_last_good
-from fraudcore.settings import get_settings
+from fraudcore.execution_names import pinned_name_key
+from fraudcore.micro import MicroResult, relook, start_investigations, start_relooks
+from fraudcore.rules import Rule, format_duration
 from fraudcore.timeutil import iso_z
 
 from ..adapters.sinks import rejected_by_function
 from ..adapters.starter_local import LocalInvestigationStarter
 from ..adapters.timeseries_duckdb import read_horizon
 from ..emulators.asl import execute, load_state_machine
-from ..emulators.kinesis_esm import EventSourceMapping, LocalStream, discard_consumed
+from ..emulators.kinesis_esm import EventSourceMapping, LocalStream, MappingStats, discard_consumed
 from ..emulators.runtime import (
     FunctionRunner,
     LocalTarget,
     close_local_backends,
-    patched_environment,
     store_stats,
 )
 from ..errors import UserError
@@ -75,24 +73,36 @@ from ..reporting import report
 from ..state_dir import StateDir
 from ..state_machine import RECORD_CASE_STATE, STATE_MACHINE
 from .clock import ScheduleClock, rules_horizon, scheduled_event
+from .functions import INGEST_GRAPH, INGEST_TIMESERIES, MICRO_ANALYSIS, EvaluationSetup, evaluation_setup
 from .ordering import StreamInput
 from .results import STAGES, CaseRecord, PipelineResult
 from .span_evaluation import RunFlags, SpanEvaluator
+from .span_worker import SpanWorker, WorkerSetup
 
-INGEST_TIMESERIES = "IngestTimeseriesFunction"
-INGEST_GRAPH = "IngestGraphFunction"
-MICRO_ANALYSIS = "MicroAnalysisFunction"
 #: what Lambda's Kinesis mapping is given in template.yaml (batch size, retries, bisect)
 DEFAULT_BATCH_SIZE = 100
 DEFAULT_MAX_RETRIES = 3
 #: the stream is polled after this many new records, so the stores fill as the stream does
 DEFAULT_POLL_EVERY = 500
 #: records read ahead and evaluated at once when the rules run per span, one stage after
-#: another, and when the next span is evaluated while this one runs (``overlap``): smaller,
+#: another, and when the next span is staged while this one runs (``overlap``): smaller,
 #: so a run of the demo's size is several spans (a span costs a few more queries; the
-#: second thread takes them)
+#: span worker takes them)
 DEFAULT_SPAN_RECORDS = 50_000
 OVERLAPPED_SPAN_RECORDS = 5_000
+#: with ``overlap``, the first span is shorter: nothing goes through the clock before it is
+#: staged, so its staging is the one the main process waits for
+FIRST_OVERLAPPED_SPAN_RECORDS = 1_000
+
+
+def default_overlap() -> bool:
+    """Whether the stages of consecutive spans overlap by default: when this process may run
+    on two CPUs or more (its affinity where the platform tells it, else the machine's count)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return cpus >= 2
 
 
 @dataclass
@@ -114,8 +124,9 @@ class PipelineConfig:
     per_tick: bool = False
     #: records a span (None: OVERLAPPED_SPAN_RECORDS with overlap, else DEFAULT_SPAN_RECORDS)
     span_records: int | None = None
-    #: evaluate the rules of the next span on a second thread while this span's graph ingest,
-    #: ticks and investigations run (by default, one stage after another on one thread)
+    #: read the next span into the time series and evaluate its rules in a second process (the
+    #: span worker) while this span's graph ingest, ticks and investigations run (by default,
+    #: one stage after another in this process)
     overlap: bool = False
 
     @property
@@ -123,6 +134,12 @@ class PipelineConfig:
         if self.span_records is not None:
             return self.span_records
         return OVERLAPPED_SPAN_RECORDS if self.overlap else DEFAULT_SPAN_RECORDS
+
+    @property
+    def records_first_span(self) -> int:
+        if self.overlap:
+            return min(self.records_per_span, FIRST_OVERLAPPED_SPAN_RECORDS)
+        return self.records_per_span
 
     def target(self) -> LocalTarget:
         # the functions' schedule interval is the clock's (a rule's ``every`` is a multiple of it)
@@ -159,13 +176,14 @@ class Stopwatch:
 
 @dataclass
 class StagedSpan:
-    """A span read into the time-series store, its rules evaluated (or being evaluated on the
-    evaluation thread), not yet through the clock."""
+    """A span read into the time-series store, its rules evaluated (or being staged by the
+    span worker), not yet through the clock."""
 
     records: list[StreamInput]
     ticks: list[datetime]
     runs: dict[datetime, RunFlags] = field(default_factory=dict)
-    evaluating: Future[dict[datetime, RunFlags]] | None = None
+    #: sent to the span worker, not yet collected
+    staging: bool = False
 
 
 class Pipeline:
@@ -219,17 +237,22 @@ class Pipeline:
         self.pending: list[StreamInput] = []  # read ahead, not yet through the clock (per span)
         self.scheduled: dict[datetime, RunFlags] = {}  # each tick's evaluated run (per span)
         self.span_evaluator: SpanEvaluator | None = None
+        self.evaluation: EvaluationSetup | None = None
         #: per span: the clock as far as the time-series store has been read (ahead of
-        #: ``clock``), the span read and evaluated but not yet through the clock, the thread
-        #: evaluating the rules meanwhile, and the name key of the function's environment
+        #: ``clock``), the span read and evaluated but not yet through the clock, the process
+        #: staging the next span meanwhile (``overlap``), the rule queries it counted, and the
+        #: name key of the function's environment
         self.preview = ScheduleClock(config.every, self.horizon)
         self.staged: StagedSpan | None = None
-        self.evaluation_thread: ThreadPoolExecutor | None = None
+        self.worker: SpanWorker | None = None
+        self.worker_statistics: dict[str, int] | None = None
+        self.worker_cpu_seconds = 0.0
         self.name_key: bytes | None = None
-        #: spans that went through the clock while the next one was evaluated, and spans held
+        #: spans that went through the clock while the next one was staged, and spans held
         #: to the serial order (the next span had a record before their last tick)
         self.overlapped_spans = 0
         self.serial_spans = 0
+        self.spans = 0
         #: per span: the rules that look at their hits again, and the hits due for a re-look
         #: by when (the scheduled function finds them again with the earlier run's query)
         self.relook_rules: dict[str, Rule] = {}
@@ -243,6 +266,8 @@ class Pipeline:
         self.without_case = 0
         self.failed: list[dict[str, Any]] = []
         self.began = time.perf_counter()
+        if self.per_span and config.overlap:
+            self._span_worker()  # it starts up while the input is read; run() or close() stops it
 
     # -- set-up -------------------------------------------------------------------------
     def _timed_handler(self, function: str, stage: str) -> Callable[[dict[str, Any]], Any]:
@@ -273,7 +298,8 @@ class Pipeline:
             self._put_on_streams(record, tuple(self.streams))
             return
         self.pending.append(record)
-        if len(self.pending) >= self.config.records_per_span:
+        limit = self.config.records_per_span if self.spans else self.config.records_first_span
+        if len(self.pending) >= limit:
             self._run_span()
 
     def _put_on_streams(self, record: StreamInput, functions: tuple[str, ...]) -> None:
@@ -294,14 +320,14 @@ class Pipeline:
         """Read the pending records into the time-series store, evaluate their ticks, run them.
 
         With ``overlap``, a span goes through the clock (graph ingest, ticks, investigations)
-        only once the next span has been read and its evaluation started on the evaluation
-        thread, so the two overlap. The next span is read into the store only after this
-        span's evaluation ended (it sees the store the serial order gives it), and only when
-        none of its records is before this span's last tick (the investigations, which see
-        the store up to their tick, cannot tell it is there); otherwise this span goes
-        through the clock first, as in the serial order.
+        only once the next span has been sent to the span worker, so the two overlap. The
+        next span is sent only after this span's evaluation ended (it is read into the store
+        the serial order gives it), and only when none of its records is before this span's
+        last tick (the investigations, which see the store up to their tick, cannot tell it
+        is there); otherwise this span goes through the clock first, as in the serial order.
         """
         span, self.pending = self.pending, []
+        self.spans += 1
         previous, self.staged = self.staged, None
         if previous is not None:
             self._collect(previous)
@@ -311,7 +337,7 @@ class Pipeline:
                 previous = None
         current = self._stage(span, closing)
         if previous is not None:
-            self.overlapped_spans += current.evaluating is not None
+            self.overlapped_spans += 1
             self._through_clock(previous)
         if closing or not self.config.overlap:
             self._collect(current)
@@ -320,13 +346,8 @@ class Pipeline:
             self.staged = current
 
     def _stage(self, span: list[StreamInput], closing: bool) -> StagedSpan:
-        """Read ``span`` into the time-series store and evaluate the ticks it brings (on the
-        evaluation thread with ``overlap``)."""
-        timeseries = self.streams[INGEST_TIMESERIES]
-        for record in span:
-            timeseries.put(record.data, record.partition_key)
-        self.mappings[0].poll(timeseries)
-        discard_consumed(timeseries, [self.mappings[0]])
+        """Read ``span`` into the time-series store and evaluate the ticks it brings (in the
+        span worker with ``overlap``)."""
         ticks = [
             moment
             for record in span
@@ -336,55 +357,87 @@ class Pipeline:
         if closing:
             ticks += self.preview.closing()
         staged = StagedSpan(span, ticks)
-        if not ticks:
+        if self.config.overlap:
+            self._evaluation()  # what the clock needs of the function's settings
+            self._span_worker().stage([(record.data, record.partition_key) for record in span], ticks)
+            staged.staging = True
+            if self.spans == 1:
+                self._cold_starts()
             return staged
-        evaluator = self._evaluator()
-        if not self.config.overlap:
-            staged.runs = self._evaluate(evaluator, ticks)
-        else:
-            if self.evaluation_thread is None:
-                self.evaluation_thread = ThreadPoolExecutor(1, thread_name_prefix="span-evaluation")
-            staged.evaluating = self.evaluation_thread.submit(self._evaluate, evaluator, ticks)
+        timeseries = self.streams[INGEST_TIMESERIES]
+        for record in span:
+            timeseries.put(record.data, record.partition_key)
+        self.mappings[0].poll(timeseries)
+        discard_consumed(timeseries, [self.mappings[0]])
+        if ticks:
+            evaluator = self._evaluator()
+            assert self.name_key is not None
+            with self.watch.measure("micro_analysis"), pinned_name_key(self.name_key):
+                staged.runs = evaluator.evaluate(ticks)
         return staged
 
+    def _cold_starts(self) -> None:
+        """Import the handlers this process invokes while the worker stages the first span:
+        nothing goes through the clock before that span is staged."""
+        for logical_id in self.runner.template.functions():
+            if logical_id not in (INGEST_TIMESERIES, MICRO_ANALYSIS):
+                self.runner.prepare(logical_id)
+
+    def _span_worker(self) -> SpanWorker:
+        """The span worker, started at the first span: it opens the time-series file, so this
+        process first closes the stores it has open."""
+        if self.worker is None:
+            close_local_backends()
+            self.worker = SpanWorker(
+                WorkerSetup(
+                    target=self.target,
+                    shards=self.config.shards,
+                    batch_size=self.config.batch_size,
+                    max_retries=self.config.max_retries,
+                    verbose=self.config.verbose,
+                )
+            )
+            self.worker.serve()
+        return self.worker
+
     def _collect(self, staged: StagedSpan) -> None:
-        """Wait for the span's evaluation; its runs are then due at their ticks."""
-        if staged.evaluating is not None:
-            staged.runs = staged.evaluating.result()
-            staged.evaluating = None
+        """Wait for the span's staging; its runs are then due at their ticks."""
+        if staged.staging:
+            assert self.worker is not None
+            staged.staging = False
+            result = self.worker.collect()
+            staged.runs = result.runs
+            with self.watch.lock:
+                for stage, seconds in result.seconds.items():
+                    self.watch.seconds[stage] = self.watch.seconds.get(stage, 0.0) + seconds
         self.scheduled.update(staged.runs)
 
     def _through_clock(self, staged: StagedSpan) -> None:
         for record in staged.records:
             self._put_on_streams(record, (INGEST_GRAPH,))
 
+    def _evaluation(self) -> EvaluationSetup:
+        """What evaluating the rules takes, read once in the function's environment; the clock
+        keeps the cap on investigations, the re-looking rules and the name key."""
+        if self.evaluation is None:
+            with self.watch.measure("micro_analysis"):
+                self.evaluation = evaluation_setup(self.runner)
+            self.relook_rules = self.evaluation.relook_rules
+            self.max_investigations = self.evaluation.max_investigations
+            self.name_key = self.evaluation.name_key
+        return self.evaluation
+
     def _evaluator(self) -> SpanEvaluator:
-        """The span evaluator, built as the function would build its own: its settings (state
-        dir, name key, overrides) and store, read from its environment on this thread."""
+        """The span evaluator, built as the function would build its own."""
         if self.span_evaluator is None:
-            environment = patched_environment(self.runner.environment(MICRO_ANALYSIS))
-            with self.watch.measure("micro_analysis"), environment:
-                settings = get_settings()
-                rules, _ = load_rules_keeping_last_good(
-                    settings.rules_override, timedelta(hours=settings.timestream_memory_retention_hours)
-                )
-                rules = enabled_rules(rules)
-                self.relook_rules = {rule.id: rule for rule in rules if rule.relook_after is not None}
-                self.max_investigations = settings.max_investigations_per_run
-                self.name_key = configured_name_key()
-                self.span_evaluator = SpanEvaluator(
-                    backends.timeseries_store(settings),
-                    rules,
-                    schedule_interval(settings.micro_schedule_interval),
-                )
+            self.span_evaluator = self._evaluation().evaluator()
         return self.span_evaluator
 
-    def _evaluate(self, evaluator: SpanEvaluator, ticks: list[datetime]) -> dict[datetime, RunFlags]:
-        """Each tick's run. It reads no environment (another thread may be switching it for a
-        function it invokes): the names of the flags take the key pinned here."""
-        assert self.name_key is not None
-        with self.watch.measure("micro_analysis"), pinned_name_key(self.name_key):
-            return evaluator.evaluate(ticks)
+    def rule_query_statistics(self) -> dict[str, int] | None:
+        """The rule queries of the per-span evaluation (the span worker's, with ``overlap``)."""
+        if self.span_evaluator is not None:
+            return self.span_evaluator.statistics.to_dict()
+        return self.worker_statistics
 
     def run(self, records: Iterable[StreamInput]) -> PipelineResult:
         """Put every record and finish; then (even when that failed) close the evaluation
@@ -397,10 +450,16 @@ class Pipeline:
             close_local_backends()
 
     def close(self) -> None:
-        """Wait for the evaluation thread (a run that failed may leave a span being evaluated)."""
-        if self.evaluation_thread is not None:
-            self.evaluation_thread.shutdown(wait=True, cancel_futures=True)
-            self.evaluation_thread = None
+        """Stop the span worker (after the span it may still be staging, when a run failed) and
+        take its mapping's figures; the time-series file is then this process's again."""
+        worker, self.worker = self.worker, None
+        if worker is None:
+            return
+        report = worker.close()
+        if report is not None:
+            self.mappings[0].stats = MappingStats(**report.mapping_stats)
+            self.worker_statistics = report.statistics
+            self.worker_cpu_seconds = report.cpu_seconds
 
     def put_all(self, records: Iterable[StreamInput]) -> None:
         for record in records:
