@@ -89,6 +89,8 @@ def test_the_main_process_reads_through_the_worker_with_its_horizon(
     sql = f'SELECT count(*) AS n FROM "{database}"."{table}"'
     assert int(store.query(sql)[0]["n"]) == RECORDS
     assert store.count() == RECORDS
+    # the worker's DuckDB leaves the main process its core
+    assert worker.query("SELECT current_setting('threads') AS t", None, database, table) == [{"t": 1}]
     # the calling thread's horizon travels with the query: rows before it, nothing after
     with read_horizon(path, START + timedelta(minutes=10)):
         assert int(store.query(sql)[0]["n"]) == 10

@@ -267,7 +267,7 @@ class Pipeline:
         self.failed: list[dict[str, Any]] = []
         self.began = time.perf_counter()
         if self.per_span and config.overlap:
-            self._span_worker()  # it starts up while the input is read; run() or close() stops it
+            self._start_worker()  # it starts up while the input is read; run() or close() stops it
 
     # -- set-up -------------------------------------------------------------------------
     def _timed_handler(self, function: str, stage: str) -> Callable[[dict[str, Any]], Any]:
@@ -358,8 +358,10 @@ class Pipeline:
             ticks += self.preview.closing()
         staged = StagedSpan(span, ticks)
         if self.config.overlap:
+            if self.worker is None:
+                raise RuntimeError("the pipeline is closed: its span worker has ended")
             self._evaluation()  # what the clock needs of the function's settings
-            self._span_worker().stage([(record.data, record.partition_key) for record in span], ticks)
+            self.worker.stage([(record.data, record.partition_key) for record in span], ticks)
             staged.staging = True
             if self.spans == 1:
                 self._cold_starts()
@@ -383,22 +385,20 @@ class Pipeline:
             if logical_id not in (INGEST_TIMESERIES, MICRO_ANALYSIS):
                 self.runner.prepare(logical_id)
 
-    def _span_worker(self) -> SpanWorker:
-        """The span worker, started at the first span: it opens the time-series file, so this
-        process first closes the stores it has open."""
-        if self.worker is None:
-            close_local_backends()
-            self.worker = SpanWorker(
-                WorkerSetup(
-                    target=self.target,
-                    shards=self.config.shards,
-                    batch_size=self.config.batch_size,
-                    max_retries=self.config.max_retries,
-                    verbose=self.config.verbose,
-                )
+    def _start_worker(self) -> None:
+        """Start the span worker. It opens the time-series file, so this process first closes
+        the stores it has open."""
+        close_local_backends()
+        self.worker = SpanWorker(
+            WorkerSetup(
+                target=self.target,
+                shards=self.config.shards,
+                batch_size=self.config.batch_size,
+                max_retries=self.config.max_retries,
+                verbose=self.config.verbose,
             )
-            self.worker.serve()
-        return self.worker
+        )
+        self.worker.serve()
 
     def _collect(self, staged: StagedSpan) -> None:
         """Wait for the span's staging; its runs are then due at their ticks."""
@@ -440,8 +440,8 @@ class Pipeline:
         return self.worker_statistics
 
     def run(self, records: Iterable[StreamInput]) -> PipelineResult:
-        """Put every record and finish; then (even when that failed) close the evaluation
-        thread and the local stores."""
+        """Put every record and finish; then (even when that failed) stop the span worker and
+        close the local stores."""
         try:
             self.put_all(records)
             return self.finish()
