@@ -145,8 +145,10 @@ def test_a_file_held_here_fails_the_first_span_with_the_reason(target: LocalTarg
     worker = SpanWorker(WorkerSetup(target=target, shards=1, batch_size=10, max_retries=3, verbose=False))
     try:
         worker.stage([record(i) for i in range(RECORDS)], [])
-        with pytest.raises(Exception, match=r"(?i)lock"):
+        with pytest.raises(Exception, match=r"(?i)lock") as failed:
             worker.collect()
+        # where it was raised in the worker travels with it
+        assert any(f"span worker (pid {worker.pid})" in note for note in failed.value.__notes__)
     finally:
         assert worker.close() is not None  # it answers to the end, then ends
         held.close()

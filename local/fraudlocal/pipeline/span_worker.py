@@ -284,11 +284,13 @@ def _reply(end: Any, compute: Any) -> None:
     except MissingColumnError as error:
         answer = ("missing_column", (error.column, str(error)))
     except Exception as error:  # handed to the main process, which raises it
+        where = traceback.format_exc()
+        error.add_note(f"raised in the span worker (pid {os.getpid()}):\n{where}")
         answer = ("raised", error)
         try:
             pickle.loads(pickle.dumps(error))
         except Exception:
-            answer = ("failed", traceback.format_exc())
+            answer = ("failed", where)
     with contextlib.suppress(OSError, EOFError):  # the main process is gone
         end.send(answer)
 
