@@ -197,6 +197,9 @@ def _timeseries_path(state_dir: Path) -> Path:
 # -- the worker process -----------------------------------------------------------------------
 def _serve(setup: WorkerSetup, stage_end: Any, query_end: Any) -> None:
     """The worker's main: a thread answers queries, this one stages spans until ``close``."""
+    # Ctrl+C reaches the whole process group: the main process handles it and closes the
+    # worker, which finishes what it was doing rather than dying half way with a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     stores: dict[tuple[str, str], Any] = {}
     stores_lock = threading.Lock()
     path = _timeseries_path(setup.target.state_dir)
