@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 from fraudcore.timeseries.dialects import TIMESTREAM
 
+from .timeseries_duckdb import DuckDBTimeseriesStore, current_horizon
+
 
 class TimeseriesOwner(Protocol):
     """The process that owns a time-series file, as this process reaches it."""
@@ -74,8 +76,6 @@ class ServedTimeseriesStore:
     def _opened(self) -> Any:
         with self._lock:
             if self._direct is None:
-                from .timeseries_duckdb import DuckDBTimeseriesStore
-
                 self._direct = DuckDBTimeseriesStore(self.path, self.database, self.table)
             return self._direct
 
@@ -88,8 +88,6 @@ class ServedTimeseriesStore:
         return self._opened().write(transactions)
 
     def query(self, timestream_sql: str) -> list[dict[str, Any]]:
-        from .timeseries_duckdb import current_horizon
-
         owner = owner_of(self.path)
         if owner is None:
             return self._opened().query(timestream_sql)

@@ -42,7 +42,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -73,9 +72,18 @@ from ..reporting import report
 from ..state_dir import StateDir
 from ..state_machine import RECORD_CASE_STATE, STATE_MACHINE
 from .clock import ScheduleClock, rules_horizon, scheduled_event
-from .functions import INGEST_GRAPH, INGEST_TIMESERIES, MICRO_ANALYSIS, EvaluationSetup, evaluation_setup
+from .functions import (
+    INGEST_GRAPH,
+    INGEST_TIMESERIES,
+    MICRO_ANALYSIS,
+    EvaluationSetup,
+    Stopwatch,
+    evaluation_setup,
+    stage_span,
+    timed_handler,
+)
 from .ordering import StreamInput
-from .results import STAGES, CaseRecord, PipelineResult
+from .results import CaseRecord, PipelineResult
 from .span_evaluation import RunFlags, SpanEvaluator
 from .span_worker import SpanWorker, WorkerSetup
 
@@ -157,24 +165,6 @@ class PipelineConfig:
 
 
 @dataclass
-class Stopwatch:
-    """Wall seconds per stage (stages on two threads overlap: they may add up to more than the run)."""
-
-    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @contextlib.contextmanager
-    def measure(self, stage: str) -> Iterator[None]:
-        began = time.perf_counter()
-        try:
-            yield
-        finally:
-            elapsed = time.perf_counter() - began
-            with self.lock:
-                self.seconds[stage] = self.seconds.get(stage, 0.0) + elapsed
-
-
-@dataclass
 class StagedSpan:
     """A span read into the time-series store, its rules evaluated (or being staged by the
     span worker), not yet through the clock."""
@@ -212,7 +202,7 @@ class Pipeline:
         self.mappings = [
             EventSourceMapping(
                 name=function,
-                handler=self._timed_handler(function, stage),
+                handler=timed_handler(self.runner, function, self.watch, stage),
                 batch_size=config.batch_size,
                 max_retries=config.max_retries,
                 bisect_on_error=True,
@@ -270,13 +260,6 @@ class Pipeline:
             self._start_worker()  # it starts up while the input is read; run() or close() stops it
 
     # -- set-up -------------------------------------------------------------------------
-    def _timed_handler(self, function: str, stage: str) -> Callable[[dict[str, Any]], Any]:
-        def handler(event: dict[str, Any]) -> Any:
-            with self.watch.measure(stage):
-                return self.runner.invoke(function, event)
-
-        return handler
-
     def _rules_override(self) -> Path | None:
         """The override the functions will see: the run's own, or the state dir's file."""
         if self.config.rules_override:
@@ -366,16 +349,14 @@ class Pipeline:
             if self.spans == 1:
                 self._cold_starts()
             return staged
-        timeseries = self.streams[INGEST_TIMESERIES]
-        for record in span:
-            timeseries.put(record.data, record.partition_key)
-        self.mappings[0].poll(timeseries)
-        discard_consumed(timeseries, [self.mappings[0]])
-        if ticks:
-            evaluator = self._evaluator()
-            assert self.name_key is not None
-            with self.watch.measure("micro_analysis"), pinned_name_key(self.name_key):
-                staged.runs = evaluator.evaluate(ticks)
+        staged.runs = stage_span(
+            self.streams[INGEST_TIMESERIES],
+            self.mappings[0],
+            ((record.data, record.partition_key) for record in span),
+            ticks,
+            lambda: (self._evaluator(), self._evaluation().name_key),
+            self.watch,
+        )
         return staged
 
     def _cold_starts(self) -> None:
@@ -407,9 +388,7 @@ class Pipeline:
             staged.staging = False
             result = self.worker.collect()
             staged.runs = result.runs
-            with self.watch.lock:
-                for stage, seconds in result.seconds.items():
-                    self.watch.seconds[stage] = self.watch.seconds.get(stage, 0.0) + seconds
+            self.watch.add(result.seconds)
         self.scheduled.update(staged.runs)
 
     def _through_clock(self, staged: StagedSpan) -> None:

@@ -43,7 +43,7 @@ from fraudcore.timeseries import MissingColumnError
 from fraudlocal.adapters import timeseries_served
 from fraudlocal.state_dir import StateDir
 
-from .functions import INGEST_TIMESERIES, evaluation_setup
+from .functions import INGEST_TIMESERIES, Stopwatch, evaluation_setup, stage_span, timed_handler
 
 #: seconds :meth:`SpanWorker.close` waits for the process to end before it kills it
 STOP_TIMEOUT_S = 30.0
@@ -317,11 +317,11 @@ class _Stager:
         # (a setting of the database, which the store's connection keeps open).
         with duckdb.connect(str(_timeseries_path(setup.target.state_dir))) as connection:
             connection.execute(f"SET threads = {WORKER_DUCKDB_THREADS}")
-        self.seconds: dict[str, float] = {}
+        self.watch = Stopwatch({})
         self.stream = LocalStream(setup.shards)
         self.mapping = EventSourceMapping(
             name=INGEST_TIMESERIES,
-            handler=self._ingest,
+            handler=timed_handler(self.runner, INGEST_TIMESERIES, self.watch, "ingest_timeseries"),
             batch_size=setup.batch_size,
             max_retries=setup.max_retries,
             bisect_on_error=True,
@@ -330,41 +330,18 @@ class _Stager:
         self.evaluator: Any = None
         self.name_key: bytes | None = None
 
-    def _ingest(self, event: dict[str, Any]) -> Any:
-        began = time.perf_counter()
-        try:
-            return self.runner.invoke(INGEST_TIMESERIES, event)
-        finally:
-            self._add("ingest_timeseries", time.perf_counter() - began)
-
-    def _add(self, stage: str, seconds: float) -> None:
-        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
-
     def stage(self, records: list[tuple[bytes | str, str]], ticks: list[datetime]) -> StagedResult:
-        from fraudcore.execution_names import pinned_name_key
-        from fraudlocal.emulators.kinesis_esm import discard_consumed
+        self.watch.seconds = {}
+        runs = stage_span(self.stream, self.mapping, records, ticks, self._evaluation, self.watch)
+        return StagedResult(runs, self.watch.seconds)
 
-        self.seconds = {}
-        for data, partition_key in records:
-            self.stream.put(data, partition_key)
-        self.mapping.poll(self.stream)
-        discard_consumed(self.stream, [self.mapping])
-        runs: dict[datetime, Any] = {}
-        if ticks:
-            began = time.perf_counter()
-            evaluator = self._evaluator()
-            assert self.name_key is not None
-            with pinned_name_key(self.name_key):
-                runs = evaluator.evaluate(ticks)
-            self._add("micro_analysis", time.perf_counter() - began)
-        return StagedResult(runs, self.seconds)
-
-    def _evaluator(self) -> Any:
+    def _evaluation(self) -> tuple[Any, bytes]:
         if self.evaluator is None:
             setup = evaluation_setup(self.runner)
             self.evaluator = setup.evaluator()
             self.name_key = setup.name_key
-        return self.evaluator
+        assert self.name_key is not None
+        return self.evaluator, self.name_key
 
     def close(self) -> WorkerReport:
         statistics = self.evaluator.statistics.to_dict() if self.evaluator is not None else None
