@@ -58,7 +58,6 @@ def run_one(
     span_records: int | None = None,
 ) -> dict:
     from fraudcore.execution_names import RELOOK_SUFFIX
-    from fraudlocal.emulators.runtime import close_local_backends
     from fraudlocal.pipeline.ordering import order_records, ordering_mapping
     from fraudlocal.pipeline.run import Pipeline, PipelineConfig
     from fraudlocal.scenario import generate
@@ -80,11 +79,9 @@ def run_one(
         records = order_records(lines, ordering_mapping(None))
         del lines
         cpu = time.process_time()
-        pipeline.put_all(records)
-        result = pipeline.finish()
+        result = pipeline.run(records)  # as fraudlocal runs it (the collector set for a batch run)
         cpu = time.process_time() - cpu + pipeline.worker_cpu_seconds
         relooks_by_rule = relooks_started(pipeline.starter.done, RELOOK_SUFFIX)
-        close_local_backends()
     total = result.elapsed["total"]
     evaluation = pipeline.rule_query_statistics()
     return {

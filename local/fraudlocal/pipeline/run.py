@@ -56,6 +56,7 @@ from fraudcore.micro import MicroResult, relook, start_investigations, start_rel
 from fraudcore.rules import Rule, format_duration
 from fraudcore.timeutil import iso_z
 
+from .. import collector
 from ..adapters.sinks import rejected_by_function
 from ..adapters.starter_local import LocalInvestigationStarter
 from ..adapters.timeseries_duckdb import read_horizon
@@ -419,11 +420,13 @@ class Pipeline:
         return self.worker_statistics
 
     def run(self, records: Iterable[StreamInput]) -> PipelineResult:
-        """Put every record and finish; then (even when that failed) stop the span worker and
-        close the local stores."""
+        """Put every record and finish, with the cyclic garbage collector set for a batch run
+        (:func:`fraudlocal.collector.for_batch_run`); then (even when that failed) stop the span
+        worker and close the local stores."""
         try:
-            self.put_all(records)
-            return self.finish()
+            with collector.for_batch_run():
+                self.put_all(records)
+                return self.finish()
         finally:
             self.close()
             close_local_backends()

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from fraudcore.timeseries import MissingColumnError
+from fraudlocal import collector
 from fraudlocal.adapters import timeseries_served
 from fraudlocal.state_dir import StateDir
 
@@ -200,6 +201,7 @@ def _serve(setup: WorkerSetup, stage_end: Any, query_end: Any) -> None:
     # Ctrl+C reaches the whole process group: the main process handles it and closes the
     # worker, which finishes what it was doing rather than dying half way with a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    collector.set_for_batch_run()  # this process runs nothing but the pipeline's stages
     stores: dict[tuple[str, str], Any] = {}
     stores_lock = threading.Lock()
     path = _timeseries_path(setup.target.state_dir)

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from .. import collector
 from . import confounders, fraud, wide
 from .labels import FRAUD, PATTERN_LABEL, PATTERNS, Label, dump_labels
 from .ordinary import ordinary_activity
@@ -132,7 +131,7 @@ class Scenario:
 
     @cached_property
     def transactions(self) -> list[dict[str, Any]]:
-        with _collector_paused():
+        with collector.paused():
             return list(self.iter_transactions())
 
     def groups_of(self, pattern: str) -> list[PlantedGroup]:
@@ -171,7 +170,7 @@ class Scenario:
             "labels": out / LABELS_FILE,
             "scenario": out / SCENARIO_FILE,
         }
-        with _collector_paused(), paths["transactions"].open("w", encoding="utf-8", newline="\n") as handle:
+        with collector.paused(), paths["transactions"].open("w", encoding="utf-8", newline="\n") as handle:
             handle.writelines(to_json_line(record) for record in self.iter_transactions())
         paths["labels"].write_text(dump_labels(self.labels), encoding="utf-8", newline="\n")
         description = {
@@ -242,19 +241,6 @@ def _labels(groups: list[PlantedGroup]) -> dict[str, Label]:
     return labels
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    # Generation builds hundreds of thousands of small acyclic objects; the cyclic
-    # collector's passes over them doubled the run time and never free anything.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def generate(
     accounts: int = DEFAULT_ACCOUNTS,
     days: int = DEFAULT_DAYS,
@@ -274,7 +260,7 @@ def generate(
     days = _check_int("days", days, 1, MAX_DAYS, "")
     seed = _check_int("seed", seed, -(2**63), 2**63 - 1, "")
     start_ms = int(parse_start(start).timestamp() * 1000)
-    with _collector_paused():
+    with collector.paused():
         return _generate(accounts, days, seed, start_ms, variety)
 
 
