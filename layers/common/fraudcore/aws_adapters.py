@@ -266,6 +266,20 @@ class InvestigationStartError(RuntimeError):
     """Step Functions refused to start an investigation."""
 
 
+#: StartExecution's input: at most 262,144 bytes of UTF-8
+#: (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html);
+#: over it, Step Functions answers ``ValidationException`` ("The input does not satisfy the
+#: constraints specified by an Amazon Web Services service", https://docs.aws.amazon.com/
+#: botocore/latest/reference/services/stepfunctions/client/exceptions/ValidationException.html)
+EXECUTION_INPUT_MAX_BYTES = 262_144
+
+
+def execution_input(payload: Mapping[str, Any]) -> str:
+    """An investigation's input as StartExecution receives it (``ValueError`` for a value that
+    is not JSON, such as an infinite number, before Step Functions sees it)."""
+    return _json(dict(payload))
+
+
 #: a StartExecution answered with a startDate older than this is an earlier execution
 _REPLAY_TOLERANCE = timedelta(seconds=5)
 
@@ -307,7 +321,7 @@ class StepFunctionsInvestigationStarter:
         called_at = self._clock()
         try:
             response = self.client.start_execution(
-                stateMachineArn=self.state_machine_arn, name=name, input=_json(dict(payload))
+                stateMachineArn=self.state_machine_arn, name=name, input=execution_input(payload)
             )
         except ClientError as error:
             details = error.response.get("Error", {})

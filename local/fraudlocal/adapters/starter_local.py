@@ -4,7 +4,9 @@
 investigation waiting for the local executor, which moves it to
 ``<state_dir>/investigations/done/`` (its history as ``<execution-name>.json``) when it has
 run. Like Step Functions, a name is used once: starting a name that is pending or done is a
-duplicate.
+duplicate. Like StartExecution, an input that is not JSON (an infinite number) or longer than
+:data:`~fraudcore.aws_adapters.EXECUTION_INPUT_MAX_BYTES` as UTF-8 is refused, with the error
+the AWS starter raises.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from fraudcore.aws_adapters import EXECUTION_INPUT_MAX_BYTES, InvestigationStartError, execution_input
 from fraudcore.execution_names import check_safe_execution_name
 
 from ..state_dir import StateDir
@@ -42,6 +45,7 @@ class LocalInvestigationStarter:
 
     def start(self, name: str, payload: Mapping[str, Any]) -> bool:
         check_safe_execution_name(name)  # the queue keeps one file per name
+        _check_input(name, payload)
         if name in self._used or self._exists(name):
             self._used.add(name)
             return False
@@ -65,3 +69,18 @@ class LocalInvestigationStarter:
 
     def pending_names(self) -> list[str]:
         return sorted(path.stem for path in self.pending.glob("*.json")) if self.pending.is_dir() else []
+
+
+def _check_input(name: str, payload: Mapping[str, Any]) -> None:
+    """Refuse what StartExecution refuses: an input that is not JSON (``ValueError``, as the AWS
+    starter raises before sending it) or longer than its quota (``ValidationException``)."""
+    text = execution_input(payload)
+    if len(text) * 4 <= EXECUTION_INPUT_MAX_BYTES:  # a character is at most 4 bytes of UTF-8
+        return
+    size = len(text.encode("utf-8", errors="surrogatepass"))
+    if size > EXECUTION_INPUT_MAX_BYTES:
+        raise InvestigationStartError(
+            f"Step Functions could not start investigation {name!r} on the local queue: ValidationException: "
+            f"1 validation error detected: Value at 'input' failed to satisfy constraint: Member must have "
+            f"length less than or equal to {EXECUTION_INPUT_MAX_BYTES} (the input has {size} bytes as UTF-8)"
+        )
