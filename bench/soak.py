@@ -55,6 +55,7 @@ from typing import Any
 # The handlers' EMF metrics are kept by the local runner; nothing else may reach stdout.
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
+from fraudlocal import collector
 from fraudlocal.emulators.runtime import store_stats
 from fraudlocal.pipeline.ordering import StreamInput
 from fraudlocal.pipeline.run import Pipeline, PipelineConfig
@@ -229,6 +230,13 @@ def store_counts(state: Path) -> dict[str, Any]:
 
 
 def replay(state: Path, checkpoints: list[int], args: argparse.Namespace, label: str) -> dict[str, Any]:
+    # with the cyclic collector as fraudlocal sets it for a run (Pipeline.run): the memory
+    # bound holds for what the commands do
+    with collector.for_batch_run():
+        return _replay(state, checkpoints, args, label)
+
+
+def _replay(state: Path, checkpoints: list[int], args: argparse.Namespace, label: str) -> dict[str, Any]:
     # A short read-ahead, so that each checkpoint measures records the stores have taken in
     # (the span evaluation gives the same flags whatever its length).
     pipeline = Pipeline(PipelineConfig(state_dir=state, span_records=args.span_records))

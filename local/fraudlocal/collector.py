@@ -3,8 +3,7 @@
 A replay allocates millions of short-lived objects (decoded records, upsert batches, request
 rows), almost none of them in a reference cycle: reference counting frees them. With the
 default thresholds (700, 10, 10) the cyclic collector still ran 72 full passes over the heap
-in the main process of a 100,000-transaction replay, 12.7 s of its 107 s, and freed nothing
-reference counting would not have.
+in the main process of a 100,000-transaction replay, 12.7 s of its 107 s.
 
 - :func:`paused`: no cyclic collection at all, for a burst that builds acyclic data
   (scenario generation: its passes over hundreds of thousands of small objects doubled the
