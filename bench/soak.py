@@ -17,7 +17,8 @@ account->merchant edge per transaction, so the graph grows with the input; what 
 grow is everything else. The report states the bound it checks (:func:`memory_bound`):
 RSS outside the graph at the last checkpoint <= 1.5 x at the first, and a peak within that
 plus the graph plus the transient the engine needs while it writes a snapshot of its store
-(which it does by itself as its log grows). Progress lines on stderr (every 50,000 records) carry the RSS and its peak, so a
+(which the local adapter has it do as its log grows: ``StoreUpkeep``). Each checkpoint also
+reports the graph store's files on disk and its log, which that upkeep keeps bounded. Progress lines on stderr (every 50,000 records) carry the RSS and its peak, so a
 jump can be placed.
 
 Then the same stream is replayed in full (a redelivery of everything) into the same
@@ -103,17 +104,27 @@ def graph_figures(state: Path) -> dict[str, Any]:
     from fraudlocal.adapters.graph_embedded import open_embedded_graph
 
     counts = GraphStore(GraphConnection.from_factory(lambda: open_embedded_graph(state))).counts()
-    report = open_embedded_graph(state).graph.memory_report(max_elements=1000)
+    connection = open_embedded_graph(state)
+    report = connection.graph.memory_report(max_elements=1000)
     vertices, edges = sum(counts["vertices"].values()), sum(counts["edges"].values())
     graph_mb = round(report["tracked_live_bytes"] / 2**20, 1)
+    store = state / "graph"
     return {
         "vertices": vertices,
         "edges": edges,
         "graph_mb": graph_mb,
         "bytes_per_element": round(report["tracked_live_bytes"] / max(1, vertices + edges)),
-        # the snapshots the store has written by itself so far (the one it was created with aside)
-        "snapshots_written": max(0, len(list((state / "graph" / "snapshots").glob("*"))) - 1),
+        # the snapshots this process's store upkeep has written so far (and pruned the log to)
+        "snapshots_written": connection.upkeep.checkpoints if connection.upkeep else 0,
+        "snapshot_seconds": round(connection.upkeep.checkpoint_seconds, 1) if connection.upkeep else 0.0,
+        # the store's files: its snapshots and its write-ahead log, which the upkeep bounds
+        "store_disk_mb": round(_file_bytes(store) / 2**20, 1),
+        "log_disk_mb": round(_file_bytes(store / "wal") / 2**20, 1),
     }
+
+
+def _file_bytes(directory: Path) -> int:
+    return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
 
 
 def duckdb_mb(state: Path) -> float:
@@ -297,8 +308,9 @@ def memory_bound(checkpoints: list[dict[str, Any]]) -> dict[str, Any]:
 
     - steady: the memory outside the graph at the last checkpoint stays within 1.5x of its
       value at the first;
-    - peak: the store writes a snapshot of the whole graph by itself from time to time
-      (``snapshots_written``), holding a transient form of the graph meanwhile
+    - peak: the store writes a snapshot of the graph from time to time (``snapshots_written``,
+      :class:`fraudlocal.adapters.graph_embedded.StoreUpkeep`), holding a transient form of
+      the graph meanwhile
       (:data:`SNAPSHOT_EXTRA_PER_GRAPH_MB`, measured apart by bench/graph_snapshot.py). At
       every checkpoint the peak so far stays within 1.5x the first checkpoint's memory
       outside the graph, plus the graph, plus that transient.
@@ -321,6 +333,8 @@ def memory_bound(checkpoints: list[dict[str, Any]]) -> dict[str, Any]:
                 "graph_bytes_per_element": c["graph"]["bytes_per_element"],
                 "rss_outside_graph_mb": c["rss_outside_graph_mb"],
                 "graph_snapshots_written": c["graph"]["snapshots_written"],
+                "graph_store_disk_mb": c["graph"]["store_disk_mb"],
+                "graph_log_disk_mb": c["graph"]["log_disk_mb"],
                 "peak_bound_mb": round(
                     allowance + (1 + SNAPSHOT_EXTRA_PER_GRAPH_MB) * c["graph"]["graph_mb"], 1
                 ),
