@@ -12,7 +12,9 @@ a second process, the span worker, reads the next span into the time series and 
 its rules while this span's graph ingest and investigations run. Stage seconds are wall
 time, so the time-series and micro-analysis seconds then overlap the others' and the stages
 may add up to more than the pipeline's. Each size runs in its own process, so peak RSS
-(``ru_maxrss``) is that size's alone; the span worker's is ``worker_peak_rss_mb``. The
+(``ru_maxrss``) is that size's alone; the span worker's is ``worker_peak_rss_mb``.
+``graph_disk`` is what the embedded graph store left on disk (its snapshots and its
+write-ahead log, which ``StoreUpkeep`` keeps bounded). The
 default sizes are about 20,000 (the demo's default), 200,000 and 1,000,000 transactions.
 
 Usage: python bench/pipeline.py [--sizes 2000x2,20000x2,100000x2] [--every MINUTES] [--per-tick]
@@ -82,6 +84,12 @@ def run_one(
         result = pipeline.run(records)  # as fraudlocal runs it (the collector set for a batch run)
         cpu = time.process_time() - cpu + pipeline.worker_cpu_seconds
         relooks_by_rule = relooks_started(pipeline.starter.done, RELOOK_SUFFIX)
+        # the embedded graph store's files once the run closed it: snapshots and write-ahead log
+        graph_store = Path(state) / "graph"
+        graph_disk = {
+            "store_mb": round(file_bytes(graph_store) / 2**20, 1),
+            "log_mb": round(file_bytes(graph_store / "wal") / 2**20, 1),
+        }
     total = result.elapsed["total"]
     evaluation = pipeline.rule_query_statistics()
     return {
@@ -111,7 +119,12 @@ def run_one(
         # the span worker's, with the stages overlapped (a second process)
         "worker_cpu_seconds": round(pipeline.worker_cpu_seconds, 1),
         "worker_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+        "graph_disk": graph_disk,
     }
+
+
+def file_bytes(directory: Path) -> int:
+    return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
 
 
 def main() -> None:
