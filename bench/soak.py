@@ -18,8 +18,9 @@ grow is everything else. The report states the bound it checks (:func:`memory_bo
 RSS outside the graph at the last checkpoint <= 1.5 x at the first, and a peak within that
 plus the graph plus the transient the engine needs while it writes a snapshot of its store
 (which the local adapter has it do as its log grows: ``StoreUpkeep``). Each checkpoint also
-reports the graph store's files on disk and its log, which that upkeep keeps bounded. Progress lines on stderr (every 50,000 records) carry the RSS and its peak, so a
-jump can be placed.
+reports the graph store's files on disk and its log, which that upkeep keeps bounded.
+Progress lines on stderr (every 50,000 records) carry the RSS and its peak, so a jump can be
+placed.
 
 Then the same stream is replayed in full (a redelivery of everything) into the same
 stores: the store counts must not change and no case may be opened twice.
