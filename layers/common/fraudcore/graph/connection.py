@@ -26,6 +26,7 @@ Gremlin Server and the embedded engine (which supplies its own ``RemoteConnectio
 from __future__ import annotations
 
 import atexit
+import gc
 import logging
 import random
 import socket
@@ -132,6 +133,21 @@ def _is_connection_lost(error: BaseException) -> bool:
     if _is_aiohttp_connection_error(error):
         return True
     return any(marker in str(error) for marker in _CONNECTION_LOST_MARKERS)
+
+
+def _free_dropped_transports() -> None:
+    """Free now the transports of a lost or refused connection, while no event loop runs.
+
+    A gremlinpython connection whose socket failed (a refused connect, a server gone) is left
+    in reference cycles with the error that ended it. When the cyclic collector frees it later,
+    its ``AiohttpTransport.__del__`` closes its own event loop with ``run_until_complete``:
+    if that happens while another connection's loop is running (the next attempt), it fails
+    with "Cannot run the event loop while another loop is running", and Python prints an
+    ignored exception and a never-awaited coroutine. Collecting here, between attempts and
+    before the retry's wait, frees them where closing works. It runs only after a lost
+    connection.
+    """
+    gc.collect()
 
 
 def _is_aiohttp_connection_error(error: BaseException) -> bool:
@@ -500,6 +516,7 @@ class GraphConnection:
                     raise self._fatal(error, label, eval_timeout_ms) from error
                 if lost:
                     self.close()
+                    _free_dropped_transports()
                 if not self.retry.can_retry(attempt):
                     raise _exhausted_error(error)(
                         f"graph request {label!r} on {self.name} still failing after "
