@@ -60,6 +60,7 @@ def run_one(
     span_records: int | None = None,
 ) -> dict:
     from fraudcore.execution_names import RELOOK_SUFFIX
+    from fraudlocal.adapters.graph_embedded import graph_store_disk_mb
     from fraudlocal.pipeline.ordering import order_records, ordering_mapping
     from fraudlocal.pipeline.run import Pipeline, PipelineConfig
     from fraudlocal.scenario import generate
@@ -85,11 +86,7 @@ def run_one(
         cpu = time.process_time() - cpu + pipeline.worker_cpu_seconds
         relooks_by_rule = relooks_started(pipeline.starter.done, RELOOK_SUFFIX)
         # the embedded graph store's files once the run closed it: snapshots and write-ahead log
-        graph_store = Path(state) / "graph"
-        graph_disk = {
-            "store_mb": round(file_bytes(graph_store) / 2**20, 1),
-            "log_mb": round(file_bytes(graph_store / "wal") / 2**20, 1),
-        }
+        graph_disk = graph_store_disk_mb(Path(state))
     total = result.elapsed["total"]
     evaluation = pipeline.rule_query_statistics()
     return {
@@ -121,10 +118,6 @@ def run_one(
         "worker_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
         "graph_disk": graph_disk,
     }
-
-
-def file_bytes(directory: Path) -> int:
-    return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
 
 
 def main() -> None:

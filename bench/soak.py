@@ -102,14 +102,14 @@ def graph_figures(state: Path) -> dict[str, Any]:
     """
     from fraudcore.graph.connection import GraphConnection
     from fraudcore.graph.store import GraphStore
-    from fraudlocal.adapters.graph_embedded import open_embedded_graph
+    from fraudlocal.adapters.graph_embedded import graph_store_disk_mb, open_embedded_graph
 
     counts = GraphStore(GraphConnection.from_factory(lambda: open_embedded_graph(state))).counts()
     connection = open_embedded_graph(state)
     report = connection.graph.memory_report(max_elements=1000)
     vertices, edges = sum(counts["vertices"].values()), sum(counts["edges"].values())
     graph_mb = round(report["tracked_live_bytes"] / 2**20, 1)
-    store = state / "graph"
+    disk = graph_store_disk_mb(state)
     return {
         "vertices": vertices,
         "edges": edges,
@@ -119,13 +119,9 @@ def graph_figures(state: Path) -> dict[str, Any]:
         "snapshots_written": connection.upkeep.checkpoints if connection.upkeep else 0,
         "snapshot_seconds": round(connection.upkeep.checkpoint_seconds, 1) if connection.upkeep else 0.0,
         # the store's files: its snapshots and its write-ahead log, which the upkeep bounds
-        "store_disk_mb": round(_file_bytes(store) / 2**20, 1),
-        "log_disk_mb": round(_file_bytes(store / "wal") / 2**20, 1),
+        "store_disk_mb": disk["store_mb"],
+        "log_disk_mb": disk["log_mb"],
     }
-
-
-def _file_bytes(directory: Path) -> int:
-    return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
 
 
 def duckdb_mb(state: Path) -> float:

@@ -60,6 +60,7 @@ __all__ = [
     "StoreUpkeep",
     "TranslationError",
     "close_embedded_graphs",
+    "graph_store_disk_mb",
     "graph_store_path",
     "open_embedded_graph",
 ]
@@ -333,6 +334,18 @@ _open_graphs: dict[Path, GraphersalRemoteConnection] = {}
 def graph_store_path(state_dir: Path) -> Path:
     """Where the embedded graph of a state directory lives: ``<state_dir>/graph/``."""
     return StateDir(Path(state_dir)).graph
+
+
+def graph_store_disk_mb(state_dir: Path) -> dict[str, float]:
+    """What the graph store of a state directory holds on disk, in MiB: all its files
+    (``store_mb``: snapshots and log) and its write-ahead log (``log_mb``, which
+    :class:`StoreUpkeep` keeps bounded). For the benchmarks' reports."""
+    path = graph_store_path(state_dir)
+
+    def mib(directory: Path) -> float:
+        return round(sum(file.stat().st_size for file in directory.rglob("*") if file.is_file()) / 2**20, 1)
+
+    return {"store_mb": mib(path), "log_mb": mib(path / "wal")}
 
 
 def open_embedded_graph(state_dir: Path) -> GraphersalRemoteConnection:
