@@ -14,7 +14,17 @@ time, so the time-series and micro-analysis seconds then overlap the others' and
 may add up to more than the pipeline's. Each size runs in its own process, so peak RSS
 (``ru_maxrss``) is that size's alone; the span worker's is ``worker_peak_rss_mb``.
 ``graph_disk`` is what the embedded graph store left on disk (its snapshots and its
-write-ahead log, which ``StoreUpkeep`` keeps bounded). The
+write-ahead log, which ``StoreUpkeep`` keeps bounded).
+
+``graph_engine`` is the embedded graph engine's own part of the main process: its requests and
+the wall seconds spent inside them (``graph_embedded.ENGINE_CLOCK``), and their share of the
+main process's CPU seconds (``main_cpu_seconds``; the rest is the Python around the engine:
+handlers, translation, the state machine executor). ``bounds`` are two floors the run's wall
+time cannot go under on this machine as the pipeline is built: ``two_cpus``, the CPU
+seconds of both processes over two CPUs (no schedule of that work does better), and
+``main_process``, the main process's CPU seconds (graph ingest and investigations share
+one graph and alternate at each tick, so that work is serial); each with the transactions/s
+it would allow. The
 default sizes are about 20,000 (the demo's default), 200,000 and 1,000,000 transactions.
 
 Usage: python bench/pipeline.py [--sizes 2000x2,20000x2,100000x2] [--every MINUTES] [--per-tick]
@@ -60,7 +70,7 @@ def run_one(
     span_records: int | None = None,
 ) -> dict:
     from fraudcore.execution_names import RELOOK_SUFFIX
-    from fraudlocal.adapters.graph_embedded import graph_store_disk_mb
+    from fraudlocal.adapters.graph_embedded import ENGINE_CLOCK, graph_store_disk_mb
     from fraudlocal.pipeline.ordering import order_records, ordering_mapping
     from fraudlocal.pipeline.run import Pipeline, PipelineConfig
     from fraudlocal.scenario import generate
@@ -82,8 +92,14 @@ def run_one(
         records = order_records(lines, ordering_mapping(None))
         del lines
         cpu = time.process_time()
+        engine_requests, engine_seconds = ENGINE_CLOCK.figures()
         result = pipeline.run(records)  # as fraudlocal runs it (the collector set for a batch run)
-        cpu = time.process_time() - cpu + pipeline.worker_cpu_seconds
+        main_cpu = time.process_time() - cpu
+        engine_requests, engine_seconds = (
+            ENGINE_CLOCK.requests - engine_requests,
+            ENGINE_CLOCK.seconds - engine_seconds,
+        )
+        cpu = main_cpu + pipeline.worker_cpu_seconds
         relooks_by_rule = relooks_started(pipeline.starter.done, RELOOK_SUFFIX)
         # the embedded graph store's files once the run closed it: snapshots and write-ahead log
         graph_disk = graph_store_disk_mb(Path(state))
@@ -117,6 +133,19 @@ def run_one(
         "worker_cpu_seconds": round(pipeline.worker_cpu_seconds, 1),
         "worker_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
         "graph_disk": graph_disk,
+        "main_cpu_seconds": round(main_cpu, 1),
+        "graph_engine": {
+            "requests": engine_requests,
+            "seconds": round(engine_seconds, 1),
+            "share_of_main_cpu": round(engine_seconds / max(main_cpu, 1e-9), 3),
+        },
+        "bounds": {
+            name: {
+                "seconds": round(floor, 1),
+                "transactions_per_second": round(result.transactions / max(floor, 1e-9), 1),
+            }
+            for name, floor in (("two_cpus", cpu / 2), ("main_process", main_cpu))
+        },
     }
 
 

@@ -9,9 +9,17 @@ from pathlib import Path
 import graphersal
 import pytest
 from gremlin_python.process.anonymous_traversal import traversal
+from gremlin_python.process.traversal import Direction, T
 
 from fraudcore.graph.upserts import EdgeEvent, EdgeUpsert, VertexUpsert, merge_edges, merge_vertices
-from fraudlocal.adapters.graph_embedded import StoreUpkeep, close_embedded_graphs, open_embedded_graph
+from fraudlocal.adapters.graph_embedded import (
+    ENGINE_CLOCK,
+    EmbeddedGraphError,
+    GraphersalRemoteConnection,
+    StoreUpkeep,
+    close_embedded_graphs,
+    open_embedded_graph,
+)
 
 ACCOUNTS = 50
 
@@ -172,3 +180,23 @@ def test_bounds_are_checked() -> None:
         StoreUpkeep(None, Path("."), log_bytes=0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="0 or more"):
         StoreUpkeep(None, Path("."), log_bytes_per_element=-1)  # type: ignore[arg-type]
+
+
+def test_the_engine_clock_counts_every_request_and_its_seconds(tmp_path):
+    """``ENGINE_CLOCK`` counts each request the engine ran on any connection, a refused one
+    too, and the seconds spent in it, which the benchmarks set against the process's CPU."""
+    durable = open_embedded_graph(tmp_path)
+    in_memory = GraphersalRemoteConnection.in_memory()
+    requests, seconds = ENGINE_CLOCK.figures()
+    g = traversal().with_remote(durable)
+    merge_vertices(
+        g, [VertexUpsert(f"account:a{i}", "account", f"a{i}", 1).as_map() for i in range(200)]
+    ).iterate()
+    assert g.V().count().next() == 200
+    assert traversal().with_remote(in_memory).V().count().next() == 0
+    with pytest.raises(EmbeddedGraphError, match="could not be resolved"):  # a missing end vertex
+        g.merge_e({T.label: "uses", Direction.OUT: "account:none", Direction.IN: "account:a1"}).iterate()
+    after_requests, after_seconds = ENGINE_CLOCK.figures()
+    assert after_requests - requests == 4
+    assert after_seconds > seconds
+    in_memory.close()
