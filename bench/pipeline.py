@@ -92,12 +92,11 @@ def run_one(
         records = order_records(lines, ordering_mapping(None))
         del lines
         cpu = time.process_time()
-        engine_requests, engine_seconds = ENGINE_CLOCK.figures()
+        engine_before = ENGINE_CLOCK.figures()
         result = pipeline.run(records)  # as fraudlocal runs it (the collector set for a batch run)
         main_cpu = time.process_time() - cpu
         engine_requests, engine_seconds = (
-            ENGINE_CLOCK.requests - engine_requests,
-            ENGINE_CLOCK.seconds - engine_seconds,
+            after - before for after, before in zip(ENGINE_CLOCK.figures(), engine_before, strict=True)
         )
         cpu = main_cpu + pipeline.worker_cpu_seconds
         relooks_by_rule = relooks_started(pipeline.starter.done, RELOOK_SUFFIX)
